@@ -1,0 +1,215 @@
+"""`rollup`: the command line of the derivatives rollup.
+
+    rollup l1       serve a py-evm L1 over JSON-RPC (the devnet's chain)
+    rollup deploy   deploy the L1 contracts and write a deployment file
+    rollup devnet   start a whole local devnet with one command
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_L1_PORT = 8545
+
+
+def _stop_on_signals(callback: Any) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        callback()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# ---------------------------------------------------------------------- rollup l1
+
+
+def cmd_l1(args: argparse.Namespace) -> int:
+    from .l1.chain import DevChain
+    from .l1.rpc import IntervalMiner, Node, serve
+
+    chain = DevChain(chain_id=args.chain_id, auto_mine=not args.block_time)
+    node = Node(chain)
+    try:
+        server = serve(node, args.host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    host, port = server.server_address[:2]
+    if args.block_time:
+        IntervalMiner(node, args.block_time).start()
+    print(f"rollup l1: py-evm chain {args.chain_id} (Prague rules)")
+    print("Available accounts (10,000 ETH each); mnemonic: test test ... junk")
+    for i, account in enumerate(chain.accounts):
+        print(f"  ({i}) {account.address}  key 0x{bytes(account.key).hex()}")
+    mining = f"every {args.block_time}s" if args.block_time else "on every transaction"
+    print(f"Mining {mining}")
+    print(f"Listening on http://{host}:{port}", flush=True)
+    _stop_on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    print("rollup l1: stopped", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------- rollup deploy
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .deploy import deploy
+    from .l1.client import L1, L1Error, default_dev_key
+
+    l1 = L1(args.l1_rpc, args.key or default_dev_key())
+    try:
+        deployment = deploy(l1, token=args.token, fund_dev_accounts=not args.no_dev_funds)
+    except (L1Error, OSError) as exc:
+        print(f"error: deploy failed: {exc}", file=sys.stderr)
+        return 1
+    deployment.save(args.out)
+    for name, address in deployment.contracts.items():
+        print(f"{name}: {address}")
+    print(f"deployment written to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------- rollup devnet
+
+
+def wait_for_rpc(url: str, timeout: float, process: subprocess.Popen[Any] | None = None) -> bool:
+    """Poll `url` with eth_chainId until it answers (False on timeout or if `process` died)."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if "result" in json.loads(response.read()):
+                    return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def cmd_devnet(args: argparse.Namespace) -> int:
+    from .deploy import deploy
+    from .l1.client import L1, L1Error, default_dev_key
+
+    state_dir = Path(args.state_dir)
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen[Any]] = []
+    stopping = threading.Event()
+
+    def stop_all() -> None:
+        stopping.set()
+
+    _stop_on_signals(stop_all)
+    try:
+        if args.l1_rpc:
+            l1_url = args.l1_rpc
+        else:
+            l1_url = f"http://127.0.0.1:{args.l1_port}"
+            log = open(state_dir / "logs" / "l1.log", "w")  # noqa: SIM115 - lives as long as the child
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "rollup", "l1", "--port", str(args.l1_port),
+                     "--chain-id", str(args.chain_id)],
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
+            )
+        if not wait_for_rpc(l1_url, 30, children[0] if children else None):
+            print(f"error: L1 at {l1_url} did not answer (see {state_dir}/logs/l1.log)", file=sys.stderr)
+            return 1
+        print(f"L1 JSON-RPC: {l1_url}", flush=True)
+        l1 = L1(l1_url, args.key or default_dev_key())
+        try:
+            deployment = deploy(l1)
+        except L1Error as exc:
+            print(f"error: deploy failed: {exc}", file=sys.stderr)
+            return 1
+        deployment_file = state_dir / "deployment.json"
+        deployment.save(deployment_file)
+        for name, address in deployment.contracts.items():
+            print(f"  {name}: {address}")
+        print(f"Deployment file: {deployment_file}")
+        print("Dev accounts (funded with ETH and 1,000,000 tUSD):")
+        for address in l1.w3.eth.accounts[:4]:
+            print(f"  {address}")
+        print("devnet ready", flush=True)
+        while not stopping.wait(0.5):
+            for child in children:
+                if child.poll() is not None:
+                    print(f"error: a devnet process exited with {child.returncode}", file=sys.stderr)
+                    return 1
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        print("devnet stopped", flush=True)
+
+
+# ---------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollup", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("l1", help="serve a py-evm L1 chain over JSON-RPC")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_L1_PORT)
+    p.add_argument("--chain-id", type=int, default=31337)
+    p.add_argument("--block-time", type=float, default=0.0,
+                   help="seconds between blocks (default: mine on every transaction)")
+    p.set_defaults(func=cmd_l1)
+
+    p = sub.add_parser("deploy", help="deploy the L1 contracts and write a deployment file")
+    p.add_argument("--l1-rpc", required=True, help="L1 JSON-RPC URL")
+    p.add_argument("--key", help="deployer private key (default: dev account 0)")
+    p.add_argument("--out", default="deployment.json", help="deployment file to write")
+    p.add_argument("--token", help="use this existing ERC-20 as collateral instead of deploying one")
+    p.add_argument("--no-dev-funds", action="store_true",
+                   help="do not mint test collateral to the node's dev accounts")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("devnet", help="start a local devnet (L1 node + contracts)")
+    p.add_argument("--state-dir", default=".devnet")
+    p.add_argument("--l1-port", type=int, default=DEFAULT_L1_PORT)
+    p.add_argument("--l1-rpc", help="use this external L1 instead of starting one")
+    p.add_argument("--chain-id", type=int, default=31337)
+    p.add_argument("--key", help="deployer key (default: dev account 0)")
+    p.set_defaults(func=cmd_devnet)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,806 @@
+"""Standard Ethereum JSON-RPC over HTTP for a `DevChain`.
+
+Every request is answered: malformed input gets a JSON-RPC error object
+(-32700 parse error, -32600 invalid request, -32601 method not found,
+-32602 invalid params, -32000 refused by the chain, 3 execution reverted with
+the revert data) and the node keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .chain import (
+    CLIENT_VERSION,
+    DEFAULT_PRIORITY_FEE,
+    ChainError,
+    DevChain,
+    MinedBlock,
+    effective_gas_price,
+)
+
+log = logging.getLogger("rollup.l1")
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Largest HTTP request body served (rollup batches travel in calldata)."""
+
+MAX_BATCH = 1_000
+"""Most requests in one JSON-RPC batch."""
+
+MAX_LOG_RANGE = 100_000
+"""Most blocks one eth_getLogs may scan."""
+
+UINT256_MAX = 2**256 - 1
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def invalid(message: str) -> RpcError:
+    return RpcError(-32602, f"invalid params: {message}")
+
+
+# ---------------------------------------------------------------------- parsing
+
+
+def parse_quantity(value: Any, name: str = "quantity", bound: int = UINT256_MAX) -> int:
+    """A 0x-hex quantity (JSON integers accepted too), 0 <= value <= bound."""
+    if isinstance(value, bool):
+        raise invalid(f"{name} must be a hex quantity")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value[:2] in ("0x", "0X") and 2 < len(value) <= 66:
+        try:
+            number = int(value[2:], 16)
+        except ValueError:
+            raise invalid(f"{name} is not hex: {value[:80]!r}") from None
+    else:
+        raise invalid(f"{name} must be a 0x-prefixed hex quantity, got {str(value)[:80]!r}")
+    if not 0 <= number <= bound:
+        raise invalid(f"{name} out of range")
+    return number
+
+
+def parse_data(value: Any, name: str = "data", length: int | None = None) -> bytes:
+    """0x-hex bytes, optionally of an exact length."""
+    if not isinstance(value, str) or value[:2] not in ("0x", "0X"):
+        raise invalid(f"{name} must be 0x-prefixed hex")
+    body = value[2:]
+    if len(body) % 2:
+        raise invalid(f"{name} has an odd number of hex digits")
+    try:
+        data = bytes.fromhex(body)
+    except ValueError:
+        raise invalid(f"{name} is not hex") from None
+    if length is not None and len(data) != length:
+        raise invalid(f"{name} must be {length} bytes")
+    return data
+
+
+def parse_address(value: Any, name: str = "address") -> bytes:
+    return parse_data(value, name, 20)
+
+
+def param(params: list[Any], index: int, default: Any = ...) -> Any:
+    if index < len(params):
+        return params[index]
+    if default is ...:
+        raise invalid(f"missing parameter {index}")
+    return default
+
+
+def parse_call(value: Any) -> dict[str, Any]:
+    """A transaction/call object: from, to, gas, gasPrice, maxFeePerGas, value, data/input, nonce."""
+    if not isinstance(value, dict):
+        raise invalid("transaction must be an object")
+    out: dict[str, Any] = {}
+    if value.get("from") is not None:
+        out["from"] = parse_address(value["from"], "from")
+    if value.get("to") is not None:
+        out["to"] = parse_address(value["to"], "to")
+    for key in ("gas", "nonce"):
+        if value.get(key) is not None:
+            out[key] = parse_quantity(value[key], key, 2**64 - 1)
+    for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "value"):
+        if value.get(key) is not None:
+            out[key] = parse_quantity(value[key], key)
+    data = value.get("input", value.get("data"))
+    if data is not None:
+        out["data"] = parse_data(data, "input")
+    return out
+
+
+# ---------------------------------------------------------------------- formatting
+
+
+def hexq(number: int) -> str:
+    return hex(number)
+
+
+def hexb(data: bytes) -> str:
+    return "0x" + bytes(data).hex()
+
+
+def hexa(address: bytes | None) -> str | None:
+    return None if address is None else "0x" + bytes(address).hex()
+
+
+def word(number: int) -> str:
+    return "0x" + number.to_bytes(32, "big").hex()
+
+
+# ---------------------------------------------------------------------- the methods
+
+
+class Node:
+    """JSON-RPC methods over a DevChain. Thread-safe: one lock around the chain."""
+
+    def __init__(self, chain: DevChain) -> None:
+        self.chain = chain
+        self.lock = threading.RLock()
+        self.filters: dict[int, dict[str, Any]] = {}
+        self._filter_counter = 0
+        self.methods: dict[str, Callable[[list[Any]], Any]] = {
+            name[4:]: getattr(self, name) for name in dir(self) if name.startswith("rpc_")
+        }
+
+    # --- dispatch
+
+    def handle_payload(self, body: bytes) -> Any:
+        """Answer a raw HTTP body: one request, a batch, or an error object. None = no reply."""
+        try:
+            request = json.loads(body)
+        except (ValueError, RecursionError):
+            return error_response(None, -32700, "parse error")
+        if isinstance(request, list):
+            if not request:
+                return error_response(None, -32600, "invalid request: empty batch")
+            if len(request) > MAX_BATCH:
+                return error_response(None, -32600, f"invalid request: batch over {MAX_BATCH}")
+            replies = [self.handle_request(item) for item in request]
+            replies = [r for r in replies if r is not None]
+            return replies or None
+        return self.handle_request(request)
+
+    def handle_request(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict):
+            return error_response(None, -32600, "invalid request: not an object")
+        request_id = request.get("id")
+        if not isinstance(request_id, (str, int, type(None))) or isinstance(request_id, bool):
+            return error_response(None, -32600, "invalid request: bad id")
+        method = request.get("method")
+        if request.get("jsonrpc") != "2.0" or not isinstance(method, str):
+            return error_response(request_id, -32600, "invalid request")
+        params = request.get("params", [])
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            return error_response(request_id, -32602, "invalid params: must be an array")
+        handler = self.methods.get(method)
+        if handler is None:
+            return error_response(request_id, -32601, f"the method {method[:100]} does not exist")
+        try:
+            with self.lock:
+                result = handler(params)
+        except RpcError as exc:
+            return error_response(request_id, exc.code, exc.message, exc.data)
+        except ChainError as exc:
+            return error_response(request_id, exc.code, exc.message, exc.data)
+        except Exception as exc:  # a bug must not take the node down
+            log.exception("internal error in %s", method)
+            return error_response(request_id, -32603, f"internal error: {type(exc).__name__}: {exc}")
+        if "id" not in request:
+            return None  # a notification
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    # --- block selection
+
+    def resolve_block(self, tag: Any) -> tuple[Any, bool]:
+        """(header, is_pending) for a block tag, number or EIP-1898 object."""
+        chain = self.chain
+        if isinstance(tag, dict):
+            if "blockHash" in tag:
+                block = chain.block_by_hash(parse_data(tag["blockHash"], "blockHash", 32))
+                if block is None:
+                    raise RpcError(-32001, "block not found")
+                return block.header, False
+            if "blockNumber" in tag:
+                return self.resolve_block(tag["blockNumber"])
+            raise invalid("block object needs blockHash or blockNumber")
+        if tag in (None, "latest", "safe", "finalized"):
+            return chain.head.header, False
+        if tag == "pending":
+            return chain.pending_header, True
+        if tag == "earliest":
+            return chain.blocks[0].header, False
+        number = parse_quantity(tag, "block number", 2**63)
+        block = chain.block_by_number(number)
+        if block is None:
+            raise RpcError(-32001, f"block {number} not found (latest is {chain.head.number})")
+        return block.header, False
+
+    def block_number_of(self, tag: Any, default: str) -> int:
+        if tag is None:
+            tag = default
+        if tag == "pending":
+            return self.chain.head.number
+        header, _ = self.resolve_block(tag)
+        return int(header.block_number)
+
+    # --- chain identity
+
+    def rpc_eth_chainId(self, params: list[Any]) -> str:
+        return hexq(self.chain.chain_id)
+
+    def rpc_net_version(self, params: list[Any]) -> str:
+        return str(self.chain.chain_id)
+
+    def rpc_net_listening(self, params: list[Any]) -> bool:
+        return True
+
+    def rpc_net_peerCount(self, params: list[Any]) -> str:
+        return "0x0"
+
+    def rpc_web3_clientVersion(self, params: list[Any]) -> str:
+        return CLIENT_VERSION
+
+    def rpc_web3_sha3(self, params: list[Any]) -> str:
+        from eth_utils import keccak
+
+        return hexb(keccak(parse_data(param(params, 0))))
+
+    def rpc_eth_syncing(self, params: list[Any]) -> bool:
+        return False
+
+    def rpc_eth_mining(self, params: list[Any]) -> bool:
+        return True
+
+    def rpc_eth_accounts(self, params: list[Any]) -> list[str]:
+        return [a.address.lower() for a in self.chain.accounts]
+
+    def rpc_eth_coinbase(self, params: list[Any]) -> str:
+        return "0x" + "00" * 20
+
+    # --- blocks
+
+    def rpc_eth_blockNumber(self, params: list[Any]) -> str:
+        return hexq(self.chain.head.number)
+
+    def rpc_eth_getBlockByNumber(self, params: list[Any]) -> dict[str, Any] | None:
+        tag = param(params, 0)
+        full = bool(param(params, 1, False))
+        if tag == "pending":
+            tag = "latest"
+        try:
+            header, _ = self.resolve_block(tag)
+        except RpcError as exc:
+            if exc.code == -32001:
+                return None
+            raise
+        return self.format_block(self.chain.blocks[header.block_number], full)
+
+    def rpc_eth_getBlockByHash(self, params: list[Any]) -> dict[str, Any] | None:
+        block = self.chain.block_by_hash(parse_data(param(params, 0), "block hash", 32))
+        full = bool(param(params, 1, False))
+        return None if block is None else self.format_block(block, full)
+
+    def rpc_eth_getBlockTransactionCountByNumber(self, params: list[Any]) -> str | None:
+        block = self.rpc_eth_getBlockByNumber([param(params, 0), False])
+        return None if block is None else hexq(len(block["transactions"]))
+
+    def rpc_eth_getBlockTransactionCountByHash(self, params: list[Any]) -> str | None:
+        block = self.rpc_eth_getBlockByHash([param(params, 0), False])
+        return None if block is None else hexq(len(block["transactions"]))
+
+    def format_block(self, block: MinedBlock, full: bool) -> dict[str, Any]:
+        h = block.header
+        txs: list[Any]
+        if full:
+            txs = [self.format_tx(block, i) for i in range(len(block.transactions))]
+        else:
+            txs = [hexb(tx.hash) for tx in block.transactions]
+        out = {
+            "number": hexq(h.block_number),
+            "hash": hexb(h.hash),
+            "parentHash": hexb(h.parent_hash),
+            "nonce": hexb(h.nonce),
+            "sha3Uncles": hexb(h.uncles_hash),
+            "logsBloom": word_bloom(h.bloom),
+            "transactionsRoot": hexb(h.transaction_root),
+            "stateRoot": hexb(h.state_root),
+            "receiptsRoot": hexb(h.receipt_root),
+            "miner": hexb(h.coinbase),
+            "difficulty": hexq(h.difficulty),
+            "totalDifficulty": "0x0",
+            "extraData": hexb(h.extra_data),
+            "size": hexq(block.size),
+            "gasLimit": hexq(h.gas_limit),
+            "gasUsed": hexq(h.gas_used),
+            "timestamp": hexq(h.timestamp),
+            "mixHash": hexb(h.mix_hash),
+            "baseFeePerGas": hexq(h.base_fee_per_gas),
+            "transactions": txs,
+            "uncles": [],
+            "withdrawals": [],
+            "withdrawalsRoot": hexb(h.withdrawals_root),
+            "blobGasUsed": hexq(h.blob_gas_used),
+            "excessBlobGas": hexq(h.excess_blob_gas),
+            "parentBeaconBlockRoot": hexb(h.parent_beacon_block_root),
+            "requestsHash": hexb(h.requests_hash),
+        }
+        return out
+
+    # --- transactions
+
+    def format_tx(self, block: MinedBlock, index: int) -> dict[str, Any]:
+        tx = block.transactions[index]
+        base_fee = block.header.base_fee_per_gas
+        type_id = tx.type_id or 0
+        out: dict[str, Any] = {
+            "hash": hexb(tx.hash),
+            "type": hexq(type_id),
+            "nonce": hexq(tx.nonce),
+            "blockHash": hexb(block.hash),
+            "blockNumber": hexq(block.number),
+            "transactionIndex": hexq(index),
+            "from": hexa(block.senders[index]),
+            "to": hexa(tx.to) if tx.to else None,
+            "value": hexq(tx.value),
+            "gas": hexq(tx.gas),
+            "gasPrice": hexq(effective_gas_price(tx, base_fee)),
+            "input": hexb(tx.data),
+            "r": hexq(tx.r),
+            "s": hexq(tx.s),
+        }
+        if type_id == 0:
+            out["v"] = hexq(tx.v)
+            if tx.chain_id is not None:
+                out["chainId"] = hexq(tx.chain_id)
+        else:
+            out["v"] = hexq(tx.y_parity)
+            out["yParity"] = hexq(tx.y_parity)
+            out["chainId"] = hexq(tx.chain_id)
+            out["accessList"] = [
+                {"address": hexa(address), "storageKeys": [word(slot) for slot in slots]}
+                for address, slots in tx.access_list
+            ]
+        if type_id >= 2:
+            out["maxFeePerGas"] = hexq(tx.max_fee_per_gas)
+            out["maxPriorityFeePerGas"] = hexq(tx.max_priority_fee_per_gas)
+        return out
+
+    def rpc_eth_sendRawTransaction(self, params: list[Any]) -> str:
+        raw = parse_data(param(params, 0), "raw transaction")
+        if not raw:
+            raise invalid("empty transaction")
+        tx = self.chain.decode_raw_transaction(raw)
+        return hexb(self.chain.send_transaction(tx))
+
+    def rpc_eth_sendTransaction(self, params: list[Any]) -> str:
+        fields = parse_call(param(params, 0))
+        if "from" not in fields:
+            raise invalid("from is required")
+        return hexb(self.chain.sign_and_send(fields))
+
+    def rpc_eth_getTransactionByHash(self, params: list[Any]) -> dict[str, Any] | None:
+        found = self.chain.transaction_location(parse_data(param(params, 0), "tx hash", 32))
+        return None if found is None else self.format_tx(*found)
+
+    def rpc_eth_getTransactionByBlockNumberAndIndex(self, params: list[Any]) -> Any:
+        header, _ = self.resolve_block(param(params, 0))
+        block = self.chain.blocks[header.block_number]
+        index = parse_quantity(param(params, 1), "index", 2**32)
+        return self.format_tx(block, index) if index < len(block.transactions) else None
+
+    def rpc_eth_getTransactionReceipt(self, params: list[Any]) -> dict[str, Any] | None:
+        found = self.chain.transaction_location(parse_data(param(params, 0), "tx hash", 32))
+        if found is None:
+            return None
+        block, index = found
+        tx = block.transactions[index]
+        receipt = block.receipts[index]
+        return {
+            "transactionHash": hexb(tx.hash),
+            "transactionIndex": hexq(index),
+            "blockHash": hexb(block.hash),
+            "blockNumber": hexq(block.number),
+            "from": hexa(block.senders[index]),
+            "to": hexa(tx.to) if tx.to else None,
+            "cumulativeGasUsed": hexq(receipt.gas_used),
+            "gasUsed": hexq(block.gas_used[index]),
+            "effectiveGasPrice": hexq(effective_gas_price(tx, block.header.base_fee_per_gas)),
+            "contractAddress": hexa(block.contract_addresses[index]),
+            "logs": self.format_logs(block, index),
+            "logsBloom": word_bloom(receipt.bloom),
+            "status": "0x1" if receipt.state_root == b"\x01" else "0x0",
+            "type": hexq(tx.type_id or 0),
+        }
+
+    def format_logs(self, block: MinedBlock, index: int) -> list[dict[str, Any]]:
+        tx_hash = hexb(block.transactions[index].hash)
+        first = block.first_log_index[index]
+        return [
+            {
+                "address": hexa(entry.address),
+                "topics": [word(topic) for topic in entry.topics],
+                "data": hexb(entry.data),
+                "blockNumber": hexq(block.number),
+                "blockHash": hexb(block.hash),
+                "transactionHash": tx_hash,
+                "transactionIndex": hexq(index),
+                "logIndex": hexq(first + position),
+                "removed": False,
+            }
+            for position, entry in enumerate(block.receipts[index].logs)
+        ]
+
+    # --- state
+
+    def rpc_eth_getBalance(self, params: list[Any]) -> str:
+        address = parse_address(param(params, 0))
+        header, _ = self.resolve_block(param(params, 1, "latest"))
+        return hexq(self.chain.state_at(header).get_balance(address))
+
+    def rpc_eth_getCode(self, params: list[Any]) -> str:
+        address = parse_address(param(params, 0))
+        header, _ = self.resolve_block(param(params, 1, "latest"))
+        return hexb(self.chain.state_at(header).get_code(address))
+
+    def rpc_eth_getStorageAt(self, params: list[Any]) -> str:
+        address = parse_address(param(params, 0))
+        slot = parse_quantity(param(params, 1), "slot")
+        header, _ = self.resolve_block(param(params, 2, "latest"))
+        return word(self.chain.state_at(header).get_storage(address, slot))
+
+    def rpc_eth_getTransactionCount(self, params: list[Any]) -> str:
+        address = parse_address(param(params, 0))
+        header, _ = self.resolve_block(param(params, 1, "latest"))
+        return hexq(self.chain.state_at(header).get_nonce(address))
+
+    # --- execution
+
+    def rpc_eth_call(self, params: list[Any]) -> str:
+        fields = parse_call(param(params, 0))
+        header, pending = self.resolve_block(param(params, 1, "latest"))
+        return hexb(self.chain.call(fields, header, pending))
+
+    def rpc_eth_estimateGas(self, params: list[Any]) -> str:
+        fields = parse_call(param(params, 0))
+        header, pending = self.resolve_block(param(params, 1, "latest"))
+        return hexq(self.chain.estimate_gas(fields, header, pending))
+
+    # --- fees
+
+    def rpc_eth_gasPrice(self, params: list[Any]) -> str:
+        return hexq(self.chain.pending_header.base_fee_per_gas + DEFAULT_PRIORITY_FEE)
+
+    def rpc_eth_maxPriorityFeePerGas(self, params: list[Any]) -> str:
+        return hexq(DEFAULT_PRIORITY_FEE)
+
+    def rpc_eth_blobBaseFee(self, params: list[Any]) -> str:
+        return "0x1"
+
+    def rpc_eth_feeHistory(self, params: list[Any]) -> dict[str, Any]:
+        count = parse_quantity(param(params, 0), "block count", 2**32)
+        count = max(1, min(count, 1024))
+        newest = self.block_number_of(param(params, 1, "latest"), "latest")
+        percentiles = param(params, 2, None) or []
+        if not isinstance(percentiles, list) or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 100
+            for p in percentiles
+        ):
+            raise invalid("reward percentiles must be numbers in [0, 100]")
+        if percentiles != sorted(percentiles):
+            raise invalid("reward percentiles must be increasing")
+        oldest = max(0, newest - count + 1)
+        blocks = self.chain.blocks[oldest : newest + 1]
+        base_fees = [hexq(b.header.base_fee_per_gas) for b in blocks]
+        if newest == self.chain.head.number:
+            base_fees.append(hexq(self.chain.pending_header.base_fee_per_gas))
+        else:
+            base_fees.append(hexq(self.chain.blocks[newest + 1].header.base_fee_per_gas))
+        out: dict[str, Any] = {
+            "oldestBlock": hexq(oldest),
+            "baseFeePerGas": base_fees,
+            "gasUsedRatio": [b.header.gas_used / b.header.gas_limit for b in blocks],
+            "baseFeePerBlobGas": ["0x1"] * len(base_fees),
+            "blobGasUsedRatio": [0.0] * len(blocks),
+        }
+        if percentiles:
+            out["reward"] = [block_rewards(b, percentiles) for b in blocks]
+        return out
+
+    # --- logs and filters
+
+    def rpc_eth_getLogs(self, params: list[Any]) -> list[dict[str, Any]]:
+        spec = param(params, 0)
+        if not isinstance(spec, dict):
+            raise invalid("filter must be an object")
+        return self.matching_logs(self.parse_filter(spec))
+
+    def parse_filter(self, spec: dict[str, Any]) -> dict[str, Any]:
+        addresses: set[bytes] | None = None
+        raw_address = spec.get("address")
+        if raw_address is not None:
+            items = raw_address if isinstance(raw_address, list) else [raw_address]
+            addresses = {parse_address(a) for a in items}
+        topics: list[set[int] | None] = []
+        raw_topics = spec.get("topics") or []
+        if not isinstance(raw_topics, list) or len(raw_topics) > 4:
+            raise invalid("topics must be a list of at most 4 entries")
+        for entry in raw_topics:
+            if entry is None:
+                topics.append(None)
+            else:
+                options = entry if isinstance(entry, list) else [entry]
+                topics.append(
+                    {int.from_bytes(parse_data(t, "topic", 32), "big") for t in options}
+                    if options
+                    else None
+                )
+        if spec.get("blockHash") is not None:
+            if spec.get("fromBlock") is not None or spec.get("toBlock") is not None:
+                raise invalid("blockHash excludes fromBlock/toBlock")
+            block = self.chain.block_by_hash(parse_data(spec["blockHash"], "blockHash", 32))
+            if block is None:
+                raise RpcError(-32001, "block not found")
+            first = last = block.number
+            moving_to = False
+        else:
+            first = self.block_number_of(spec.get("fromBlock"), "latest")
+            last = self.block_number_of(spec.get("toBlock"), "latest")
+            moving_to = spec.get("toBlock") in (None, "latest", "pending", "safe", "finalized")
+            if first > last:
+                raise invalid(f"fromBlock {first} is after toBlock {last}")
+            if last - first > MAX_LOG_RANGE:
+                raise invalid(f"block range over {MAX_LOG_RANGE}")
+        return {"first": first, "last": last, "addresses": addresses, "topics": topics,
+                "moving_to": moving_to}
+
+    def matching_logs(self, f: dict[str, Any], first: int | None = None) -> list[dict[str, Any]]:
+        first = f["first"] if first is None else first
+        last = self.chain.head.number if f["moving_to"] else f["last"]
+        out = []
+        for block in self.chain.blocks[first : last + 1]:
+            for index, receipt in enumerate(block.receipts):
+                if not receipt.logs:
+                    continue
+                for entry in self.format_logs(block, index):
+                    raw = receipt.logs[int(entry["logIndex"], 16) - block.first_log_index[index]]
+                    if f["addresses"] is not None and bytes(raw.address) not in f["addresses"]:
+                        continue
+                    if not topics_match(f["topics"], raw.topics):
+                        continue
+                    out.append(entry)
+        return out
+
+    def rpc_eth_newFilter(self, params: list[Any]) -> str:
+        spec = param(params, 0)
+        if not isinstance(spec, dict):
+            raise invalid("filter must be an object")
+        f = self.parse_filter(spec)
+        f["kind"] = "logs"
+        f["cursor"] = f["first"]
+        return self._install(f)
+
+    def rpc_eth_newBlockFilter(self, params: list[Any]) -> str:
+        return self._install({"kind": "blocks", "cursor": self.chain.head.number + 1})
+
+    def _install(self, f: dict[str, Any]) -> str:
+        self._filter_counter += 1
+        self.filters[self._filter_counter] = f
+        return hexq(self._filter_counter)
+
+    def _filter(self, params: list[Any]) -> tuple[int, dict[str, Any]]:
+        filter_id = parse_quantity(param(params, 0), "filter id", 2**64)
+        f = self.filters.get(filter_id)
+        if f is None:
+            raise RpcError(-32000, "filter not found")
+        return filter_id, f
+
+    def rpc_eth_getFilterChanges(self, params: list[Any]) -> list[Any]:
+        _, f = self._filter(params)
+        head = self.chain.head.number
+        if f["kind"] == "blocks":
+            out = [hexb(b.hash) for b in self.chain.blocks[f["cursor"] : head + 1]]
+            f["cursor"] = head + 1
+            return out
+        last = head if f["moving_to"] else min(f["last"], head)
+        if f["cursor"] > last:
+            return []
+        logs = self.matching_logs(dict(f, moving_to=False, last=last), first=f["cursor"])
+        f["cursor"] = last + 1
+        return logs
+
+    def rpc_eth_getFilterLogs(self, params: list[Any]) -> list[Any]:
+        _, f = self._filter(params)
+        if f["kind"] != "logs":
+            raise invalid("not a log filter")
+        return self.matching_logs(f)
+
+    def rpc_eth_uninstallFilter(self, params: list[Any]) -> bool:
+        filter_id = parse_quantity(param(params, 0), "filter id", 2**64)
+        return self.filters.pop(filter_id, None) is not None
+
+    # --- time, mining, snapshots (anvil/hardhat names)
+
+    def rpc_evm_increaseTime(self, params: list[Any]) -> str:
+        seconds = parse_quantity(param(params, 0), "seconds", 2**40)
+        return hexq(self.chain.increase_time(seconds))
+
+    def rpc_evm_setNextBlockTimestamp(self, params: list[Any]) -> None:
+        self.chain.set_next_timestamp(parse_quantity(param(params, 0), "timestamp", 2**40))
+        return None
+
+    def rpc_evm_mine(self, params: list[Any]) -> str:
+        option = param(params, 0, None)
+        blocks, timestamp = 1, None
+        if isinstance(option, dict):
+            if option.get("timestamp") is not None:
+                timestamp = parse_quantity(option["timestamp"], "timestamp", 2**40)
+            if option.get("blocks") is not None:
+                blocks = parse_quantity(option["blocks"], "blocks", 10_000)
+        elif option is not None:
+            timestamp = parse_quantity(option, "timestamp", 2**40)
+        for i in range(blocks):
+            self.chain.mine(timestamp if i == 0 else None)
+        return "0x0"
+
+    def rpc_anvil_mine(self, params: list[Any]) -> None:
+        blocks = parse_quantity(param(params, 0, "0x1"), "blocks", 10_000)
+        interval = param(params, 1, None)
+        step = None if interval is None else parse_quantity(interval, "interval", 2**32)
+        for _ in range(blocks):
+            timestamp = None if step is None else self.chain.head.header.timestamp + step
+            self.chain.mine(timestamp)
+        return None
+
+    rpc_hardhat_mine = rpc_anvil_mine
+
+    def rpc_evm_snapshot(self, params: list[Any]) -> str:
+        return hexq(self.chain.snapshot())
+
+    def rpc_evm_revert(self, params: list[Any]) -> bool:
+        return self.chain.revert(parse_quantity(param(params, 0), "snapshot id", 2**64))
+
+    def rpc_evm_setAutomine(self, params: list[Any]) -> None:
+        enabled = param(params, 0)
+        if not isinstance(enabled, bool):
+            raise invalid("expected a boolean")
+        self.chain.auto_mine = enabled
+        return None
+
+    def rpc_anvil_setBalance(self, params: list[Any]) -> None:
+        """Set an account's balance (writes a block, like anvil's state override)."""
+        address = parse_address(param(params, 0))
+        balance = parse_quantity(param(params, 1), "balance")
+        self.chain.set_balance(address, balance)
+        return None
+
+    rpc_hardhat_setBalance = rpc_anvil_setBalance
+
+
+def topics_match(wanted: list[set[int] | None], topics: Any) -> bool:
+    if len(wanted) > len(topics):
+        return False
+    return all(options is None or topics[i] in options for i, options in enumerate(wanted))
+
+
+def word_bloom(bloom: int) -> str:
+    return "0x" + int(bloom).to_bytes(256, "big").hex()
+
+
+def block_rewards(block: MinedBlock, percentiles: list[float]) -> list[str]:
+    """Priority fees paid at each gas-weighted percentile of a block (eth_feeHistory)."""
+    base_fee = block.header.base_fee_per_gas
+    tips = sorted(
+        (effective_gas_price(tx, base_fee) - base_fee, gas)
+        for tx, gas in zip(block.transactions, block.gas_used, strict=True)
+    )
+    if not tips:
+        return ["0x0"] * len(percentiles)
+    total = sum(gas for _, gas in tips)
+    out = []
+    for p in percentiles:
+        threshold = total * p / 100
+        cumulative = 0
+        chosen = tips[-1][0]
+        for tip, gas in tips:
+            cumulative += gas
+            if cumulative >= threshold:
+                chosen = tip
+                break
+        out.append(hexq(max(chosen, 0)))
+    return out
+
+
+def error_response(
+    request_id: Any, code: int, message: str, data: str | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+# ---------------------------------------------------------------------- HTTP
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _reply(self, status: int, payload: Any) -> None:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 - CORS preflight for browser wallets
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "Content-Type")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._reply(405, error_response(None, -32600, "use POST with a JSON-RPC body"))
+
+    def do_POST(self) -> None:  # noqa: N802
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self.close_connection = True
+            self._reply(411, error_response(None, -32600, "Content-Length required"))
+            return
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._reply(413, error_response(None, -32600, "request body too large"))
+            return
+        body = self.rfile.read(length)
+        self._reply(200, self.server.node.handle_payload(body))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    node: Node
+
+
+def serve(node: Node, host: str, port: int) -> _Server:
+    """Bind an HTTP JSON-RPC server for `node` (call serve_forever on it)."""
+    server = _Server((host, port), _Handler)
+    server.node = node
+    return server
+
+
+class IntervalMiner(threading.Thread):
+    """Seals a block every `seconds` (for --block-time); auto-mining is off meanwhile."""
+
+    def __init__(self, node: Node, seconds: float) -> None:
+        super().__init__(daemon=True, name="interval-miner")
+        self.node = node
+        self.seconds = seconds
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.seconds):
+            with self.node.lock:
+                self.node.chain.mine()
