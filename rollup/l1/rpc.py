@@ -99,10 +99,21 @@ def param(params: list[Any], index: int, default: Any = ...) -> Any:
     return default
 
 
+CALL_FIELDS = {
+    "from", "to", "gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "value", "data",
+    "input", "nonce", "type", "chainId", "accessList",
+}
+
+
 def parse_call(value: Any) -> dict[str, Any]:
     """A transaction/call object: from, to, gas, gasPrice, maxFeePerGas, value, data/input, nonce."""
     if not isinstance(value, dict):
         raise invalid("transaction must be an object")
+    unknown = set(value) - CALL_FIELDS
+    if unknown:
+        raise invalid(f"unknown transaction fields: {sorted(unknown)[:5]}")
+    if value.get("type") is not None and parse_quantity(value["type"], "type", 4) > 2:
+        raise invalid("only transaction types 0, 1 and 2 are supported")
     out: dict[str, Any] = {}
     if value.get("from") is not None:
         out["from"] = parse_address(value["from"], "from")
@@ -140,6 +151,21 @@ def word(number: int) -> str:
 
 
 # ---------------------------------------------------------------------- the methods
+
+
+ARITY = {
+    "web3_sha3": 1, "eth_getBlockByNumber": 2, "eth_getBlockByHash": 2,
+    "eth_getBlockTransactionCountByNumber": 1, "eth_getBlockTransactionCountByHash": 1,
+    "eth_sendRawTransaction": 1, "eth_sendTransaction": 1, "eth_getTransactionByHash": 1,
+    "eth_getTransactionByBlockNumberAndIndex": 2, "eth_getTransactionReceipt": 1,
+    "eth_getBalance": 2, "eth_getCode": 2, "eth_getStorageAt": 3, "eth_getTransactionCount": 2,
+    "eth_call": 3, "eth_estimateGas": 3, "eth_feeHistory": 3, "eth_getLogs": 1,
+    "eth_newFilter": 1, "eth_getFilterChanges": 1, "eth_getFilterLogs": 1,
+    "eth_uninstallFilter": 1, "evm_increaseTime": 1, "evm_setNextBlockTimestamp": 1,
+    "evm_mine": 1, "anvil_mine": 2, "hardhat_mine": 2, "evm_revert": 1, "evm_setAutomine": 1,
+    "anvil_setBalance": 2, "hardhat_setBalance": 2,
+}
+"""Most positional parameters each method takes (methods not listed take none)."""
 
 
 class Node:
@@ -189,6 +215,11 @@ class Node:
         handler = self.methods.get(method)
         if handler is None:
             return error_response(request_id, -32601, f"the method {method[:100]} does not exist")
+        most = ARITY.get(method, 0)
+        if len(params) > most:
+            return error_response(
+                request_id, -32602, f"invalid params: too many arguments, want at most {most}"
+            )
         try:
             with self.lock:
                 result = handler(params)
@@ -217,7 +248,7 @@ class Node:
             if "blockNumber" in tag:
                 return self.resolve_block(tag["blockNumber"])
             raise invalid("block object needs blockHash or blockNumber")
-        if tag in (None, "latest", "safe", "finalized"):
+        if tag in ("latest", "safe", "finalized"):
             return chain.head.header, False
         if tag == "pending":
             return chain.pending_header, True
@@ -470,11 +501,15 @@ class Node:
     # --- execution
 
     def rpc_eth_call(self, params: list[Any]) -> str:
+        if param(params, 2, None) is not None:
+            raise invalid("state overrides are not supported")
         fields = parse_call(param(params, 0))
         header, pending = self.resolve_block(param(params, 1, "latest"))
         return hexb(self.chain.call(fields, header, pending))
 
     def rpc_eth_estimateGas(self, params: list[Any]) -> str:
+        if param(params, 2, None) is not None:
+            raise invalid("state overrides are not supported")
         fields = parse_call(param(params, 0))
         header, pending = self.resolve_block(param(params, 1, "latest"))
         return hexq(self.chain.estimate_gas(fields, header, pending))

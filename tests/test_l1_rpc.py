@@ -1,0 +1,257 @@
+"""Unmodified web3.py against `rollup l1`: deploy, call, raw typed transactions, receipts,
+logs, blocks, fees, time control and snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+
+from rollup import contracts
+from rollup.l1.chain import dev_accounts
+
+KEYS = [bytes(a.key) for a in dev_accounts(4)]
+
+
+@pytest.fixture
+def w3(l1_url: str) -> Iterator[Web3]:
+    web3 = Web3(Web3.HTTPProvider(l1_url))
+    snapshot = web3.provider.make_request("evm_snapshot", [])["result"]
+    yield web3
+    assert web3.provider.make_request("evm_revert", [snapshot])["result"] is True
+
+
+def send_raw(w3: Web3, key: bytes, tx: dict[str, Any]) -> Any:
+    account = Account.from_key(key)
+    tx = {"chainId": w3.eth.chain_id, "nonce": w3.eth.get_transaction_count(account.address), **tx}
+    signed = account.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+
+
+def deploy_token(w3: Web3, key: bytes = KEYS[0]) -> Any:
+    artifact = contracts.load("CollateralToken")
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = factory.constructor("Test USD", "tUSD").data_in_transaction
+    base = w3.eth.get_block("latest")["baseFeePerGas"]
+    receipt = send_raw(w3, key, {"type": 2, "data": data, "gas": 2_000_000, "value": 0,
+                                 "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9})
+    assert receipt["status"] == 1
+    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+
+
+def test_identity_and_accounts(w3: Web3) -> None:
+    assert w3.eth.chain_id == 31337
+    assert w3.net.version == "31337"
+    assert w3.client_version.startswith("rollup-l1/")
+    accounts = w3.eth.accounts
+    assert len(accounts) == 10
+    assert accounts[0] == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's account 0
+    assert w3.eth.get_balance(accounts[9]) == 10_000 * 10**18
+
+
+def test_deploy_call_and_eip1559_transactions(w3: Web3) -> None:
+    token = deploy_token(w3)
+    assert w3.eth.get_code(token.address)[:1] != b""
+    assert token.functions.decimals().call() == 6
+    assert token.functions.name().call() == "Test USD"
+    alice, bob = (Account.from_key(k).address for k in KEYS[:2])
+    # a contract transaction built by web3 and sent raw as type 2
+    mint = token.functions.mint(alice, 5_000_000).build_transaction(
+        {"from": alice, "nonce": w3.eth.get_transaction_count(alice), "chainId": 31337}
+    )
+    assert "maxFeePerGas" in mint and "gasPrice" not in mint
+    signed = Account.from_key(KEYS[0]).sign_transaction(mint)
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    assert receipt["status"] == 1 and receipt["type"] == 2
+    assert token.functions.balanceOf(alice).call() == 5_000_000
+    # transfer through web3's own eth_sendTransaction path (dev accounts are unlocked)
+    tx_hash = token.functions.transfer(bob, 1_250_000).transact({"from": alice})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt["status"] == 1
+    assert token.functions.balanceOf(bob).call() == 1_250_000
+    tx = w3.eth.get_transaction(tx_hash)
+    assert tx["from"] == alice and tx["to"] == token.address and tx["blockNumber"] == receipt["blockNumber"]
+    assert receipt["effectiveGasPrice"] <= tx["maxFeePerGas"]
+    block = w3.eth.get_block(receipt["blockNumber"], full_transactions=True)
+    assert block["transactions"][0]["hash"] == tx_hash
+    assert w3.eth.get_block(block["hash"])["number"] == block["number"]
+    # the balance paid for gas exactly
+    assert w3.eth.get_balance(bob) == 10_000 * 10**18
+
+
+def test_legacy_and_access_list_transactions(w3: Web3) -> None:
+    to = Account.from_key(KEYS[3]).address
+    before = w3.eth.get_balance(to)
+    gas_price = w3.eth.gas_price
+    legacy = send_raw(w3, KEYS[1], {"to": to, "value": 7, "gas": 21_000, "gasPrice": gas_price})
+    assert legacy["status"] == 1 and legacy["type"] == 0
+    access = send_raw(w3, KEYS[1], {"type": 1, "to": to, "value": 9, "gas": 30_000, "gasPrice": gas_price,
+                                    "accessList": [{"address": to, "storageKeys": ["0x" + "00" * 32]}]})
+    assert access["status"] == 1 and access["type"] == 1
+    assert w3.eth.get_balance(to) == before + 16
+    tx = w3.eth.get_transaction(access["transactionHash"])
+    assert tx["accessList"][0]["address"] == to
+
+
+def test_revert_data_in_call_and_estimate(w3: Web3) -> None:
+    token = deploy_token(w3)
+    nobody = Account.create().address
+    with pytest.raises(ContractLogicError, match="token: balance too low"):
+        token.functions.transfer(nobody, 1).call({"from": nobody})
+    with pytest.raises(ContractLogicError, match="token: balance too low"):
+        token.functions.transfer(nobody, 1).estimate_gas({"from": nobody})
+    raw = w3.provider.make_request(
+        "eth_call",
+        [{"from": nobody, "to": token.address,
+          "data": token.functions.transfer(nobody, 1)._encode_transaction_data()}, "latest"],
+    )
+    assert raw["error"]["code"] == 3
+    assert raw["error"]["data"].startswith("0x08c379a0")
+
+
+def test_failed_transaction_is_mined_with_status_zero(w3: Web3) -> None:
+    token = deploy_token(w3)
+    alice = Account.from_key(KEYS[2]).address
+    data = token.functions.transfer(alice, 1)._encode_transaction_data()
+    base = w3.eth.get_block("latest")["baseFeePerGas"]
+    receipt = send_raw(w3, KEYS[2], {"type": 2, "to": token.address, "data": data, "gas": 100_000,
+                                     "maxFeePerGas": 2 * base + 1, "maxPriorityFeePerGas": 1})
+    assert receipt["status"] == 0
+    assert 21_000 < receipt["gasUsed"] < 100_000
+
+
+def test_logs_filters_by_address_topic_and_range(w3: Web3) -> None:
+    token_a = deploy_token(w3)
+    token_b = deploy_token(w3)
+    alice, bob = (Account.from_key(k).address for k in KEYS[:2])
+    first = w3.eth.block_number + 1
+    for token, amount in ((token_a, 1), (token_b, 2), (token_a, 3)):
+        w3.eth.wait_for_transaction_receipt(token.functions.mint(alice, amount).transact({"from": alice}))
+    w3.eth.wait_for_transaction_receipt(token_a.functions.mint(bob, 4).transact({"from": alice}))
+    last = w3.eth.block_number
+    events = token_a.events.Transfer().get_logs(from_block=first, to_block=last)
+    assert [e["args"]["value"] for e in events] == [1, 3, 4]
+    only_bob = token_a.events.Transfer().get_logs(
+        from_block=first, to_block=last, argument_filters={"receiver": bob}
+    )
+    assert [e["args"]["value"] for e in only_bob] == [4]
+    both = w3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": [token_a.address, token_b.address]})
+    assert len(both) == 4
+    assert [log["blockNumber"] for log in both] == sorted(log["blockNumber"] for log in both)
+    narrow = w3.eth.get_logs({"fromBlock": first + 1, "toBlock": first + 1})
+    assert len(narrow) == 1 and narrow[0]["address"] == token_b.address
+    by_hash = w3.eth.get_logs({"blockHash": narrow[0]["blockHash"]})
+    assert by_hash == narrow
+    transfer_topic = Web3.keccak(text="Transfer(address,address,uint256)")
+    wrong_topic = w3.eth.get_logs({"fromBlock": first, "toBlock": last, "topics": [Web3.keccak(text="x")]})
+    assert wrong_topic == []
+    assert len(w3.eth.get_logs({"fromBlock": first, "toBlock": last, "topics": [transfer_topic]})) == 4
+
+
+def test_log_filter_polling(w3: Web3) -> None:
+    token = deploy_token(w3)
+    alice = Account.from_key(KEYS[0]).address
+    log_filter = w3.eth.filter({"address": token.address})
+    block_filter = w3.eth.filter("latest")
+    w3.eth.wait_for_transaction_receipt(token.functions.mint(alice, 11).transact({"from": alice}))
+    changes = log_filter.get_new_entries()
+    assert len(changes) == 1 and int(changes[0]["data"].hex(), 16) == 11
+    assert log_filter.get_new_entries() == []
+    assert len(block_filter.get_new_entries()) == 1
+    assert w3.eth.uninstall_filter(log_filter.filter_id)
+
+
+def test_storage_nonce_and_pending(w3: Web3) -> None:
+    token = deploy_token(w3)
+    alice = Account.from_key(KEYS[0]).address
+    nonce = w3.eth.get_transaction_count(alice)
+    assert w3.eth.get_transaction_count(alice, "pending") == nonce
+    w3.eth.wait_for_transaction_receipt(token.functions.mint(alice, 42).transact({"from": alice}))
+    assert w3.eth.get_transaction_count(alice) == nonce + 1
+    # totalSupply is the first storage variable after name and symbol: find it by value
+    values = [int.from_bytes(w3.eth.get_storage_at(token.address, slot), "big") for slot in range(8)]
+    assert 42 in values
+    # historical reads by block number
+    before = w3.eth.block_number - 1
+    assert token.functions.totalSupply().call(block_identifier=before) == 0
+    assert token.functions.totalSupply().call(block_identifier="latest") == 42
+
+
+def test_fees(w3: Web3) -> None:
+    base = w3.eth.get_block("latest")["baseFeePerGas"]
+    assert w3.eth.gas_price >= base
+    assert w3.eth.max_priority_fee == 10**9
+    history = w3.eth.fee_history(4, "latest", [25, 75])
+    assert len(history["baseFeePerGas"]) == len(history["gasUsedRatio"]) + 1
+    assert len(history["reward"]) == len(history["gasUsedRatio"])
+
+
+def test_time_control_and_snapshots(w3: Web3) -> None:
+    start = w3.eth.get_block("latest")
+    offset = w3.provider.make_request("evm_increaseTime", [3600])
+    assert "result" in offset
+    w3.provider.make_request("evm_mine", [])
+    later = w3.eth.get_block("latest")
+    assert later["number"] == start["number"] + 1
+    assert later["timestamp"] >= start["timestamp"] + 3600
+    target = later["timestamp"] + 1000
+    w3.provider.make_request("evm_setNextBlockTimestamp", [target])
+    w3.provider.make_request("evm_mine", [])
+    assert w3.eth.get_block("latest")["timestamp"] == target
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    alice = Account.from_key(KEYS[0]).address
+    deploy_token(w3)
+    assert w3.eth.get_transaction_count(alice) > 0
+    nonce_after = w3.eth.get_transaction_count(alice)
+    number_after = w3.eth.block_number
+    assert w3.provider.make_request("evm_revert", [snap])["result"] is True
+    assert w3.eth.block_number == number_after - 1
+    assert w3.eth.get_transaction_count(alice) == nonce_after - 1
+    assert w3.provider.make_request("evm_revert", [snap])["result"] is False  # consumed
+    # a block in the past is refused
+    bad = w3.provider.make_request("evm_setNextBlockTimestamp", [start["timestamp"]])
+    assert "error" in bad
+
+
+def test_json_rpc_batch(l1_url: str) -> None:
+    import json
+    import urllib.request
+
+    body = json.dumps([
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+        {"jsonrpc": "2.0", "id": "two", "method": "no_such_method", "params": []},
+        {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": []},  # notification
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": ["0x12"]},
+    ]).encode()
+    request = urllib.request.Request(l1_url, body, {"Content-Type": "application/json"})
+    replies = json.loads(urllib.request.urlopen(request, timeout=5).read())
+    by_id = {r["id"]: r for r in replies}
+    assert set(by_id) == {1, "two", 3}
+    assert by_id[1]["result"] == "0x7a69"
+    assert by_id["two"]["error"]["code"] == -32601
+    assert by_id[3]["error"]["code"] == -32602
+
+
+def test_interval_mining(tmp_path: Any) -> None:
+    import time
+
+    from tests.conftest import start_rollup_l1
+
+    url, proc = start_rollup_l1(tmp_path, "--block-time", "0.5")
+    try:
+        w3 = Web3(Web3.HTTPProvider(url))
+        alice, bob = (Account.from_key(k).address for k in KEYS[:2])
+        tx_hash = w3.eth.send_transaction({"from": alice, "to": bob, "value": 1})
+        assert w3.eth.get_transaction_count(alice, "pending") == 1
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=5)
+        assert receipt["status"] == 1
+        first = w3.eth.block_number
+        time.sleep(1.2)
+        assert w3.eth.block_number > first
+    finally:
+        proc.stop()
