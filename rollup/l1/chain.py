@@ -20,11 +20,11 @@ from eth.abc import ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
-from eth_utils import ValidationError, to_checksum_address
 from eth.vm.forks import PragueVM
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import ValidationError, to_checksum_address
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 """The well-known development mnemonic of anvil and hardhat: same accounts, same keys."""
