@@ -1,0 +1,761 @@
+"""The state transition: `apply(state, tx_bytes, context) -> Receipt`.
+
+`apply` is total: any byte string is a transaction. It decodes the bytes, runs the
+rule of the transaction's type against the current state, and either commits the
+rule's writes (Reason.OK) or changes nothing and names the reason. Each rule reads,
+checks in a fixed order (the L1 verifier checks in the same order, so both name the
+same reason), and only then writes. The one exception is ForcedRequest: once its queue
+entry is proven to be the next one on L1, the entry is consumed whatever its action's
+fate, and the receipt carries the action's reason with `applied = True`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from eth_abi import encode as abi_encode
+
+from . import margin
+from .constants import (
+    ACCOUNT_TREE_DEPTH,
+    CANCELLED_HASH,
+    FUNDING_SCALE,
+    INSURANCE_ACCOUNT,
+    MAX_COLLATERAL,
+    MAX_FUNDING_INDEX,
+    MAX_PRICE,
+    MAX_SIZE,
+    PPM,
+    SECONDS_PER_HOUR,
+    WITHDRAWAL_TREE_DEPTH,
+)
+from .hashing import ZERO_HASH, keccak
+from .margin import ceil_div, long_part, settle_funding, with_collateral, with_position
+from .reasons import Reason
+from .signing import (
+    CANCEL_TYPEHASH,
+    ORACLE_PRICE_TYPEHASH,
+    ORDER_TYPEHASH,
+    WITHDRAWAL_TYPEHASH,
+    domain_separator,
+    recover,
+    struct_hash,
+    typed_digest,
+)
+from .state import (
+    ZERO_ADDRESS,
+    Account,
+    Config,
+    Globals,
+    Market,
+    OrderSlot,
+    State,
+    Withdrawal,
+)
+from .transactions import (
+    FORCED_WITHDRAW,
+    AdvanceTime,
+    Cancel,
+    Deleverage,
+    Deposit,
+    ForcedRequest,
+    FundingTick,
+    Liquidate,
+    OracleUpdate,
+    Order,
+    Trade,
+    Withdraw,
+    decode,
+)
+
+# ---------------------------------------------------------------------- context and receipts
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a transaction may know besides the state: the deployment's configuration,
+    the batch's timestamp, and the L1 queues as they stood when the batch was posted
+    (`deposit_heads[i]` is the deposit queue's hash-chain head after i deposits;
+    `deposit_heads[0]` is zero; likewise `forced_heads`)."""
+
+    config: Config
+    timestamp: int
+    deposit_heads: Sequence[bytes] = (ZERO_HASH,)
+    forced_heads: Sequence[bytes] = (ZERO_HASH,)
+
+    @cached_property
+    def domain(self) -> bytes:
+        return domain_separator(self.config.chain_id, self.config.verifying_contract)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    kind: int
+    """The type tag, or 0 when the bytes did not decode."""
+    reason: Reason
+    applied: bool
+    """Whether the state changed (OK, or a consumed ForcedRequest whose action failed)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == Reason.OK
+
+
+@dataclass
+class Effects:
+    """The writes a rule asks for; committed only when the rule succeeds."""
+
+    accounts: dict[int, Account] = field(default_factory=dict)
+    slots: list[tuple[int, int, OrderSlot]] = field(default_factory=list)
+    markets: list[Market] = field(default_factory=list)
+    globals: Globals | None = None
+    withdrawal: Withdrawal | None = None
+
+
+Outcome = Effects | Reason
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def apply(state: State, tx_bytes: bytes, context: Context) -> Receipt:
+    """Apply one transaction to `state` (in place). Never raises on any input."""
+    tx = decode(tx_bytes)
+    kind = tx_bytes[0] if tx_bytes else 0
+    if isinstance(tx, Reason):
+        return Receipt(0, tx, False)
+    rule = RULES[type(tx)]
+    outcome = rule(state, tx, context)  # type: ignore[operator]
+    if isinstance(outcome, Reason):
+        return Receipt(kind, outcome, False)
+    reason = Reason.OK
+    if isinstance(tx, ForcedRequest) and isinstance(outcome, tuple):
+        outcome, reason = outcome
+    commit(state, outcome)
+    return Receipt(kind, reason, True)
+
+
+def commit(state: State, effects: Effects) -> None:
+    """Write a rule's effects; nonce-slot writes update their account's orders_root."""
+    accounts = dict(effects.accounts)
+    for account_id, nonce, slot in effects.slots:
+        orders_root = state.set_slot(account_id, nonce, slot)
+        account = accounts.get(account_id, state.account(account_id))
+        accounts[account_id] = replace(account, orders_root=orders_root)
+    for account_id, account in accounts.items():
+        state.set_account(account_id, account)
+    for market in effects.markets:
+        state.set_market(market)
+    if effects.globals is not None:
+        state.set_globals(effects.globals)
+    if effects.withdrawal is not None:
+        state.append_withdrawal(effects.withdrawal)
+
+
+# ---------------------------------------------------------------------- shared checks
+
+
+def in_bounds(*accounts: Account) -> bool:
+    """Every collateral and position size within its stored width."""
+    for account in accounts:
+        if abs(account.collateral) > MAX_COLLATERAL:
+            return False
+        for p in account.positions:
+            if abs(p.size) > MAX_SIZE:
+                return False
+    return True
+
+
+def valid_account_id(account_id: int) -> bool:
+    return account_id < 4**ACCOUNT_TREE_DEPTH
+
+
+def order_hash(order: Order) -> bytes:
+    return struct_hash(
+        ORDER_TYPEHASH, order.account, order.market, int(order.is_buy), order.size,
+        order.limit_price, order.max_fee_ppm, order.nonce, order.expiry,
+    )
+
+
+def slot_is_fresh(slot: OrderSlot, nonce: int) -> bool:
+    """A nonce is unused in its slot iff the slot is empty or holds a lower nonce."""
+    return slot.order_hash == ZERO_HASH or slot.nonce < nonce
+
+
+def filled_so_far(slot: OrderSlot, nonce: int, digest: bytes) -> int | None:
+    """How much of the order (nonce, digest) is filled, or None if the order is dead:
+    its slot holds a higher nonce, or the same nonce for another order or a cancel."""
+    if slot_is_fresh(slot, nonce):
+        return 0
+    if slot.nonce == nonce and slot.order_hash == digest:
+        return slot.filled
+    return None
+
+
+def open_interest_change(before: int, after: int) -> int:
+    return long_part(after) - long_part(before)
+
+
+# ---------------------------------------------------------------------- rules
+
+
+def apply_advance_time(state: State, tx: AdvanceTime, context: Context) -> Outcome:
+    """Move the system time forward, to at most the batch's timestamp.
+    Checks: timestamp > time (TIME_NOT_LATER); timestamp <= batch timestamp (TIME_AFTER_BATCH)."""
+    g = state.globals
+    if tx.timestamp <= g.time:
+        return Reason.TIME_NOT_LATER
+    if tx.timestamp > context.timestamp:
+        return Reason.TIME_AFTER_BATCH
+    return Effects(globals=replace(g, time=tx.timestamp))
+
+
+def deposit_entry(index: int, account: int, owner: bytes, amount: int, l1_time: int) -> bytes:
+    """The bytes the L1 deposit queue hashes into its chain for one deposit."""
+    return abi_encode(
+        ["uint256", "uint256", "address", "uint256", "uint256"],
+        [index, account, owner, amount, l1_time],
+    )
+
+
+def forced_entry(tx: ForcedRequest) -> bytes:
+    """The bytes the L1 forced-request queue hashes into its chain for one request."""
+    return abi_encode(
+        ["uint256", "uint256", "uint256", "address", "uint256", "uint256", "uint256"],
+        [tx.index, tx.kind, tx.account, tx.requester, tx.market, tx.amount, tx.l1_time],
+    )
+
+
+def apply_deposit(state: State, tx: Deposit, context: Context) -> Outcome:
+    """Credit the next L1 deposit. Checks, in order: index = deposits consumed
+    (DEPOSIT_OUT_OF_ORDER); the entry extends the chain to the L1 queue's head after
+    it, as of the batch (DEPOSIT_NOT_ON_L1); account id in range and owner nonzero
+    (BAD_FIELD); the account is new or has this owner (OWNER_MISMATCH); bounds (OVERFLOW).
+    A new account is created with the deposit's owner."""
+    g = state.globals
+    if tx.index != g.deposit_count:
+        return Reason.DEPOSIT_OUT_OF_ORDER
+    if tx.index + 1 >= len(context.deposit_heads):
+        return Reason.DEPOSIT_NOT_ON_L1
+    head = keccak(g.deposit_head + deposit_entry(tx.index, tx.account, tx.owner, tx.amount, tx.l1_time))
+    if head != context.deposit_heads[tx.index + 1]:
+        return Reason.DEPOSIT_NOT_ON_L1
+    if not valid_account_id(tx.account) or tx.owner == ZERO_ADDRESS:
+        return Reason.BAD_FIELD
+    account = state.account(tx.account)
+    if account.owner == ZERO_ADDRESS:
+        account = replace(account, owner=tx.owner)
+    elif account.owner != tx.owner:
+        return Reason.OWNER_MISMATCH
+    account = with_collateral(account, account.collateral + tx.amount)
+    total = g.total_deposited + tx.amount
+    if not in_bounds(account) or total > MAX_COLLATERAL:
+        return Reason.OVERFLOW
+    return Effects(
+        accounts={tx.account: account},
+        globals=replace(g, deposit_count=g.deposit_count + 1, deposit_head=head, total_deposited=total),
+    )
+
+
+def withdraw_effects(
+    state: State, account_id: int, amount: int, markets: Sequence[Market | None]
+) -> tuple[Effects, Account] | Reason:
+    """The shared part of Withdraw and forced withdrawals: settle funding, take `amount`
+    from collateral (which must stay >= 0: INSUFFICIENT_COLLATERAL), keep the margin rule
+    (UNDER_MARGIN), append a withdrawal record (OVERFLOW when the tree is full)."""
+    g = state.globals
+    before, payment = settle_funding(state.account(account_id), markets)
+    after = with_collateral(before, before.collateral - amount)
+    if after.collateral < 0:
+        return Reason.INSUFFICIENT_COLLATERAL
+    if not margin.margin_ok(before, after, markets):
+        return Reason.UNDER_MARGIN
+    if g.withdrawal_count >= 4**WITHDRAWAL_TREE_DEPTH or g.total_withdrawn + amount > MAX_COLLATERAL:
+        return Reason.OVERFLOW
+    effects = Effects(
+        accounts={account_id: after},
+        globals=replace(
+            g,
+            withdrawal_count=g.withdrawal_count + 1,
+            total_withdrawn=g.total_withdrawn + amount,
+            funding_pool=g.funding_pool + payment,
+        ),
+        withdrawal=Withdrawal(account_id, before.owner, amount),
+    )
+    return effects, after
+
+
+def apply_withdraw(state: State, tx: Withdraw, context: Context) -> Outcome:
+    """Move collateral out to L1 as a withdrawal record. Checks, in order: the account
+    exists (UNKNOWN_ACCOUNT); amount > 0 (BAD_FIELD); not expired (EXPIRED); signed by
+    the owner (BAD_SIGNATURE, WRONG_SIGNER); nonce unused (NONCE_USED); then
+    `withdraw_effects`. The nonce's slot records the withdrawal's hash."""
+    if not valid_account_id(tx.account):
+        return Reason.UNKNOWN_ACCOUNT
+    account = state.account(tx.account)
+    if account.owner == ZERO_ADDRESS:
+        return Reason.UNKNOWN_ACCOUNT
+    if tx.amount == 0:
+        return Reason.BAD_FIELD
+    if state.globals.time > tx.expiry:
+        return Reason.EXPIRED
+    digest = struct_hash(WITHDRAWAL_TYPEHASH, tx.account, tx.amount, tx.nonce, tx.expiry)
+    signer = recover(typed_digest(context.domain, digest), tx.signature)
+    if signer is None:
+        return Reason.BAD_SIGNATURE
+    if signer != account.owner:
+        return Reason.WRONG_SIGNER
+    if not slot_is_fresh(state.slot(tx.account, tx.nonce), tx.nonce):
+        return Reason.NONCE_USED
+    result = withdraw_effects(state, tx.account, tx.amount, state.markets)
+    if isinstance(result, Reason):
+        return result
+    effects, _ = result
+    effects.slots.append((tx.account, tx.nonce, OrderSlot(tx.nonce, digest, tx.amount)))
+    return effects
+
+
+def apply_cancel(state: State, tx: Cancel, context: Context) -> Outcome:
+    """Kill nonce `nonce` of an account: no order with it can fill from now on.
+    Checks: the account exists (UNKNOWN_ACCOUNT); signed by the owner (BAD_SIGNATURE,
+    WRONG_SIGNER); not already cancelled (ALREADY_CANCELLED); the slot holds no higher
+    nonce (NONCE_USED)."""
+    if not valid_account_id(tx.account):
+        return Reason.UNKNOWN_ACCOUNT
+    account = state.account(tx.account)
+    if account.owner == ZERO_ADDRESS:
+        return Reason.UNKNOWN_ACCOUNT
+    digest = struct_hash(CANCEL_TYPEHASH, tx.account, tx.nonce)
+    signer = recover(typed_digest(context.domain, digest), tx.signature)
+    if signer is None:
+        return Reason.BAD_SIGNATURE
+    if signer != account.owner:
+        return Reason.WRONG_SIGNER
+    slot = state.slot(tx.account, tx.nonce)
+    if slot.nonce == tx.nonce and slot.order_hash == CANCELLED_HASH:
+        return Reason.ALREADY_CANCELLED
+    if not slot_is_fresh(slot, tx.nonce) and slot.nonce != tx.nonce:
+        return Reason.NONCE_USED
+    filled = slot.filled if slot.nonce == tx.nonce else 0
+    return Effects(slots=[(tx.account, tx.nonce, OrderSlot(tx.nonce, CANCELLED_HASH, filled))])
+
+
+def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
+    """Fill `fill` lots between a maker and a taker order at the maker's limit price.
+    Checks, in order:
+    - orders: same market (MARKET_MISMATCH), opposite sides (SAME_SIDE), different
+      accounts (SELF_TRADE); the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
+    - amounts: order sizes, limit prices and fill in (0, bound] (BAD_FIELD); fill a
+      multiple of the step (NOT_STEP_MULTIPLE); maker price a multiple of the tick
+      (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price (PRICE_NOT_FAIR);
+      fee rates within each order's max fee (FEE_TOO_HIGH); neither expired (EXPIRED);
+    - authority, maker then taker: account exists (UNKNOWN_ACCOUNT), owner signed
+      (BAD_SIGNATURE, WRONG_SIGNER), order alive (NONCE_USED), fill <= size - filled (OVERFILL);
+    - effects, both settled for funding first: buyer pays fill * price + fee, seller gets
+      fill * price - fee; fee = ceil(fill * price * fee_ppm / PPM); bounds (OVERFLOW);
+      each side satisfies the margin rule (UNDER_MARGIN).
+    """
+    maker, taker = tx.maker, tx.taker
+    if maker.market != taker.market:
+        return Reason.MARKET_MISMATCH
+    if maker.is_buy == taker.is_buy:
+        return Reason.SAME_SIDE
+    if maker.account == taker.account:
+        return Reason.SELF_TRADE
+    market = state.market(maker.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.oracle_price == 0:
+        return Reason.NO_PRICE
+    if not (
+        0 < maker.size <= MAX_SIZE and 0 < taker.size <= MAX_SIZE and 0 < tx.fill <= MAX_SIZE
+        and 0 < maker.limit_price <= MAX_PRICE and 0 < taker.limit_price <= MAX_PRICE
+        and tx.maker_fee_ppm <= PPM and tx.taker_fee_ppm <= PPM
+    ):
+        return Reason.BAD_FIELD
+    if tx.fill % market.step_size != 0:
+        return Reason.NOT_STEP_MULTIPLE
+    price = maker.limit_price
+    if price % market.tick_size != 0:
+        return Reason.NOT_TICK_MULTIPLE
+    if (taker.is_buy and price > taker.limit_price) or (not taker.is_buy and price < taker.limit_price):
+        return Reason.PRICE_NOT_FAIR
+    if tx.maker_fee_ppm > maker.max_fee_ppm or tx.taker_fee_ppm > taker.max_fee_ppm:
+        return Reason.FEE_TOO_HIGH
+    now = state.globals.time
+    if now > maker.expiry or now > taker.expiry:
+        return Reason.EXPIRED
+
+    sides = []
+    for order, signature in ((maker, tx.maker_signature), (taker, tx.taker_signature)):
+        if not valid_account_id(order.account):
+            return Reason.UNKNOWN_ACCOUNT
+        account = state.account(order.account)
+        if account.owner == ZERO_ADDRESS:
+            return Reason.UNKNOWN_ACCOUNT
+        digest = order_hash(order)
+        signer = recover(typed_digest(context.domain, digest), signature)
+        if signer is None:
+            return Reason.BAD_SIGNATURE
+        if signer != account.owner:
+            return Reason.WRONG_SIGNER
+        filled = filled_so_far(state.slot(order.account, order.nonce), order.nonce, digest)
+        if filled is None:
+            return Reason.NONCE_USED
+        if filled + tx.fill > order.size:
+            return Reason.OVERFILL
+        sides.append((order, account, digest, filled))
+
+    markets = state.markets
+    notional = tx.fill * price
+    g = state.globals
+    funding_paid = 0
+    fees = 0
+    accounts: dict[int, Account] = {}
+    open_interest = market.open_interest
+    for (order, account, _digest, _filled), fee_ppm in zip(
+        sides, (tx.maker_fee_ppm, tx.taker_fee_ppm), strict=True
+    ):
+        before, payment = settle_funding(account, markets)
+        funding_paid += payment
+        fee = ceil_div(notional * fee_ppm, PPM)
+        fees += fee
+        old_size = before.size(market.id)
+        if order.is_buy:
+            new_size, collateral = old_size + tx.fill, before.collateral - notional - fee
+        else:
+            new_size, collateral = old_size - tx.fill, before.collateral + notional - fee
+        after = with_position(
+            with_collateral(before, collateral), market.id, new_size, market.funding_index
+        )
+        if not in_bounds(after):
+            return Reason.OVERFLOW
+        if not margin.margin_ok(before, after, markets):
+            return Reason.UNDER_MARGIN
+        open_interest += open_interest_change(old_size, new_size)
+        accounts[order.account] = after
+    if g.fee_pool + fees > MAX_COLLATERAL:
+        return Reason.OVERFLOW
+    return Effects(
+        accounts=accounts,
+        slots=[
+            (order.account, order.nonce, OrderSlot(order.nonce, digest, filled + tx.fill))
+            for order, _account, digest, filled in sides
+        ],
+        markets=[replace(market, open_interest=open_interest)],
+        globals=replace(g, fee_pool=g.fee_pool + fees, funding_pool=g.funding_pool + funding_paid),
+    )
+
+
+def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Outcome:
+    """Set a market's price to the median of k-of-n signed reports of one timestamp.
+    Checks, in order: the market exists (UNKNOWN_MARKET); at least `quorum` reports
+    (ORACLE_QUORUM); timestamp not after the system time and not older than the
+    market's staleness window (ORACLE_STALE); later than the current price's
+    (ORACLE_NOT_NEWER); prices in (0, MAX_PRICE] and signer indexes within the committee
+    (BAD_FIELD); prices non-decreasing (ORACLE_UNSORTED); signers distinct (ORACLE_QUORUM);
+    each report signed by its signer (BAD_SIGNATURE, WRONG_SIGNER); the median
+    (report (k-1)//2) moves the price by at most max_price_move_ppm (ORACLE_MOVE_TOO_LARGE;
+    the first price is free)."""
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    signers = context.config.oracle_signers
+    if len(tx.reports) < context.config.oracle_quorum:
+        return Reason.ORACLE_QUORUM
+    now = state.globals.time
+    if tx.timestamp > now or tx.timestamp + market.oracle_staleness < now:
+        return Reason.ORACLE_STALE
+    if tx.timestamp <= market.oracle_time:
+        return Reason.ORACLE_NOT_NEWER
+    for report in tx.reports:
+        if not 0 < report.price <= MAX_PRICE or report.signer >= len(signers):
+            return Reason.BAD_FIELD
+    for previous, report in zip(tx.reports, tx.reports[1:], strict=False):
+        if report.price < previous.price:
+            return Reason.ORACLE_UNSORTED
+    seen = 0
+    for report in tx.reports:
+        bit = 1 << report.signer
+        if seen & bit:
+            return Reason.ORACLE_QUORUM
+        seen |= bit
+    for report in tx.reports:
+        digest = struct_hash(ORACLE_PRICE_TYPEHASH, tx.market, report.price, tx.timestamp)
+        signer = recover(typed_digest(context.domain, digest), report.signature)
+        if signer is None:
+            return Reason.BAD_SIGNATURE
+        if signer != signers[report.signer]:
+            return Reason.WRONG_SIGNER
+    median = tx.reports[(len(tx.reports) - 1) // 2].price
+    old = market.oracle_price
+    if old != 0 and abs(median - old) * PPM > market.max_price_move_ppm * old:
+        return Reason.ORACLE_MOVE_TOO_LARGE
+    return Effects(markets=[replace(market, oracle_price=median, oracle_time=tx.timestamp)])
+
+
+def apply_funding_tick(state: State, tx: FundingTick, context: Context) -> Outcome:
+    """Add `index_delta` to a market's funding index (positive: longs pay shorts).
+    Checks: the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE); time has
+    passed since the last tick (FUNDING_NO_TIME); the move is within the rate cap:
+        |delta| * PPM * 3600 <= max_funding_rate_ppm * price * elapsed * FUNDING_SCALE
+    (FUNDING_TOO_LARGE); the index stays in bounds (OVERFLOW)."""
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.oracle_price == 0:
+        return Reason.NO_PRICE
+    elapsed = state.globals.time - market.funding_time
+    if elapsed <= 0:
+        return Reason.FUNDING_NO_TIME
+    cap = market.max_funding_rate_ppm * market.oracle_price * elapsed * FUNDING_SCALE
+    if abs(tx.index_delta) * PPM * SECONDS_PER_HOUR > cap:
+        return Reason.FUNDING_TOO_LARGE
+    index = market.funding_index + tx.index_delta
+    if abs(index) > MAX_FUNDING_INDEX:
+        return Reason.OVERFLOW
+    return Effects(
+        markets=[replace(market, funding_index=index, funding_time=state.globals.time)]
+    )
+
+
+def deficit_share(account: Account, markets: Sequence[Market | None], slice_notional: int) -> int:
+    """The part of a bankrupt account's deficit (-value) that a closed slice carries,
+    pro rata to notional, rounded down (against the bankrupt account):
+        floor(-value * slice_notional / sum(|size * price|))"""
+    gross = sum(abs(p.size) * markets[p.market].oracle_price for p in account.positions)  # type: ignore[union-attr]
+    return (-margin.value(account, markets) * slice_notional) // gross
+
+
+def transfer_position(
+    seller_side: Account, buyer_side: Account, market: Market, size: int
+) -> tuple[Account, Account]:
+    """Move `size` lots of `seller_side`'s position (reducing it) to `buyer_side` at the
+    oracle price: the reducing side's size moves toward 0, the other side takes the
+    opposite; collateral moves by size * price; both positions carry the market's index."""
+    held = seller_side.size(market.id)
+    direction = 1 if held > 0 else -1
+    notional = size * market.oracle_price
+    reduced = with_position(
+        with_collateral(seller_side, seller_side.collateral + direction * notional),
+        market.id, held - direction * size, market.funding_index,
+    )
+    taken = with_position(
+        with_collateral(buyer_side, buyer_side.collateral - direction * notional),
+        market.id, buyer_side.size(market.id) + direction * size, market.funding_index,
+    )
+    return reduced, taken
+
+
+def apply_liquidate(state: State, tx: Liquidate, context: Context) -> Outcome:
+    """Close `size` lots of an under-maintenance account's position in `market` against
+    the insurance fund (account 0) at the oracle price. Checks, in order: the account
+    exists and is not the fund (UNKNOWN_ACCOUNT, BAD_COUNTERPARTY); the market exists
+    with a price (UNKNOWN_MARKET, NO_PRICE); after funding, it has a position
+    (NO_POSITION); 0 < size <= |position| (BAD_FIELD, NOT_REDUCE_ONLY); value <
+    maintenance requirement (NOT_LIQUIDATABLE).
+    Then: if value >= 0 the account pays the fund a penalty
+    min(ceil(size * price * penalty_ppm / PPM), value); if value < 0 the fund pays the
+    slice's `deficit_share`, and must afford it (INSURANCE_INSUFFICIENT). Bounds (OVERFLOW)."""
+    if not valid_account_id(tx.account):
+        return Reason.UNKNOWN_ACCOUNT
+    account = state.account(tx.account)
+    if account.owner == ZERO_ADDRESS:
+        return Reason.UNKNOWN_ACCOUNT
+    if tx.account == INSURANCE_ACCOUNT:
+        return Reason.BAD_COUNTERPARTY
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.oracle_price == 0:
+        return Reason.NO_PRICE
+    markets = state.markets
+    account, paid = settle_funding(account, markets)
+    fund, fund_paid = settle_funding(state.account(INSURANCE_ACCOUNT), markets)
+    held = account.size(tx.market)
+    if held == 0:
+        return Reason.NO_POSITION
+    if tx.size == 0:
+        return Reason.BAD_FIELD
+    if tx.size > abs(held):
+        return Reason.NOT_REDUCE_ONLY
+    value = margin.value(account, markets)
+    if value >= margin.requirement(account, markets, initial=False):
+        return Reason.NOT_LIQUIDATABLE
+    notional = tx.size * market.oracle_price
+    if value >= 0:
+        transfer = -min(ceil_div(notional * market.liquidation_penalty_ppm, PPM), value)
+    else:
+        transfer = deficit_share(account, markets, notional)
+    account, fund = transfer_position(account, fund, market, tx.size)
+    account = with_collateral(account, account.collateral + transfer)
+    fund = with_collateral(fund, fund.collateral - transfer)
+    if fund.collateral < 0:
+        return Reason.INSURANCE_INSUFFICIENT
+    if not in_bounds(account, fund):
+        return Reason.OVERFLOW
+    open_interest = (
+        market.open_interest
+        + open_interest_change(held, account.size(tx.market))
+        + open_interest_change(state.account(INSURANCE_ACCOUNT).size(tx.market), fund.size(tx.market))
+    )
+    g = state.globals
+    return Effects(
+        accounts={tx.account: account, INSURANCE_ACCOUNT: fund},
+        markets=[replace(market, open_interest=open_interest)],
+        globals=replace(g, funding_pool=g.funding_pool + paid + fund_paid),
+    )
+
+
+def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
+    """Close `size` lots of a bankrupt account's position against an opposite position
+    of another account, when the insurance fund cannot carry the slice. Checks, in order:
+    both accounts exist and differ (UNKNOWN_ACCOUNT, BAD_COUNTERPARTY); the market exists
+    with a price (UNKNOWN_MARKET, NO_PRICE); after funding, the deleveragee has a
+    position (NO_POSITION) and the deleverager an opposite one (BAD_COUNTERPARTY);
+    0 < size <= both |positions| (BAD_FIELD, NOT_REDUCE_ONLY); the deleveragee's value
+    < 0 and its slice's `deficit_share` exceeds the fund's collateral (NOT_DELEVERAGEABLE).
+    Then the slice moves at the oracle price and the deleverager pays the deficit share;
+    the deleverager's value must stay >= 0 (BAD_COUNTERPARTY). Bounds (OVERFLOW)."""
+    for account_id in (tx.deleveragee, tx.deleverager):
+        if not valid_account_id(account_id) or state.account(account_id).owner == ZERO_ADDRESS:
+            return Reason.UNKNOWN_ACCOUNT
+    if tx.deleveragee == tx.deleverager:
+        return Reason.BAD_COUNTERPARTY
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.oracle_price == 0:
+        return Reason.NO_PRICE
+    markets = state.markets
+    bankrupt, paid_a = settle_funding(state.account(tx.deleveragee), markets)
+    taker, paid_b = settle_funding(state.account(tx.deleverager), markets)
+    held = bankrupt.size(tx.market)
+    if held == 0:
+        return Reason.NO_POSITION
+    opposite = taker.size(tx.market)
+    if opposite == 0 or (opposite > 0) == (held > 0):
+        return Reason.BAD_COUNTERPARTY
+    if tx.size == 0:
+        return Reason.BAD_FIELD
+    if tx.size > abs(held) or tx.size > abs(opposite):
+        return Reason.NOT_REDUCE_ONLY
+    if margin.value(bankrupt, markets) >= 0:
+        return Reason.NOT_DELEVERAGEABLE
+    share = deficit_share(bankrupt, markets, tx.size * market.oracle_price)
+    if share <= state.account(INSURANCE_ACCOUNT).collateral:
+        return Reason.NOT_DELEVERAGEABLE
+    bankrupt, taker = transfer_position(bankrupt, taker, market, tx.size)
+    bankrupt = with_collateral(bankrupt, bankrupt.collateral + share)
+    taker = with_collateral(taker, taker.collateral - share)
+    if margin.value(taker, markets) < 0:
+        return Reason.BAD_COUNTERPARTY
+    if not in_bounds(bankrupt, taker):
+        return Reason.OVERFLOW
+    open_interest = (
+        market.open_interest
+        + open_interest_change(held, bankrupt.size(tx.market))
+        + open_interest_change(opposite, taker.size(tx.market))
+    )
+    g = state.globals
+    return Effects(
+        accounts={tx.deleveragee: bankrupt, tx.deleverager: taker},
+        markets=[replace(market, open_interest=open_interest)],
+        globals=replace(g, funding_pool=g.funding_pool + paid_a + paid_b),
+    )
+
+
+def apply_forced_request(
+    state: State, tx: ForcedRequest, context: Context
+) -> Reason | tuple[Effects, Reason]:
+    """Consume the next L1 forced request. Checks: index = requests consumed
+    (FORCED_OUT_OF_ORDER); the entry extends the chain to the L1 queue's head after it
+    (FORCED_NOT_ON_L1). From here the entry is consumed, and its action runs:
+    - withdraw: the account exists (UNKNOWN_ACCOUNT), the requester owns it
+      (WRONG_SIGNER), amount > 0 (BAD_FIELD), then `withdraw_effects`;
+    - close: the account exists and is not the fund (UNKNOWN_ACCOUNT), the requester
+      owns it (WRONG_SIGNER), the market exists with a price (UNKNOWN_MARKET, NO_PRICE),
+      after funding it has a position (NO_POSITION) and is at or above maintenance
+      (UNDER_MARGIN: liquidation is the path below it); the whole position moves to the
+      insurance fund at the oracle price (OVERFLOW on bounds).
+    A failed action leaves everything but the cursor unchanged; its reason is returned."""
+    g = state.globals
+    if tx.index != g.forced_count:
+        return Reason.FORCED_OUT_OF_ORDER
+    if tx.index + 1 >= len(context.forced_heads):
+        return Reason.FORCED_NOT_ON_L1
+    head = keccak(g.forced_head + forced_entry(tx))
+    if head != context.forced_heads[tx.index + 1]:
+        return Reason.FORCED_NOT_ON_L1
+    consumed = replace(g, forced_count=g.forced_count + 1, forced_head=head)
+    result = forced_action(state, tx)
+    if isinstance(result, Reason):
+        return Effects(globals=consumed), result
+    # the action's globals are built on the unconsumed ones; add the cursor move
+    if result.globals is None:
+        result.globals = consumed
+    else:
+        result.globals = replace(result.globals, forced_count=consumed.forced_count, forced_head=head)
+    return result, Reason.OK
+
+
+def forced_action(state: State, tx: ForcedRequest) -> Effects | Reason:
+    if not valid_account_id(tx.account):
+        return Reason.UNKNOWN_ACCOUNT
+    account = state.account(tx.account)
+    if account.owner == ZERO_ADDRESS:
+        return Reason.UNKNOWN_ACCOUNT
+    if tx.requester != account.owner:
+        return Reason.WRONG_SIGNER
+    if tx.kind == FORCED_WITHDRAW:
+        if tx.amount == 0:
+            return Reason.BAD_FIELD
+        result = withdraw_effects(state, tx.account, tx.amount, state.markets)
+        return result if isinstance(result, Reason) else result[0]
+    if tx.account == INSURANCE_ACCOUNT:
+        return Reason.UNKNOWN_ACCOUNT
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.oracle_price == 0:
+        return Reason.NO_PRICE
+    markets = state.markets
+    account, paid = settle_funding(account, markets)
+    fund, fund_paid = settle_funding(state.account(INSURANCE_ACCOUNT), markets)
+    held = account.size(tx.market)
+    if held == 0:
+        return Reason.NO_POSITION
+    if margin.value(account, markets) < margin.requirement(account, markets, initial=False):
+        return Reason.UNDER_MARGIN
+    fund_held = fund.size(tx.market)
+    account, fund = transfer_position(account, fund, market, abs(held))
+    if not in_bounds(account, fund):
+        return Reason.OVERFLOW
+    open_interest = (
+        market.open_interest
+        + open_interest_change(held, 0)
+        + open_interest_change(fund_held, fund.size(tx.market))
+    )
+    g = state.globals
+    return Effects(
+        accounts={tx.account: account, INSURANCE_ACCOUNT: fund},
+        markets=[replace(market, open_interest=open_interest)],
+        globals=replace(g, funding_pool=g.funding_pool + paid + fund_paid),
+    )
+
+
+RULES = {
+    AdvanceTime: apply_advance_time,
+    Deposit: apply_deposit,
+    Withdraw: apply_withdraw,
+    Trade: apply_trade,
+    Cancel: apply_cancel,
+    OracleUpdate: apply_oracle_update,
+    FundingTick: apply_funding_tick,
+    Liquidate: apply_liquidate,
+    Deleverage: apply_deleverage,
+    ForcedRequest: apply_forced_request,
+}
+"""The rule for each transaction type."""

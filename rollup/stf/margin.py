@@ -1,0 +1,117 @@
+"""Money rules: funding settlement, account value, margin requirements.
+
+All arithmetic is on integers. Every division rounds against the account:
+funding owed rounds up, funding received rounds down, requirements round up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .constants import FUNDING_SCALE, PPM
+from .state import Account, Market, Position
+
+
+def floor_div(a: int, b: int) -> int:
+    """floor(a / b) for b > 0 (Python's // already floors; the EVM's sdiv truncates)."""
+    return a // b
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for b > 0."""
+    return -((-a) // b)
+
+
+def settle_funding(account: Account, markets: Sequence[Market | None]) -> tuple[Account, int]:
+    """Bring every position's funding index up to its market's; return the account with
+    the payment taken from collateral, and the payment (negative when received).
+
+        owed(position) = ceil((market.funding_index - position.funding_index) * size / FUNDING_SCALE)
+    """
+    if not account.positions:
+        return account, 0
+    payment = 0
+    settled = []
+    changed = False
+    for p in account.positions:
+        index = markets[p.market].funding_index  # type: ignore[union-attr]
+        if index != p.funding_index:
+            payment += ceil_div((index - p.funding_index) * p.size, FUNDING_SCALE)
+            settled.append(Position(p.market, p.size, index))
+            changed = True
+        else:
+            settled.append(p)
+    if not changed:
+        return account, 0
+    return (
+        Account(account.owner, account.collateral - payment, tuple(settled), account.orders_root),
+        payment,
+    )
+
+
+def value(account: Account, markets: Sequence[Market | None]) -> int:
+    """Total value: collateral + sum(size * oracle price). Funding must be settled first."""
+    total = account.collateral
+    for p in account.positions:
+        total += p.size * markets[p.market].oracle_price  # type: ignore[union-attr]
+    return total
+
+
+def requirement(account: Account, markets: Sequence[Market | None], initial: bool) -> int:
+    """sum(ceil(|size * price| * fraction / PPM)), with the initial or maintenance fraction."""
+    total = 0
+    for p in account.positions:
+        market: Market = markets[p.market]  # type: ignore[assignment]  # a position's market exists
+        fraction = market.initial_margin_ppm if initial else market.maintenance_margin_ppm
+        total += ceil_div(abs(p.size) * market.oracle_price * fraction, PPM)
+    return total
+
+
+def is_reduce_only(before: Account, after: Account) -> bool:
+    """True iff no position grew or flipped sign, and something shrank."""
+    shrank = False
+    for p in after.positions:
+        old = before.size(p.market)
+        if old == 0 or (old > 0) != (p.size > 0) or abs(p.size) > abs(old):
+            return False
+        if abs(p.size) < abs(old):
+            shrank = True
+    if len(after.positions) < len(before.positions):
+        shrank = True
+    return shrank
+
+
+def margin_ok(before: Account, after: Account, markets: Sequence[Market | None]) -> bool:
+    """The margin rule for a voluntary change (trade, withdrawal), both accounts settled:
+    allowed if value' >= initial requirement'; otherwise only if the change is reduce-only
+    and does not lower value/maintenance (compared by cross-multiplying):
+        value' * maintenance >= value * maintenance'   (if maintenance' > 0)
+        value' >= 0                                    (if maintenance' = 0)
+    """
+    value_after = value(after, markets)
+    if value_after >= requirement(after, markets, initial=True):
+        return True
+    if not is_reduce_only(before, after):
+        return False
+    maintenance_after = requirement(after, markets, initial=False)
+    if maintenance_after == 0:
+        return value_after >= 0
+    maintenance_before = requirement(before, markets, initial=False)
+    return value_after * maintenance_before >= value(before, markets) * maintenance_after
+
+
+def with_position(account: Account, market: int, size: int, funding_index: int) -> Account:
+    """The account with its position in `market` set to `size` (removed when 0)."""
+    positions = [p for p in account.positions if p.market != market]
+    if size != 0:
+        positions.append(Position(market, size, funding_index))
+        positions.sort(key=lambda p: p.market)
+    return Account(account.owner, account.collateral, tuple(positions), account.orders_root)
+
+
+def with_collateral(account: Account, collateral: int) -> Account:
+    return Account(account.owner, collateral, account.positions, account.orders_root)
+
+
+def long_part(size: int) -> int:
+    return size if size > 0 else 0

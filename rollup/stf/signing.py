@@ -1,0 +1,128 @@
+"""EIP-712 typed data: what users, oracles and the L1 verifier hash and sign.
+
+Domain: EIP712Domain(string name, string version, uint256 chainId, address verifyingContract)
+with name "DerivativesRollup" and version "1"; chain id and verifying contract come from
+the deployment, so a signature is good on one rollup only. Signatures are 65 bytes
+r ++ s ++ v with v in {27, 28}, 0 < r < n and 0 < s <= n/2 (EIP-2 low-s: one form only).
+"""
+
+from __future__ import annotations
+
+import coincurve
+
+from .constants import SECP256K1_HALF_N, SECP256K1_N
+from .hashing import keccak
+
+DOMAIN_NAME = "DerivativesRollup"
+DOMAIN_VERSION = "1"
+
+DOMAIN_TYPEHASH = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+ORDER_TYPE = (
+    "Order(uint32 account,uint8 market,bool isBuy,uint64 size,uint64 limitPrice,"
+    "uint32 maxFeePpm,uint64 nonce,uint64 expiry)"
+)
+WITHDRAWAL_TYPE = "Withdrawal(uint32 account,uint64 amount,uint64 nonce,uint64 expiry)"
+CANCEL_TYPE = "Cancel(uint32 account,uint64 nonce)"
+ORACLE_PRICE_TYPE = "OraclePrice(uint8 market,uint64 price,uint64 timestamp)"
+
+ORDER_TYPEHASH = keccak(ORDER_TYPE.encode())
+WITHDRAWAL_TYPEHASH = keccak(WITHDRAWAL_TYPE.encode())
+CANCEL_TYPEHASH = keccak(CANCEL_TYPE.encode())
+ORACLE_PRICE_TYPEHASH = keccak(ORACLE_PRICE_TYPE.encode())
+
+EIP712_TYPES = {
+    "Order": [
+        {"name": "account", "type": "uint32"},
+        {"name": "market", "type": "uint8"},
+        {"name": "isBuy", "type": "bool"},
+        {"name": "size", "type": "uint64"},
+        {"name": "limitPrice", "type": "uint64"},
+        {"name": "maxFeePpm", "type": "uint32"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "expiry", "type": "uint64"},
+    ],
+    "Withdrawal": [
+        {"name": "account", "type": "uint32"},
+        {"name": "amount", "type": "uint64"},
+        {"name": "nonce", "type": "uint64"},
+        {"name": "expiry", "type": "uint64"},
+    ],
+    "Cancel": [{"name": "account", "type": "uint32"}, {"name": "nonce", "type": "uint64"}],
+    "OraclePrice": [
+        {"name": "market", "type": "uint8"},
+        {"name": "price", "type": "uint64"},
+        {"name": "timestamp", "type": "uint64"},
+    ],
+}
+"""The message types in the form eth_account's sign_typed_data takes."""
+
+
+def word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def domain_separator(chain_id: int, verifying_contract: bytes) -> bytes:
+    return keccak(
+        DOMAIN_TYPEHASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + word(chain_id)
+        + b"\0" * 12
+        + verifying_contract
+    )
+
+
+def typed_digest(domain: bytes, struct_hash: bytes) -> bytes:
+    return keccak(b"\x19\x01" + domain + struct_hash)
+
+
+def struct_hash(typehash: bytes, *values: int) -> bytes:
+    return keccak(typehash + b"".join(word(v) for v in values))
+
+
+_recovered: dict[bytes, bytes | None] = {}
+_CACHE_LIMIT = 1 << 16
+
+
+def recover(digest: bytes, signature: bytes) -> bytes | None:
+    """The address that signed `digest`, or None if the signature is malformed, high-s,
+    or does not recover (as ecrecover returning 0). Results are memoised: the same
+    (digest, signature) always recovers the same address."""
+    key = digest + signature
+    if key in _recovered:
+        return _recovered[key]
+    address = _recover(digest, signature)
+    if len(_recovered) >= _CACHE_LIMIT:
+        _recovered.clear()
+    _recovered[key] = address
+    return address
+
+
+def _recover(digest: bytes, signature: bytes) -> bytes | None:
+    if len(signature) != 65:
+        return None
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_HALF_N:
+        return None
+    try:
+        public = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes((v - 27,)), digest, hasher=None
+        )
+    except Exception:  # r is not the x-coordinate of a curve point
+        return None
+    return keccak(public.format(compressed=False)[1:])[12:]
+
+
+def sign(digest: bytes, private_key: bytes) -> bytes:
+    """A low-s signature r ++ s ++ v (v in {27, 28}) of `digest` (coincurve signs low-s)."""
+    raw = coincurve.PrivateKey(private_key).sign_recoverable(digest, hasher=None)
+    return raw[:64] + bytes((raw[64] + 27,))
+
+
+def address_of(private_key: bytes) -> bytes:
+    public = coincurve.PrivateKey(private_key).public_key.format(compressed=False)
+    return keccak(public[1:])[12:]

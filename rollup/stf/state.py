@@ -1,0 +1,373 @@
+"""The state: its records, their fixed-width leaf encodings, and the one 32-byte root.
+
+    state_root = keccak(accounts_root ++ markets_root ++ globals_hash ++ withdrawals_root)
+
+- accounts_root: 4-ary tree (depth 10) of account leaves, indexed by account id.
+  An account leaf commits to the account's nonce-slot tree (depth 5) by its root.
+- markets_root: keccak of the 16 market leaf hashes concatenated (a market absent = 0).
+- globals_hash: keccak of the packed globals.
+- withdrawals_root: 4-ary tree (depth 10) of withdrawal records, indexed by number.
+
+Every leaf hash is keccak of a packed big-endian encoding (widths given per field);
+the all-default record hashes to 32 zero bytes, the empty leaf of the trees.
+Signed integers are two's complement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .constants import (
+    ACCOUNT_TREE_DEPTH,
+    MAX_MARKETS,
+    ORDER_SLOTS,
+    ORDER_TREE_DEPTH,
+    WITHDRAWAL_TREE_DEPTH,
+)
+from .hashing import ZERO_HASH, keccak
+from .merkle import Proof, QuadTree
+
+ZERO_ADDRESS = b"\0" * 20
+
+
+def i128(value: int) -> bytes:
+    return value.to_bytes(16, "big", signed=True)
+
+
+def u128(value: int) -> bytes:
+    return value.to_bytes(16, "big")
+
+
+def i64(value: int) -> bytes:
+    return value.to_bytes(8, "big", signed=True)
+
+
+def u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def u32(value: int) -> bytes:
+    return value.to_bytes(4, "big")
+
+
+# ---------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A perpetual position: `size` lots (positive long, negative short, never 0) and
+    the market's funding index when funding was last settled into collateral."""
+
+    market: int
+    size: int
+    funding_index: int
+
+    def encode(self) -> bytes:
+        """market u8 | size int64 | funding_index int128 (25 bytes)."""
+        return bytes((self.market,)) + i64(self.size) + i128(self.funding_index)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account: its owner (who signs for it), collateral in token units (may be
+    negative after losses), positions sorted by market, and its nonce-slot root."""
+
+    owner: bytes = ZERO_ADDRESS
+    collateral: int = 0
+    positions: tuple[Position, ...] = ()
+    orders_root: bytes = ZERO_HASH
+
+    def encode(self) -> bytes:
+        """owner 20 | collateral int128 | orders_root 32 | count u8 | positions (25 each)."""
+        return (
+            self.owner
+            + i128(self.collateral)
+            + self.orders_root
+            + bytes((len(self.positions),))
+            + b"".join(p.encode() for p in self.positions)
+        )
+
+    def leaf(self) -> bytes:
+        if self == EMPTY_ACCOUNT:
+            return ZERO_HASH
+        return keccak(self.encode())
+
+    def position(self, market: int) -> Position | None:
+        for p in self.positions:
+            if p.market == market:
+                return p
+        return None
+
+    def size(self, market: int) -> int:
+        p = self.position(market)
+        return 0 if p is None else p.size
+
+
+EMPTY_ACCOUNT = Account()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSlot:
+    """A nonce slot: the highest nonce used in it, that order's hash (or CANCELLED_HASH),
+    and how much of it is filled. Empty iff order_hash is zero."""
+
+    nonce: int = 0
+    order_hash: bytes = ZERO_HASH
+    filled: int = 0
+
+    def encode(self) -> bytes:
+        """nonce u64 | order_hash 32 | filled u64 (48 bytes)."""
+        return u64(self.nonce) + self.order_hash + u64(self.filled)
+
+    def leaf(self) -> bytes:
+        if self == EMPTY_SLOT:
+            return ZERO_HASH
+        return keccak(self.encode())
+
+
+EMPTY_SLOT = OrderSlot()
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """A perpetual market: oracle state, funding state, open interest and parameters.
+    Prices are collateral units per lot; fractions are parts per million."""
+
+    id: int
+    oracle_price: int = 0
+    oracle_time: int = 0
+    funding_index: int = 0
+    funding_time: int = 0
+    open_interest: int = 0
+    initial_margin_ppm: int = 100_000
+    maintenance_margin_ppm: int = 50_000
+    liquidation_penalty_ppm: int = 10_000
+    max_funding_rate_ppm: int = 10_000
+    """Largest funding rate, per hour, as a fraction of the oracle price."""
+    max_price_move_ppm: int = 100_000
+    """Largest change of the oracle price in one update (flash-crash guard)."""
+    oracle_staleness: int = 3_600
+    """Oldest accepted oracle report, in seconds before the system time."""
+    tick_size: int = 1
+    step_size: int = 1
+
+    def encode(self) -> bytes:
+        """id u8 | oracle_price u64 | oracle_time u64 | funding_index int128 |
+        funding_time u64 | open_interest u64 | initial, maintenance, penalty, max funding
+        rate, max price move (u32 each) | oracle_staleness u32 | tick u64 | step u64."""
+        return (
+            bytes((self.id,))
+            + u64(self.oracle_price)
+            + u64(self.oracle_time)
+            + i128(self.funding_index)
+            + u64(self.funding_time)
+            + u64(self.open_interest)
+            + u32(self.initial_margin_ppm)
+            + u32(self.maintenance_margin_ppm)
+            + u32(self.liquidation_penalty_ppm)
+            + u32(self.max_funding_rate_ppm)
+            + u32(self.max_price_move_ppm)
+            + u32(self.oracle_staleness)
+            + u64(self.tick_size)
+            + u64(self.step_size)
+        )
+
+    def leaf(self) -> bytes:
+        return keccak(self.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Globals:
+    """System-wide values: time, the L1 message cursors, totals and pools."""
+
+    time: int = 0
+    deposit_count: int = 0
+    deposit_head: bytes = ZERO_HASH
+    forced_count: int = 0
+    forced_head: bytes = ZERO_HASH
+    withdrawal_count: int = 0
+    total_deposited: int = 0
+    total_withdrawn: int = 0
+    fee_pool: int = 0
+    funding_pool: int = 0
+    """Funding paid minus funding received: never negative once every account has settled
+    (each settlement rounds against the account), so funding creates no money."""
+
+    def encode(self) -> bytes:
+        """time u64 | deposit_count u64 | deposit_head 32 | forced_count u64 |
+        forced_head 32 | withdrawal_count u64 | total_deposited u128 |
+        total_withdrawn u128 | fee_pool u128 | funding_pool int128 (160 bytes)."""
+        return (
+            u64(self.time)
+            + u64(self.deposit_count)
+            + self.deposit_head
+            + u64(self.forced_count)
+            + self.forced_head
+            + u64(self.withdrawal_count)
+            + u128(self.total_deposited)
+            + u128(self.total_withdrawn)
+            + u128(self.fee_pool)
+            + i128(self.funding_pool)
+        )
+
+    def leaf(self) -> bytes:
+        return keccak(self.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A withdrawal record: L1 pays `amount` to `owner` once its batch is final."""
+
+    account: int
+    owner: bytes
+    amount: int
+
+    def encode(self) -> bytes:
+        """account u32 | owner 20 | amount u64 (32 bytes)."""
+        return u32(self.account) + self.owner + u64(self.amount)
+
+    def leaf(self) -> bytes:
+        return keccak(self.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Fixed for a deployment and known to the L1 verifier (not part of the root)."""
+
+    chain_id: int
+    verifying_contract: bytes
+    oracle_signers: tuple[bytes, ...]
+    oracle_quorum: int
+
+
+# ---------------------------------------------------------------------- the state
+
+
+def markets_root(market_leaves: list[bytes]) -> bytes:
+    return keccak(b"".join(market_leaves))
+
+
+def state_root(accounts: bytes, markets: bytes, globals_hash: bytes, withdrawals: bytes) -> bytes:
+    return keccak(accounts + markets + globals_hash + withdrawals)
+
+
+@dataclass
+class State:
+    """The whole state, with its trees kept up to date on every write."""
+
+    accounts: dict[int, Account] = field(default_factory=dict)
+    slots: dict[int, dict[int, OrderSlot]] = field(default_factory=dict)
+    markets: list[Market | None] = field(default_factory=lambda: [None] * MAX_MARKETS)
+    globals: Globals = field(default_factory=Globals)
+    withdrawals: list[Withdrawal] = field(default_factory=list)
+    account_tree: QuadTree = field(default_factory=lambda: QuadTree(ACCOUNT_TREE_DEPTH))
+    order_trees: dict[int, QuadTree] = field(default_factory=dict)
+    market_leaves: list[bytes] = field(default_factory=lambda: [ZERO_HASH] * MAX_MARKETS)
+    withdrawal_tree: QuadTree = field(default_factory=lambda: QuadTree(WITHDRAWAL_TREE_DEPTH))
+    _markets_root: bytes = b""
+    _globals_hash: bytes = b""
+
+    # --- reads
+
+    def account(self, account_id: int) -> Account:
+        return self.accounts.get(account_id, EMPTY_ACCOUNT)
+
+    def slot(self, account_id: int, nonce: int) -> OrderSlot:
+        slots = self.slots.get(account_id)
+        if slots is None:
+            return EMPTY_SLOT
+        return slots.get(nonce % ORDER_SLOTS, EMPTY_SLOT)
+
+    def market(self, market_id: int) -> Market | None:
+        if 0 <= market_id < MAX_MARKETS:
+            return self.markets[market_id]
+        return None
+
+    # --- writes (each keeps its tree current)
+
+    def set_slot(self, account_id: int, nonce: int, slot: OrderSlot) -> bytes:
+        """Write a nonce slot; return the account's new orders_root."""
+        index = nonce % ORDER_SLOTS
+        slots = self.slots.setdefault(account_id, {})
+        tree = self.order_trees.get(account_id)
+        if tree is None:
+            tree = self.order_trees[account_id] = QuadTree(ORDER_TREE_DEPTH)
+        if slot == EMPTY_SLOT:
+            slots.pop(index, None)
+        else:
+            slots[index] = slot
+        tree.set(index, slot.leaf())
+        return tree.root()
+
+    def set_account(self, account_id: int, account: Account) -> None:
+        if account == EMPTY_ACCOUNT:
+            self.accounts.pop(account_id, None)
+        else:
+            self.accounts[account_id] = account
+        self.account_tree.set(account_id, account.leaf())
+
+    def set_market(self, market: Market) -> None:
+        self.markets[market.id] = market
+        self.market_leaves[market.id] = market.leaf()
+        self._markets_root = b""
+
+    def set_globals(self, values: Globals) -> None:
+        self.globals = values
+        self._globals_hash = b""
+
+    def append_withdrawal(self, record: Withdrawal) -> None:
+        self.withdrawal_tree.set(len(self.withdrawals), record.leaf())
+        self.withdrawals.append(record)
+
+    # --- commitment
+
+    def markets_root(self) -> bytes:
+        if not self._markets_root:
+            self._markets_root = markets_root(self.market_leaves)
+        return self._markets_root
+
+    def globals_hash(self) -> bytes:
+        if not self._globals_hash:
+            self._globals_hash = self.globals.leaf()
+        return self._globals_hash
+
+    def root(self) -> bytes:
+        return state_root(
+            self.account_tree.root(),
+            self.markets_root(),
+            self.globals_hash(),
+            self.withdrawal_tree.root(),
+        )
+
+    def copy(self) -> State:
+        return State(
+            accounts=dict(self.accounts),
+            slots={k: dict(v) for k, v in self.slots.items()},
+            markets=list(self.markets),
+            globals=self.globals,
+            withdrawals=list(self.withdrawals),
+            account_tree=self.account_tree.copy(),
+            order_trees={k: v.copy() for k, v in self.order_trees.items()},
+            market_leaves=list(self.market_leaves),
+            withdrawal_tree=self.withdrawal_tree.copy(),
+        )
+
+    # --- witnesses
+
+    def account_proof(self, account_id: int) -> Proof:
+        return self.account_tree.proof(account_id)
+
+    def slot_proof(self, account_id: int, nonce: int) -> Proof:
+        tree = self.order_trees.get(account_id) or QuadTree(ORDER_TREE_DEPTH)
+        return tree.proof(nonce % ORDER_SLOTS)
+
+    def withdrawal_proof(self, index: int) -> Proof:
+        return self.withdrawal_tree.proof(index)
+
+    def root_parts(self) -> tuple[bytes, bytes, bytes, bytes]:
+        return (
+            self.account_tree.root(),
+            self.markets_root(),
+            self.globals_hash(),
+            self.withdrawal_tree.root(),
+        )

@@ -1,0 +1,338 @@
+"""Transactions and their canonical byte encodings.
+
+A transaction is a one-byte type tag followed by fixed-width big-endian fields; its
+length is fixed by its type (OracleUpdate: by its report count). `decode` turns any byte
+string into a transaction or a Reason (EMPTY, UNKNOWN_TYPE, BAD_LENGTH, BAD_FIELD);
+`encode(decode(b)) == b` for every b that decodes.
+
+Signatures are 65 bytes r ++ s ++ v. Orders are 42 bytes:
+    account u32 | market u8 | is_buy u8 (0 or 1) | size u64 | limit_price u64 |
+    max_fee_ppm u32 | nonce u64 | expiry u64
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .constants import MAX_FUNDING_DELTA, MAX_ORACLE_SIGNERS
+from .reasons import Reason
+
+DEPOSIT = 0x01
+WITHDRAW = 0x02
+TRADE = 0x03
+CANCEL = 0x04
+ORACLE_UPDATE = 0x05
+FUNDING_TICK = 0x06
+LIQUIDATE = 0x07
+DELEVERAGE = 0x08
+FORCED_REQUEST = 0x09
+ADVANCE_TIME = 0x0A
+
+FORCED_WITHDRAW = 0
+"""ForcedRequest kind: withdraw `amount` of collateral."""
+FORCED_CLOSE = 1
+"""ForcedRequest kind: close the whole position in `market` against the insurance fund."""
+
+SIGNATURE_LENGTH = 65
+ORDER_LENGTH = 42
+REPORT_LENGTH = 1 + 8 + SIGNATURE_LENGTH
+
+
+def _u(data: bytes, start: int, width: int) -> int:
+    return int.from_bytes(data[start : start + width], "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    account: int
+    market: int
+    is_buy: bool
+    size: int
+    limit_price: int
+    max_fee_ppm: int
+    nonce: int
+    expiry: int
+
+    def encode(self) -> bytes:
+        return (
+            self.account.to_bytes(4, "big")
+            + bytes((self.market, int(self.is_buy)))
+            + self.size.to_bytes(8, "big")
+            + self.limit_price.to_bytes(8, "big")
+            + self.max_fee_ppm.to_bytes(4, "big")
+            + self.nonce.to_bytes(8, "big")
+            + self.expiry.to_bytes(8, "big")
+        )
+
+    @staticmethod
+    def decode(data: bytes) -> Order | None:
+        if data[5] > 1:
+            return None
+        return Order(
+            account=_u(data, 0, 4),
+            market=data[4],
+            is_buy=data[5] == 1,
+            size=_u(data, 6, 8),
+            limit_price=_u(data, 14, 8),
+            max_fee_ppm=_u(data, 22, 4),
+            nonce=_u(data, 26, 8),
+            expiry=_u(data, 34, 8),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Credit the next deposit of the L1 queue (index must equal the consumed count)."""
+
+    index: int
+    account: int
+    owner: bytes
+    amount: int
+    l1_time: int
+
+    def encode(self) -> bytes:
+        return (
+            bytes((DEPOSIT,))
+            + self.index.to_bytes(8, "big")
+            + self.account.to_bytes(4, "big")
+            + self.owner
+            + self.amount.to_bytes(8, "big")
+            + self.l1_time.to_bytes(8, "big")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    account: int
+    amount: int
+    nonce: int
+    expiry: int
+    signature: bytes
+
+    def encode(self) -> bytes:
+        return (
+            bytes((WITHDRAW,))
+            + self.account.to_bytes(4, "big")
+            + self.amount.to_bytes(8, "big")
+            + self.nonce.to_bytes(8, "big")
+            + self.expiry.to_bytes(8, "big")
+            + self.signature
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """Match a resting maker order with a taker order for `fill` lots at the maker's price."""
+
+    maker: Order
+    maker_signature: bytes
+    taker: Order
+    taker_signature: bytes
+    fill: int
+    maker_fee_ppm: int
+    taker_fee_ppm: int
+
+    def encode(self) -> bytes:
+        return (
+            bytes((TRADE,))
+            + self.maker.encode()
+            + self.maker_signature
+            + self.taker.encode()
+            + self.taker_signature
+            + self.fill.to_bytes(8, "big")
+            + self.maker_fee_ppm.to_bytes(4, "big")
+            + self.taker_fee_ppm.to_bytes(4, "big")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    account: int
+    nonce: int
+    signature: bytes
+
+    def encode(self) -> bytes:
+        return (
+            bytes((CANCEL,))
+            + self.account.to_bytes(4, "big")
+            + self.nonce.to_bytes(8, "big")
+            + self.signature
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OracleReport:
+    signer: int
+    price: int
+    signature: bytes
+
+    def encode(self) -> bytes:
+        return bytes((self.signer,)) + self.price.to_bytes(8, "big") + self.signature
+
+
+@dataclass(frozen=True, slots=True)
+class OracleUpdate:
+    market: int
+    timestamp: int
+    reports: tuple[OracleReport, ...]
+
+    def encode(self) -> bytes:
+        return (
+            bytes((ORACLE_UPDATE, self.market))
+            + self.timestamp.to_bytes(8, "big")
+            + bytes((len(self.reports),))
+            + b"".join(r.encode() for r in self.reports)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FundingTick:
+    market: int
+    index_delta: int
+
+    def encode(self) -> bytes:
+        return bytes((FUNDING_TICK, self.market)) + self.index_delta.to_bytes(16, "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidate:
+    account: int
+    market: int
+    size: int
+
+    def encode(self) -> bytes:
+        return (
+            bytes((LIQUIDATE,))
+            + self.account.to_bytes(4, "big")
+            + bytes((self.market,))
+            + self.size.to_bytes(8, "big")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deleverage:
+    deleveragee: int
+    deleverager: int
+    market: int
+    size: int
+
+    def encode(self) -> bytes:
+        return (
+            bytes((DELEVERAGE,))
+            + self.deleveragee.to_bytes(4, "big")
+            + self.deleverager.to_bytes(4, "big")
+            + bytes((self.market,))
+            + self.size.to_bytes(8, "big")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedRequest:
+    """Consume the next entry of the L1 forced-request queue and carry out its action."""
+
+    index: int
+    kind: int
+    account: int
+    requester: bytes
+    market: int
+    amount: int
+    l1_time: int
+
+    def encode(self) -> bytes:
+        return (
+            bytes((FORCED_REQUEST,))
+            + self.index.to_bytes(8, "big")
+            + bytes((self.kind,))
+            + self.account.to_bytes(4, "big")
+            + self.requester
+            + bytes((self.market,))
+            + self.amount.to_bytes(8, "big")
+            + self.l1_time.to_bytes(8, "big")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceTime:
+    timestamp: int
+
+    def encode(self) -> bytes:
+        return bytes((ADVANCE_TIME,)) + self.timestamp.to_bytes(8, "big")
+
+
+Transaction = Union[
+    Deposit, Withdraw, Trade, Cancel, OracleUpdate, FundingTick, Liquidate, Deleverage,
+    ForcedRequest, AdvanceTime,
+]
+
+LENGTHS = {
+    DEPOSIT: 1 + 8 + 4 + 20 + 8 + 8,
+    WITHDRAW: 1 + 4 + 8 + 8 + 8 + SIGNATURE_LENGTH,
+    TRADE: 1 + 2 * (ORDER_LENGTH + SIGNATURE_LENGTH) + 8 + 4 + 4,
+    CANCEL: 1 + 4 + 8 + SIGNATURE_LENGTH,
+    FUNDING_TICK: 1 + 1 + 16,
+    LIQUIDATE: 1 + 4 + 1 + 8,
+    DELEVERAGE: 1 + 4 + 4 + 1 + 8,
+    FORCED_REQUEST: 1 + 8 + 1 + 4 + 20 + 1 + 8 + 8,
+    ADVANCE_TIME: 1 + 8,
+}
+"""Exact encoded length of each fixed-length type (OracleUpdate: 11 + 74 per report)."""
+
+
+def decode(data: bytes) -> Transaction | Reason:
+    """The transaction encoded by `data`, or the reason it is not one. Never raises."""
+    if not data:
+        return Reason.EMPTY
+    tag = data[0]
+    if tag == ORACLE_UPDATE:
+        return _decode_oracle(data)
+    expected = LENGTHS.get(tag)
+    if expected is None:
+        return Reason.UNKNOWN_TYPE
+    if len(data) != expected:
+        return Reason.BAD_LENGTH
+    if tag == DEPOSIT:
+        return Deposit(_u(data, 1, 8), _u(data, 9, 4), data[13:33], _u(data, 33, 8), _u(data, 41, 8))
+    if tag == WITHDRAW:
+        return Withdraw(_u(data, 1, 4), _u(data, 5, 8), _u(data, 13, 8), _u(data, 21, 8), data[29:94])
+    if tag == TRADE:
+        maker = Order.decode(data[1:43])
+        taker = Order.decode(data[108:150])
+        if maker is None or taker is None:
+            return Reason.BAD_FIELD
+        return Trade(maker, data[43:108], taker, data[150:215], _u(data, 215, 8),
+                     _u(data, 223, 4), _u(data, 227, 4))
+    if tag == CANCEL:
+        return Cancel(_u(data, 1, 4), _u(data, 5, 8), data[13:78])
+    if tag == FUNDING_TICK:
+        delta = int.from_bytes(data[2:18], "big", signed=True)
+        if abs(delta) > MAX_FUNDING_DELTA:
+            return Reason.BAD_FIELD
+        return FundingTick(data[1], delta)
+    if tag == LIQUIDATE:
+        return Liquidate(_u(data, 1, 4), data[5], _u(data, 6, 8))
+    if tag == DELEVERAGE:
+        return Deleverage(_u(data, 1, 4), _u(data, 5, 4), data[9], _u(data, 10, 8))
+    if tag == FORCED_REQUEST:
+        kind = data[9]
+        if kind not in (FORCED_WITHDRAW, FORCED_CLOSE):
+            return Reason.BAD_FIELD
+        return ForcedRequest(_u(data, 1, 8), kind, _u(data, 10, 4), data[14:34], data[34],
+                             _u(data, 35, 8), _u(data, 43, 8))
+    return AdvanceTime(_u(data, 1, 8))
+
+
+def _decode_oracle(data: bytes) -> OracleUpdate | Reason:
+    if len(data) < 11:
+        return Reason.BAD_LENGTH
+    count = data[10]
+    if len(data) != 11 + REPORT_LENGTH * count:
+        return Reason.BAD_LENGTH
+    if not 1 <= count <= MAX_ORACLE_SIGNERS:
+        return Reason.BAD_FIELD
+    reports = []
+    for i in range(count):
+        start = 11 + REPORT_LENGTH * i
+        reports.append(OracleReport(data[start], _u(data, start + 1, 8),
+                                    data[start + 9 : start + REPORT_LENGTH]))
+    return OracleUpdate(data[1], _u(data, 2, 8), tuple(reports))
