@@ -11,6 +11,7 @@ fate, and the receipt carries the action's reason with `applied = True`.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -142,8 +143,8 @@ def commit(state: State, effects: Effects) -> None:
     accounts = dict(effects.accounts)
     for account_id, nonce, slot in effects.slots:
         orders_root = state.set_slot(account_id, nonce, slot)
-        account = accounts.get(account_id, state.account(account_id))
-        accounts[account_id] = replace(account, orders_root=orders_root)
+        account = accounts.get(account_id) or state.account(account_id)
+        accounts[account_id] = Account(account.owner, account.collateral, account.positions, orders_root)
     for account_id, account in accounts.items():
         state.set_account(account_id, account)
     for market in effects.markets:
@@ -172,11 +173,16 @@ def valid_account_id(account_id: int) -> bool:
     return account_id < 4**ACCOUNT_TREE_DEPTH
 
 
+ORDER_WORDS = struct.Struct(">28xI31xB31xB24xQ24xQ28xI24xQ24xQ")
+"""The eight fields of an Order as eight 32-byte ABI words (one pack instead of eight)."""
+
+
 def order_hash(order: Order) -> bytes:
-    return struct_hash(
-        ORDER_TYPEHASH, order.account, order.market, int(order.is_buy), order.size,
-        order.limit_price, order.max_fee_ppm, order.nonce, order.expiry,
-    )
+    """EIP-712 struct hash of an order: keccak(ORDER_TYPEHASH ++ its fields as words)."""
+    return keccak(ORDER_TYPEHASH + ORDER_WORDS.pack(
+        order.account, order.market, int(order.is_buy), order.size, order.limit_price,
+        order.max_fee_ppm, order.nonce, order.expiry,
+    ))
 
 
 def slot_is_fresh(slot: OrderSlot, nonce: int) -> bool:

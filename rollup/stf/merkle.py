@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .hashing import ZERO_HASH, keccak
+from .hashing import ZERO_HASH, keccak, keccak_256
 
 Proof = tuple[tuple[bytes, bytes, bytes], ...]
 
@@ -49,8 +49,10 @@ class QuadTree:
         return self.levels[0].get(index, ZERO_HASH)
 
     def set(self, index: int, value: bytes) -> None:
-        """Write leaf `index` and rehash its path to the root."""
+        """Write leaf `index` and rehash its path to the root (the hot path of the STF:
+        written for speed, equal to `hash_node` level by level)."""
         zero = ZERO_HASH
+        hasher = keccak_256
         for nodes in self.levels[: self.depth]:
             if value == zero:
                 nodes.pop(index, None)
@@ -62,10 +64,11 @@ class QuadTree:
             c1 = get(base + 1, zero)
             c2 = get(base + 2, zero)
             c3 = get(base + 3, zero)
-            if c0 == zero and c1 == zero and c2 == zero and c3 == zero:
+            # zeros are never stored, so an absent child is the `zero` object itself
+            if c0 is zero and c1 is zero and c2 is zero and c3 is zero:
                 value = zero
             else:
-                value = keccak(c0 + c1 + c2 + c3)
+                value = hasher(c0 + c1 + c2 + c3).digest()
             index >>= 2
         top = self.levels[self.depth]
         if value == zero:

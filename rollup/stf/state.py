@@ -88,9 +88,12 @@ class Account:
         )
 
     def leaf(self) -> bytes:
-        if self == EMPTY_ACCOUNT:
+        if self.owner == ZERO_ADDRESS and self.is_blank():
             return ZERO_HASH
         return keccak(self.encode())
+
+    def is_blank(self) -> bool:
+        return self.collateral == 0 and not self.positions and self.orders_root == ZERO_HASH
 
     def position(self, market: int) -> Position | None:
         for p in self.positions:
@@ -120,7 +123,7 @@ class OrderSlot:
         return u64(self.nonce) + self.order_hash + u64(self.filled)
 
     def leaf(self) -> bytes:
-        if self == EMPTY_SLOT:
+        if self.order_hash == ZERO_HASH and self.nonce == 0 and self.filled == 0:
             return ZERO_HASH
         return keccak(self.encode())
 
@@ -300,11 +303,12 @@ class State:
         return tree.root()
 
     def set_account(self, account_id: int, account: Account) -> None:
-        if account == EMPTY_ACCOUNT:
+        leaf = account.leaf()
+        if leaf == ZERO_HASH:
             self.accounts.pop(account_id, None)
         else:
             self.accounts[account_id] = account
-        self.account_tree.set(account_id, account.leaf())
+        self.account_tree.set(account_id, leaf)
 
     def set_market(self, market: Market) -> None:
         self.markets[market.id] = market

@@ -12,6 +12,7 @@ Signatures are 65 bytes r ++ s ++ v. Orders are 42 bytes:
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Union
 
@@ -43,6 +44,12 @@ def _u(data: bytes, start: int, width: int) -> int:
     return int.from_bytes(data[start : start + width], "big")
 
 
+ORDER_LAYOUT = struct.Struct(">IBBQQIQQ")
+"""account u32 | market u8 | is_buy u8 | size u64 | limit_price u64 | max_fee_ppm u32 | nonce u64 | expiry u64"""
+TRADE_LAYOUT = struct.Struct(">42s65s42s65sQII")
+"""maker order | maker signature | taker order | taker signature | fill u64 | maker fee u32 | taker fee u32"""
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
     account: int
@@ -55,30 +62,16 @@ class Order:
     expiry: int
 
     def encode(self) -> bytes:
-        return (
-            self.account.to_bytes(4, "big")
-            + bytes((self.market, int(self.is_buy)))
-            + self.size.to_bytes(8, "big")
-            + self.limit_price.to_bytes(8, "big")
-            + self.max_fee_ppm.to_bytes(4, "big")
-            + self.nonce.to_bytes(8, "big")
-            + self.expiry.to_bytes(8, "big")
-        )
+        return ORDER_LAYOUT.pack(self.account, self.market, int(self.is_buy), self.size,
+                                 self.limit_price, self.max_fee_ppm, self.nonce, self.expiry)
 
     @staticmethod
     def decode(data: bytes) -> Order | None:
-        if data[5] > 1:
+        """The order of a 42-byte encoding; None if is_buy is not 0 or 1."""
+        account, market, is_buy, size, price, fee, nonce, expiry = ORDER_LAYOUT.unpack(data)
+        if is_buy > 1:
             return None
-        return Order(
-            account=_u(data, 0, 4),
-            market=data[4],
-            is_buy=data[5] == 1,
-            size=_u(data, 6, 8),
-            limit_price=_u(data, 14, 8),
-            max_fee_ppm=_u(data, 22, 4),
-            nonce=_u(data, 26, 8),
-            expiry=_u(data, 34, 8),
-        )
+        return Order(account, market, is_buy == 1, size, price, fee, nonce, expiry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +127,9 @@ class Trade:
     taker_fee_ppm: int
 
     def encode(self) -> bytes:
-        return (
-            bytes((TRADE,))
-            + self.maker.encode()
-            + self.maker_signature
-            + self.taker.encode()
-            + self.taker_signature
-            + self.fill.to_bytes(8, "big")
-            + self.maker_fee_ppm.to_bytes(4, "big")
-            + self.taker_fee_ppm.to_bytes(4, "big")
+        return bytes((TRADE,)) + TRADE_LAYOUT.pack(
+            self.maker.encode(), self.maker_signature, self.taker.encode(), self.taker_signature,
+            self.fill, self.maker_fee_ppm, self.taker_fee_ppm,
         )
 
 
@@ -296,12 +283,14 @@ def decode(data: bytes) -> Transaction | Reason:
     if tag == WITHDRAW:
         return Withdraw(_u(data, 1, 4), _u(data, 5, 8), _u(data, 13, 8), _u(data, 21, 8), data[29:94])
     if tag == TRADE:
-        maker = Order.decode(data[1:43])
-        taker = Order.decode(data[108:150])
+        maker_bytes, maker_sig, taker_bytes, taker_sig, fill, maker_fee, taker_fee = (
+            TRADE_LAYOUT.unpack_from(data, 1)
+        )
+        maker = Order.decode(maker_bytes)
+        taker = Order.decode(taker_bytes)
         if maker is None or taker is None:
             return Reason.BAD_FIELD
-        return Trade(maker, data[43:108], taker, data[150:215], _u(data, 215, 8),
-                     _u(data, 223, 4), _u(data, 227, 4))
+        return Trade(maker, maker_sig, taker, taker_sig, fill, maker_fee, taker_fee)
     if tag == CANCEL:
         return Cancel(_u(data, 1, 4), _u(data, 5, 8), data[13:78])
     if tag == FUNDING_TICK:

@@ -1,0 +1,129 @@
+"""Trades per second through `apply`, with every signature checked and the state root
+recomputed after every transaction, on a realistic mix: a few market makers quoting
+resting orders that many takers fill in pieces, on several markets.
+
+    python bench/stf_throughput.py [--trades N] [--no-signature-memo]
+
+The last line of output is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import os
+import time
+from typing import Any
+
+from rollup.stf import apply, builders, signing
+from rollup.stf.fork import Context
+from rollup.stf.genesis import genesis_state
+from rollup.stf.signing import address_of
+from rollup.stf.state import Config
+from rollup.stf.transactions import AdvanceTime, Order
+
+
+PROFILE = os.environ.get("STF_PROFILE")
+
+
+def build(args: argparse.Namespace) -> tuple[Any, Context, list[bytes]]:
+    """A state with funded makers and takers, and `args.trades` encoded trades."""
+    rng = random.Random(7)
+
+    oracle_keys = [bytes([0xA0 + i]) * 32 for i in range(3)]
+    config = Config(31337, b"\x42" * 20, tuple(address_of(k) for k in oracle_keys), 2)
+    keys = [rng.randbytes(32) for _ in range(args.makers + args.takers)]
+    owners = [address_of(k) for k in keys]
+    state = genesis_state(address_of(b"\x99" * 32))
+    queues = builders.L1Queues()
+    for i, owner in enumerate(owners):
+        queues.deposit(i + 1, owner, 10**12)
+    context = Context(config, 10**6, queues.deposit_heads, queues.forced_heads)
+    setup = [AdvanceTime(1_000).encode()] + [d.encode() for d in queues.deposits]
+    prices = {0: 300_000, 1: 1_000_000, 2: 50_000}
+    from rollup.stf.state import Market
+    state.set_market(Market(id=2, step_size=1, tick_size=1))
+    for market, price in prices.items():
+        setup.append(builders.oracle_update(
+            market, 1_000, [(0, price, oracle_keys[0]), (1, price, oracle_keys[1])], context).encode())
+    for tx in setup:
+        assert apply(state, tx, context).ok
+
+    # Pre-build the trades (signing is the clients' cost, not the STF's).
+    txs = []
+    maker_nonce = [0] * args.makers
+    resting: list[tuple[Order, int, int]] = []  # (order, maker index, remaining)
+    taker_nonce = [0] * args.takers
+    for _ in range(args.trades):
+        if not resting or rng.random() < 0.2:
+            m = rng.randrange(args.makers)
+            market = rng.choice(list(prices))
+            maker_nonce[m] += 1
+            is_buy = rng.random() < 0.5
+            price = prices[market] + (-1 if is_buy else 1) * rng.randrange(1, 50)
+            order = Order(m + 1, market, is_buy, rng.randrange(50, 500), price, 500, maker_nonce[m], 10**9)
+            resting.append((order, m, order.size))
+        index = rng.randrange(len(resting))
+        order, m, remaining = resting[index]
+        t = rng.randrange(args.takers)
+        taker_nonce[t] += 1
+        fill = min(remaining, rng.randrange(1, 40))
+        taker = Order(args.makers + t + 1, order.market, not order.is_buy, fill,
+                      order.limit_price, 1_000, taker_nonce[t], 10**9)
+        txs.append(builders.trade(order, keys[m], taker, keys[args.makers + t], fill, context,
+                                  200, 500).encode())
+        if remaining - fill == 0:
+            resting.pop(index)
+        else:
+            resting[index] = (order, m, remaining - fill)
+    return state, context, txs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trades", type=int, default=20_000)
+    parser.add_argument("--makers", type=int, default=4)
+    parser.add_argument("--takers", type=int, default=2_000)
+    parser.add_argument("--no-signature-memo", action="store_true",
+                        help="recover every signature from scratch, even a maker order's seen before")
+    args = parser.parse_args()
+    state, context, txs = build(args)
+    prices = (0, 1, 2)
+
+    signing._recovered.clear()
+    if args.no_signature_memo:
+        signing._CACHE_LIMIT = 0
+        signing._recovered.clear()
+    start = time.perf_counter()
+    if PROFILE:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
+    ok = 0
+    for tx in txs:
+        receipt = apply(state, tx, context)
+        state.root()  # the root after every transaction
+        ok += receipt.ok
+    elapsed = time.perf_counter() - start
+    if PROFILE:
+        profiler.disable()
+        profiler.dump_stats(PROFILE)
+    figures = {
+        "trades": len(txs),
+        "accepted": ok,
+        "seconds": round(elapsed, 3),
+        "trades_per_s": round(len(txs) / elapsed),
+        "us_per_trade": round(elapsed / len(txs) * 1e6, 1),
+        "signature_memo": not args.no_signature_memo,
+        "makers": args.makers,
+        "takers": args.takers,
+        "markets": len(prices),
+    }
+    print(f"{ok}/{len(txs)} trades accepted in {elapsed:.2f}s: {figures['trades_per_s']} trades/s "
+          f"({figures['us_per_trade']} us per trade, root after each)")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

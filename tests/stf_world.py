@@ -1,0 +1,80 @@
+"""A small world for STF tests: funded accounts, oracle committee, prices, and helpers
+that build signed transactions. Every test gets a fresh copy of the state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rollup.stf import apply, builders
+from rollup.stf.fork import Context, Receipt
+from rollup.stf.genesis import genesis_state
+from rollup.stf.signing import address_of
+from rollup.stf.state import Config, State
+from rollup.stf.transactions import AdvanceTime, Order
+
+ORACLE_KEYS = tuple(bytes([0xA0 + i]) * 32 for i in range(3))
+USER_KEYS = tuple(bytes([0x10 + i]) * 32 for i in range(6))
+INSURANCE_KEY = b"\x77" * 32
+CONFIG = Config(31337, b"\x42" * 20, tuple(address_of(k) for k in ORACLE_KEYS), 2)
+START_TIME = 1_000
+PRICES = {0: 300_000, 1: 1_000_000}
+FUNDED = 50_000_000  # 50 USD of collateral per user
+
+
+@dataclass
+class World:
+    state: State
+    queues: builders.L1Queues
+    context: Context
+    time: int = START_TIME
+    nonces: dict[int, int] = field(default_factory=dict)
+
+    def apply(self, tx: bytes | object) -> Receipt:
+        data = tx if isinstance(tx, bytes) else tx.encode()  # type: ignore[attr-defined]
+        return apply(self.state, data, self.context)
+
+    def next_nonce(self, account: int) -> int:
+        self.nonces[account] = self.nonces.get(account, 0) + 1
+        return self.nonces[account]
+
+    def order(self, account: int, market: int, is_buy: bool, size: int, price: int,
+              max_fee_ppm: int = 1_000, expiry: int = 10**12) -> Order:
+        return Order(account, market, is_buy, size, price, max_fee_ppm, self.next_nonce(account), expiry)
+
+    def trade(self, maker: Order, taker: Order, fill: int, maker_fee: int = 200,
+              taker_fee: int = 500) -> bytes:
+        return builders.trade(maker, USER_KEYS[maker.account - 1], taker, USER_KEYS[taker.account - 1],
+                              fill, self.context, maker_fee, taker_fee).encode()
+
+    def set_price(self, market: int, price: int) -> Receipt:
+        self.advance(1)
+        update = builders.oracle_update(
+            market, self.time, [(0, price, ORACLE_KEYS[0]), (1, price, ORACLE_KEYS[1])], self.context
+        )
+        return self.apply(update)
+
+    def advance(self, seconds: int) -> Receipt:
+        self.time += seconds
+        return self.apply(AdvanceTime(self.time))
+
+    def conserved(self) -> bool:
+        g = self.state.globals
+        collateral = sum(a.collateral for a in self.state.accounts.values())
+        return collateral + g.fee_pool + g.funding_pool + g.total_withdrawn == g.total_deposited
+
+
+def make_world(users: int = 6, deposit: int = FUNDED, insurance: int = 1_000_000) -> World:
+    """Genesis, `users` accounts (ids 1..users) funded through the deposit queue, prices set."""
+    state = genesis_state(address_of(INSURANCE_KEY))
+    queues = builders.L1Queues()
+    queues.deposit(0, address_of(INSURANCE_KEY), insurance)
+    for i in range(users):
+        queues.deposit(i + 1, address_of(USER_KEYS[i]), deposit)
+    context = Context(CONFIG, 10**12, queues.deposit_heads, queues.forced_heads)
+    world = World(state, queues, context)
+    assert world.apply(AdvanceTime(START_TIME)).ok
+    for entry in queues.deposits:
+        assert world.apply(entry).ok
+    for market, price in PRICES.items():
+        assert world.set_price(market, price).ok
+    return world

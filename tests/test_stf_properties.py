@@ -1,0 +1,260 @@
+"""Property tests of the STF (hypothesis): conservation, determinism, witness soundness,
+totality, funding never creates money, no account below maintenance opens risk.
+
+Each property runs `EXAMPLES` examples: 2,000 in CI's short mode, 10,000 with
+ROLLUP_LONG=1. A scenario is a list of actions turned into mostly-valid transactions
+(trades near the oracle price, withdrawals, funding, price moves, liquidations,
+deleveraging, cancels) mixed with random and mutated bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rollup.stf import Reason, builders, margin
+from rollup.stf.merkle import verify
+from rollup.stf.constants import ACCOUNT_TREE_DEPTH
+from rollup.stf.state import state_root
+from rollup.stf.transactions import AdvanceTime, Cancel, Deleverage, FundingTick, Liquidate
+from tests.stf_world import ORACLE_KEYS, USER_KEYS, World, make_world
+
+EXAMPLES = 10_000 if os.environ.get("ROLLUP_LONG") else 2_000
+USERS = 6
+property_settings = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+_BASE = make_world(USERS, deposit=5_000_000)
+
+
+def fresh_world() -> World:
+    return World(_BASE.state.copy(), _BASE.queues, _BASE.context, _BASE.time, dict(_BASE.nonces))
+
+
+account_ids = st.integers(1, USERS)
+markets = st.integers(0, 1)
+trades = st.tuples(st.just("trade"), account_ids, account_ids, markets, st.booleans(),
+                   st.integers(1, 300), st.integers(-2_000, 2_000), st.integers(-5, 0))
+actions = st.one_of(
+    trades, trades, trades,
+    st.tuples(st.just("withdraw"), account_ids, st.integers(1, 60_000_000)),
+    st.tuples(st.just("funding"), markets, st.integers(-10**6, 10**6), st.integers(1, 7200)),
+    st.tuples(st.just("price"), markets, st.integers(-150_000, 150_000)),
+    st.tuples(st.just("liquidate"), st.integers(0, 50), markets, st.integers(0, 1_100_000)),
+    st.tuples(st.just("deleverage"), st.integers(0, 50), st.integers(0, 50), markets,
+              st.integers(0, 1_100_000)),
+    st.tuples(st.just("cancel"), account_ids, st.integers(0, 3)),
+    st.tuples(st.just("junk"), st.binary(max_size=300)),
+    st.tuples(st.just("mutate"), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(1, 255)),
+)
+scenarios = st.lists(actions, min_size=1, max_size=12)
+
+
+def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes | list[bytes]:
+    """Turn an action into transaction bytes against the world's current state."""
+    kind = action[0]
+    if kind == "trade":
+        _, maker_id, taker_id, market, maker_buys, size, offset, short = action
+        fill = max(1, size + short)  # mostly the whole order, sometimes more (overfill)
+        if short == 0 and size > 1:
+            fill = size + 1
+        elif short == -5:
+            fill = size
+        price = max(1, world.state.markets[market].oracle_price + offset)  # type: ignore[union-attr]
+        maker = world.order(maker_id, market, maker_buys, size, price)
+        taker = world.order(taker_id, market, not maker_buys, size, price + (50 if not maker_buys else -50))
+        return world.trade(maker, taker, fill)
+    if kind == "withdraw":
+        _, account, amount = action
+        return builders.withdraw(account, amount, world.next_nonce(account), 10**12,
+                                 USER_KEYS[account - 1], world.context).encode()
+    if kind == "funding":
+        _, market, rate_ppm, seconds = action
+        world.time += seconds
+        price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+        delta = rate_ppm * price * seconds * 10**9 // (10**6 * 3_600 * 50)
+        return [AdvanceTime(world.time).encode(), FundingTick(market, delta).encode()]
+    if kind == "price":
+        _, market, move_ppm = action
+        old = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+        world.time += 1
+        new = max(1, old + old * move_ppm // 10**6)
+        return [AdvanceTime(world.time).encode(), builders.oracle_update(
+            market, world.time, [(0, new, ORACLE_KEYS[0]), (2, new, ORACLE_KEYS[2])], world.context
+        ).encode()]
+    if kind == "liquidate":
+        _, pick, market, fraction_ppm = action
+        holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(market)] or [pick]
+        account = holders[pick % len(holders)] if pick < 45 else pick - 45
+        size = abs(world.state.account(account).size(market)) * fraction_ppm // 10**6
+        return Liquidate(account, market, size).encode()
+    if kind == "deleverage":
+        _, pick_a, pick_b, market, fraction_ppm = action
+        holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(market)] or [1, 2]
+        a = holders[pick_a % len(holders)]
+        b = holders[pick_b % len(holders)]
+        size = abs(world.state.account(a).size(market)) * fraction_ppm // 10**6
+        return Deleverage(a, b, market, size).encode()
+    if kind == "cancel":
+        _, account, back = action
+        nonce = max(0, world.nonces.get(account, 0) - back)
+        return builders.cancel(account, nonce, USER_KEYS[account - 1], world.context).encode()
+    if kind == "junk":
+        return bytes(action[1])
+    _, which, position, xor = action  # mutate an earlier transaction
+    if not history:
+        return b"\x03"
+    original = bytearray(history[which % len(history)] or b"\x03")
+    original[position % len(original)] ^= xor
+    return bytes(original)
+
+
+def run(world: World, scenario: list[tuple[Any, ...]], check: Any = None) -> list[tuple[bytes, Any]]:
+    """Apply a scenario; `check(before_state, tx, receipt)` after each transaction.
+    Every transaction that is not applied must leave the root unchanged."""
+    log: list[tuple[bytes, Any]] = []
+    for action in scenario:
+        built = build(world, action, [tx for tx, _ in log])
+        for tx in built if isinstance(built, list) else [built]:
+            before = world.state.copy() if check is not None else None
+            root_before = world.state.root()
+            receipt = world.apply(tx)
+            if not receipt.applied:
+                assert world.state.root() == root_before, (receipt, tx.hex())
+            if check is not None:
+                check(before, tx, receipt)
+            log.append((tx, receipt))
+    return log
+
+
+@property_settings
+@given(scenarios)
+def test_conservation_after_every_transaction(scenario: list[tuple[Any, ...]]) -> None:
+    """sum(collateral) + fee pool + funding pool + withdrawn == deposited, always."""
+    world = fresh_world()
+
+    def check(before: Any, tx: bytes, receipt: Any) -> None:
+        assert world.conserved(), receipt
+
+    run(world, scenario, check)
+
+
+@property_settings
+@given(scenarios)
+def test_determinism_same_inputs_same_roots(scenario: list[tuple[Any, ...]]) -> None:
+    world = fresh_world()
+    log = run(world, scenario)
+    replay = fresh_world()
+    for tx, receipt in log:
+        again = replay.apply(tx)
+        assert again == receipt
+    assert replay.state.root() == world.state.root()
+    assert replay.state.globals == world.state.globals
+
+
+@property_settings
+@given(scenarios, st.integers(0, 4**ACCOUNT_TREE_DEPTH - 1), st.integers(0, USERS + 2))
+def test_witness_soundness(scenario: list[tuple[Any, ...]], far: int, near: int) -> None:
+    """An account witness verifies against the root it came from, and fails against any
+    other root, at any other index, and for any other leaf."""
+    world = fresh_world()
+    earlier = world.state.root()
+    run(world, scenario)
+    state = world.state
+    root = state.root()
+    accounts_root, markets, globals_hash, withdrawals = state.root_parts()
+    assert state_root(accounts_root, markets, globals_hash, withdrawals) == root
+    for account_id in (near, far):
+        leaf = state.account(account_id).leaf()
+        proof = state.account_proof(account_id)
+        assert verify(accounts_root, account_id, leaf, proof, ACCOUNT_TREE_DEPTH)
+        wrong_leaf = bytes(32) if leaf != bytes(32) else b"\x01" * 32
+        assert not verify(accounts_root, account_id, wrong_leaf, proof, ACCOUNT_TREE_DEPTH)
+        other_index = account_id ^ 1
+        if state.account(other_index).leaf() != leaf:
+            assert not verify(accounts_root, other_index, leaf, proof, ACCOUNT_TREE_DEPTH)
+        if earlier != root:
+            # the witness's accounts root, with the state root's other parts, gives this
+            # state's root and no other
+            assert state_root(accounts_root, markets, globals_hash, withdrawals) != earlier
+
+
+@property_settings
+@given(st.one_of(st.binary(max_size=600), st.tuples(st.integers(0, 9), st.binary(min_size=1, max_size=8))))
+def test_totality_random_and_mutated_bytes(data: Any) -> None:
+    """Any byte string is a transaction: no exception, and a no-op leaves the root alone."""
+    world = fresh_world()
+    if isinstance(data, tuple):
+        kind, noise = data
+        base = _SAMPLES[kind]
+        mutated = bytearray(base)
+        for i, byte in enumerate(noise):
+            mutated[(byte * 7919 + i * 131) % len(mutated)] ^= byte or 1
+        data = bytes(mutated)
+    root = world.state.root()
+    receipt = world.apply(data)
+    assert isinstance(receipt.reason, Reason)
+    if not receipt.applied:
+        assert world.state.root() == root
+
+
+def _samples() -> list[bytes]:
+    world = fresh_world()
+    maker = world.order(1, 0, True, 10, 300_000)
+    taker = world.order(2, 0, False, 10, 300_000)
+    return [
+        world.trade(maker, taker, 5),
+        builders.withdraw(1, 1_000, 99, 10**12, USER_KEYS[0], world.context).encode(),
+        builders.cancel(1, 5, USER_KEYS[0], world.context).encode(),
+        FundingTick(0, 5).encode(),
+        Liquidate(1, 0, 3).encode(),
+        Deleverage(1, 2, 0, 3).encode(),
+        Cancel(1, 1, b"\x00" * 65).encode(),
+        world.queues.deposits[0].encode(),
+        builders.oracle_update(0, 10, [(0, 5, b"\x01" * 32)], world.context).encode(),
+        bytes([0x0A]) + (2_000).to_bytes(8, "big"),
+    ]
+
+
+_SAMPLES = _samples()
+
+
+@property_settings
+@given(scenarios)
+def test_funding_never_creates_money(scenario: list[tuple[Any, ...]]) -> None:
+    """Once every account settles its funding, the funding pool is never negative:
+    payments round up and receipts round down."""
+    world = fresh_world()
+    run(world, scenario)
+    pool = world.state.globals.funding_pool
+    for account in world.state.accounts.values():
+        _, payment = margin.settle_funding(account, world.state.markets)
+        pool += payment
+    assert pool >= 0
+
+
+@property_settings
+@given(scenarios)
+def test_no_account_below_maintenance_opens_risk(scenario: list[tuple[Any, ...]]) -> None:
+    """An accepted trade never leaves an account that was below maintenance with a larger
+    position unless it now meets the initial requirement."""
+    world = fresh_world()
+
+    def check(before: Any, tx: bytes, receipt: Any) -> None:
+        if not receipt.ok or tx[0] != 0x03:
+            return
+        markets = world.state.markets
+        for account_id, old in before.accounts.items():
+            settled, _ = margin.settle_funding(old, before.markets)
+            if margin.value(settled, before.markets) >= margin.requirement(settled, before.markets, False):
+                continue
+            new = world.state.account(account_id)
+            grew = any(abs(p.size) > abs(settled.size(p.market)) for p in new.positions)
+            if grew:
+                assert margin.value(new, markets) >= margin.requirement(new, markets, True)
+
+    run(world, scenario, check)
