@@ -70,7 +70,7 @@ def make_world(users: int = 6, deposit: int = FUNDED, insurance: int = 1_000_000
     queues.deposit(0, address_of(INSURANCE_KEY), insurance)
     for i in range(users):
         queues.deposit(i + 1, address_of(USER_KEYS[i]), deposit)
-    context = Context(CONFIG, 10**12, queues.deposit_heads, queues.forced_heads)
+    context = Context(CONFIG, 10**12, tuple(queues.deposit_heads), tuple(queues.forced_heads))
     world = World(state, queues, context)
     assert world.apply(AdvanceTime(START_TIME)).ok
     for entry in queues.deposits:

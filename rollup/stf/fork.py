@@ -564,7 +564,8 @@ def apply_liquidate(state: State, tx: Liquidate, context: Context) -> Outcome:
     maintenance requirement (NOT_LIQUIDATABLE).
     Then: if value >= 0 the account pays the fund a penalty
     min(ceil(size * price * penalty_ppm / PPM), value); if value < 0 the fund pays the
-    slice's `deficit_share`, and must afford it (INSURANCE_INSUFFICIENT). Bounds (OVERFLOW)."""
+    slice's `deficit_share`, which must not exceed the fund's value (INSURANCE_INSUFFICIENT).
+    Bounds (OVERFLOW)."""
     if not valid_account_id(tx.account):
         return Reason.UNKNOWN_ACCOUNT
     account = state.account(tx.account)
@@ -595,11 +596,11 @@ def apply_liquidate(state: State, tx: Liquidate, context: Context) -> Outcome:
         transfer = -min(ceil_div(notional * market.liquidation_penalty_ppm, PPM), value)
     else:
         transfer = deficit_share(account, markets, notional)
+        if transfer > margin.value(fund, markets):
+            return Reason.INSURANCE_INSUFFICIENT
     account, fund = transfer_position(account, fund, market, tx.size)
     account = with_collateral(account, account.collateral + transfer)
     fund = with_collateral(fund, fund.collateral - transfer)
-    if fund.collateral < 0:
-        return Reason.INSURANCE_INSUFFICIENT
     if not in_bounds(account, fund):
         return Reason.OVERFLOW
     open_interest = (
@@ -622,7 +623,7 @@ def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
     with a price (UNKNOWN_MARKET, NO_PRICE); after funding, the deleveragee has a
     position (NO_POSITION) and the deleverager an opposite one (BAD_COUNTERPARTY);
     0 < size <= both |positions| (BAD_FIELD, NOT_REDUCE_ONLY); the deleveragee's value
-    < 0 and its slice's `deficit_share` exceeds the fund's collateral (NOT_DELEVERAGEABLE).
+    < 0 and its slice's `deficit_share` exceeds the fund's value (NOT_DELEVERAGEABLE).
     Then the slice moves at the oracle price and the deleverager pays the deficit share;
     the deleverager's value must stay >= 0 (BAD_COUNTERPARTY). Bounds (OVERFLOW)."""
     for account_id in (tx.deleveragee, tx.deleverager):
@@ -651,7 +652,8 @@ def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
     if margin.value(bankrupt, markets) >= 0:
         return Reason.NOT_DELEVERAGEABLE
     share = deficit_share(bankrupt, markets, tx.size * market.oracle_price)
-    if share <= state.account(INSURANCE_ACCOUNT).collateral:
+    fund, _ = settle_funding(state.account(INSURANCE_ACCOUNT), markets)
+    if share <= margin.value(fund, markets):
         return Reason.NOT_DELEVERAGEABLE
     bankrupt, taker = transfer_position(bankrupt, taker, market, tx.size)
     bankrupt = with_collateral(bankrupt, bankrupt.collateral + share)

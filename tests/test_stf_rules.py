@@ -1,0 +1,278 @@
+"""The rules one by one: each transaction type's success path and its named refusals."""
+
+from __future__ import annotations
+
+from rollup.stf import Reason, builders, margin
+from rollup.stf.constants import CANCELLED_HASH, INSURANCE_ACCOUNT
+from rollup.stf.fork import Context
+from rollup.stf.signing import address_of, sign
+from rollup.stf.transactions import (
+    FORCED_CLOSE,
+    FORCED_WITHDRAW,
+    AdvanceTime,
+    Deleverage,
+    FundingTick,
+    Liquidate,
+    decode,
+)
+from tests.stf_world import CONFIG, ORACLE_KEYS, USER_KEYS, make_world
+
+
+def test_trade_moves_cash_fees_and_positions() -> None:
+    world = make_world(deposit=50_000_000)
+    maker = world.order(1, 0, False, 100, 300_000)
+    taker = world.order(2, 0, True, 60, 300_100)
+    assert world.apply(world.trade(maker, taker, 60, 200, 500)).ok
+    a, b = world.state.account(1), world.state.account(2)
+    notional = 60 * 300_000
+    assert a.size(0) == -60 and b.size(0) == 60
+    assert a.collateral == 50_000_000 + notional - (notional * 200 + 999_999) // 10**6
+    assert b.collateral == 50_000_000 - notional - (notional * 500 + 999_999) // 10**6
+    assert world.state.markets[0].open_interest == 60
+    assert world.state.slot(1, maker.nonce).filled == 60
+    # the rest of the maker order can fill, but not more
+    taker2 = world.order(3, 0, True, 50, 300_000)
+    assert world.apply(world.trade(maker, taker2, 41)).reason == Reason.OVERFILL
+    assert world.apply(world.trade(maker, taker2, 40)).ok
+    assert world.state.slot(1, maker.nonce).filled == 100
+    # replaying a filled trade is refused
+    assert world.apply(world.trade(maker, taker2, 1)).reason in (Reason.OVERFILL, Reason.NONCE_USED)
+    assert world.conserved()
+
+
+def test_trade_refusals_are_named() -> None:
+    world = make_world(deposit=5_000_000)
+    m = world.order(1, 0, False, 10, 300_000)
+    cases = {
+        Reason.SAME_SIDE: world.trade(m, world.order(2, 0, False, 10, 300_000), 5),
+        Reason.SELF_TRADE: world.trade(m, world.order(1, 0, True, 10, 300_000), 5),
+        Reason.MARKET_MISMATCH: world.trade(m, world.order(2, 1, True, 10, 300_000), 5),
+        Reason.PRICE_NOT_FAIR: world.trade(m, world.order(2, 0, True, 10, 299_999), 5),
+        Reason.FEE_TOO_HIGH: world.trade(m, world.order(2, 0, True, 10, 300_000, max_fee_ppm=100), 5, 200, 101),
+        Reason.EXPIRED: world.trade(m, world.order(2, 0, True, 10, 300_000, expiry=999), 5),
+        Reason.UNDER_MARGIN: world.trade(world.order(1, 0, False, 1_000, 300_000),
+                                         world.order(2, 0, True, 1_000, 300_000), 1_000),
+        Reason.UNKNOWN_MARKET: world.trade(world.order(1, 9, False, 10, 300_000),
+                                           world.order(2, 9, True, 10, 300_000), 5),
+        Reason.BAD_FIELD: world.trade(m, world.order(2, 0, True, 10, 300_000), 0),
+    }
+    root = world.state.root()
+    for reason, tx in cases.items():
+        assert world.apply(tx).reason == reason, reason
+    assert world.state.root() == root
+    # a signature by another key, and a high-s signature, are refused
+    good = world.trade(m, world.order(2, 0, True, 10, 300_000), 5)
+    trade = decode(good)
+    forged = builders.trade(trade.maker, USER_KEYS[4], trade.taker, USER_KEYS[1], 5, world.context)
+    assert world.apply(forged.encode()).reason == Reason.WRONG_SIGNER
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    sig = trade.maker_signature
+    high_s = sig[:32] + (n - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big") + bytes((55 - sig[64],))
+    malleated = bytearray(good)
+    malleated[43:108] = high_s
+    assert world.apply(bytes(malleated)).reason == Reason.BAD_SIGNATURE
+    assert world.apply(good).ok
+
+
+def test_signatures_are_bound_to_the_deployment() -> None:
+    world = make_world()
+    other = Context(CONFIG.__class__(CONFIG.chain_id + 1, CONFIG.verifying_contract,
+                                     CONFIG.oracle_signers, CONFIG.oracle_quorum), world.context.timestamp,
+                    world.context.deposit_heads, world.context.forced_heads)
+    maker = world.order(1, 0, False, 10, 300_000)
+    taker = world.order(2, 0, True, 10, 300_000)
+    foreign = builders.trade(maker, USER_KEYS[0], taker, USER_KEYS[1], 5, other)
+    assert world.apply(foreign.encode()).reason == Reason.WRONG_SIGNER
+
+
+def test_withdraw_and_cancel() -> None:
+    world = make_world(deposit=5_000_000)
+    w = builders.withdraw(1, 2_000_000, 7, 10**12, USER_KEYS[0], world.context)
+    assert world.apply(w).ok
+    assert world.state.account(1).collateral == 3_000_000
+    assert world.state.withdrawals[-1].amount == 2_000_000
+    assert world.apply(w).reason == Reason.NONCE_USED  # no replay
+    too_much = builders.withdraw(1, 3_000_001, 8, 10**12, USER_KEYS[0], world.context)
+    assert world.apply(too_much).reason == Reason.INSUFFICIENT_COLLATERAL
+    stranger = builders.withdraw(1, 1, 9, 10**12, USER_KEYS[1], world.context)
+    assert world.apply(stranger).reason == Reason.WRONG_SIGNER
+    # a cancelled order can no longer fill
+    maker = world.order(1, 0, False, 10, 300_000)
+    assert world.apply(builders.cancel(1, maker.nonce, USER_KEYS[0], world.context)).ok
+    assert world.state.slot(1, maker.nonce).order_hash == CANCELLED_HASH
+    taker = world.order(2, 0, True, 10, 300_000)
+    assert world.apply(world.trade(maker, taker, 5)).reason == Reason.NONCE_USED
+    assert world.apply(builders.cancel(1, maker.nonce, USER_KEYS[0], world.context)).reason == Reason.ALREADY_CANCELLED
+    assert world.conserved()
+
+
+def test_oracle_update_rules() -> None:
+    world = make_world()
+    world.advance(1)
+    t = world.time
+
+    def update(prices: list[tuple[int, int, bytes]], timestamp: int = t, market: int = 0) -> Reason:
+        return world.apply(builders.oracle_update(market, timestamp, prices, world.context)).reason
+
+    k0, k1, k2 = ORACLE_KEYS
+    assert update([(0, 310_000, k0)]) == Reason.ORACLE_QUORUM
+    assert update([(0, 310_000, k0), (0, 310_000, k0)]) == Reason.ORACLE_QUORUM
+    assert update([(0, 400_000, k0), (1, 400_000, k1)]) == Reason.ORACLE_MOVE_TOO_LARGE
+    assert update([(0, 310_000, k0), (1, 310_000, k1)], timestamp=t + 1) == Reason.ORACLE_STALE
+    assert update([(0, 310_000, k0), (1, 310_000, USER_KEYS[0])]) == Reason.WRONG_SIGNER
+    assert update([(0, 305_000, k0), (1, 320_000, k1), (2, 310_000, k2)]) == Reason.OK
+    assert world.state.markets[0].oracle_price == 310_000  # the median
+    assert update([(0, 311_000, k0), (1, 311_000, k1)]) == Reason.ORACLE_NOT_NEWER
+
+
+def test_funding_is_bounded_and_settles_against_accounts() -> None:
+    world = make_world(deposit=50_000_000)
+    maker = world.order(1, 0, False, 100, 300_000)
+    taker = world.order(2, 0, True, 100, 300_000)
+    assert world.apply(world.trade(maker, taker, 100, 0, 0)).ok
+    world.advance(3_600)
+    elapsed = world.time - world.state.markets[0].funding_time
+    # cap: 1% per hour of the price, in index units (collateral per lot * 1e9)
+    cap = 10_000 * 300_000 * elapsed * 10**9 // (10**6 * 3_600)
+    assert world.apply(FundingTick(0, cap + 1)).reason == Reason.FUNDING_TOO_LARGE
+    assert world.apply(FundingTick(0, 1_234_567_891)).ok
+    assert world.apply(FundingTick(0, 1)).reason == Reason.FUNDING_NO_TIME
+    long, short = world.state.account(2), world.state.account(1)
+    _, paid = margin.settle_funding(long, world.state.markets)
+    _, received = margin.settle_funding(short, world.state.markets)
+    assert paid == -(-1_234_567_891 * 100 // 10**9) and received == -(1_234_567_891 * 100 // 10**9)
+    assert paid + received >= 0  # funding never creates money
+    # settlement happens on the next touch: a withdrawal settles the long's funding
+    assert world.apply(builders.withdraw(2, 1, 50, 10**12, USER_KEYS[1], world.context)).ok
+    assert world.state.globals.funding_pool == paid
+    assert world.conserved()
+
+
+def leveraged_pair(world: object, size: int = 150) -> None:
+    maker = world.order(1, 0, False, size, 300_000)  # type: ignore[attr-defined]
+    taker = world.order(2, 0, True, size, 300_000)  # type: ignore[attr-defined]
+    assert world.apply(world.trade(maker, taker, size, 0, 0)).ok  # type: ignore[attr-defined]
+
+
+def test_liquidation_with_penalty_then_with_deficit() -> None:
+    world = make_world(deposit=5_000_000, insurance=20_000_000)
+    leveraged_pair(world)  # 45 USD notional on 5 USD: ~9x
+    assert world.apply(Liquidate(2, 0, 10)).reason == Reason.NOT_LIQUIDATABLE
+    for price in (280_000, 270_000):
+        assert world.set_price(0, price).ok
+    long = world.state.account(2)
+    value = margin.value(long, world.state.markets)
+    assert 0 <= value < margin.requirement(long, world.state.markets, False)
+    fund_before = world.state.account(INSURANCE_ACCOUNT).collateral
+    assert world.apply(Liquidate(2, 0, 200)).reason == Reason.NOT_REDUCE_ONLY
+    assert world.apply(Liquidate(2, 0, 50)).ok
+    assert world.state.account(2).size(0) == 100
+    assert world.state.account(INSURANCE_ACCOUNT).size(0) == 50
+    penalty = min((50 * 270_000 * 10_000 + 999_999) // 10**6, value)
+    assert world.state.account(INSURANCE_ACCOUNT).collateral == fund_before - 50 * 270_000 + penalty
+    # a crash makes the long bankrupt: the fund pays the slice's share of the deficit
+    for price in (245_000, 225_000):
+        assert world.set_price(0, price).ok
+    long = world.state.account(2)
+    assert margin.value(long, world.state.markets) < 0
+    assert world.apply(Liquidate(2, 0, 100)).ok
+    assert world.state.account(2).positions == ()
+    assert world.state.account(2).collateral <= 0  # rounded against the bankrupt account
+    assert world.conserved()
+
+
+def test_deleverage_only_when_the_fund_cannot_cover() -> None:
+    world = make_world(deposit=5_000_000, insurance=1)
+    leveraged_pair(world)
+    assert world.apply(Deleverage(2, 1, 0, 10)).reason == Reason.NOT_DELEVERAGEABLE  # not bankrupt
+    for price in (270_000, 245_000, 225_000):
+        assert world.set_price(0, price).ok
+    bankrupt = world.state.account(2)
+    assert margin.value(bankrupt, world.state.markets) < 0
+    assert world.apply(Liquidate(2, 0, 150)).reason == Reason.INSURANCE_INSUFFICIENT
+    assert world.apply(Deleverage(2, 3, 0, 10)).reason == Reason.BAD_COUNTERPARTY
+    assert world.apply(Deleverage(2, 1, 0, 150)).ok
+    assert world.state.account(2).positions == () and world.state.account(1).positions == ()
+    assert -1 <= world.state.account(2).collateral <= 0
+    assert world.conserved()
+
+
+def test_forced_requests_are_consumed_in_order_even_when_they_fail() -> None:
+    world = make_world(deposit=5_000_000)
+    owner = address_of(USER_KEYS[0])
+    first = world.queues.force(FORCED_WITHDRAW, 1, owner, amount=1_000_000)
+    second = world.queues.force(FORCED_WITHDRAW, 1, owner, amount=10**12)  # more than it has
+    third = world.queues.force(FORCED_CLOSE, 1, owner, market=0)  # no position
+    world.context = Context(world.context.config, world.context.timestamp,
+                            tuple(world.queues.deposit_heads), tuple(world.queues.forced_heads))
+    assert world.apply(second).reason == Reason.FORCED_OUT_OF_ORDER
+    assert world.apply(first).ok
+    assert world.state.account(1).collateral == 4_000_000
+    receipt = world.apply(second)
+    assert receipt.applied and receipt.reason == Reason.INSUFFICIENT_COLLATERAL
+    receipt = world.apply(third)
+    assert receipt.applied and receipt.reason == Reason.NO_POSITION
+    assert world.state.globals.forced_count == 3
+    # a request that is not on L1 is refused outright
+    fake = world.queues.force(FORCED_WITHDRAW, 1, owner, amount=1)
+    assert world.apply(fake).reason == Reason.FORCED_NOT_ON_L1
+    assert world.conserved()
+
+
+def test_forced_close_moves_the_position_to_the_fund() -> None:
+    world = make_world(deposit=50_000_000)
+    leveraged_pair(world, 100)
+    request = world.queues.force(FORCED_CLOSE, 2, address_of(USER_KEYS[1]), market=0)
+    world.context = Context(world.context.config, world.context.timestamp,
+                            tuple(world.queues.deposit_heads), tuple(world.queues.forced_heads))
+    assert world.apply(request).ok
+    assert world.state.account(2).positions == ()
+    assert world.state.account(INSURANCE_ACCOUNT).size(0) == 100
+    assert world.conserved()
+
+
+def test_deposits_in_order_and_only_from_l1() -> None:
+    world = make_world()
+    extra = world.queues.deposit(9, address_of(USER_KEYS[5]), 123)
+    assert world.apply(extra).reason == Reason.DEPOSIT_NOT_ON_L1  # not in the batch's view
+    world.context = Context(world.context.config, world.context.timestamp,
+                            tuple(world.queues.deposit_heads), tuple(world.queues.forced_heads))
+    forged = extra.__class__(extra.index, extra.account, extra.owner, extra.amount + 1, extra.l1_time)
+    assert world.apply(forged).reason == Reason.DEPOSIT_NOT_ON_L1
+    replay = world.queues.deposits[0]
+    assert world.apply(replay).reason == Reason.DEPOSIT_OUT_OF_ORDER
+    assert world.apply(extra).ok
+    assert world.state.account(9).collateral == 123
+    wrong_owner = world.queues.deposit(9, address_of(USER_KEYS[0]), 5)
+    world.context = Context(world.context.config, world.context.timestamp,
+                            tuple(world.queues.deposit_heads), tuple(world.queues.forced_heads))
+    assert world.apply(wrong_owner).reason == Reason.OWNER_MISMATCH
+
+
+def test_time_only_moves_forward_within_the_batch() -> None:
+    world = make_world()
+    assert world.apply(AdvanceTime(world.time)).reason == Reason.TIME_NOT_LATER
+    assert world.apply(AdvanceTime(world.context.timestamp + 1)).reason == Reason.TIME_AFTER_BATCH
+    assert world.apply(AdvanceTime(world.context.timestamp)).ok
+
+
+def test_eip712_digest_matches_eth_account() -> None:
+    """A wallet's sign_typed_data produces signatures the STF accepts."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    from rollup.stf.signing import DOMAIN_NAME, DOMAIN_VERSION, EIP712_TYPES
+
+    world = make_world()
+    order = world.order(1, 0, False, 10, 300_000)
+    message = {"account": order.account, "market": order.market, "isBuy": order.is_buy,
+               "size": order.size, "limitPrice": order.limit_price, "maxFeePpm": order.max_fee_ppm,
+               "nonce": order.nonce, "expiry": order.expiry}
+    domain = {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": CONFIG.chain_id,
+              "verifyingContract": "0x" + CONFIG.verifying_contract.hex()}
+    signable = encode_typed_data(domain, {"Order": EIP712_TYPES["Order"]}, message)
+    signed = Account.sign_message(signable, USER_KEYS[0])
+    ours = builders.sign_order(order, USER_KEYS[0], world.context)
+    assert bytes(signed.signature) == ours
+    digest = bytes(signed.message_hash)
+    assert sign(digest, USER_KEYS[0]) == ours
