@@ -276,3 +276,16 @@ def test_eip712_digest_matches_eth_account() -> None:
     assert bytes(signed.signature) == ours
     digest = bytes(signed.message_hash)
     assert sign(digest, USER_KEYS[0]) == ours
+
+
+def test_spec_lists_every_reason_code() -> None:
+    """docs/spec.md's table of reasons is the Reason enum, code for code."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "spec.md").read_text()
+    table = dict(re.findall(r"^\| (\d+) \| ([A-Z0-9_]+) \|", text, flags=re.M))
+    assert {int(code): name for code, name in table.items()} == {r.value: r.name for r in Reason}
+    for reason in Reason:
+        if reason is not Reason.OK:
+            assert text.count(f"`{reason.name}`") + text.count(f"| {reason.name} |") >= 1, reason

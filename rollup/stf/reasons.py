@@ -31,7 +31,6 @@ class Reason(IntEnum):
     ALREADY_CANCELLED = 30
     # money
     UNDER_MARGIN = 40
-    TOO_MANY_POSITIONS = 41
     OVERFLOW = 42
     INSUFFICIENT_COLLATERAL = 43
     # markets and oracle
