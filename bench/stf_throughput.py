@@ -85,44 +85,56 @@ def main() -> None:
     parser.add_argument("--trades", type=int, default=20_000)
     parser.add_argument("--makers", type=int, default=4)
     parser.add_argument("--takers", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs on fresh copies; the best is reported")
     parser.add_argument("--no-signature-memo", action="store_true",
                         help="recover every signature from scratch, even a maker order's seen before")
     args = parser.parse_args()
     state, context, txs = build(args)
     prices = (0, 1, 2)
 
-    signing._recovered.clear()
     if args.no_signature_memo:
         signing._CACHE_LIMIT = 0
-        signing._recovered.clear()
-    start = time.perf_counter()
-    if PROFILE:
-        import cProfile
-        profiler = cProfile.Profile()
-        profiler.enable()
-    ok = 0
-    for tx in txs:
-        receipt = apply(state, tx, context)
-        state.root()  # the root after every transaction
-        ok += receipt.ok
-    elapsed = time.perf_counter() - start
-    if PROFILE:
-        profiler.disable()
-        profiler.dump_stats(PROFILE)
+    runs = []
+    for _ in range(args.repeat):
+        runs.append(run(state.copy(), context, txs))
+    best = min(runs, key=lambda r: r[0])
+    elapsed, ok = best
     figures = {
         "trades": len(txs),
         "accepted": ok,
         "seconds": round(elapsed, 3),
         "trades_per_s": round(len(txs) / elapsed),
         "us_per_trade": round(elapsed / len(txs) * 1e6, 1),
+        "runs_trades_per_s": [round(len(txs) / r[0]) for r in runs],
         "signature_memo": not args.no_signature_memo,
         "makers": args.makers,
         "takers": args.takers,
         "markets": len(prices),
     }
-    print(f"{ok}/{len(txs)} trades accepted in {elapsed:.2f}s: {figures['trades_per_s']} trades/s "
-          f"({figures['us_per_trade']} us per trade, root after each)")
+    print(f"{ok}/{len(txs)} trades accepted; best of {args.repeat} runs: {elapsed:.2f}s, "
+          f"{figures['trades_per_s']} trades/s ({figures['us_per_trade']} us per trade, "
+          f"every signature checked, root after each); all runs: {figures['runs_trades_per_s']}")
     print(json.dumps(figures))
+
+
+def run(state: Any, context: Context, txs: list[bytes]) -> tuple[float, int]:
+    """Apply every trade, computing the root after each; (seconds, accepted)."""
+    signing._recovered.clear()  # each run recovers every signature at least once
+    if PROFILE:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    start = time.perf_counter()
+    ok = 0
+    for tx in txs:
+        ok += apply(state, tx, context).ok
+        state.root()
+    elapsed = time.perf_counter() - start
+    if PROFILE:
+        profiler.disable()
+        profiler.dump_stats(PROFILE)
+    return elapsed, ok
 
 
 if __name__ == "__main__":

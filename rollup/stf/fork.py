@@ -450,8 +450,8 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
             (order.account, order.nonce, OrderSlot(order.nonce, digest, filled + tx.fill))
             for order, _account, digest, filled in sides
         ],
-        markets=[replace(market, open_interest=open_interest)],
-        globals=replace(g, fee_pool=g.fee_pool + fees, funding_pool=g.funding_pool + funding_paid),
+        markets=[market.with_open_interest(open_interest)],
+        globals=g.with_pools(g.fee_pool + fees, g.funding_pool + funding_paid),
     )
 
 

@@ -9,6 +9,8 @@ r ++ s ++ v with v in {27, 28}, 0 < r < n and 0 < s <= n/2 (EIP-2 low-s: one for
 from __future__ import annotations
 
 import coincurve
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
 
 from .constants import SECP256K1_HALF_N, SECP256K1_N
 from .hashing import keccak
@@ -108,13 +110,24 @@ def _recover(digest: bytes, signature: bytes) -> bytes | None:
     v = signature[64]
     if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_HALF_N:
         return None
-    try:
-        public = coincurve.PublicKey.from_signature_and_message(
-            signature[:64] + bytes((v - 27,)), digest, hasher=None
-        )
-    except Exception:  # r is not the x-coordinate of a curve point
+    # libsecp256k1 directly (as coincurve.PublicKey.from_signature_and_message does,
+    # without its Python layers): parse, recover, serialise uncompressed.
+    parsed = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+    if not lib.secp256k1_ecdsa_recoverable_signature_parse_compact(
+        _CONTEXT, parsed, signature[:64], v - 27
+    ):
         return None
-    return keccak(public.format(compressed=False)[1:])[12:]
+    public = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ecdsa_recover(_CONTEXT, public, parsed, digest):
+        return None  # r is not the x-coordinate of a curve point
+    lib.secp256k1_ec_pubkey_serialize(_CONTEXT, _SERIALIZED, _SERIALIZED_SIZE, public, _UNCOMPRESSED)
+    return keccak(ffi.buffer(_SERIALIZED, 65)[1:])[12:]
+
+
+_CONTEXT = GLOBAL_CONTEXT.ctx
+_SERIALIZED = ffi.new("unsigned char[65]")
+_SERIALIZED_SIZE = ffi.new("size_t *", 65)
+_UNCOMPRESSED = lib.SECP256K1_EC_UNCOMPRESSED
 
 
 def sign(digest: bytes, private_key: bytes) -> bytes:
