@@ -18,6 +18,7 @@ from typing import Any
 
 from rollup.stf import apply, builders, signing
 from rollup.stf.fork import Context
+from rollup.stf.constants import ORDER_SLOTS
 from rollup.stf.genesis import genesis_state
 from rollup.stf.signing import address_of
 from rollup.stf.state import Config
@@ -63,6 +64,8 @@ def build(args: argparse.Namespace) -> tuple[Any, Context, list[bytes]]:
             is_buy = rng.random() < 0.5
             price = prices[market] + (-1 if is_buy else 1) * rng.randrange(1, 50)
             order = Order(m + 1, market, is_buy, rng.randrange(50, 500), price, 500, maker_nonce[m], 10**9)
+            # the new order takes its nonce slot: an older order there is dead (spec 7, Trade)
+            resting = [r for r in resting if not (r[1] == m and r[0].nonce % ORDER_SLOTS == order.nonce % ORDER_SLOTS)]
             resting.append((order, m, order.size))
         index = rng.randrange(len(resting))
         order, m, remaining = resting[index]

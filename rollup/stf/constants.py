@@ -10,8 +10,9 @@ MAX_POSITIONS = MAX_MARKETS
 ACCOUNT_TREE_DEPTH = 10
 """The account tree is 4-ary with 4**10 = 1,048,576 leaves; account ids are assigned on L1."""
 
-ORDER_TREE_DEPTH = 5
-"""Each account has 4**5 = 1,024 nonce slots; a nonce n lives in slot n mod 1,024."""
+ORDER_TREE_DEPTH = 4
+"""Each account has 4**4 = 256 nonce slots; a nonce n lives in slot n mod 256, so an
+account keeps fewer than 256 live orders at a time."""
 
 ORDER_SLOTS = 4**ORDER_TREE_DEPTH
 

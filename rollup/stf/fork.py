@@ -145,8 +145,7 @@ def commit(state: State, effects: Effects) -> None:
         orders_root = state.set_slot(account_id, nonce, slot)
         account = accounts.get(account_id) or state.account(account_id)
         accounts[account_id] = Account(account.owner, account.collateral, account.positions, orders_root)
-    for account_id, account in accounts.items():
-        state.set_account(account_id, account)
+    state.set_accounts(accounts)
     for market in effects.markets:
         state.set_market(market)
     if effects.globals is not None:
@@ -433,9 +432,7 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
             new_size, collateral = old_size + tx.fill, before.collateral - notional - fee
         else:
             new_size, collateral = old_size - tx.fill, before.collateral + notional - fee
-        after = with_position(
-            with_collateral(before, collateral), market.id, new_size, market.funding_index
-        )
+        after = with_position(before, market.id, new_size, market.funding_index, collateral)
         if not in_bounds(after):
             return Reason.OVERFLOW
         if not margin.margin_ok(before, after, markets):

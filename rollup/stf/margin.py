@@ -88,8 +88,15 @@ def margin_ok(before: Account, after: Account, markets: Sequence[Market | None])
         value' * maintenance >= value * maintenance'   (if maintenance' > 0)
         value' >= 0                                    (if maintenance' = 0)
     """
-    value_after = value(after, markets)
-    if value_after >= requirement(after, markets, initial=True):
+    # value(after) and requirement(after, initial=True) in one pass (the common case)
+    value_after = after.collateral
+    initial_after = 0
+    for p in after.positions:
+        market: Market = markets[p.market]  # type: ignore[assignment]
+        notional = p.size * market.oracle_price
+        value_after += notional
+        initial_after -= (-abs(notional) * market.initial_margin_ppm) // PPM
+    if value_after >= initial_after:
         return True
     if not is_reduce_only(before, after):
         return False
@@ -100,13 +107,27 @@ def margin_ok(before: Account, after: Account, markets: Sequence[Market | None])
     return value_after * maintenance_before >= value(before, markets) * maintenance_after
 
 
-def with_position(account: Account, market: int, size: int, funding_index: int) -> Account:
-    """The account with its position in `market` set to `size` (removed when 0)."""
-    positions = [p for p in account.positions if p.market != market]
-    if size != 0:
-        positions.append(Position(market, size, funding_index))
-        positions.sort(key=lambda p: p.market)
-    return Account(account.owner, account.collateral, tuple(positions), account.orders_root)
+def with_position(
+    account: Account, market: int, size: int, funding_index: int, collateral: int | None = None
+) -> Account:
+    """The account with its position in `market` set to `size` (removed when 0), keeping
+    positions sorted by market; optionally with a new collateral."""
+    positions = account.positions
+    new: tuple[Position, ...] = positions
+    entry = (Position(market, size, funding_index),) if size != 0 else ()
+    for i, p in enumerate(positions):
+        if p.market == market:
+            new = positions[:i] + entry + positions[i + 1 :]
+            break
+        if p.market > market:
+            new = positions[:i] + entry + positions[i:]
+            break
+    else:
+        new = positions + entry
+    return Account(
+        account.owner, account.collateral if collateral is None else collateral, new,
+        account.orders_root,
+    )
 
 
 def with_collateral(account: Account, collateral: int) -> Account:

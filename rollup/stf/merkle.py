@@ -76,6 +76,39 @@ class QuadTree:
         else:
             top[0] = value
 
+    def set_many(self, items: dict[int, bytes]) -> None:
+        """Write several leaves, then rehash each touched node once: paths that share
+        ancestors (small account ids all do, near the root) are not hashed twice."""
+        if len(items) == 1:
+            for index, value in items.items():
+                self.set(index, value)
+            return
+        zero = ZERO_HASH
+        hasher = keccak_256
+        nodes = self.levels[0]
+        dirty = set()
+        for index, value in items.items():
+            if value == zero:
+                nodes.pop(index, None)
+            else:
+                nodes[index] = value
+            dirty.add(index >> 2)
+        for level in range(1, self.depth + 1):
+            get = nodes.get
+            parents = self.levels[level]
+            for parent in dirty:
+                base = parent << 2
+                c0 = get(base, zero)
+                c1 = get(base + 1, zero)
+                c2 = get(base + 2, zero)
+                c3 = get(base + 3, zero)
+                if c0 is zero and c1 is zero and c2 is zero and c3 is zero:
+                    parents.pop(parent, None)
+                else:
+                    parents[parent] = hasher(c0 + c1 + c2 + c3).digest()
+            nodes = parents
+            dirty = {parent >> 2 for parent in dirty}
+
     def proof(self, index: int) -> Proof:
         """The siblings of leaf `index`, from the leaves up."""
         out = []

@@ -324,6 +324,17 @@ class State:
             self.accounts[account_id] = account
         self.account_tree.set(account_id, leaf)
 
+    def set_accounts(self, accounts: dict[int, Account]) -> None:
+        """Write several accounts, hashing shared tree nodes once."""
+        leaves = {}
+        for account_id, account in accounts.items():
+            leaf = leaves[account_id] = account.leaf()
+            if leaf == ZERO_HASH:
+                self.accounts.pop(account_id, None)
+            else:
+                self.accounts[account_id] = account
+        self.account_tree.set_many(leaves)
+
     def set_market(self, market: Market) -> None:
         self.markets[market.id] = market
         self.market_leaves[market.id] = market.leaf()
