@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import os
+import random
 import time
 from typing import Any
 
 from rollup.stf import apply, builders, signing
-from rollup.stf.fork import Context
 from rollup.stf.constants import ORDER_SLOTS
+from rollup.stf.fork import Context
 from rollup.stf.genesis import genesis_state
 from rollup.stf.signing import address_of
 from rollup.stf.state import Config
 from rollup.stf.transactions import AdvanceTime, Order
-
 
 PROFILE = os.environ.get("STF_PROFILE")
 

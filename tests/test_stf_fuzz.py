@@ -11,8 +11,8 @@ import pytest
 
 from rollup.stf import Reason, builders
 from rollup.stf.fork import Context
-from rollup.stf.transactions import FORCED_WITHDRAW, Deleverage, FundingTick, Liquidate
 from rollup.stf.signing import address_of
+from rollup.stf.transactions import FORCED_WITHDRAW, Deleverage, FundingTick, Liquidate
 from tests.stf_world import ORACLE_KEYS, USER_KEYS, make_world
 
 CASES = 100_000 if os.environ.get("ROLLUP_LONG") else 5_000

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollup.stf import Reason, builders, margin
-from rollup.stf.merkle import verify
 from rollup.stf.constants import ACCOUNT_TREE_DEPTH
+from rollup.stf.merkle import verify
 from rollup.stf.state import state_root
 from rollup.stf.transactions import AdvanceTime, Cancel, Deleverage, FundingTick, Liquidate
 from tests.stf_world import ORACLE_KEYS, USER_KEYS, World, make_world

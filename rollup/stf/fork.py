@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from eth_abi import encode as abi_encode
 
@@ -91,8 +92,7 @@ class Context:
         return domain_separator(self.config.chain_id, self.config.verifying_contract)
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
+class Receipt(NamedTuple):
     kind: int
     """The type tag, or 0 when the bytes did not decode."""
     reason: Reason
@@ -214,7 +214,7 @@ def apply_advance_time(state: State, tx: AdvanceTime, context: Context) -> Outco
         return Reason.TIME_NOT_LATER
     if tx.timestamp > context.timestamp:
         return Reason.TIME_AFTER_BATCH
-    return Effects(globals=replace(g, time=tx.timestamp))
+    return Effects(globals=g._replace(time=tx.timestamp))
 
 
 def deposit_entry(index: int, account: int, owner: bytes, amount: int, l1_time: int) -> bytes:
@@ -251,7 +251,7 @@ def apply_deposit(state: State, tx: Deposit, context: Context) -> Outcome:
         return Reason.BAD_FIELD
     account = state.account(tx.account)
     if account.owner == ZERO_ADDRESS:
-        account = replace(account, owner=tx.owner)
+        account = account._replace(owner=tx.owner)
     elif account.owner != tx.owner:
         return Reason.OWNER_MISMATCH
     account = with_collateral(account, account.collateral + tx.amount)
@@ -260,7 +260,7 @@ def apply_deposit(state: State, tx: Deposit, context: Context) -> Outcome:
         return Reason.OVERFLOW
     return Effects(
         accounts={tx.account: account},
-        globals=replace(g, deposit_count=g.deposit_count + 1, deposit_head=head, total_deposited=total),
+        globals=g._replace(deposit_count=g.deposit_count + 1, deposit_head=head, total_deposited=total),
     )
 
 
@@ -281,8 +281,7 @@ def withdraw_effects(
         return Reason.OVERFLOW
     effects = Effects(
         accounts={account_id: after},
-        globals=replace(
-            g,
+        globals=g._replace(
             withdrawal_count=g.withdrawal_count + 1,
             total_withdrawn=g.total_withdrawn + amount,
             funding_pool=g.funding_pool + payment,
@@ -496,7 +495,7 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
     old = market.oracle_price
     if old != 0 and abs(median - old) * PPM > market.max_price_move_ppm * old:
         return Reason.ORACLE_MOVE_TOO_LARGE
-    return Effects(markets=[replace(market, oracle_price=median, oracle_time=tx.timestamp)])
+    return Effects(markets=[market._replace(oracle_price=median, oracle_time=tx.timestamp)])
 
 
 def apply_funding_tick(state: State, tx: FundingTick, context: Context) -> Outcome:
@@ -520,7 +519,7 @@ def apply_funding_tick(state: State, tx: FundingTick, context: Context) -> Outco
     if abs(index) > MAX_FUNDING_INDEX:
         return Reason.OVERFLOW
     return Effects(
-        markets=[replace(market, funding_index=index, funding_time=state.globals.time)]
+        markets=[market._replace(funding_index=index, funding_time=state.globals.time)]
     )
 
 
@@ -608,8 +607,8 @@ def apply_liquidate(state: State, tx: Liquidate, context: Context) -> Outcome:
     g = state.globals
     return Effects(
         accounts={tx.account: account, INSURANCE_ACCOUNT: fund},
-        markets=[replace(market, open_interest=open_interest)],
-        globals=replace(g, funding_pool=g.funding_pool + paid + fund_paid),
+        markets=[market._replace(open_interest=open_interest)],
+        globals=g._replace(funding_pool=g.funding_pool + paid + fund_paid),
     )
 
 
@@ -667,8 +666,8 @@ def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
     g = state.globals
     return Effects(
         accounts={tx.deleveragee: bankrupt, tx.deleverager: taker},
-        markets=[replace(market, open_interest=open_interest)],
-        globals=replace(g, funding_pool=g.funding_pool + paid_a + paid_b),
+        markets=[market._replace(open_interest=open_interest)],
+        globals=g._replace(funding_pool=g.funding_pool + paid_a + paid_b),
     )
 
 
@@ -694,7 +693,7 @@ def apply_forced_request(
     head = keccak(g.forced_head + forced_entry(tx))
     if head != context.forced_heads[tx.index + 1]:
         return Reason.FORCED_NOT_ON_L1
-    consumed = replace(g, forced_count=g.forced_count + 1, forced_head=head)
+    consumed = g._replace(forced_count=g.forced_count + 1, forced_head=head)
     result = forced_action(state, tx)
     if isinstance(result, Reason):
         return Effects(globals=consumed), result
@@ -702,7 +701,7 @@ def apply_forced_request(
     if result.globals is None:
         result.globals = consumed
     else:
-        result.globals = replace(result.globals, forced_count=consumed.forced_count, forced_head=head)
+        result.globals = result.globals._replace(forced_count=consumed.forced_count, forced_head=head)
     return result, Reason.OK
 
 
@@ -746,8 +745,8 @@ def forced_action(state: State, tx: ForcedRequest) -> Effects | Reason:
     g = state.globals
     return Effects(
         accounts={tx.account: account, INSURANCE_ACCOUNT: fund},
-        markets=[replace(market, open_interest=open_interest)],
-        globals=replace(g, funding_pool=g.funding_pool + paid + fund_paid),
+        markets=[market._replace(open_interest=open_interest)],
+        globals=g._replace(funding_pool=g.funding_pool + paid + fund_paid),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .constants import (
     ACCOUNT_TREE_DEPTH,
@@ -53,15 +54,14 @@ def u32(value: int) -> bytes:
 
 _POSITION_HEAD = struct.Struct(">Bq")
 _SLOT = struct.Struct(">Q32sQ")
-_MARKET_HEAD = struct.Struct(">BQQ")
+_MARKET_HEAD = struct.Struct(">BBQQ")
 _MARKET_TAIL = struct.Struct(">QQIIIIIIQQ")
 _GLOBALS_HEAD = struct.Struct(">QQ32sQ32sQ")
 
 # ---------------------------------------------------------------------- records
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """A perpetual position: `size` lots (positive long, negative short, never 0) and
     the market's funding index when funding was last settled into collateral."""
 
@@ -74,8 +74,7 @@ class Position:
         return _POSITION_HEAD.pack(self.market, self.size) + i128(self.funding_index)
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     """An account: its owner (who signs for it), collateral in token units (may be
     negative after losses), positions sorted by market, and its nonce-slot root."""
 
@@ -117,8 +116,7 @@ class Account:
 EMPTY_ACCOUNT = Account()
 
 
-@dataclass(frozen=True, slots=True)
-class OrderSlot:
+class OrderSlot(NamedTuple):
     """A nonce slot: the highest nonce used in it, that order's hash (or CANCELLED_HASH),
     and how much of it is filled. Empty iff order_hash is zero."""
 
@@ -139,12 +137,13 @@ class OrderSlot:
 EMPTY_SLOT = OrderSlot()
 
 
-@dataclass(frozen=True, slots=True)
-class Market:
+class Market(NamedTuple):
     """A perpetual market: oracle state, funding state, open interest and parameters.
     Prices are collateral units per lot; fractions are parts per million."""
 
     id: int
+    product: int = 0
+    """What is traded (products.PERPETUAL in version 1): decides valuation and margin."""
     oracle_price: int = 0
     oracle_time: int = 0
     funding_index: int = 0
@@ -163,11 +162,11 @@ class Market:
     step_size: int = 1
 
     def encode(self) -> bytes:
-        """id u8 | oracle_price u64 | oracle_time u64 | funding_index int128 |
+        """id u8 | product u8 | oracle_price u64 | oracle_time u64 | funding_index int128 |
         funding_time u64 | open_interest u64 | initial, maintenance, penalty, max funding
         rate, max price move (u32 each) | oracle_staleness u32 | tick u64 | step u64."""
         return (
-            _MARKET_HEAD.pack(self.id, self.oracle_price, self.oracle_time)
+            _MARKET_HEAD.pack(self.id, self.product, self.oracle_price, self.oracle_time)
             + i128(self.funding_index)
             + _MARKET_TAIL.pack(
                 self.funding_time, self.open_interest, self.initial_margin_ppm,
@@ -183,15 +182,14 @@ class Market:
     def with_open_interest(self, open_interest: int) -> Market:
         """This market with another open interest (dataclasses.replace, faster)."""
         return Market(
-            self.id, self.oracle_price, self.oracle_time, self.funding_index, self.funding_time,
+            self.id, self.product, self.oracle_price, self.oracle_time, self.funding_index, self.funding_time,
             open_interest, self.initial_margin_ppm, self.maintenance_margin_ppm,
             self.liquidation_penalty_ppm, self.max_funding_rate_ppm, self.max_price_move_ppm,
             self.oracle_staleness, self.tick_size, self.step_size,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Globals:
+class Globals(NamedTuple):
     """System-wide values: time, the L1 message cursors, totals and pools."""
 
     time: int = 0
@@ -231,8 +229,7 @@ class Globals:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Withdrawal:
+class Withdrawal(NamedTuple):
     """A withdrawal record: L1 pays `amount` to `owner` once its batch is final."""
 
     account: int
@@ -247,8 +244,7 @@ class Withdrawal:
         return keccak(self.encode())
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(NamedTuple):
     """Fixed for a deployment and known to the L1 verifier (not part of the root)."""
 
     chain_id: int

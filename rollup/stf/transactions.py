@@ -13,8 +13,7 @@ Signatures are 65 bytes r ++ s ++ v. Orders are 42 bytes:
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple
 
 from .constants import MAX_FUNDING_DELTA, MAX_ORACLE_SIGNERS
 from .reasons import Reason
@@ -50,8 +49,7 @@ TRADE_LAYOUT = struct.Struct(">42s65s42s65sQII")
 """maker order | maker signature | taker order | taker signature | fill u64 | maker fee u32 | taker fee u32"""
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
+class Order(NamedTuple):
     account: int
     market: int
     is_buy: bool
@@ -74,8 +72,7 @@ class Order:
         return Order(account, market, is_buy == 1, size, price, fee, nonce, expiry)
 
 
-@dataclass(frozen=True, slots=True)
-class Deposit:
+class Deposit(NamedTuple):
     """Credit the next deposit of the L1 queue (index must equal the consumed count)."""
 
     index: int
@@ -95,8 +92,7 @@ class Deposit:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Withdraw:
+class Withdraw(NamedTuple):
     account: int
     amount: int
     nonce: int
@@ -114,8 +110,7 @@ class Withdraw:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(NamedTuple):
     """Match a resting maker order with a taker order for `fill` lots at the maker's price."""
 
     maker: Order
@@ -133,8 +128,7 @@ class Trade:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Cancel:
+class Cancel(NamedTuple):
     account: int
     nonce: int
     signature: bytes
@@ -148,8 +142,7 @@ class Cancel:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class OracleReport:
+class OracleReport(NamedTuple):
     signer: int
     price: int
     signature: bytes
@@ -158,8 +151,7 @@ class OracleReport:
         return bytes((self.signer,)) + self.price.to_bytes(8, "big") + self.signature
 
 
-@dataclass(frozen=True, slots=True)
-class OracleUpdate:
+class OracleUpdate(NamedTuple):
     market: int
     timestamp: int
     reports: tuple[OracleReport, ...]
@@ -173,8 +165,7 @@ class OracleUpdate:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class FundingTick:
+class FundingTick(NamedTuple):
     market: int
     index_delta: int
 
@@ -182,8 +173,7 @@ class FundingTick:
         return bytes((FUNDING_TICK, self.market)) + self.index_delta.to_bytes(16, "big", signed=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Liquidate:
+class Liquidate(NamedTuple):
     account: int
     market: int
     size: int
@@ -197,8 +187,7 @@ class Liquidate:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Deleverage:
+class Deleverage(NamedTuple):
     deleveragee: int
     deleverager: int
     market: int
@@ -214,8 +203,7 @@ class Deleverage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ForcedRequest:
+class ForcedRequest(NamedTuple):
     """Consume the next entry of the L1 forced-request queue and carry out its action."""
 
     index: int
@@ -239,18 +227,17 @@ class ForcedRequest:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class AdvanceTime:
+class AdvanceTime(NamedTuple):
     timestamp: int
 
     def encode(self) -> bytes:
         return bytes((ADVANCE_TIME,)) + self.timestamp.to_bytes(8, "big")
 
 
-Transaction = Union[
-    Deposit, Withdraw, Trade, Cancel, OracleUpdate, FundingTick, Liquidate, Deleverage,
-    ForcedRequest, AdvanceTime,
-]
+Transaction = (
+    Deposit | Withdraw | Trade | Cancel | OracleUpdate | FundingTick | Liquidate | Deleverage
+    | ForcedRequest | AdvanceTime
+)
 
 LENGTHS = {
     DEPOSIT: 1 + 8 + 4 + 20 + 8 + 8,
