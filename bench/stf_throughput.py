@@ -100,6 +100,7 @@ def main() -> None:
     for _ in range(args.repeat):
         runs.append(run(state.copy(), context, txs))
     best = min(runs, key=lambda r: r[0])
+    hashes, hash_us = hashing_cost(state.copy(), context, txs[:2_000])
     elapsed, ok = best
     figures = {
         "trades": len(txs),
@@ -108,6 +109,8 @@ def main() -> None:
         "trades_per_s": round(len(txs) / elapsed),
         "us_per_trade": round(elapsed / len(txs) * 1e6, 1),
         "runs_trades_per_s": [round(len(txs) / r[0]) for r in runs],
+        "keccak_per_trade": round(hashes, 1),
+        "hashing_us_per_trade": round(hashes * hash_us, 1),
         "signature_memo": not args.no_signature_memo,
         "makers": args.makers,
         "takers": args.takers,
@@ -116,7 +119,36 @@ def main() -> None:
     print(f"{ok}/{len(txs)} trades accepted; best of {args.repeat} runs: {elapsed:.2f}s, "
           f"{figures['trades_per_s']} trades/s ({figures['us_per_trade']} us per trade, "
           f"every signature checked, root after each); all runs: {figures['runs_trades_per_s']}")
+    print(f"hashing: {figures['keccak_per_trade']} keccak calls per trade, about "
+          f"{figures['hashing_us_per_trade']} us of hashing per trade")
     print(json.dumps(figures))
+
+
+def hashing_cost(state: Any, context: Context, txs: list[bytes]) -> tuple[float, float]:
+    """(keccak calls per trade, microseconds per keccak of a 128-byte tree node)."""
+    from rollup.stf import hashing, merkle
+
+    real = hashing.keccak_256
+    calls = 0
+
+    def counting(data: bytes) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(data)
+
+    hashing.keccak_256 = merkle.keccak_256 = counting  # type: ignore[assignment]
+    try:
+        for tx in txs:
+            apply(state, tx, context)
+            state.root()
+    finally:
+        hashing.keccak_256 = merkle.keccak_256 = real  # type: ignore[assignment]
+    node = b"\x5a" * 128
+    start = time.perf_counter()
+    for _ in range(100_000):
+        real(node).digest()
+    per_hash_us = (time.perf_counter() - start) / 100_000 * 1e6
+    return calls / len(txs), per_hash_us
 
 
 def run(state: Any, context: Context, txs: list[bytes]) -> tuple[float, int]:
