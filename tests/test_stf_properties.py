@@ -15,10 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollup.stf import Reason, builders, margin
+from rollup.stf import Reason, builders, margin, witness
 from rollup.stf.constants import ACCOUNT_TREE_DEPTH
-from rollup.stf.merkle import verify
-from rollup.stf.state import state_root
 from rollup.stf.transactions import AdvanceTime, Cancel, Deleverage, FundingTick, Liquidate
 from tests.stf_world import ORACLE_KEYS, USER_KEYS, World, make_world
 
@@ -157,30 +155,36 @@ def test_determinism_same_inputs_same_roots(scenario: list[tuple[Any, ...]]) -> 
 
 
 @property_settings
-@given(scenarios, st.integers(0, 4**ACCOUNT_TREE_DEPTH - 1), st.integers(0, USERS + 2))
-def test_witness_soundness(scenario: list[tuple[Any, ...]], far: int, near: int) -> None:
-    """An account witness verifies against the root it came from, and fails against any
-    other root, at any other index, and for any other leaf."""
+@given(scenarios, st.integers(0, 4**ACCOUNT_TREE_DEPTH - 1), st.integers(0, USERS + 2),
+       st.integers(0, 2**64 - 1), st.binary(min_size=32, max_size=32))
+def test_witness_soundness(scenario: list[tuple[Any, ...]], far: int, near: int, nonce: int,
+                           other_root: bytes) -> None:
+    """Account, nonce-slot and withdrawal witnesses verify against the root they came from
+    and fail against any other root, and for any other leaf."""
     world = fresh_world()
     earlier = world.state.root()
     run(world, scenario)
     state = world.state
     root = state.root()
-    accounts_root, markets, globals_hash, withdrawals = state.root_parts()
-    assert state_root(accounts_root, markets, globals_hash, withdrawals) == root
+    others = [r for r in (earlier, other_root) if r != root]
     for account_id in (near, far):
-        leaf = state.account(account_id).leaf()
-        proof = state.account_proof(account_id)
-        assert verify(accounts_root, account_id, leaf, proof, ACCOUNT_TREE_DEPTH)
-        wrong_leaf = bytes(32) if leaf != bytes(32) else b"\x01" * 32
-        assert not verify(accounts_root, account_id, wrong_leaf, proof, ACCOUNT_TREE_DEPTH)
-        other_index = account_id ^ 1
-        if state.account(other_index).leaf() != leaf:
-            assert not verify(accounts_root, other_index, leaf, proof, ACCOUNT_TREE_DEPTH)
-        if earlier != root:
-            # the witness's accounts root, with the state root's other parts, gives this
-            # state's root and no other
-            assert state_root(accounts_root, markets, globals_hash, withdrawals) != earlier
+        w = witness.account_witness(state, account_id)
+        assert witness.verify_account(root, w)
+        assert not any(witness.verify_account(r, w) for r in others)
+        changed = w.account._replace(collateral=w.account.collateral + 1)
+        assert not witness.verify_account(root, w._replace(account=changed))
+        if state.account(account_id ^ 1) != w.account:  # the same leaf elsewhere is no lie
+            assert not witness.verify_account(root, w._replace(account_id=account_id ^ 1))
+        s = witness.slot_witness(state, account_id, nonce)
+        assert witness.verify_slot(root, s)
+        assert not any(witness.verify_slot(r, s) for r in others)
+        assert not witness.verify_slot(root, s._replace(slot=s.slot._replace(filled=s.slot.filled + 1)))
+    for index in range(len(state.withdrawals)):
+        w = witness.withdrawal_witness(state, index)
+        assert witness.verify_withdrawal(root, w)
+        assert not any(witness.verify_withdrawal(r, w) for r in others)
+        bigger = w.record._replace(amount=w.record.amount + 1)
+        assert not witness.verify_withdrawal(root, w._replace(record=bigger))
 
 
 @property_settings
