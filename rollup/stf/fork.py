@@ -203,6 +203,33 @@ def open_interest_change(before: int, after: int) -> int:
     return long_part(after) - long_part(before)
 
 
+def priced_market(state: State, market_id: int) -> Market | Reason:
+    """The market, if it exists (UNKNOWN_MARKET) and has a price (NO_PRICE)."""
+    market = state.market(market_id)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.oracle_price == 0:
+        return Reason.NO_PRICE
+    return market
+
+
+def transfer_effects(
+    state: State, market: Market, moves: dict[int, tuple[Account, Account]], funding_paid: int
+) -> Effects:
+    """The effects of moving a position between accounts: each account's new record,
+    the market's open interest, and the funding settled on the way.
+    `moves` maps account id -> (account settled before the move, account after)."""
+    open_interest = market.open_interest
+    for before, after in moves.values():
+        open_interest += open_interest_change(before.size(market.id), after.size(market.id))
+    g = state.globals
+    return Effects(
+        accounts={account_id: after for account_id, (_, after) in moves.items()},
+        markets=[market._replace(open_interest=open_interest)],
+        globals=g._replace(funding_pool=g.funding_pool + funding_paid),
+    )
+
+
 # ---------------------------------------------------------------------- rules
 
 
@@ -368,11 +395,9 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
         return Reason.SAME_SIDE
     if maker.account == taker.account:
         return Reason.SELF_TRADE
-    market = state.market(maker.market)
-    if market is None:
-        return Reason.UNKNOWN_MARKET
-    if market.oracle_price == 0:
-        return Reason.NO_PRICE
+    market = priced_market(state, maker.market)
+    if isinstance(market, Reason):
+        return market
     if not (
         0 < maker.size <= MAX_SIZE and 0 < taker.size <= MAX_SIZE and 0 < tx.fill <= MAX_SIZE
         and 0 < maker.limit_price <= MAX_PRICE and 0 < taker.limit_price <= MAX_PRICE
@@ -504,11 +529,9 @@ def apply_funding_tick(state: State, tx: FundingTick, context: Context) -> Outco
     passed since the last tick (FUNDING_NO_TIME); the move is within the rate cap:
         |delta| * PPM * 3600 <= max_funding_rate_ppm * price * elapsed * FUNDING_SCALE
     (FUNDING_TOO_LARGE); the index stays in bounds (OVERFLOW)."""
-    market = state.market(tx.market)
-    if market is None:
-        return Reason.UNKNOWN_MARKET
-    if market.oracle_price == 0:
-        return Reason.NO_PRICE
+    market = priced_market(state, tx.market)
+    if isinstance(market, Reason):
+        return market
     elapsed = state.globals.time - market.funding_time
     if elapsed <= 0:
         return Reason.FUNDING_NO_TIME
@@ -569,14 +592,13 @@ def apply_liquidate(state: State, tx: Liquidate, context: Context) -> Outcome:
         return Reason.UNKNOWN_ACCOUNT
     if tx.account == INSURANCE_ACCOUNT:
         return Reason.BAD_COUNTERPARTY
-    market = state.market(tx.market)
-    if market is None:
-        return Reason.UNKNOWN_MARKET
-    if market.oracle_price == 0:
-        return Reason.NO_PRICE
+    market = priced_market(state, tx.market)
+    if isinstance(market, Reason):
+        return market
     markets = state.markets
     account, paid = settle_funding(account, markets)
     fund, fund_paid = settle_funding(state.account(INSURANCE_ACCOUNT), markets)
+    settled_account, settled_fund = account, fund
     held = account.size(tx.market)
     if held == 0:
         return Reason.NO_POSITION
@@ -599,17 +621,8 @@ def apply_liquidate(state: State, tx: Liquidate, context: Context) -> Outcome:
     fund = with_collateral(fund, fund.collateral - transfer)
     if not in_bounds(account, fund):
         return Reason.OVERFLOW
-    open_interest = (
-        market.open_interest
-        + open_interest_change(held, account.size(tx.market))
-        + open_interest_change(state.account(INSURANCE_ACCOUNT).size(tx.market), fund.size(tx.market))
-    )
-    g = state.globals
-    return Effects(
-        accounts={tx.account: account, INSURANCE_ACCOUNT: fund},
-        markets=[market._replace(open_interest=open_interest)],
-        globals=g._replace(funding_pool=g.funding_pool + paid + fund_paid),
-    )
+    moves = {tx.account: (settled_account, account), INSURANCE_ACCOUNT: (settled_fund, fund)}
+    return transfer_effects(state, market, moves, paid + fund_paid)
 
 
 def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
@@ -627,14 +640,13 @@ def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
             return Reason.UNKNOWN_ACCOUNT
     if tx.deleveragee == tx.deleverager:
         return Reason.BAD_COUNTERPARTY
-    market = state.market(tx.market)
-    if market is None:
-        return Reason.UNKNOWN_MARKET
-    if market.oracle_price == 0:
-        return Reason.NO_PRICE
+    market = priced_market(state, tx.market)
+    if isinstance(market, Reason):
+        return market
     markets = state.markets
     bankrupt, paid_a = settle_funding(state.account(tx.deleveragee), markets)
     taker, paid_b = settle_funding(state.account(tx.deleverager), markets)
+    settled_bankrupt, settled_taker = bankrupt, taker
     held = bankrupt.size(tx.market)
     if held == 0:
         return Reason.NO_POSITION
@@ -658,17 +670,8 @@ def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
         return Reason.BAD_COUNTERPARTY
     if not in_bounds(bankrupt, taker):
         return Reason.OVERFLOW
-    open_interest = (
-        market.open_interest
-        + open_interest_change(held, bankrupt.size(tx.market))
-        + open_interest_change(opposite, taker.size(tx.market))
-    )
-    g = state.globals
-    return Effects(
-        accounts={tx.deleveragee: bankrupt, tx.deleverager: taker},
-        markets=[market._replace(open_interest=open_interest)],
-        globals=g._replace(funding_pool=g.funding_pool + paid_a + paid_b),
-    )
+    moves = {tx.deleveragee: (settled_bankrupt, bankrupt), tx.deleverager: (settled_taker, taker)}
+    return transfer_effects(state, market, moves, paid_a + paid_b)
 
 
 def apply_forced_request(
@@ -720,11 +723,9 @@ def forced_action(state: State, tx: ForcedRequest) -> Effects | Reason:
         return result if isinstance(result, Reason) else result[0]
     if tx.account == INSURANCE_ACCOUNT:
         return Reason.UNKNOWN_ACCOUNT
-    market = state.market(tx.market)
-    if market is None:
-        return Reason.UNKNOWN_MARKET
-    if market.oracle_price == 0:
-        return Reason.NO_PRICE
+    market = priced_market(state, tx.market)
+    if isinstance(market, Reason):
+        return market
     markets = state.markets
     account, paid = settle_funding(account, markets)
     fund, fund_paid = settle_funding(state.account(INSURANCE_ACCOUNT), markets)
@@ -733,21 +734,11 @@ def forced_action(state: State, tx: ForcedRequest) -> Effects | Reason:
         return Reason.NO_POSITION
     if margin.value(account, markets) < margin.requirement(account, markets, initial=False):
         return Reason.UNDER_MARGIN
-    fund_held = fund.size(tx.market)
-    account, fund = transfer_position(account, fund, market, abs(held))
-    if not in_bounds(account, fund):
+    closed, taken = transfer_position(account, fund, market, abs(held))
+    if not in_bounds(closed, taken):
         return Reason.OVERFLOW
-    open_interest = (
-        market.open_interest
-        + open_interest_change(held, 0)
-        + open_interest_change(fund_held, fund.size(tx.market))
-    )
-    g = state.globals
-    return Effects(
-        accounts={tx.account: account, INSURANCE_ACCOUNT: fund},
-        markets=[market._replace(open_interest=open_interest)],
-        globals=g._replace(funding_pool=g.funding_pool + paid + fund_paid),
-    )
+    moves = {tx.account: (account, closed), INSURANCE_ACCOUNT: (fund, taken)}
+    return transfer_effects(state, market, moves, paid + fund_paid)
 
 
 RULES = {
