@@ -63,9 +63,11 @@ def deploy(
     l1: L1,
     token: str | None = None,
     fund_dev_accounts: bool = True,
+    insurance_owner: str | None = None,
 ) -> Deployment:
     """Deploy the contracts with `l1`'s key. Without `token`, a test stablecoin is deployed
-    and (if the node has unlocked dev accounts) each of them receives DEV_COLLATERAL."""
+    and (if the node has unlocked dev accounts) each of them receives DEV_COLLATERAL.
+    The insurance fund's L2 account (0) belongs to `insurance_owner` (default: the deployer)."""
     start = int(l1.w3.eth.block_number)
     deployed: dict[str, str] = {}
     if token is None:
@@ -76,7 +78,7 @@ def deploy(
                 l1.send(collateral.functions.mint(account, DEV_COLLATERAL))
     else:
         deployed["CollateralToken"] = Web3.to_checksum_address(token)
-    queue = l1.deploy("DepositQueue", deployed["CollateralToken"])
+    queue = l1.deploy("DepositQueue", deployed["CollateralToken"], insurance_owner or l1.address)
     deployed["DepositQueue"] = queue.address
     return Deployment(
         chain_id=l1.chain_id,

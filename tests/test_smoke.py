@@ -9,15 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eth_abi import encode
-from eth_utils import keccak
 from web3 import Web3
 
 from rollup.deploy import DEV_COLLATERAL, Deployment
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1, L1Error
+from rollup.stf import apply, builders
+from rollup.stf.fork import Context
+from rollup.stf.genesis import genesis_state
+from rollup.stf.state import Config
+from rollup.stf.transactions import Deposit
 
-ALICE, BOB = (bytes(a.key) for a in dev_accounts(2))
+ALICE, BOB, CAROL = (bytes(a.key) for a in dev_accounts(3))
 
 
 @pytest.fixture
@@ -48,22 +51,36 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
 
     bob_address = L1(clean_l1, BOB).address
     alice.send(token.functions.approve(queue.address, 3_000_000))
-    heads = [b"\0" * 32]
-    for amount in (1_000_000, 2_000_000):
-        receipt = alice.send(queue.functions.deposit(bob_address, amount))
+    # the deployer's address is the insurance fund's account 0; new owners get 1, 2, ...
+    assert queue.functions.account_of(deployment.deployer).call() == 0
+    mirror = builders.L1Queues()
+    carol_address = L1(clean_l1, CAROL).address
+    for owner, amount in ((bob_address, 1_000_000), (carol_address, 1_500_000), (bob_address, 500_000)):
+        receipt = alice.send(queue.functions.deposit(owner, amount))
         block = alice.w3.eth.get_block(receipt["blockNumber"])
-        index = len(heads) - 1
-        heads.append(keccak(heads[-1] + encode(
-            ["uint256", "address", "address", "uint256", "uint256"],
-            [index, alice.address, bob_address, amount, block["timestamp"]],
-        )))
-    # the hash chain recomputed from events alone equals the contract's
+        account = queue.functions.account_of(owner).call()
+        mirror.deposit(account, bytes.fromhex(owner[2:]), amount, block["timestamp"])
+    assert [d.account for d in mirror.deposits] == [1, 2, 1]
+    # the contract's hash chain is the one the STF checks deposits against (docs/spec.md)
     events = queue.events.Deposited().get_logs(from_block=deployment.deploy_block)
-    assert [e["args"]["amount"] for e in events] == [1_000_000, 2_000_000]
-    assert [e["args"]["head"] for e in events] == heads[1:]
-    assert queue.functions.head(2).call() == heads[2]
-    assert queue.functions.count().call() == 2
+    assert [e["args"]["amount"] for e in events] == [1_000_000, 1_500_000, 500_000]
+    assert [e["args"]["head"] for e in events] == mirror.deposit_heads[1:]
+    assert queue.functions.head(3).call() == mirror.deposit_heads[3]
+    assert queue.functions.count().call() == 3
     assert token.functions.balanceOf(queue.address).call() == 3_000_000
+
+    # the STF credits these deposits from L1 data alone: events + the queue's heads
+    heads = tuple(queue.functions.head(i).call() for i in range(4))
+    state = genesis_state(bytes.fromhex(deployment.deployer[2:]))
+    config = Config(31337, bytes.fromhex(queue.address[2:]), (), 1)
+    context = Context(config, 2**40, heads)
+    for event in events:
+        args = event["args"]
+        deposit = Deposit(args["index"], args["account"], bytes.fromhex(args["owner"][2:]),
+                          args["amount"], args["timestamp"])
+        assert apply(state, deposit.encode(), context).ok
+    assert state.account(1).collateral == 1_500_000 and state.account(2).collateral == 1_500_000
+    assert state.globals.deposit_head == heads[3]
     assert token.functions.balanceOf(alice.address).call() == DEV_COLLATERAL - 3_000_000
 
     # refusals carry their reason, and move nothing
@@ -73,4 +90,4 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
     with pytest.raises(L1Error) as refused:
         alice.send(queue.functions.deposit(bob_address, 0))
     assert refused.value.reason == "deposit: zero amount"
-    assert queue.functions.count().call() == 2
+    assert queue.functions.count().call() == 3
