@@ -26,7 +26,7 @@ property_settings = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
-_BASE = make_world(USERS, deposit=5_000_000)
+_BASE = make_world(USERS, deposit=20_000_000)
 
 
 def fresh_world() -> World:
@@ -35,7 +35,7 @@ def fresh_world() -> World:
 
 account_ids = st.integers(1, USERS)
 markets = st.integers(0, 1)
-trades = st.tuples(st.just("trade"), account_ids, account_ids, markets, st.booleans(),
+trades = st.tuples(st.just("trade"), account_ids, st.integers(0, USERS - 1), markets, st.booleans(),
                    st.integers(1, 300), st.integers(-2_000, 2_000), st.integers(-5, 0))
 actions = st.one_of(
     trades, trades, trades,
@@ -46,6 +46,7 @@ actions = st.one_of(
     st.tuples(st.just("deleverage"), st.integers(0, 50), st.integers(0, 50), markets,
               st.integers(0, 1_100_000)),
     st.tuples(st.just("cancel"), account_ids, st.integers(0, 3)),
+    st.tuples(st.just("stress"), markets, st.booleans(), st.integers(1, 4), st.integers(1, 3)),
     st.tuples(st.just("junk"), st.binary(max_size=300)),
     st.tuples(st.just("mutate"), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(1, 255)),
 )
@@ -56,7 +57,8 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
     """Turn an action into transaction bytes against the world's current state."""
     kind = action[0]
     if kind == "trade":
-        _, maker_id, taker_id, market, maker_buys, size, offset, short = action
+        _, maker_id, shift, market, maker_buys, size, offset, short = action
+        taker_id = (maker_id - 1 + shift) % USERS + 1  # shift 0 is a self-trade
         fill = max(1, size + short)  # mostly the whole order, sometimes more (overfill)
         if short == 0 and size > 1:
             fill = size + 1
@@ -101,6 +103,8 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
         _, account, back = action
         nonce = max(0, world.nonces.get(account, 0) - back)
         return builders.cancel(account, nonce, USER_KEYS[account - 1], world.context).encode()
+    if kind == "stress":
+        return stress(world, *action[1:])
     if kind == "junk":
         return bytes(action[1])
     _, which, position, xor = action  # mutate an earlier transaction
@@ -109,6 +113,30 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
     original = bytearray(history[which % len(history)] or b"\x03")
     original[position % len(original)] ^= xor
     return bytes(original)
+
+
+def stress(world: World, market: int, down: bool, steps: int, divisor: int) -> list[bytes]:
+    """A crash or squeeze of `steps` oracle moves of 9% each, then a liquidation attempt
+    on every holder (a 1/divisor slice) and a deleverage attempt between opposite holders.
+    Built against the state as it will be: prices are predicted, sizes read now."""
+    txs = []
+    price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+    for _ in range(steps):
+        price = max(1, price * (91 if down else 109) // 100)
+        world.time += 1
+        txs.append(AdvanceTime(world.time).encode())
+        txs.append(builders.oracle_update(
+            market, world.time, [(0, price, ORACLE_KEYS[0]), (1, price, ORACLE_KEYS[1])], world.context
+        ).encode())
+    holders = [(i, a.size(market)) for i, a in sorted(world.state.accounts.items()) if a.size(market)]
+    for account, size in holders:
+        txs.append(Liquidate(account, market, max(1, abs(size) // divisor)).encode())
+    longs = [i for i, size in holders if size > 0]
+    shorts = [i for i, size in holders if size < 0]
+    for a, b in zip(longs, shorts, strict=False):
+        txs.append(Deleverage(a, b, market, 1).encode())
+        txs.append(Deleverage(b, a, market, 1).encode())
+    return txs
 
 
 def run(world: World, scenario: list[tuple[Any, ...]], check: Any = None) -> list[tuple[bytes, Any]]:
