@@ -107,4 +107,10 @@ def load(name: str) -> Artifact:
 
 
 def contract_names() -> list[str]:
-    return sorted(p.stem for p in CONTRACTS_DIR.glob("*.vy"))
+    """Deployable contracts: CapitalCase files. lowercase files are Vyper modules, compiled
+    into the contracts that import them."""
+    return sorted(p.stem for p in CONTRACTS_DIR.glob("*.vy") if p.stem[:1].isupper())
+
+
+def module_names() -> list[str]:
+    return sorted(p.stem for p in CONTRACTS_DIR.glob("*.vy") if not p.stem[:1].isupper())

@@ -16,6 +16,10 @@ def test_every_contract_compiles() -> None:
         artifact = contracts.load(name)
         assert artifact.bytecode and artifact.abi
         assert artifact.runtime_size <= 24_576, f"{name} is over the EIP-170 code size limit"
+    # every module is used by some contract
+    sources = "".join((contracts.CONTRACTS_DIR / f"{n}.vy").read_text() for n in names)
+    for module in contracts.module_names():
+        assert f"import {module}" in sources, f"module {module} is imported by no contract"
 
 
 def test_artifacts_are_cached_by_source_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

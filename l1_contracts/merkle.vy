@@ -1,0 +1,46 @@
+# pragma version ~=0.4.3
+"""
+@title 4-ary keccak Merkle paths (a module)
+@notice The EVM side of rollup/stf/merkle.py, rule for rule:
+            node(c0, c1, c2, c3) = 0 if all four are 0, else keccak256(c0 ++ c1 ++ c2 ++ c3)
+        A proof lists, from the leaves up, the three siblings of each level in position
+        order (the path's own position, index mod 4, skipped): 3 words per level.
+"""
+
+MAX_DEPTH: constant(uint256) = 10
+
+
+@internal
+@pure
+def node(c0: bytes32, c1: bytes32, c2: bytes32, c3: bytes32) -> bytes32:
+    if c0 == empty(bytes32) and c1 == empty(bytes32) and c2 == empty(bytes32) and c3 == empty(bytes32):
+        return empty(bytes32)
+    return keccak256(concat(c0, c1, c2, c3))
+
+
+@internal
+@pure
+def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: uint256) -> bytes32:
+    """
+    @notice The root implied by `leaf` at `index` under `proof`; reverts unless the proof
+            has exactly 3 * depth words and index < 4 ** depth.
+    """
+    assert depth <= MAX_DEPTH and len(proof) == 3 * depth, "merkle: bad proof length"
+    assert index < 4 ** depth, "merkle: index out of range"
+    value: bytes32 = leaf
+    position: uint256 = index
+    for level: uint256 in range(depth, bound=MAX_DEPTH):
+        s0: bytes32 = proof[3 * level]
+        s1: bytes32 = proof[3 * level + 1]
+        s2: bytes32 = proof[3 * level + 2]
+        slot: uint256 = position % 4
+        if slot == 0:
+            value = self.node(value, s0, s1, s2)
+        elif slot == 1:
+            value = self.node(s0, value, s1, s2)
+        elif slot == 2:
+            value = self.node(s0, s1, value, s2)
+        else:
+            value = self.node(s0, s1, s2, value)
+        position //= 4
+    return value
