@@ -1,0 +1,92 @@
+"""The money rules on the EVM (l1_contracts/money.vy) equal the STF's (rollup/stf/margin.py):
+floor/ceil division on negative numbers, funding settlement, value, requirements and the
+margin rule, on random accounts and markets."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+
+import pytest
+from web3 import Web3
+from web3.contract import Contract
+
+from rollup.l1.client import L1, default_dev_key
+from rollup.stf import margin
+from rollup.stf.state import Account, Market, Position
+
+CASES = 1_000 if os.environ.get("ROLLUP_LONG") else 60
+
+
+@pytest.fixture(scope="module")
+def harness(l1_url: str) -> Iterator[Contract]:
+    yield L1(l1_url, default_dev_key()).deploy("MoneyHarness")
+
+
+def random_markets(rng: random.Random) -> list[Market]:
+    return [
+        Market(id=i, oracle_price=rng.choice([1, rng.randrange(1, 2**40)]),
+               funding_index=rng.randrange(-2**70, 2**70),
+               initial_margin_ppm=rng.randrange(1, 10**6), maintenance_margin_ppm=rng.randrange(1, 10**6))
+        for i in range(16)
+    ]
+
+
+def random_account(rng: random.Random, markets: list[Market], like: Account | None = None) -> Account:
+    if like is not None:  # a nearby account: some positions shrink, grow, flip or close
+        positions = []
+        for p in like.positions:
+            choice = rng.randrange(5)
+            size = {0: p.size, 1: p.size // 2, 2: p.size * 2, 3: -p.size, 4: 0}[choice]
+            if size:
+                positions.append(Position(p.market, size, p.funding_index))
+        return Account(like.owner, like.collateral + rng.randrange(-10**12, 10**12), tuple(positions))
+    chosen = sorted(rng.sample(range(16), rng.choice([0, 1, 2, 4])))
+    positions = tuple(
+        Position(m, rng.choice([1, -1]) * rng.randrange(1, 2**40),
+                 markets[m].funding_index + rng.randrange(-2**40, 2**40))
+        for m in chosen
+    )
+    return Account(b"\1" * 20, rng.randrange(-2**80, 2**80), positions)
+
+
+def struct(a: Account) -> tuple[object, ...]:
+    return (Web3.to_checksum_address(a.owner), a.collateral, a.orders_root,
+            [(p.market, p.size, p.funding_index) for p in a.positions])
+
+
+def views(markets: list[Market]) -> list[tuple[int, ...]]:
+    return [(m.product, m.oracle_price, m.funding_index, m.initial_margin_ppm, m.maintenance_margin_ppm)
+            for m in markets]
+
+
+def test_floor_and_ceil(harness: Contract) -> None:
+    rng = random.Random(1)
+    for a in [0, 1, -1, 7, -7, 10**9, -(10**9) - 1] + [rng.randrange(-2**200, 2**200) for _ in range(20)]:
+        for b in (1, 3, 10**6, 10**9):
+            assert tuple(harness.functions.floor_ceil(a, b).call()) == (margin.floor_div(a, b), margin.ceil_div(a, b))
+
+
+def test_money_rules_agree(harness: Contract) -> None:
+    rng = random.Random(2)
+    outcomes = set()
+    for _ in range(CASES):
+        markets = random_markets(rng)
+        account = random_account(rng, markets)
+        settled, payment = margin.settle_funding(account, markets)
+        evm_settled, evm_payment = harness.functions.settle(struct(account), views(markets)).call()
+        assert evm_payment == payment
+        assert tuple(evm_settled) == (Web3.to_checksum_address(settled.owner), settled.collateral,
+                                      settled.orders_root,
+                                      [(p.market, p.size, p.funding_index) for p in settled.positions])
+        expected = (margin.value(settled, markets), margin.requirement(settled, markets, True),
+                    margin.requirement(settled, markets, False))
+        assert tuple(harness.functions.value_and_requirements(struct(settled), views(markets)).call()) == expected
+        after = random_account(rng, markets, like=settled)
+        ok = margin.margin_ok(settled, after, markets)
+        assert harness.functions.margin_ok(struct(settled), struct(after), views(markets)).call() == ok
+        reduce_only = margin.is_reduce_only(settled, after)
+        outcomes.add((ok, reduce_only))
+    # both verdicts, on both sides of the reduce-only branch
+    assert {(True, False), (False, False), (False, True)} <= outcomes
