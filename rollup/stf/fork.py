@@ -172,6 +172,14 @@ def valid_account_id(account_id: int) -> bool:
     return account_id < 4**ACCOUNT_TREE_DEPTH
 
 
+def known_account(state: State, account_id: int) -> Account | None:
+    """The account, if its id is in range and it has an owner (else UNKNOWN_ACCOUNT)."""
+    if not valid_account_id(account_id):
+        return None
+    account = state.account(account_id)
+    return None if account.owner == ZERO_ADDRESS else account
+
+
 ORDER_WORDS = struct.Struct(">28xI31xB31xB24xQ24xQ28xI24xQ24xQ")
 """The eight fields of an Order as eight 32-byte ABI words (one pack instead of eight)."""
 
@@ -323,10 +331,8 @@ def apply_withdraw(state: State, tx: Withdraw, context: Context) -> Outcome:
     exists (UNKNOWN_ACCOUNT); amount > 0 (BAD_FIELD); not expired (EXPIRED); signed by
     the owner (BAD_SIGNATURE, WRONG_SIGNER); nonce unused (NONCE_USED); then
     `withdraw_effects`. The nonce's slot records the withdrawal's hash."""
-    if not valid_account_id(tx.account):
-        return Reason.UNKNOWN_ACCOUNT
-    account = state.account(tx.account)
-    if account.owner == ZERO_ADDRESS:
+    account = known_account(state, tx.account)
+    if account is None:
         return Reason.UNKNOWN_ACCOUNT
     if tx.amount == 0:
         return Reason.BAD_FIELD
@@ -353,10 +359,8 @@ def apply_cancel(state: State, tx: Cancel, context: Context) -> Outcome:
     Checks: the account exists (UNKNOWN_ACCOUNT); signed by the owner (BAD_SIGNATURE,
     WRONG_SIGNER); not already cancelled (ALREADY_CANCELLED); the slot holds no higher
     nonce (NONCE_USED)."""
-    if not valid_account_id(tx.account):
-        return Reason.UNKNOWN_ACCOUNT
-    account = state.account(tx.account)
-    if account.owner == ZERO_ADDRESS:
+    account = known_account(state, tx.account)
+    if account is None:
         return Reason.UNKNOWN_ACCOUNT
     digest = struct_hash(CANCEL_TYPEHASH, tx.account, tx.nonce)
     signer = recover(typed_digest(context.domain, digest), tx.signature)
@@ -419,10 +423,8 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
 
     sides = []
     for order, signature in ((maker, tx.maker_signature), (taker, tx.taker_signature)):
-        if not valid_account_id(order.account):
-            return Reason.UNKNOWN_ACCOUNT
-        account = state.account(order.account)
-        if account.owner == ZERO_ADDRESS:
+        account = known_account(state, order.account)
+        if account is None:
             return Reason.UNKNOWN_ACCOUNT
         digest = order_hash(order)
         signer = recover(typed_digest(context.domain, digest), signature)
@@ -585,10 +587,8 @@ def apply_liquidate(state: State, tx: Liquidate, context: Context) -> Outcome:
     min(ceil(size * price * penalty_ppm / PPM), value); if value < 0 the fund pays the
     slice's `deficit_share`, which must not exceed the fund's value (INSURANCE_INSUFFICIENT).
     Bounds (OVERFLOW)."""
-    if not valid_account_id(tx.account):
-        return Reason.UNKNOWN_ACCOUNT
-    account = state.account(tx.account)
-    if account.owner == ZERO_ADDRESS:
+    account = known_account(state, tx.account)
+    if account is None:
         return Reason.UNKNOWN_ACCOUNT
     if tx.account == INSURANCE_ACCOUNT:
         return Reason.BAD_COUNTERPARTY
@@ -636,7 +636,7 @@ def apply_deleverage(state: State, tx: Deleverage, context: Context) -> Outcome:
     Then the slice moves at the oracle price and the deleverager pays the deficit share;
     the deleverager's value must stay >= 0 (BAD_COUNTERPARTY). Bounds (OVERFLOW)."""
     for account_id in (tx.deleveragee, tx.deleverager):
-        if not valid_account_id(account_id) or state.account(account_id).owner == ZERO_ADDRESS:
+        if known_account(state, account_id) is None:
             return Reason.UNKNOWN_ACCOUNT
     if tx.deleveragee == tx.deleverager:
         return Reason.BAD_COUNTERPARTY
@@ -709,10 +709,8 @@ def apply_forced_request(
 
 
 def forced_action(state: State, tx: ForcedRequest) -> Effects | Reason:
-    if not valid_account_id(tx.account):
-        return Reason.UNKNOWN_ACCOUNT
-    account = state.account(tx.account)
-    if account.owner == ZERO_ADDRESS:
+    account = known_account(state, tx.account)
+    if account is None:
         return Reason.UNKNOWN_ACCOUNT
     if tx.requester != account.owner:
         return Reason.WRONG_SIGNER
