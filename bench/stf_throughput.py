@@ -154,6 +154,7 @@ def hashing_cost(state: Any, context: Context, txs: list[bytes]) -> tuple[float,
 def run(state: Any, context: Context, txs: list[bytes]) -> tuple[float, int]:
     """Apply every trade, computing the root after each; (seconds, accepted)."""
     signing._recovered.clear()  # each run recovers every signature at least once
+    context.order_digests.clear()  # ... and hashes every order at least once
     if PROFILE:
         import cProfile
 

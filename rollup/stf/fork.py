@@ -86,10 +86,24 @@ class Context:
     timestamp: int
     deposit_heads: Sequence[bytes] = (ZERO_HASH,)
     forced_heads: Sequence[bytes] = (ZERO_HASH,)
+    order_digests: dict[Order, tuple[bytes, bytes]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Memo of `order_digests_of` (a resting order is hashed once, not at every fill)."""
 
     @cached_property
     def domain(self) -> bytes:
         return domain_separator(self.config.chain_id, self.config.verifying_contract)
+
+    def order_digests_of(self, order: Order) -> tuple[bytes, bytes]:
+        """(EIP-712 struct hash, typed-data digest to sign) of an order in this domain."""
+        found = self.order_digests.get(order)
+        if found is None:
+            if len(self.order_digests) >= 1 << 16:
+                self.order_digests.clear()
+            struct = order_hash(order)
+            found = self.order_digests[order] = (struct, typed_digest(self.domain, struct))
+        return found
 
 
 class Receipt(NamedTuple):
@@ -426,8 +440,8 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
         account = known_account(state, order.account)
         if account is None:
             return Reason.UNKNOWN_ACCOUNT
-        digest = order_hash(order)
-        signer = recover(typed_digest(context.domain, digest), signature)
+        digest, signed = context.order_digests_of(order)
+        signer = recover(signed, signature)
         if signer is None:
             return Reason.BAD_SIGNATURE
         if signer != account.owner:
