@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .constants import INSURANCE_ACCOUNT
-from .state import Account, Config, Market, State
+from .state import Account, Market, State
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,5 @@ def genesis_state(insurance_owner: bytes, markets: tuple[Market, ...] | None = N
     state = State()
     for market in markets if markets is not None else tuple(m for _, m in DEVNET_MARKETS):
         state.set_market(market)
-    state.set_account(INSURANCE_ACCOUNT, Account(owner=insurance_owner))
+    state.set_accounts({INSURANCE_ACCOUNT: Account(owner=insurance_owner)})
     return state
-
-
-def devnet_config(chain_id: int, verifying_contract: bytes, oracle_signers: tuple[bytes, ...],
-                  oracle_quorum: int) -> Config:
-    return Config(chain_id, verifying_contract, oracle_signers, oracle_quorum)

@@ -20,7 +20,7 @@ def floor_div(a: int, b: int) -> int:
 
 def ceil_div(a: int, b: int) -> int:
     """ceil(a / b) for b > 0."""
-    return -((-a) // b)
+    return -floor_div(-a, b)
 
 
 def settle_funding(account: Account, markets: Sequence[Market | None]) -> tuple[Account, int]:

@@ -138,10 +138,6 @@ def compute_root(index: int, leaf: bytes, proof: Sequence[Sequence[bytes]]) -> b
     return value
 
 
-def verify(root: bytes, index: int, leaf: bytes, proof: Sequence[Sequence[bytes]], depth: int) -> bool:
-    """True iff `proof` (of exactly `depth` levels) shows `leaf` at `index` under `root`."""
-    if len(proof) != depth or not 0 <= index < 4**depth:
-        return False
-    if any(len(siblings) != 3 for siblings in proof):
-        return False
-    return compute_root(index, leaf, proof) == root
+def well_formed(proof: Sequence[Sequence[bytes]], depth: int, index: int) -> bool:
+    """A proof of exactly `depth` levels of three siblings, for an index inside the tree."""
+    return len(proof) == depth and all(len(s) == 3 for s in proof) and 0 <= index < 4**depth

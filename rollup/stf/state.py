@@ -40,10 +40,6 @@ def u128(value: int) -> bytes:
     return value.to_bytes(16, "big")
 
 
-def i64(value: int) -> bytes:
-    return value.to_bytes(8, "big", signed=True)
-
-
 def u64(value: int) -> bytes:
     return value.to_bytes(8, "big")
 
@@ -311,14 +307,6 @@ class State:
             slots[index] = slot
         tree.set(index, slot.leaf())
         return tree.root()
-
-    def set_account(self, account_id: int, account: Account) -> None:
-        leaf = account.leaf()
-        if leaf == ZERO_HASH:
-            self.accounts.pop(account_id, None)
-        else:
-            self.accounts[account_id] = account
-        self.account_tree.set(account_id, leaf)
 
     def set_accounts(self, accounts: dict[int, Account]) -> None:
         """Write several accounts, hashing shared tree nodes once."""

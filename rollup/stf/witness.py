@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .constants import ACCOUNT_TREE_DEPTH, ORDER_SLOTS, ORDER_TREE_DEPTH, WITHDRAWAL_TREE_DEPTH
-from .merkle import Proof, compute_root
+from .merkle import Proof, compute_root, well_formed
 from .state import Account, OrderSlot, State, Withdrawal, state_root
 
 
@@ -57,12 +57,8 @@ def withdrawal_witness(state: State, index: int) -> WithdrawalWitness:
                              accounts_root, markets, globals_hash)
 
 
-def _well_formed(proof: Proof, depth: int, index: int) -> bool:
-    return len(proof) == depth and all(len(s) == 3 for s in proof) and 0 <= index < 4**depth
-
-
 def verify_account(root: bytes, w: AccountWitness) -> bool:
-    if not _well_formed(w.proof, ACCOUNT_TREE_DEPTH, w.account_id):
+    if not well_formed(w.proof, ACCOUNT_TREE_DEPTH, w.account_id):
         return False
     accounts_root = compute_root(w.account_id, w.account.leaf(), w.proof)
     return state_root(accounts_root, w.markets_root, w.globals_hash, w.withdrawals_root) == root
@@ -70,14 +66,14 @@ def verify_account(root: bytes, w: AccountWitness) -> bool:
 
 def verify_slot(root: bytes, w: SlotWitness) -> bool:
     """The slot under the account's orders_root, and the account under `root`."""
-    if not _well_formed(w.proof, ORDER_TREE_DEPTH, w.nonce % ORDER_SLOTS):
+    if not well_formed(w.proof, ORDER_TREE_DEPTH, w.nonce % ORDER_SLOTS):
         return False
     orders_root = compute_root(w.nonce % ORDER_SLOTS, w.slot.leaf(), w.proof)
     return orders_root == w.account.account.orders_root and verify_account(root, w.account)
 
 
 def verify_withdrawal(root: bytes, w: WithdrawalWitness) -> bool:
-    if not _well_formed(w.proof, WITHDRAWAL_TREE_DEPTH, w.index):
+    if not well_formed(w.proof, WITHDRAWAL_TREE_DEPTH, w.index):
         return False
     withdrawals_root = compute_root(w.index, w.record.leaf(), w.proof)
     return state_root(w.accounts_root, w.markets_root, w.globals_hash, withdrawals_root) == root
