@@ -13,8 +13,26 @@ def account_leaf(a: leaves.Account) -> bytes32:
 
 @external
 @pure
-def slot_leaf(nonce: uint64, order_hash: bytes32, filled: uint64) -> bytes32:
-    return leaves.slot_leaf(nonce, order_hash, filled)
+def slot_leaf(s: leaves.Slot) -> bytes32:
+    return leaves.slot_leaf(s)
+
+
+@external
+@pure
+def market_leaf(m: leaves.Market) -> bytes32:
+    return leaves.market_leaf(m)
+
+
+@external
+@pure
+def globals_hash(g: leaves.Globals) -> bytes32:
+    return leaves.globals_hash(g)
+
+
+@external
+@pure
+def withdrawal_leaf(r: leaves.Withdrawal) -> bytes32:
+    return leaves.withdrawal_leaf(r)
 
 
 @external

@@ -8,20 +8,26 @@ import money
 
 @external
 @pure
-def settle(a: leaves.Account, markets: money.MarketView[16]) -> (leaves.Account, int256):
+def settle(a: leaves.Account, markets: leaves.Market[16]) -> (leaves.Account, int256):
     return money.settle(a, markets)
 
 
 @external
 @pure
-def value_and_requirements(a: leaves.Account, markets: money.MarketView[16]) -> (int256, int256, int256):
+def value_and_requirements(a: leaves.Account, markets: leaves.Market[16]) -> (int256, int256, int256):
     return money.value(a, markets), money.requirement(a, markets, True), money.requirement(a, markets, False)
 
 
 @external
 @pure
-def margin_ok(before: leaves.Account, after: leaves.Account, markets: money.MarketView[16]) -> bool:
+def margin_ok(before: leaves.Account, after: leaves.Account, markets: leaves.Market[16]) -> bool:
     return money.margin_ok(before, after, markets)
+
+
+@external
+@pure
+def with_position(a: leaves.Account, market: uint256, size: int256, funding_index: int256) -> leaves.Account:
+    return money.with_position(a, market, size, funding_index)
 
 
 @external

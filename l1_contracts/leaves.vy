@@ -1,67 +1,171 @@
 # pragma version ~=0.4.3
 """
-@title Leaf encodings and the state root (a module)
+@title State records, their leaf encodings and the state root (a module)
 @notice The EVM side of rollup/stf/state.py: packed big-endian encodings (two's
-        complement for signed fields), a default record hashing to zero.
+        complement for signed fields); a default account or slot hashes to zero.
             state_root = keccak256(accounts_root ++ markets_root ++ globals_hash ++ withdrawals_root)
+        Records are held in full words (uint256, int256): ABI decoding then needs no range
+        checks, and each field is narrowed to its stored width only when it is encoded
+        (a value outside its width reverts, as the STF's encoder raises).
 """
 
 MAX_POSITIONS: constant(uint256) = 16
+MAX_MARKETS: constant(uint256) = 16
 
 
 struct Position:
-    market: uint8
-    size: int64
-    funding_index: int128
+    market: uint256
+    size: int256
+    funding_index: int256
 
 
+# An account's positions are positions[0:count], sorted by market; the rest are zero.
 struct Account:
     owner: address
-    collateral: int128
+    collateral: int256
     orders_root: bytes32
-    positions: DynArray[Position, MAX_POSITIONS]
+    count: uint256
+    positions: Position[MAX_POSITIONS]
+
+
+struct Market:
+    id: uint256
+    product: uint256
+    oracle_price: uint256
+    oracle_time: uint256
+    funding_index: int256
+    funding_time: uint256
+    open_interest: uint256
+    initial_margin_ppm: uint256
+    maintenance_margin_ppm: uint256
+    liquidation_penalty_ppm: uint256
+    max_funding_rate_ppm: uint256
+    max_price_move_ppm: uint256
+    oracle_staleness: uint256
+    tick_size: uint256
+    step_size: uint256
+
+
+struct Globals:
+    time: uint256
+    deposit_count: uint256
+    deposit_head: bytes32
+    forced_count: uint256
+    forced_head: bytes32
+    withdrawal_count: uint256
+    total_deposited: uint256
+    total_withdrawn: uint256
+    fee_pool: uint256
+    funding_pool: int256
+
+
+struct Slot:
+    nonce: uint256
+    order_hash: bytes32
+    filled: uint256
+
+
+struct Withdrawal:
+    account: uint256
+    owner: address
+    amount: uint256
 
 
 @internal
 @pure
 def account_leaf(a: Account) -> bytes32:
     """owner 20 | collateral int128 | orders_root 32 | count u8 | (market u8 | size int64 | funding_index int128)*"""
-    if a.owner == empty(address) and a.collateral == 0 and a.orders_root == empty(bytes32) and len(a.positions) == 0:
+    assert a.count <= MAX_POSITIONS, "leaves: position count"
+    if a.owner == empty(address) and a.collateral == 0 and a.orders_root == empty(bytes32) and a.count == 0:
         return empty(bytes32)
     # Vyper's byte strings cannot grow in a loop: concatenate all 16 position slots at a
-    # fixed 25 bytes each (zeros past the last position), then cut to the real length.
-    n: uint256 = len(a.positions)
+    # fixed 25 bytes each, then cut to the real length.
     full: Bytes[469] = concat(
         convert(a.owner, bytes20),
-        convert(a.collateral, bytes16),
+        convert(convert(a.collateral, int128), bytes16),
         a.orders_root,
-        convert(convert(n, uint8), bytes1),
-        self._piece(a, 0), self._piece(a, 1), self._piece(a, 2), self._piece(a, 3),
-        self._piece(a, 4), self._piece(a, 5), self._piece(a, 6), self._piece(a, 7),
-        self._piece(a, 8), self._piece(a, 9), self._piece(a, 10), self._piece(a, 11),
-        self._piece(a, 12), self._piece(a, 13), self._piece(a, 14), self._piece(a, 15),
+        convert(convert(a.count, uint8), bytes1),
+        self._piece(a.positions[0]), self._piece(a.positions[1]), self._piece(a.positions[2]),
+        self._piece(a.positions[3]), self._piece(a.positions[4]), self._piece(a.positions[5]),
+        self._piece(a.positions[6]), self._piece(a.positions[7]), self._piece(a.positions[8]),
+        self._piece(a.positions[9]), self._piece(a.positions[10]), self._piece(a.positions[11]),
+        self._piece(a.positions[12]), self._piece(a.positions[13]), self._piece(a.positions[14]),
+        self._piece(a.positions[15]),
     )
-    packed: Bytes[469] = slice(full, 0, 69 + 25 * n)
-    return keccak256(packed)
+    return keccak256(slice(full, 0, 69 + 25 * a.count))
 
 
 @internal
 @pure
-def _piece(a: Account, i: uint256) -> Bytes[25]:
-    """Position i's 25 bytes (market u8 | size int64 | funding_index int128), or 25 zeros."""
-    if i >= len(a.positions):
-        return slice(empty(bytes32), 0, 25)
-    p: Position = a.positions[i]
-    return concat(convert(p.market, bytes1), convert(p.size, bytes8), convert(p.funding_index, bytes16))
+def _piece(p: Position) -> Bytes[25]:
+    """market u8 | size int64 | funding_index int128 (25 bytes)."""
+    return concat(
+        convert(convert(p.market, uint8), bytes1),
+        convert(convert(p.size, int64), bytes8),
+        convert(convert(p.funding_index, int128), bytes16),
+    )
 
 
 @internal
 @pure
-def slot_leaf(nonce: uint64, order_hash: bytes32, filled: uint64) -> bytes32:
-    """nonce u64 | order_hash 32 | filled u64"""
-    if nonce == 0 and order_hash == empty(bytes32) and filled == 0:
+def slot_leaf(s: Slot) -> bytes32:
+    """nonce u64 | order_hash 32 | filled u64 (an empty slot is zero)"""
+    if s.nonce == 0 and s.order_hash == empty(bytes32) and s.filled == 0:
         return empty(bytes32)
-    return keccak256(concat(convert(nonce, bytes8), order_hash, convert(filled, bytes8)))
+    return keccak256(concat(convert(convert(s.nonce, uint64), bytes8), s.order_hash, convert(convert(s.filled, uint64), bytes8)))
+
+
+@internal
+@pure
+def market_leaf(m: Market) -> bytes32:
+    """id u8 | product u8 | oracle_price u64 | oracle_time u64 | funding_index int128 |
+    funding_time u64 | open_interest u64 | five fractions u32 | oracle_staleness u32 | tick u64 | step u64"""
+    return keccak256(concat(
+        convert(convert(m.id, uint8), bytes1), convert(convert(m.product, uint8), bytes1),
+        convert(convert(m.oracle_price, uint64), bytes8), convert(convert(m.oracle_time, uint64), bytes8),
+        convert(convert(m.funding_index, int128), bytes16),
+        convert(convert(m.funding_time, uint64), bytes8), convert(convert(m.open_interest, uint64), bytes8),
+        convert(convert(m.initial_margin_ppm, uint32), bytes4), convert(convert(m.maintenance_margin_ppm, uint32), bytes4),
+        convert(convert(m.liquidation_penalty_ppm, uint32), bytes4), convert(convert(m.max_funding_rate_ppm, uint32), bytes4),
+        convert(convert(m.max_price_move_ppm, uint32), bytes4), convert(convert(m.oracle_staleness, uint32), bytes4),
+        convert(convert(m.tick_size, uint64), bytes8), convert(convert(m.step_size, uint64), bytes8),
+    ))
+
+
+@internal
+@pure
+def markets_root(markets: Market[MAX_MARKETS], listed: uint256) -> bytes32:
+    """keccak of the 16 market leaves (an unlisted market's leaf is zero)."""
+    hashes: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
+    for i: uint256 in range(MAX_MARKETS):
+        if listed & (1 << i) != 0:
+            hashes[i] = self.market_leaf(markets[i])
+    return keccak256(concat(
+        hashes[0], hashes[1], hashes[2], hashes[3], hashes[4], hashes[5], hashes[6], hashes[7],
+        hashes[8], hashes[9], hashes[10], hashes[11], hashes[12], hashes[13], hashes[14], hashes[15],
+    ))
+
+
+@internal
+@pure
+def globals_hash(g: Globals) -> bytes32:
+    """time u64 | deposit_count u64 | deposit_head 32 | forced_count u64 | forced_head 32 |
+    withdrawal_count u64 | total_deposited u128 | total_withdrawn u128 | fee_pool u128 | funding_pool int128"""
+    return keccak256(concat(
+        convert(convert(g.time, uint64), bytes8), convert(convert(g.deposit_count, uint64), bytes8), g.deposit_head,
+        convert(convert(g.forced_count, uint64), bytes8), g.forced_head, convert(convert(g.withdrawal_count, uint64), bytes8),
+        convert(convert(g.total_deposited, uint128), bytes16), convert(convert(g.total_withdrawn, uint128), bytes16),
+        convert(convert(g.fee_pool, uint128), bytes16), convert(convert(g.funding_pool, int128), bytes16),
+    ))
+
+
+@internal
+@pure
+def withdrawal_leaf(r: Withdrawal) -> bytes32:
+    """account u32 | owner 20 | amount u64"""
+    return keccak256(concat(
+        convert(convert(r.account, uint32), bytes4), convert(r.owner, bytes20), convert(convert(r.amount, uint64), bytes8)
+    ))
 
 
 @internal

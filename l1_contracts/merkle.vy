@@ -44,3 +44,42 @@ def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: 
             value = self.node(s0, s1, s2, value)
         position //= 4
     return value
+
+
+@internal
+@pure
+def climb(child: bytes32, position: uint256, s0: bytes32, s1: bytes32, s2: bytes32) -> bytes32:
+    """The parent of `child` at `position` (0..3) among the three siblings s0, s1, s2."""
+    if position == 0:
+        return self.node(child, s0, s1, s2)
+    if position == 1:
+        return self.node(s0, child, s1, s2)
+    if position == 2:
+        return self.node(s0, s1, child, s2)
+    return self.node(s0, s1, s2, child)
+
+
+@internal
+@pure
+def root10(index: uint256, leaf: bytes32, proof: bytes32[30]) -> bytes32:
+    """root_of for a depth-10 tree (accounts, withdrawals); reverts if index >= 4**10."""
+    assert index < 4**10, "merkle: index out of range"
+    value: bytes32 = leaf
+    position: uint256 = index
+    for level: uint256 in range(10):
+        value = self.climb(value, position % 4, proof[3 * level], proof[3 * level + 1], proof[3 * level + 2])
+        position //= 4
+    return value
+
+
+@internal
+@pure
+def root4(index: uint256, leaf: bytes32, proof: bytes32[12]) -> bytes32:
+    """root_of for a depth-4 tree (an account's nonce slots); reverts if index >= 4**4."""
+    assert index < 4**4, "merkle: index out of range"
+    value: bytes32 = leaf
+    position: uint256 = index
+    for level: uint256 in range(4):
+        value = self.climb(value, position % 4, proof[3 * level], proof[3 * level + 1], proof[3 * level + 2])
+        position //= 4
+    return value

@@ -12,14 +12,6 @@ PPM: constant(int256) = 10**6
 MAX_MARKETS: constant(uint256) = 16
 
 
-struct MarketView:
-    product: uint8
-    oracle_price: uint64
-    funding_index: int128
-    initial_margin_ppm: uint32
-    maintenance_margin_ppm: uint32
-
-
 @internal
 @pure
 def floor_div(a: int256, b: int256) -> int256:
@@ -39,52 +31,64 @@ def ceil_div(a: int256, b: int256) -> int256:
 
 @internal
 @pure
-def settle(a: leaves.Account, markets: MarketView[MAX_MARKETS]) -> (leaves.Account, int256):
+def settle(a: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> (leaves.Account, int256):
     """Every position's funding index brought up to its market's; the payment
     (sum of ceil((market index - position index) * size / FUNDING_SCALE)) taken from collateral."""
     payment: int256 = 0
     out: leaves.Account = a
-    for i: uint256 in range(len(a.positions), bound=16):
+    for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        index: int128 = markets[convert(p.market, uint256)].funding_index
+        index: int256 = markets[p.market].funding_index
         if index != p.funding_index:
-            diff: int256 = convert(index, int256) - convert(p.funding_index, int256)
-            payment += self.ceil_div(diff * convert(p.size, int256), FUNDING_SCALE)
+            payment += self.ceil_div((index - p.funding_index) * p.size, FUNDING_SCALE)
             out.positions[i].funding_index = index
-    out.collateral = convert(convert(a.collateral, int256) - payment, int128)
+    out.collateral = a.collateral - payment
     return out, payment
 
 
 @internal
 @pure
-def value(a: leaves.Account, markets: MarketView[MAX_MARKETS]) -> int256:
+def value(a: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> int256:
     """collateral + sum(size * oracle_price) (perpetuals; the one product of version 1)."""
-    total: int256 = convert(a.collateral, int256)
-    for p: leaves.Position in a.positions:
-        total += convert(p.size, int256) * convert(markets[convert(p.market, uint256)].oracle_price, int256)
+    total: int256 = a.collateral
+    for i: uint256 in range(a.count, bound=16):
+        p: leaves.Position = a.positions[i]
+        total += p.size * convert(markets[p.market].oracle_price, int256)
     return total
 
 
 @internal
 @pure
-def requirement(a: leaves.Account, markets: MarketView[MAX_MARKETS], initial: bool) -> int256:
+def requirement(a: leaves.Account, markets: leaves.Market[MAX_MARKETS], initial: bool) -> int256:
     """sum(ceil(|size * price| * fraction / PPM))."""
     total: int256 = 0
-    for p: leaves.Position in a.positions:
-        m: MarketView = markets[convert(p.market, uint256)]
-        fraction: int256 = convert(m.maintenance_margin_ppm, int256)
+    for i: uint256 in range(a.count, bound=16):
+        p: leaves.Position = a.positions[i]
+        m: leaves.Market = markets[p.market]
+        fraction: uint256 = m.maintenance_margin_ppm
         if initial:
-            fraction = convert(m.initial_margin_ppm, int256)
-        total += self.ceil_div(abs(convert(p.size, int256) * convert(m.oracle_price, int256)) * fraction, PPM)
+            fraction = m.initial_margin_ppm
+        total += self.ceil_div(abs(p.size * convert(m.oracle_price, int256)) * convert(fraction, int256), PPM)
     return total
 
 
 @internal
 @pure
-def size_of(a: leaves.Account, market: uint8) -> int256:
-    for p: leaves.Position in a.positions:
-        if p.market == market:
-            return convert(p.size, int256)
+def gross(a: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> int256:
+    """sum(|size * price|)."""
+    total: int256 = 0
+    for i: uint256 in range(a.count, bound=16):
+        p: leaves.Position = a.positions[i]
+        total += abs(p.size) * convert(markets[p.market].oracle_price, int256)
+    return total
+
+
+@internal
+@pure
+def size_of(a: leaves.Account, market: uint256) -> int256:
+    for i: uint256 in range(a.count, bound=16):
+        if a.positions[i].market == market:
+            return a.positions[i].size
     return 0
 
 
@@ -93,21 +97,21 @@ def size_of(a: leaves.Account, market: uint8) -> int256:
 def is_reduce_only(before: leaves.Account, after: leaves.Account) -> bool:
     """No position grew or flipped, and something shrank."""
     shrank: bool = False
-    for p: leaves.Position in after.positions:
+    for i: uint256 in range(after.count, bound=16):
+        p: leaves.Position = after.positions[i]
         old: int256 = self.size_of(before, p.market)
-        new: int256 = convert(p.size, int256)
-        if old == 0 or (old > 0) != (new > 0) or abs(new) > abs(old):
+        if old == 0 or (old > 0) != (p.size > 0) or abs(p.size) > abs(old):
             return False
-        if abs(new) < abs(old):
+        if abs(p.size) < abs(old):
             shrank = True
-    if len(after.positions) < len(before.positions):
+    if after.count < before.count:
         shrank = True
     return shrank
 
 
 @internal
 @pure
-def margin_ok(before: leaves.Account, after: leaves.Account, markets: MarketView[MAX_MARKETS]) -> bool:
+def margin_ok(before: leaves.Account, after: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> bool:
     """value' >= IMR', or reduce-only with value' * MMR >= value * MMR' (value' >= 0 if MMR' = 0)."""
     value_after: int256 = self.value(after, markets)
     if value_after >= self.requirement(after, markets, True):
@@ -118,3 +122,30 @@ def margin_ok(before: leaves.Account, after: leaves.Account, markets: MarketView
     if maintenance_after == 0:
         return value_after >= 0
     return value_after * self.requirement(before, markets, False) >= self.value(before, markets) * maintenance_after
+
+
+@internal
+@pure
+def with_position(a: leaves.Account, market: uint256, size: int256, funding_index: int256) -> leaves.Account:
+    """The account with its position in `market` set to `size` (removed when 0), positions
+    kept sorted by market (margin.with_position)."""
+    out: leaves.Account = a
+    out.positions = empty(leaves.Position[16])
+    n: uint256 = 0
+    placed: bool = False
+    for i: uint256 in range(a.count, bound=16):
+        p: leaves.Position = a.positions[i]
+        if not placed and p.market >= market:
+            placed = True
+            if size != 0:
+                out.positions[n] = leaves.Position(market=market, size=size, funding_index=funding_index)
+                n += 1
+            if p.market == market:
+                continue
+        out.positions[n] = p
+        n += 1
+    if not placed and size != 0:
+        out.positions[n] = leaves.Position(market=market, size=size, funding_index=funding_index)
+        n += 1
+    out.count = n
+    return out

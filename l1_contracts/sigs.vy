@@ -17,14 +17,14 @@ DOMAIN_TYPEHASH: constant(bytes32) = keccak256("EIP712Domain(string name,string 
 
 
 struct Order:
-    account: uint32
-    market: uint8
+    account: uint256
+    market: uint256
     is_buy: bool
-    size: uint64
-    limit_price: uint64
-    max_fee_ppm: uint32
-    nonce: uint64
-    expiry: uint64
+    size: uint256
+    limit_price: uint256
+    max_fee_ppm: uint256
+    nonce: uint256
+    expiry: uint256
 
 
 @internal

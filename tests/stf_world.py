@@ -63,14 +63,15 @@ class World:
         return collateral + g.fee_pool + g.funding_pool + g.total_withdrawn == g.total_deposited
 
 
-def make_world(users: int = 6, deposit: int = FUNDED, insurance: int = 1_000_000) -> World:
+def make_world(users: int = 6, deposit: int = FUNDED, insurance: int = 1_000_000,
+               config: Config = CONFIG) -> World:
     """Genesis, `users` accounts (ids 1..users) funded through the deposit queue, prices set."""
     state = genesis_state(address_of(INSURANCE_KEY))
     queues = builders.L1Queues()
     queues.deposit(0, address_of(INSURANCE_KEY), insurance)
     for i in range(users):
         queues.deposit(i + 1, address_of(USER_KEYS[i]), deposit)
-    context = Context(CONFIG, 10**12, tuple(queues.deposit_heads), tuple(queues.forced_heads))
+    context = Context(config, 10**12, tuple(queues.deposit_heads), tuple(queues.forced_heads))
     world = World(state, queues, context)
     assert world.apply(AdvanceTime(START_TIME)).ok
     for entry in queues.deposits:

@@ -8,12 +8,12 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from web3 import Web3
 from web3.contract import Contract
 
+from rollup.l1 import records
 from rollup.l1.client import L1, default_dev_key
 from rollup.stf.constants import MAX_FUNDING_INDEX, MAX_SIZE
-from rollup.stf.state import Account, OrderSlot, Position, state_root
+from rollup.stf.state import Account, Globals, Market, OrderSlot, Position, Withdrawal, state_root
 
 CASES = 1_000 if os.environ.get("ROLLUP_LONG") else 60
 
@@ -36,8 +36,7 @@ def random_account(rng: random.Random) -> Account:
 
 
 def as_struct(a: Account) -> tuple[object, ...]:
-    return (Web3.to_checksum_address(a.owner), a.collateral, a.orders_root,
-            [(p.market, p.size, p.funding_index) for p in a.positions])
+    return records.account(a)
 
 
 def test_account_leaves_agree(harness: Contract) -> None:
@@ -53,7 +52,26 @@ def test_slot_leaves_and_state_root_agree(harness: Contract) -> None:
         slot = OrderSlot(rng.choice([0, 2**64 - 1, rng.randrange(2**64)]),
                          rng.choice([b"\0" * 32, b"\xff" * 32, rng.randbytes(32)]),
                          rng.choice([0, 2**64 - 1, rng.randrange(2**64)]))
-        assert harness.functions.slot_leaf(*slot).call() == slot.leaf()
+        assert harness.functions.slot_leaf(records.slot(slot)).call() == slot.leaf()
         parts = [rng.randbytes(32) for _ in range(4)]
         assert harness.functions.state_root(*parts).call() == state_root(*parts)
-    assert harness.functions.slot_leaf(0, b"\0" * 32, 0).call() == b"\0" * 32
+    assert harness.functions.slot_leaf((0, b"\0" * 32, 0)).call() == b"\0" * 32
+
+
+def test_market_globals_and_withdrawal_leaves_agree(harness: Contract) -> None:
+    rng = random.Random(6)
+
+    def pick(bits: int, signed: bool = False) -> int:
+        top = 2 ** (bits - 1) if signed else 2**bits
+        low = -top if signed else 0
+        return rng.choice([low, top - 1, 0, rng.randrange(low, top)])
+
+    for _ in range(CASES // 3):
+        market = Market(pick(8), pick(8), pick(64), pick(64), pick(128, True), pick(64), pick(64),
+                        *(pick(32) for _ in range(6)), pick(64), pick(64))
+        assert harness.functions.market_leaf(records.market(market)).call() == market.leaf()
+        g = Globals(pick(64), pick(64), rng.randbytes(32), pick(64), rng.randbytes(32), pick(64),
+                    pick(128), pick(128), pick(128), pick(128, True))
+        assert harness.functions.globals_hash(records.globals_(g)).call() == g.leaf()
+        record = Withdrawal(pick(32), rng.randbytes(20), pick(64))
+        assert harness.functions.withdrawal_leaf(records.withdrawal(record)).call() == record.leaf()

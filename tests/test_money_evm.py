@@ -9,9 +9,9 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from web3 import Web3
 from web3.contract import Contract
 
+from rollup.l1 import records
 from rollup.l1.client import L1, default_dev_key
 from rollup.stf import margin
 from rollup.stf.state import Account, Market, Position
@@ -52,13 +52,11 @@ def random_account(rng: random.Random, markets: list[Market], like: Account | No
 
 
 def struct(a: Account) -> tuple[object, ...]:
-    return (Web3.to_checksum_address(a.owner), a.collateral, a.orders_root,
-            [(p.market, p.size, p.funding_index) for p in a.positions])
+    return records.account(a)
 
 
 def views(markets: list[Market]) -> list[tuple[int, ...]]:
-    return [(m.product, m.oracle_price, m.funding_index, m.initial_margin_ppm, m.maintenance_margin_ppm)
-            for m in markets]
+    return records.markets(markets)[0]
 
 
 def test_floor_and_ceil(harness: Contract) -> None:
@@ -77,9 +75,7 @@ def test_money_rules_agree(harness: Contract) -> None:
         settled, payment = margin.settle_funding(account, markets)
         evm_settled, evm_payment = harness.functions.settle(struct(account), views(markets)).call()
         assert evm_payment == payment
-        assert tuple(evm_settled) == (Web3.to_checksum_address(settled.owner), settled.collateral,
-                                      settled.orders_root,
-                                      [(p.market, p.size, p.funding_index) for p in settled.positions])
+        assert records.account_from(evm_settled) == settled
         expected = (margin.value(settled, markets), margin.requirement(settled, markets, True),
                     margin.requirement(settled, markets, False))
         assert tuple(harness.functions.value_and_requirements(struct(settled), views(markets)).call()) == expected
@@ -90,3 +86,17 @@ def test_money_rules_agree(harness: Contract) -> None:
         outcomes.add((ok, reduce_only))
     # both verdicts, on both sides of the reduce-only branch
     assert {(True, False), (False, False), (False, True)} <= outcomes
+
+
+def test_with_position_agrees(harness: Contract) -> None:
+    """Set, grow, flip, insert (before, between, after) and remove positions."""
+    rng = random.Random(5)
+    for _ in range(CASES):
+        markets = random_markets(rng)
+        account = random_account(rng, markets)
+        market = rng.choice([p.market for p in account.positions] + [rng.randrange(16)])
+        size = rng.choice([0, 1, -1, rng.randrange(-2**40, 2**40)])
+        index = rng.randrange(-2**90, 2**90)
+        expected = margin.with_position(account, market, size, index)
+        got = harness.functions.with_position(struct(account), market, size, index).call()
+        assert records.account_from(got) == expected

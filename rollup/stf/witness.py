@@ -9,9 +9,26 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .constants import ACCOUNT_TREE_DEPTH, ORDER_SLOTS, ORDER_TREE_DEPTH, WITHDRAWAL_TREE_DEPTH
+from .constants import (
+    ACCOUNT_TREE_DEPTH,
+    INSURANCE_ACCOUNT,
+    ORDER_SLOTS,
+    ORDER_TREE_DEPTH,
+    WITHDRAWAL_TREE_DEPTH,
+)
+from .hashing import ZERO_HASH
 from .merkle import Proof, compute_root, well_formed
 from .state import Account, OrderSlot, State, Withdrawal, state_root
+from .transactions import (
+    Cancel,
+    Deleverage,
+    Deposit,
+    ForcedRequest,
+    Liquidate,
+    Trade,
+    Withdraw,
+    decode,
+)
 
 
 class AccountWitness(NamedTuple):
@@ -77,3 +94,75 @@ def verify_withdrawal(root: bytes, w: WithdrawalWitness) -> bool:
         return False
     withdrawals_root = compute_root(w.index, w.record.leaf(), w.proof)
     return state_root(w.accounts_root, w.markets_root, w.globals_hash, withdrawals_root) == root
+
+
+# ---------------------------------------------------------------------- one step's pre-state
+
+
+class Opened(NamedTuple):
+    """An account of the pre-state with its path, and one of its nonce slots with its path
+    (an account id outside the tree opens nothing: zeros)."""
+
+    account_id: int
+    account: Account
+    proof: Proof
+    nonce: int
+    slot: OrderSlot
+    slot_proof: Proof
+
+
+class StepWitness(NamedTuple):
+    """What the L1 verifier needs to re-execute one transaction: the parts of the state
+    root, every market, the globals, the (at most two) accounts and slots the transaction
+    names, and the path of the next withdrawal leaf."""
+
+    accounts_root: bytes
+    withdrawals_root: bytes
+    state: State
+    first: Opened
+    second: Opened
+    withdrawal_proof: Proof
+
+
+def _empty_proof(depth: int) -> Proof:
+    return tuple((ZERO_HASH, ZERO_HASH, ZERO_HASH) for _ in range(depth))  # type: ignore[return-value]
+
+
+def opened(state: State, account_id: int | None, nonce: int | None = None) -> Opened:
+    if account_id is None or not 0 <= account_id < 4**ACCOUNT_TREE_DEPTH:
+        return Opened(0, Account(), _empty_proof(ACCOUNT_TREE_DEPTH), 0, OrderSlot(), _empty_proof(ORDER_TREE_DEPTH))
+    nonce = nonce or 0
+    return Opened(account_id, state.account(account_id), state.account_proof(account_id), nonce,
+                  state.slot(account_id, nonce), state.slot_proof(account_id, nonce))
+
+
+def touched(tx: object) -> tuple[tuple[int | None, int | None], tuple[int | None, int | None]]:
+    """The (account id, nonce) pairs a transaction's rule opens, first and second."""
+    if isinstance(tx, Trade):
+        return (tx.maker.account, tx.maker.nonce), (tx.taker.account, tx.taker.nonce)
+    if isinstance(tx, (Withdraw, Cancel)):
+        return (tx.account, tx.nonce), (None, None)
+    if isinstance(tx, Deposit):
+        return (tx.account, None), (None, None)
+    if isinstance(tx, Liquidate):
+        return (tx.account, None), (INSURANCE_ACCOUNT, None)
+    if isinstance(tx, Deleverage):
+        return (tx.deleveragee, None), (tx.deleverager, None)
+    if isinstance(tx, ForcedRequest):
+        return (tx.account, None), (INSURANCE_ACCOUNT, None)
+    return (None, None), (None, None)
+
+
+def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
+    """The witness of `tx_bytes`'s pre-state in `state` (before applying it)."""
+    tx = decode(tx_bytes)
+    (first_id, first_nonce), (second_id, second_nonce) = touched(tx)
+    count = state.globals.withdrawal_count
+    withdrawal_proof = (
+        state.withdrawal_proof(count) if count < 4**WITHDRAWAL_TREE_DEPTH else _empty_proof(WITHDRAWAL_TREE_DEPTH)
+    )
+    accounts_root, _, _, withdrawals_root = state.root_parts()
+    return StepWitness(
+        accounts_root, withdrawals_root, state,
+        opened(state, first_id, first_nonce), opened(state, second_id, second_nonce), withdrawal_proof,
+    )

@@ -1,0 +1,135 @@
+# pragma version ~=0.4.3
+"""
+@title One-step verifier: the market rules (OracleUpdate, FundingTick, AdvanceTime)
+@notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
+        the same order, and returns the reason and the writes. Stateless: the router
+        (Verifier.vy) has checked the witness against the pre-state root and the shape of
+        the transaction's bytes.
+"""
+import leaves
+import sigs
+import txs
+import witness
+
+PPM: constant(uint256) = 10**6
+FUNDING_SCALE: constant(uint256) = 10**9
+SECONDS_PER_HOUR: constant(uint256) = 3600
+MAX_PRICE: constant(uint256) = 2**40 - 1
+MAX_FUNDING_INDEX: constant(int256) = 2**100 - 1
+MAX_FUNDING_DELTA: constant(int256) = 2**64 - 1
+
+
+@external
+@view
+def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
+    tag: uint256 = txs.u8(data, 0)
+    if tag == txs.ADVANCE_TIME:
+        return self._advance_time(data, ctx.timestamp, w.globals)
+    if tag == txs.FUNDING_TICK:
+        return self._funding_tick(data, w.globals, w.markets, w.listed)
+    assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"
+    return self._oracle_update(data, ctx, w.globals, w.markets, w.listed)
+
+
+@internal
+@pure
+def _advance_time(data: Bytes[txs.MAX_TX], batch_time: uint256, g: leaves.Globals) -> witness.Writes:
+    """apply_advance_time: timestamp > time (TIME_NOT_LATER); timestamp <= the batch's
+    timestamp (TIME_AFTER_BATCH)."""
+    timestamp: uint256 = txs.u64(data, 1)
+    if timestamp <= g.time:
+        return witness.refuse(txs.TIME_NOT_LATER)
+    if timestamp > batch_time:
+        return witness.refuse(txs.TIME_AFTER_BATCH)
+    out: witness.Writes = witness.nothing(g)
+    out.globals.time = timestamp
+    return out
+
+
+@internal
+@pure
+def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, markets: leaves.Market[16], listed: uint256) -> witness.Writes:
+    """apply_funding_tick: |delta| <= MAX_FUNDING_DELTA (BAD_FIELD, a decoding check); the
+    market exists with a price (UNKNOWN_MARKET, NO_PRICE); elapsed > 0 (FUNDING_NO_TIME);
+    |delta| * PPM * 3600 <= max rate * price * elapsed * FUNDING_SCALE (FUNDING_TOO_LARGE);
+    |index| <= MAX_FUNDING_INDEX (OVERFLOW)."""
+    delta: int256 = txs.i128(data, 2)
+    if abs(delta) > MAX_FUNDING_DELTA:
+        return witness.refuse(txs.BAD_FIELD)
+    market: leaves.Market = empty(leaves.Market)
+    exists: bool = False
+    market, exists = witness.market(markets, listed, txs.u8(data, 1))
+    if not exists:
+        return witness.refuse(txs.UNKNOWN_MARKET)
+    if market.oracle_price == 0:
+        return witness.refuse(txs.NO_PRICE)
+    if g.time <= market.funding_time:
+        return witness.refuse(txs.FUNDING_NO_TIME)
+    elapsed: uint256 = g.time - market.funding_time
+    cap: uint256 = market.max_funding_rate_ppm * market.oracle_price * elapsed * FUNDING_SCALE
+    if convert(abs(delta), uint256) * PPM * SECONDS_PER_HOUR > cap:
+        return witness.refuse(txs.FUNDING_TOO_LARGE)
+    index: int256 = market.funding_index + delta
+    if abs(index) > MAX_FUNDING_INDEX:
+        return witness.refuse(txs.OVERFLOW)
+    market.funding_index = index
+    market.funding_time = g.time
+    out: witness.Writes = witness.nothing(g)
+    out.flags = witness.WRITE_MARKET
+    out.market = market
+    return out
+
+
+@internal
+@view
+def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Globals, markets: leaves.Market[16], listed: uint256) -> witness.Writes:
+    """apply_oracle_update, check for check."""
+    market_id: uint256 = txs.u8(data, 1)
+    market: leaves.Market = empty(leaves.Market)
+    exists: bool = False
+    market, exists = witness.market(markets, listed, market_id)
+    if not exists:
+        return witness.refuse(txs.UNKNOWN_MARKET)
+    count: uint256 = txs.u8(data, 10)
+    if count < ctx.oracle_quorum:
+        return witness.refuse(txs.ORACLE_QUORUM)
+    timestamp: uint256 = txs.u64(data, 2)
+    if timestamp > g.time or timestamp + market.oracle_staleness < g.time:
+        return witness.refuse(txs.ORACLE_STALE)
+    if timestamp <= market.oracle_time:
+        return witness.refuse(txs.ORACLE_NOT_NEWER)
+    for i: uint256 in range(count, bound=txs.MAX_REPORTS):
+        at: uint256 = 11 + txs.REPORT_LENGTH * i
+        price: uint256 = txs.u64(data, at + 1)
+        if price == 0 or price > MAX_PRICE or txs.u8(data, at) >= ctx.oracle_count:
+            return witness.refuse(txs.BAD_FIELD)
+    for i: uint256 in range(1, count, bound=txs.MAX_REPORTS):
+        at: uint256 = 11 + txs.REPORT_LENGTH * i
+        if txs.u64(data, at + 1) < txs.u64(data, at + 1 - txs.REPORT_LENGTH):
+            return witness.refuse(txs.ORACLE_UNSORTED)
+    seen: uint256 = 0
+    for i: uint256 in range(count, bound=txs.MAX_REPORTS):
+        bit: uint256 = 1 << txs.u8(data, 11 + txs.REPORT_LENGTH * i)
+        if seen & bit != 0:
+            return witness.refuse(txs.ORACLE_QUORUM)
+        seen |= bit
+    for i: uint256 in range(count, bound=txs.MAX_REPORTS):
+        at: uint256 = 11 + txs.REPORT_LENGTH * i
+        digest: bytes32 = keccak256(abi_encode(sigs.ORACLE_PRICE_TYPEHASH, market_id, txs.u64(data, at + 1), timestamp))
+        signer: address = sigs.recover(sigs.typed_digest(ctx.domain, digest), txs.signature(data, at + 9))
+        if signer == empty(address):
+            return witness.refuse(txs.BAD_SIGNATURE)
+        if signer != ctx.oracle_signers[txs.u8(data, at)]:
+            return witness.refuse(txs.WRONG_SIGNER)
+    median: uint256 = txs.u64(data, 11 + txs.REPORT_LENGTH * ((count - 1) // 2) + 1)
+    old: uint256 = market.oracle_price
+    if old != 0:
+        move: uint256 = median - old if median > old else old - median
+        if move * PPM > market.max_price_move_ppm * old:
+            return witness.refuse(txs.ORACLE_MOVE_TOO_LARGE)
+    market.oracle_price = median
+    market.oracle_time = timestamp
+    out: witness.Writes = witness.nothing(g)
+    out.flags = witness.WRITE_MARKET
+    out.market = market
+    return out

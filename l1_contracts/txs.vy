@@ -1,0 +1,170 @@
+# pragma version ~=0.4.3
+"""
+@title Transaction encodings (a module)
+@notice The EVM side of rollup/stf/transactions.py: a one-byte type tag, then fixed-width
+        big-endian fields; each type's length is fixed (OracleUpdate: 11 + 74 per report).
+        `shape` names the decoding failures that do not depend on a field's value (EMPTY,
+        UNKNOWN_TYPE, BAD_LENGTH, and an OracleUpdate's report count); the readers below
+        assume `shape` passed. Field checks (an order's side byte, a funding delta's bound,
+        a forced request's kind) come first in each rule, as in `decode`.
+"""
+import sigs
+
+MAX_TX: constant(uint256) = 1195
+MAX_REPORTS: constant(uint256) = 16
+REPORT_LENGTH: constant(uint256) = 74
+
+DEPOSIT: constant(uint256) = 1
+WITHDRAW: constant(uint256) = 2
+TRADE: constant(uint256) = 3
+CANCEL: constant(uint256) = 4
+ORACLE_UPDATE: constant(uint256) = 5
+FUNDING_TICK: constant(uint256) = 6
+LIQUIDATE: constant(uint256) = 7
+DELEVERAGE: constant(uint256) = 8
+FORCED_REQUEST: constant(uint256) = 9
+ADVANCE_TIME: constant(uint256) = 10
+
+# reason codes (rollup/stf/reasons.py)
+OK: constant(uint8) = 0
+EMPTY: constant(uint8) = 1
+UNKNOWN_TYPE: constant(uint8) = 2
+BAD_LENGTH: constant(uint8) = 3
+BAD_FIELD: constant(uint8) = 4
+BAD_SIGNATURE: constant(uint8) = 10
+WRONG_SIGNER: constant(uint8) = 11
+UNKNOWN_ACCOUNT: constant(uint8) = 12
+EXPIRED: constant(uint8) = 20
+NONCE_USED: constant(uint8) = 21
+OVERFILL: constant(uint8) = 22
+PRICE_NOT_FAIR: constant(uint8) = 23
+FEE_TOO_HIGH: constant(uint8) = 24
+SAME_SIDE: constant(uint8) = 25
+MARKET_MISMATCH: constant(uint8) = 26
+SELF_TRADE: constant(uint8) = 27
+NOT_STEP_MULTIPLE: constant(uint8) = 28
+NOT_TICK_MULTIPLE: constant(uint8) = 29
+ALREADY_CANCELLED: constant(uint8) = 30
+UNDER_MARGIN: constant(uint8) = 40
+OVERFLOW: constant(uint8) = 42
+INSUFFICIENT_COLLATERAL: constant(uint8) = 43
+UNKNOWN_MARKET: constant(uint8) = 50
+NO_PRICE: constant(uint8) = 51
+ORACLE_QUORUM: constant(uint8) = 52
+ORACLE_UNSORTED: constant(uint8) = 53
+ORACLE_STALE: constant(uint8) = 54
+ORACLE_NOT_NEWER: constant(uint8) = 55
+ORACLE_MOVE_TOO_LARGE: constant(uint8) = 56
+FUNDING_TOO_LARGE: constant(uint8) = 57
+FUNDING_NO_TIME: constant(uint8) = 58
+DEPOSIT_OUT_OF_ORDER: constant(uint8) = 60
+DEPOSIT_NOT_ON_L1: constant(uint8) = 61
+OWNER_MISMATCH: constant(uint8) = 62
+FORCED_OUT_OF_ORDER: constant(uint8) = 63
+FORCED_NOT_ON_L1: constant(uint8) = 64
+TIME_NOT_LATER: constant(uint8) = 70
+TIME_AFTER_BATCH: constant(uint8) = 71
+NOT_LIQUIDATABLE: constant(uint8) = 80
+NOT_REDUCE_ONLY: constant(uint8) = 81
+INSURANCE_INSUFFICIENT: constant(uint8) = 82
+NOT_DELEVERAGEABLE: constant(uint8) = 83
+NO_POSITION: constant(uint8) = 84
+BAD_COUNTERPARTY: constant(uint8) = 85
+
+
+@internal
+@pure
+def length_of(tag: uint256) -> uint256:
+    """The encoded length of a fixed-length type (0 for OracleUpdate and unknown tags)."""
+    if tag == DEPOSIT:
+        return 49
+    if tag == WITHDRAW:
+        return 94
+    if tag == TRADE:
+        return 231
+    if tag == CANCEL:
+        return 78
+    if tag == FUNDING_TICK:
+        return 18
+    if tag == LIQUIDATE:
+        return 14
+    if tag == DELEVERAGE:
+        return 18
+    if tag == FORCED_REQUEST:
+        return 51
+    if tag == ADVANCE_TIME:
+        return 9
+    return 0
+
+
+@internal
+@pure
+def shape(data: Bytes[MAX_TX]) -> uint8:
+    """OK, or the decoding failure of `data` that its tag and length alone decide."""
+    if len(data) == 0:
+        return EMPTY
+    tag: uint256 = self.u8(data, 0)
+    if tag == ORACLE_UPDATE:
+        if len(data) < 11:
+            return BAD_LENGTH
+        count: uint256 = self.u8(data, 10)
+        if len(data) != 11 + REPORT_LENGTH * count:
+            return BAD_LENGTH
+        if count < 1 or count > MAX_REPORTS:
+            return BAD_FIELD
+        return OK
+    expected: uint256 = self.length_of(tag)
+    if expected == 0:
+        return UNKNOWN_TYPE
+    if len(data) != expected:
+        return BAD_LENGTH
+    return OK
+
+
+@internal
+@pure
+def u8(data: Bytes[MAX_TX], at: uint256) -> uint256:
+    return convert(slice(data, at, 1), uint256)
+
+
+@internal
+@pure
+def u32(data: Bytes[MAX_TX], at: uint256) -> uint256:
+    return convert(slice(data, at, 4), uint256)
+
+
+@internal
+@pure
+def u64(data: Bytes[MAX_TX], at: uint256) -> uint256:
+    return convert(slice(data, at, 8), uint256)
+
+
+@internal
+@pure
+def i128(data: Bytes[MAX_TX], at: uint256) -> int256:
+    return convert(convert(convert(slice(data, at, 16), bytes16), int128), int256)
+
+
+@internal
+@pure
+def addr(data: Bytes[MAX_TX], at: uint256) -> address:
+    return convert(convert(slice(data, at, 20), bytes20), address)
+
+
+@internal
+@pure
+def signature(data: Bytes[MAX_TX], at: uint256) -> Bytes[65]:
+    return slice(data, at, 65)
+
+
+@internal
+@pure
+def order(data: Bytes[MAX_TX], at: uint256) -> (sigs.Order, bool):
+    """The 42-byte order at `at`, and whether its side byte is 0 or 1."""
+    side: uint256 = self.u8(data, at + 5)
+    return sigs.Order(
+        account=self.u32(data, at), market=self.u8(data, at + 4), is_buy=side == 1,
+        size=self.u64(data, at + 6), limit_price=self.u64(data, at + 14),
+        max_fee_ppm=self.u32(data, at + 22), nonce=self.u64(data, at + 26),
+        expiry=self.u64(data, at + 34),
+    ), side <= 1

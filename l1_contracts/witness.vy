@@ -1,0 +1,231 @@
+# pragma version ~=0.4.3
+"""
+@title A disputed step's pre-state, opened by a witness, and its post-state root (a module)
+@notice The verifier re-executes one transaction against the part of the state it touches.
+        The challenger opens that part of the pre-state:
+          - the four parts of the state root: accounts root, the 16 market records (the
+            markets root is recomputed from them), the globals record, the withdrawals root;
+          - up to two accounts ("first" and "second") with their account-tree paths, each
+            with one nonce slot and its path under the account's orders_root;
+          - the path of the next (empty) withdrawal leaf.
+        `check` proves the records against the pre-state root; `open_account` and
+        `open_slot` prove an account or slot at the index the transaction names; `post_root`
+        applies a rule's writes and recomputes the root, as rollup/stf/fork.py `commit` does.
+        Encodings are those of rollup/stf/state.py (packed big-endian, two's complement).
+"""
+import leaves
+import merkle
+
+MAX_MARKETS: constant(uint256) = 16
+ACCOUNT_TREE_DEPTH: constant(uint256) = 10
+ORDER_TREE_DEPTH: constant(uint256) = 4
+ORDER_SLOTS: constant(uint256) = 256
+WITHDRAWAL_TREE_DEPTH: constant(uint256) = 10
+ACCOUNT_CAPACITY: constant(uint256) = 4**10
+WITHDRAWAL_CAPACITY: constant(uint256) = 4**10
+
+# Which writes a rule asks for (bits of Writes.flags).
+WRITE_FIRST: constant(uint256) = 1
+WRITE_SECOND: constant(uint256) = 2
+WRITE_FIRST_SLOT: constant(uint256) = 4
+WRITE_SECOND_SLOT: constant(uint256) = 8
+WRITE_MARKET: constant(uint256) = 16
+WRITE_WITHDRAWAL: constant(uint256) = 32
+
+
+struct Opened:
+    account: leaves.Account
+    proof: bytes32[30]
+    slot: leaves.Slot
+    slot_proof: bytes32[12]
+
+
+struct Witness:
+    accounts_root: bytes32
+    withdrawals_root: bytes32
+    globals: leaves.Globals
+    markets: leaves.Market[MAX_MARKETS]
+    listed: uint256
+    first: Opened
+    second: Opened
+    withdrawal_proof: bytes32[30]
+
+
+struct Writes:
+    reason: uint8
+    applied: bool
+    flags: uint256
+    first_id: uint256
+    second_id: uint256
+    first_nonce: uint256
+    second_nonce: uint256
+    first: leaves.Account
+    second: leaves.Account
+    first_slot: leaves.Slot
+    second_slot: leaves.Slot
+    market: leaves.Market
+    globals: leaves.Globals
+    withdrawal: leaves.Withdrawal
+
+
+# What a step may know besides the state (rollup/stf/fork.py Context): the batch's
+# timestamp, the EIP-712 domain, the oracle committee, and the L1 queues' lengths as of
+# the batch (their heads are read from `inbox`).
+struct Context:
+    timestamp: uint256
+    domain: bytes32
+    oracle_signers: address[16]
+    oracle_count: uint256
+    oracle_quorum: uint256
+    deposit_count: uint256
+    forced_count: uint256
+    inbox: address
+
+
+# ---------------------------------------------------------------------- opening the pre-state
+
+
+@internal
+@pure
+def check(w: Witness, pre_root: bytes32):
+    """The witness's records are those of the state with root `pre_root`."""
+    assert w.listed < 1 << MAX_MARKETS, "witness: bad market set"
+    for i: uint256 in range(MAX_MARKETS):
+        if w.listed & (1 << i) != 0:
+            assert w.markets[i].id == i, "witness: market id"
+    root: bytes32 = leaves.state_root(
+        w.accounts_root, leaves.markets_root(w.markets, w.listed), leaves.globals_hash(w.globals), w.withdrawals_root
+    )
+    assert root == pre_root, "witness: pre-state root"
+
+
+@internal
+@pure
+def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> leaves.Account:
+    """The account `account_id` of the pre-state (its leaf and path prove it), in
+    canonical form (zeros past its positions)."""
+    assert merkle.root10(account_id, leaves.account_leaf(o.account), o.proof) == accounts_root, "witness: account path"
+    for i: uint256 in range(leaves.MAX_POSITIONS):
+        if i >= o.account.count:
+            assert o.account.positions[i] == empty(leaves.Position), "witness: account padding"
+    return o.account
+
+
+@internal
+@pure
+def open_slot(o: Opened, nonce: uint256) -> leaves.Slot:
+    """The nonce slot `nonce mod 256` of an opened account (proved under its orders_root)."""
+    assert merkle.root4(nonce % ORDER_SLOTS, leaves.slot_leaf(o.slot), o.slot_proof) == o.account.orders_root, "witness: slot path"
+    return o.slot
+
+
+@internal
+@pure
+def market(markets: leaves.Market[MAX_MARKETS], listed: uint256, market_id: uint256) -> (leaves.Market, bool):
+    """(the market, whether it exists)."""
+    if market_id >= MAX_MARKETS or listed & (1 << market_id) == 0:
+        return empty(leaves.Market), False
+    return markets[market_id], True
+
+
+# ---------------------------------------------------------------------- the post-state
+
+
+@internal
+@pure
+def refuse(reason: uint8) -> Writes:
+    """A no-op with its reason: nothing is written."""
+    out: Writes = empty(Writes)
+    out.reason = reason
+    return out
+
+
+@internal
+@pure
+def nothing(g: leaves.Globals) -> Writes:
+    """Reason OK, the globals `g` as they stand, no other writes yet (the rule adds them)."""
+    out: Writes = empty(Writes)
+    out.applied = True
+    out.globals = g
+    return out
+
+
+@internal
+@pure
+def _path(index: uint256, leaf: bytes32, proof: bytes32[30]) -> bytes32[11]:
+    """The nodes from `leaf` (level 0) up to the root (level 10) of an account-tree path."""
+    nodes: bytes32[11] = empty(bytes32[11])
+    nodes[0] = leaf
+    position: uint256 = index
+    for level: uint256 in range(ACCOUNT_TREE_DEPTH):
+        nodes[level + 1] = merkle.climb(nodes[level], position % 4, proof[3 * level], proof[3 * level + 1], proof[3 * level + 2])
+        position //= 4
+    return nodes
+
+
+@internal
+@pure
+def accounts_root_after_two(
+    a_id: uint256, a_leaf: bytes32, a_proof: bytes32[30],
+    b_id: uint256, b_leaf: bytes32, b_proof: bytes32[30],
+) -> bytes32:
+    """The accounts root after writing two distinct leaves whose paths were both proved
+    against the same root: b's path is rehashed with a's new node where the paths meet."""
+    assert a_id != b_id
+    a_nodes: bytes32[11] = self._path(a_id, a_leaf, a_proof)
+    proof: bytes32[30] = b_proof
+    # the highest level at which the two paths differ: there a's node is b's sibling
+    meet: uint256 = 0
+    for level: uint256 in range(ACCOUNT_TREE_DEPTH):
+        if (a_id >> (2 * level)) != (b_id >> (2 * level)):
+            meet = level
+    pa: uint256 = (a_id >> (2 * meet)) % 4
+    pb: uint256 = (b_id >> (2 * meet)) % 4
+    k: uint256 = pa
+    if pa > pb:
+        k = pa - 1
+    proof[3 * meet + k] = a_nodes[meet]
+    return self._path(b_id, b_leaf, proof)[ACCOUNT_TREE_DEPTH]
+
+
+@internal
+@pure
+def post_root(w: Witness, writes: Writes) -> bytes32:
+    """The state root after a rule's writes, as `commit` computes it: a slot write sets
+    its account's orders_root; accounts, the market, the globals and an appended
+    withdrawal record are rehashed into their trees."""
+    first: leaves.Account = w.first.account
+    second: leaves.Account = w.second.account
+    if writes.flags & WRITE_FIRST != 0:
+        first = writes.first
+    if writes.flags & WRITE_SECOND != 0:
+        second = writes.second
+    if writes.flags & WRITE_FIRST_SLOT != 0:
+        first.orders_root = merkle.root4(writes.first_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.first_slot), w.first.slot_proof)
+    if writes.flags & WRITE_SECOND_SLOT != 0:
+        second.orders_root = merkle.root4(writes.second_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.second_slot), w.second.slot_proof)
+    write_first: bool = writes.flags & (WRITE_FIRST | WRITE_FIRST_SLOT) != 0
+    write_second: bool = writes.flags & (WRITE_SECOND | WRITE_SECOND_SLOT) != 0
+
+    accounts_root: bytes32 = w.accounts_root
+    if write_first and write_second:
+        accounts_root = self.accounts_root_after_two(
+            writes.first_id, leaves.account_leaf(first), w.first.proof,
+            writes.second_id, leaves.account_leaf(second), w.second.proof,
+        )
+    elif write_first:
+        accounts_root = merkle.root10(writes.first_id, leaves.account_leaf(first), w.first.proof)
+    elif write_second:
+        accounts_root = merkle.root10(writes.second_id, leaves.account_leaf(second), w.second.proof)
+
+    markets: leaves.Market[MAX_MARKETS] = w.markets
+    if writes.flags & WRITE_MARKET != 0:
+        markets[writes.market.id] = writes.market
+
+    withdrawals_root: bytes32 = w.withdrawals_root
+    if writes.flags & WRITE_WITHDRAWAL != 0:
+        index: uint256 = w.globals.withdrawal_count
+        assert merkle.root10(index, empty(bytes32), w.withdrawal_proof) == w.withdrawals_root, "witness: withdrawal path"
+        withdrawals_root = merkle.root10(index, leaves.withdrawal_leaf(writes.withdrawal), w.withdrawal_proof)
+
+    return leaves.state_root(accounts_root, leaves.markets_root(markets, w.listed), leaves.globals_hash(writes.globals), withdrawals_root)

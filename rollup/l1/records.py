@@ -1,0 +1,92 @@
+"""STF records as the L1 contracts' ABI tuples (l1_contracts/leaves.vy, witness.vy).
+
+Every field is a full word (uint256 / int256 / bytes32 / address); an account's positions
+are a fixed array of 16 with a count, zero past it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eth_utils import to_checksum_address
+
+from rollup.stf import witness
+from rollup.stf.constants import MAX_MARKETS, MAX_POSITIONS
+from rollup.stf.state import Account, Globals, Market, OrderSlot, Withdrawal
+
+ZERO_POSITION = (0, 0, 0)
+
+
+def address(raw: bytes) -> str:
+    return to_checksum_address(raw)
+
+
+def account(a: Account) -> tuple[object, ...]:
+    positions = [(p.market, p.size, p.funding_index) for p in a.positions]
+    positions += [ZERO_POSITION] * (MAX_POSITIONS - len(positions))
+    return (address(a.owner), a.collateral, a.orders_root, len(a.positions), positions)
+
+
+def account_from(t: Sequence[object]) -> Account:
+    """The STF record of an account tuple returned by a contract."""
+    from rollup.stf.state import Position
+
+    owner, collateral, orders_root, count, positions = t
+    return Account(
+        owner=bytes.fromhex(str(owner)[2:]),
+        collateral=int(collateral),  # type: ignore[call-overload]
+        positions=tuple(Position(*p) for p in list(positions)[: int(count)]),  # type: ignore[call-overload, arg-type]
+        orders_root=bytes(orders_root),  # type: ignore[call-overload]
+    )
+
+
+ZERO_MARKET = (0,) * 15
+
+
+def market(m: Market | None) -> tuple[int, ...]:
+    if m is None:
+        return ZERO_MARKET
+    return (
+        m.id, m.product, m.oracle_price, m.oracle_time, m.funding_index, m.funding_time,
+        m.open_interest, m.initial_margin_ppm, m.maintenance_margin_ppm, m.liquidation_penalty_ppm,
+        m.max_funding_rate_ppm, m.max_price_move_ppm, m.oracle_staleness, m.tick_size, m.step_size,
+    )
+
+
+def markets(ms: Sequence[Market | None]) -> tuple[list[tuple[int, ...]], int]:
+    """(the 16 market tuples, the bit set of listed markets)."""
+    listed = sum(1 << i for i, m in enumerate(ms) if m is not None)
+    return [market(m) for m in ms] + [ZERO_MARKET] * (MAX_MARKETS - len(ms)), listed
+
+
+def globals_(g: Globals) -> tuple[object, ...]:
+    return (
+        g.time, g.deposit_count, g.deposit_head, g.forced_count, g.forced_head, g.withdrawal_count,
+        g.total_deposited, g.total_withdrawn, g.fee_pool, g.funding_pool,
+    )
+
+
+def slot(s: OrderSlot) -> tuple[object, ...]:
+    return (s.nonce, s.order_hash, s.filled)
+
+
+def withdrawal(w: Withdrawal) -> tuple[object, ...]:
+    return (w.account, address(w.owner), w.amount)
+
+
+def proof(p: Sequence[Sequence[bytes]]) -> list[bytes]:
+    """A path as the contracts take it: the siblings of every level, flattened."""
+    return [sibling for level in p for sibling in level]
+
+
+def opened(o: witness.Opened) -> tuple[object, ...]:
+    return (account(o.account), proof(o.proof), slot(o.slot), proof(o.slot_proof))
+
+
+def step_witness(w: witness.StepWitness) -> tuple[object, ...]:
+    """witness.vy's Witness."""
+    market_tuples, listed = markets(w.state.markets)
+    return (
+        w.accounts_root, w.withdrawals_root, globals_(w.state.globals), market_tuples, listed,
+        opened(w.first), opened(w.second), proof(w.withdrawal_proof),
+    )
