@@ -107,7 +107,8 @@ def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> leav
     assert merkle.root10(account_id, leaves.account_leaf(o.account), o.proof) == accounts_root, "witness: account path"
     for i: uint256 in range(leaves.MAX_POSITIONS):
         if i >= o.account.count:
-            assert o.account.positions[i] == empty(leaves.Position), "witness: account padding"
+            p: leaves.Position = o.account.positions[i]
+            assert p.market == 0 and p.size == 0 and p.funding_index == 0, "witness: account padding"
     return o.account
 
 

@@ -1,0 +1,291 @@
+# pragma version ~=0.4.3
+"""
+@title One-step verifier: the trade rule (Trade, tag 0x03)
+@notice Re-executes one Trade under rollup/stf/fork.py `apply_trade`, with its checks in
+        the same order, and returns the reason and the writes. Stateless: the router
+        (Verifier.vy) has checked the witness against the pre-state root and the length
+        of the transaction's bytes.
+        Layout (231 bytes): tag | maker order 42 | maker signature 65 | taker order 42 |
+        taker signature 65 | fill u64 | maker fee u32 | taker fee u32.
+        The witness opens the maker's account as "first" (with its nonce slot at the
+        maker order's nonce) and the taker's as "second" (rollup/stf/witness.py `touched`).
+"""
+import leaves
+import money
+import sigs
+import txs
+import witness
+
+PPM: constant(uint256) = 10**6
+FUNDING_SCALE: constant(int256) = 10**9
+MAX_SIZE: constant(uint256) = 2**40 - 1
+MAX_PRICE: constant(uint256) = 2**40 - 1
+MAX_COLLATERAL: constant(uint256) = 2**100 - 1
+ACCOUNT_CAPACITY: constant(uint256) = 4**10
+
+MAKER_ORDER: constant(uint256) = 1
+MAKER_SIGNATURE: constant(uint256) = 43
+TAKER_ORDER: constant(uint256) = 108
+TAKER_SIGNATURE: constant(uint256) = 150
+FILL: constant(uint256) = 215
+MAKER_FEE: constant(uint256) = 223
+TAKER_FEE: constant(uint256) = 227
+
+
+# One side of a trade once its order is authorized: the account as opened, the order's
+# EIP-712 struct hash (what its nonce slot stores) and how much of it was filled before.
+struct Side:
+    account: leaves.Account
+    digest: bytes32
+    filled: uint256
+
+
+# One side after the fill: the account's new record, its share of the fees, the funding
+# it paid when settled (negative: received), and the change of open interest it makes.
+struct Filled:
+    account: leaves.Account
+    fee: int256
+    funding_paid: int256
+    open_interest_change: int256
+
+
+@external
+@view
+def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
+    """apply_trade, check for check:
+    - decoding: each order's side byte is 0 or 1 (BAD_FIELD);
+    - orders: same market (MARKET_MISMATCH), opposite sides (SAME_SIDE), different
+      accounts (SELF_TRADE); the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
+    - amounts: order sizes, limit prices and fill in (0, bound], fee rates <= PPM
+      (BAD_FIELD); fill a multiple of the step (NOT_STEP_MULTIPLE); the maker's price a
+      multiple of the tick (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price
+      (PRICE_NOT_FAIR); fee rates within each order's max fee (FEE_TOO_HIGH); neither
+      order expired (EXPIRED);
+    - authority, maker then taker (`_authorize`);
+    - effects, maker then taker (`_fill`); the fee pool stays in bounds (OVERFLOW).
+    Writes both accounts, both nonce slots (nonce, struct hash, filled + fill), the
+    market's open interest, and the fee and funding pools."""
+    assert txs.u8(data, 0) == txs.TRADE, "verifier: not a trade"
+    maker: sigs.Order = empty(sigs.Order)
+    taker: sigs.Order = empty(sigs.Order)
+    maker_side_ok: bool = False
+    taker_side_ok: bool = False
+    maker, maker_side_ok = txs.order(data, MAKER_ORDER)
+    taker, taker_side_ok = txs.order(data, TAKER_ORDER)
+    if not maker_side_ok or not taker_side_ok:
+        return witness.refuse(txs.BAD_FIELD)
+    fill: uint256 = txs.u64(data, FILL)
+    maker_fee: uint256 = txs.u32(data, MAKER_FEE)
+    taker_fee: uint256 = txs.u32(data, TAKER_FEE)
+
+    if maker.market != taker.market:
+        return witness.refuse(txs.MARKET_MISMATCH)
+    if maker.is_buy == taker.is_buy:
+        return witness.refuse(txs.SAME_SIDE)
+    if maker.account == taker.account:
+        return witness.refuse(txs.SELF_TRADE)
+    market: leaves.Market = empty(leaves.Market)
+    exists: bool = False
+    market, exists = witness.market(w.markets, w.listed, maker.market)
+    if not exists:
+        return witness.refuse(txs.UNKNOWN_MARKET)
+    if market.oracle_price == 0:
+        return witness.refuse(txs.NO_PRICE)
+    if not (
+        maker.size > 0 and maker.size <= MAX_SIZE and taker.size > 0 and taker.size <= MAX_SIZE
+        and fill > 0 and fill <= MAX_SIZE
+        and maker.limit_price > 0 and maker.limit_price <= MAX_PRICE
+        and taker.limit_price > 0 and taker.limit_price <= MAX_PRICE
+        and maker_fee <= PPM and taker_fee <= PPM
+    ):
+        return witness.refuse(txs.BAD_FIELD)
+    if fill % market.step_size != 0:
+        return witness.refuse(txs.NOT_STEP_MULTIPLE)
+    price: uint256 = maker.limit_price
+    if price % market.tick_size != 0:
+        return witness.refuse(txs.NOT_TICK_MULTIPLE)
+    if (taker.is_buy and price > taker.limit_price) or (not taker.is_buy and price < taker.limit_price):
+        return witness.refuse(txs.PRICE_NOT_FAIR)
+    if maker_fee > maker.max_fee_ppm or taker_fee > taker.max_fee_ppm:
+        return witness.refuse(txs.FEE_TOO_HIGH)
+    now: uint256 = w.globals.time
+    if now > maker.expiry or now > taker.expiry:
+        return witness.refuse(txs.EXPIRED)
+
+    reason: uint8 = txs.OK
+    maker_side: Side = empty(Side)
+    reason, maker_side = self._authorize(maker, txs.signature(data, MAKER_SIGNATURE), fill, w.accounts_root, w.first, ctx.domain)
+    if reason != txs.OK:
+        return witness.refuse(reason)
+    taker_side: Side = empty(Side)
+    reason, taker_side = self._authorize(taker, txs.signature(data, TAKER_SIGNATURE), fill, w.accounts_root, w.second, ctx.domain)
+    if reason != txs.OK:
+        return witness.refuse(reason)
+
+    notional: int256 = convert(fill * price, int256)
+    maker_filled: Filled = empty(Filled)
+    reason, maker_filled = self._fill(maker_side.account, maker.is_buy, fill, notional, maker_fee, market, w.markets)
+    if reason != txs.OK:
+        return witness.refuse(reason)
+    taker_filled: Filled = empty(Filled)
+    reason, taker_filled = self._fill(taker_side.account, taker.is_buy, fill, notional, taker_fee, market, w.markets)
+    if reason != txs.OK:
+        return witness.refuse(reason)
+    fees: uint256 = convert(maker_filled.fee + taker_filled.fee, uint256)
+    if w.globals.fee_pool + fees > MAX_COLLATERAL:
+        return witness.refuse(txs.OVERFLOW)
+
+    out: witness.Writes = witness.nothing(w.globals)
+    out.flags = witness.WRITE_FIRST | witness.WRITE_SECOND | witness.WRITE_FIRST_SLOT | witness.WRITE_SECOND_SLOT | witness.WRITE_MARKET
+    out.first_id = maker.account
+    out.second_id = taker.account
+    out.first_nonce = maker.nonce
+    out.second_nonce = taker.nonce
+    out.first = maker_filled.account
+    out.second = taker_filled.account
+    out.first_slot = leaves.Slot(nonce=maker.nonce, order_hash=maker_side.digest, filled=maker_side.filled + fill)
+    out.second_slot = leaves.Slot(nonce=taker.nonce, order_hash=taker_side.digest, filled=taker_side.filled + fill)
+    out.market = market
+    out.market.open_interest = convert(
+        convert(market.open_interest, int256) + maker_filled.open_interest_change + taker_filled.open_interest_change,
+        uint256,
+    )
+    out.globals.fee_pool = w.globals.fee_pool + fees
+    out.globals.funding_pool = w.globals.funding_pool + maker_filled.funding_paid + taker_filled.funding_paid
+    return out
+
+
+@internal
+@view
+def _authorize(
+    order: sigs.Order, signature: Bytes[65], fill: uint256, accounts_root: bytes32, opened: witness.Opened, domain: bytes32,
+) -> (uint8, Side):
+    """One side's authority (the loop body of apply_trade's first loop): the account
+    exists (UNKNOWN_ACCOUNT: id in the tree and owner nonzero); the owner signed the
+    order's typed digest (BAD_SIGNATURE, WRONG_SIGNER); the order is alive in its nonce
+    slot (NONCE_USED, `filled_so_far`); fill <= size - filled (OVERFILL)."""
+    if order.account >= ACCOUNT_CAPACITY:
+        return txs.UNKNOWN_ACCOUNT, empty(Side)
+    account: leaves.Account = witness.open_account(accounts_root, opened, order.account)
+    if account.owner == empty(address):
+        return txs.UNKNOWN_ACCOUNT, empty(Side)
+    digest: bytes32 = sigs.order_hash(order)
+    signer: address = sigs.recover(sigs.typed_digest(domain, digest), signature)
+    if signer == empty(address):
+        return txs.BAD_SIGNATURE, empty(Side)
+    if signer != account.owner:
+        return txs.WRONG_SIGNER, empty(Side)
+    slot: leaves.Slot = witness.open_slot(opened, order.nonce)
+    filled: uint256 = 0
+    if slot.order_hash == empty(bytes32) or slot.nonce < order.nonce:
+        filled = 0  # slot_is_fresh
+    elif slot.nonce == order.nonce and slot.order_hash == digest:
+        filled = slot.filled
+    else:
+        return txs.NONCE_USED, empty(Side)
+    if filled + fill > order.size:
+        return txs.OVERFILL, empty(Side)
+    return txs.OK, Side(account=account, digest=digest, filled=filled)
+
+
+@internal
+@pure
+def _fill(
+    account: leaves.Account, is_buy: bool, fill: uint256, notional: int256, fee_ppm: uint256,
+    market: leaves.Market, markets: leaves.Market[16],
+) -> (uint8, Filled):
+    """One side's effects (the loop body of apply_trade's second loop): settle funding
+    (margin.settle_funding); fee = ceil(notional * fee_ppm / PPM); a buyer's size grows by
+    `fill` and it pays notional + fee, a seller's shrinks and it gets notional - fee; the
+    position carries the market's funding index (margin.with_position); bounds
+    (OVERFLOW); the margin rule (UNDER_MARGIN, margin.margin_ok(before, after)).
+
+    One pass over the positions settles funding and sums the settled account's exposure
+    (sum of size * price) and its initial and maintenance requirements (sums of
+    ceil(|size * price| * fraction / PPM)). `after` differs from `before` in the traded
+    market's position only, so its sums are `before`'s with that one term replaced
+    (size 0 contributes 0): the same integers margin_ok sums position by position.
+    Likewise is_reduce_only(before, after): every other position is unchanged (and
+    nonzero: the STF never stores a zero size), and the traded size moved by fill > 0,
+    so the change is reduce-only iff old != 0 and the new size is 0 or has old's sign
+    and a smaller magnitude."""
+    before: leaves.Account = account
+    payment: int256 = 0
+    exposure: int256 = 0
+    initial: int256 = 0
+    maintenance: int256 = 0
+    old_size: int256 = 0
+    for i: uint256 in range(account.count, bound=16):
+        p: leaves.Position = account.positions[i]
+        m: leaves.Market = markets[p.market]
+        if m.funding_index != p.funding_index:
+            payment += money.ceil_div((m.funding_index - p.funding_index) * p.size, FUNDING_SCALE)
+            before.positions[i].funding_index = m.funding_index
+        price: int256 = convert(m.oracle_price, int256)
+        exposure += p.size * price
+        initial += self._requirement(p.size, price, m.initial_margin_ppm)
+        maintenance += self._requirement(p.size, price, m.maintenance_margin_ppm)
+        if p.market == market.id:
+            old_size = p.size
+    before.collateral = account.collateral - payment
+
+    fee: int256 = money.ceil_div(notional * convert(fee_ppm, int256), convert(PPM, int256))
+    new_size: int256 = 0
+    collateral: int256 = 0
+    if is_buy:
+        new_size = old_size + convert(fill, int256)
+        collateral = before.collateral - notional - fee
+    else:
+        new_size = old_size - convert(fill, int256)
+        collateral = before.collateral + notional - fee
+    after: leaves.Account = money.with_position(before, market.id, new_size, market.funding_index)
+    after.collateral = collateral
+    if not self._in_bounds(after):
+        return txs.OVERFLOW, empty(Filled)
+
+    # margin_ok(before, after): value' >= initial'; else reduce-only and
+    # value' * maintenance >= value * maintenance' (value' >= 0 when maintenance' = 0)
+    price: int256 = convert(market.oracle_price, int256)
+    value_after: int256 = collateral + exposure + (new_size - old_size) * price
+    initial_after: int256 = (
+        initial - self._requirement(old_size, price, market.initial_margin_ppm)
+        + self._requirement(new_size, price, market.initial_margin_ppm)
+    )
+    if value_after < initial_after:
+        reduce_only: bool = old_size != 0 and (
+            new_size == 0 or ((new_size > 0) == (old_size > 0) and abs(new_size) < abs(old_size))
+        )
+        if not reduce_only:
+            return txs.UNDER_MARGIN, empty(Filled)
+        maintenance_after: int256 = (
+            maintenance - self._requirement(old_size, price, market.maintenance_margin_ppm)
+            + self._requirement(new_size, price, market.maintenance_margin_ppm)
+        )
+        if maintenance_after == 0:
+            if value_after < 0:
+                return txs.UNDER_MARGIN, empty(Filled)
+        elif value_after * maintenance < (before.collateral + exposure) * maintenance_after:
+            return txs.UNDER_MARGIN, empty(Filled)
+    return txs.OK, Filled(
+        account=after, fee=fee, funding_paid=payment,
+        open_interest_change=max(new_size, 0) - max(old_size, 0),
+    )
+
+
+@internal
+@pure
+def _requirement(size: int256, price: int256, fraction: uint256) -> int256:
+    """ceil(|size * price| * fraction / PPM) (products.requirement)."""
+    return (abs(size * price) * convert(fraction, int256) + convert(PPM, int256) - 1) // convert(PPM, int256)
+
+
+@internal
+@pure
+def _in_bounds(a: leaves.Account) -> bool:
+    """|collateral| <= MAX_COLLATERAL and every |size| <= MAX_SIZE (fork.in_bounds)."""
+    if abs(a.collateral) > convert(MAX_COLLATERAL, int256):
+        return False
+    for i: uint256 in range(a.count, bound=16):
+        if abs(a.positions[i].size) > convert(MAX_SIZE, int256):
+            return False
+    return True
