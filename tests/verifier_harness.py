@@ -4,6 +4,7 @@ compare one step at a time (reason, applied, post-state root)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rollup import contracts
@@ -11,6 +12,7 @@ from rollup.l1 import records
 from rollup.l1.client import L1
 from rollup.stf import apply
 from rollup.stf.fork import Context
+from rollup.stf.hashing import ZERO_HASH
 from rollup.stf.signing import address_of
 from rollup.stf.state import Config, State
 from rollup.stf.witness import step_witness
@@ -25,6 +27,14 @@ TAGS = {
 }
 
 ALL_TAGS = set().union(*TAGS.values())
+
+
+def _first_change(pushed: list[bytes], heads: Sequence[bytes]) -> int:
+    """The first index where `heads` differs from what the inbox holds (or extends it)."""
+    for i, head in enumerate(heads):
+        if i >= len(pushed) or pushed[i] != head:
+            return i
+    return len(heads)
 
 
 @dataclass
@@ -48,16 +58,21 @@ class EvmVerifier:
             self.inbox.address, [records.address(s) for s in signers], 2,
         )
         self.config = Config(self.l1.chain_id, bytes.fromhex(self.inbox.address[2:]), tuple(signers), 2)
-        self._pushed = (1, 1)  # heads[0] = 0 needs no write
+        self._pushed: tuple[list[bytes], list[bytes]] = ([ZERO_HASH], [ZERO_HASH])  # heads[0] = 0 needs no write
         self.skipped: Counter[int] = Counter()
 
     def sync(self, context: Context) -> None:
-        """Make the inbox hold every queue head `context` sees."""
-        d, f = self._pushed
+        """Make the inbox hold every queue head `context` sees. Each scenario starts from a
+        fresh world, so a head the inbox holds may belong to an earlier scenario's queue:
+        every head from the first one that differs is written again."""
+        d = _first_change(self._pushed[0], context.deposit_heads)
+        f = _first_change(self._pushed[1], context.forced_heads)
         deposits, forced = list(context.deposit_heads[d:]), list(context.forced_heads[f:])
-        if deposits or forced:
-            self.l1.send(self.inbox.functions.set_heads(d, deposits, f, forced))
-            self._pushed = (len(context.deposit_heads), len(context.forced_heads))
+        while deposits or forced:
+            self.l1.send(self.inbox.functions.set_heads(d, deposits[:256], f, forced[:256]))
+            d, f, deposits, forced = d + len(deposits[:256]), f + len(forced[:256]), deposits[256:], forced[256:]
+        for pushed, heads in zip(self._pushed, (context.deposit_heads, context.forced_heads), strict=True):
+            pushed[:] = heads  # what the inbox holds past them is never read
 
     def step(self, state: State, tx: bytes, context: Context) -> tuple[int, bool, bytes]:
         self.sync(context)
