@@ -7,6 +7,8 @@
             markets root is recomputed from them), the globals record, the withdrawals root;
           - up to two accounts ("first" and "second") with their account-tree paths, each
             with one nonce slot and its path under the account's orders_root;
+          - for Deleverage, the insurance fund (account 0) with its path: its value is
+            read, never written ("fund"; zeros for every other type);
           - the path of the next (empty) withdrawal leaf.
         `check` proves the records against the pre-state root; `open_account` and
         `open_slot` prove an account or slot at the index the transaction names; `post_root`
@@ -48,6 +50,7 @@ struct Witness:
     listed: uint256
     first: Opened
     second: Opened
+    fund: Opened
     withdrawal_proof: bytes32[30]
 
 

@@ -1,7 +1,13 @@
 """Deploy the L1 side of the rollup and write a deployment file.
 
 The deployment file is the address book every other component reads:
-    {"chain_id", "l1_rpc", "deploy_block", "deployer", "contracts": {name: address}}
+    {"chain_id", "l1_rpc", "deploy_block", "deployer", "contracts": {name: address},
+     "params": {oracle_signers, oracle_quorum, challenge_window, inclusion_delay, bond,
+                genesis_root, insurance_owner}}
+
+Deployed: the collateral token (devnet only), the Bridge (deposits, forced requests,
+claims, escape; the EIP-712 verifying contract), the verifier's four rules contracts and
+its router, and the Rollup chain; then the bridge is wired to the rollup.
 """
 
 from __future__ import annotations
@@ -15,9 +21,33 @@ from typing import Any
 from web3 import Web3
 
 from .l1.client import L1
+from .stf.hashing import keccak
+from .stf.signing import address_of
 
 DEV_COLLATERAL = 1_000_000 * 10**6
 """Collateral (6-decimal units) minted to each node-provided dev account on a devnet deploy."""
+
+RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyRisk")
+"""The verifier's rules contracts, in the order its constructor takes them."""
+
+DEVNET_ORACLE_KEYS = tuple(keccak(f"derivatives-rollup devnet oracle {i}".encode()) for i in range(3))
+"""The devnet's oracle committee (well-known keys: never use them on a real chain)."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """Deployment parameters fixed in the contracts."""
+
+    oracle_signers: tuple[str, ...] = tuple(
+        Web3.to_checksum_address(address_of(k)) for k in DEVNET_ORACLE_KEYS
+    )
+    oracle_quorum: int = 2
+    challenge_window: int = 60
+    """Seconds a batch can be challenged (days on a real chain)."""
+    inclusion_delay: int = 120
+    """Seconds the operator has to include a forced request before anyone may freeze."""
+    bond: int = 10**18
+    """Proposer bond, in wei."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +57,7 @@ class Deployment:
     deploy_block: int
     deployer: str
     contracts: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +66,7 @@ class Deployment:
             "deploy_block": self.deploy_block,
             "deployer": self.deployer,
             "contracts": dict(self.contracts),
+            "params": dict(self.params),
         }
 
     @classmethod
@@ -45,6 +77,7 @@ class Deployment:
             deploy_block=int(data["deploy_block"]),
             deployer=str(data["deployer"]),
             contracts={str(k): str(v) for k, v in data["contracts"].items()},
+            params=dict(data.get("params", {})),
         )
 
     def save(self, path: str | Path) -> None:
@@ -64,10 +97,15 @@ def deploy(
     token: str | None = None,
     fund_dev_accounts: bool = True,
     insurance_owner: str | None = None,
+    params: Params | None = None,
 ) -> Deployment:
     """Deploy the contracts with `l1`'s key. Without `token`, a test stablecoin is deployed
     and (if the node has unlocked dev accounts) each of them receives DEV_COLLATERAL.
     The insurance fund's L2 account (0) belongs to `insurance_owner` (default: the deployer)."""
+    from .stf.genesis import genesis_state
+
+    params = params or Params()
+    owner = Web3.to_checksum_address(insurance_owner or l1.address)
     start = int(l1.w3.eth.block_number)
     deployed: dict[str, str] = {}
     if token is None:
@@ -78,12 +116,35 @@ def deploy(
                 l1.send(collateral.functions.mint(account, DEV_COLLATERAL))
     else:
         deployed["CollateralToken"] = Web3.to_checksum_address(token)
-    queue = l1.deploy("DepositQueue", deployed["CollateralToken"], insurance_owner or l1.address)
-    deployed["DepositQueue"] = queue.address
+    bridge = l1.deploy("Bridge", deployed["CollateralToken"], owner)
+    deployed["Bridge"] = bridge.address
+    for name in RULES:
+        deployed[name] = l1.deploy(name).address
+    verifier = l1.deploy(
+        "Verifier", *(deployed[name] for name in RULES), bridge.address,
+        list(params.oracle_signers), params.oracle_quorum,
+    )
+    deployed["Verifier"] = verifier.address
+    genesis_root = genesis_state(bytes.fromhex(owner[2:])).root()
+    rollup = l1.deploy(
+        "Rollup", verifier.address, bridge.address, genesis_root, params.challenge_window,
+        params.inclusion_delay, params.bond,
+    )
+    deployed["Rollup"] = rollup.address
+    l1.send(bridge.functions.set_rollup(rollup.address))
     return Deployment(
         chain_id=l1.chain_id,
         l1_rpc=l1.url,
         deploy_block=start + 1,
         deployer=l1.address,
         contracts=deployed,
+        params={
+            "oracle_signers": list(params.oracle_signers),
+            "oracle_quorum": params.oracle_quorum,
+            "challenge_window": params.challenge_window,
+            "inclusion_delay": params.inclusion_delay,
+            "bond": params.bond,
+            "genesis_root": "0x" + genesis_root.hex(),
+            "insurance_owner": owner,
+        },
     )

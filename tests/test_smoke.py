@@ -41,11 +41,14 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
     deployment = Deployment.load(out)
     assert deployment.chain_id == 31337
     assert deployment.l1_rpc == clean_l1
-    assert set(deployment.contracts) == {"CollateralToken", "DepositQueue"}
+    assert set(deployment.contracts) == {
+        "CollateralToken", "Bridge", "Verifier", "VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyRisk", "Rollup",
+    }
+    assert deployment.params["challenge_window"] > 0 and len(deployment.params["oracle_signers"]) >= 2
 
     alice = L1(clean_l1, ALICE)
     token = alice.contract("CollateralToken", deployment.contracts["CollateralToken"])
-    queue = alice.contract("DepositQueue", deployment.contracts["DepositQueue"])
+    queue = alice.contract("Bridge", deployment.contracts["Bridge"])
     assert token.functions.balanceOf(alice.address).call() == DEV_COLLATERAL
     assert queue.functions.token().call() == token.address
 
@@ -65,12 +68,12 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
     events = queue.events.Deposited().get_logs(from_block=deployment.deploy_block)
     assert [e["args"]["amount"] for e in events] == [1_000_000, 1_500_000, 500_000]
     assert [e["args"]["head"] for e in events] == mirror.deposit_heads[1:]
-    assert queue.functions.head(3).call() == mirror.deposit_heads[3]
-    assert queue.functions.count().call() == 3
+    assert queue.functions.deposit_head(3).call() == mirror.deposit_heads[3]
+    assert queue.functions.deposit_count().call() == 3
     assert token.functions.balanceOf(queue.address).call() == 3_000_000
 
     # the STF credits these deposits from L1 data alone: events + the queue's heads
-    heads = tuple(queue.functions.head(i).call() for i in range(4))
+    heads = tuple(queue.functions.deposit_head(i).call() for i in range(4))
     state = genesis_state(bytes.fromhex(deployment.deployer[2:]))
     config = Config(31337, bytes.fromhex(queue.address[2:]), (), 1)
     context = Context(config, 2**40, heads)
@@ -90,4 +93,4 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
     with pytest.raises(L1Error) as refused:
         alice.send(queue.functions.deposit(bob_address, 0))
     assert refused.value.reason == "deposit: zero amount"
-    assert queue.functions.count().call() == 3
+    assert queue.functions.deposit_count().call() == 3

@@ -114,13 +114,16 @@ class Opened(NamedTuple):
 class StepWitness(NamedTuple):
     """What the L1 verifier needs to re-execute one transaction: the parts of the state
     root, every market, the globals, the (at most two) accounts and slots the transaction
-    names, and the path of the next withdrawal leaf."""
+    names, the insurance fund when a Deleverage reads it, and the path of the next
+    withdrawal leaf."""
 
     accounts_root: bytes
     withdrawals_root: bytes
     state: State
     first: Opened
     second: Opened
+    fund: Opened
+    """The insurance fund, for the one rule that reads it without writing it (Deleverage)."""
     withdrawal_proof: Proof
 
 
@@ -162,7 +165,9 @@ def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
         state.withdrawal_proof(count) if count < 4**WITHDRAWAL_TREE_DEPTH else _empty_proof(WITHDRAWAL_TREE_DEPTH)
     )
     accounts_root, _, _, withdrawals_root = state.root_parts()
+    fund_id = INSURANCE_ACCOUNT if isinstance(tx, Deleverage) else None
     return StepWitness(
         accounts_root, withdrawals_root, state,
-        opened(state, first_id, first_nonce), opened(state, second_id, second_nonce), withdrawal_proof,
+        opened(state, first_id, first_nonce), opened(state, second_id, second_nonce), opened(state, fund_id),
+        withdrawal_proof,
     )

@@ -1,0 +1,153 @@
+"""L1 gas of the rollup, measured on a real EVM: batch submission per trade and L1 bytes
+per trade, the gas of a fraud proof for each transaction type, and the user operations
+(deposit, withdrawal claim, forced request, escape).
+
+    python bench/gas.py [--l1-rpc URL] [--trades 100]
+
+Without --l1-rpc it starts our py-evm node on a free port. The last line of output is one
+JSON object: submit_gas_per_trade, l1_bytes_per_trade, max_proof_gas, proof_gas
+({type: gas}) and the rest of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.logs import DISCARD
+
+from rollup.cli import wait_for_rpc
+from rollup.deploy import Params, deploy
+from rollup.l1.chain import dev_accounts
+from rollup.l1.client import L1
+from rollup.l1.rollup_client import RollupL1
+from rollup.l1.world import SCENARIOS, World, make_world
+
+KEYS = [bytes(a.key) for a in dev_accounts(8)]
+DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
+USERS = KEYS[3:7]
+WINDOW = 3_600
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def snapshot(w3: Web3) -> Any:
+    return w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+
+
+def revert(w3: Web3, snap: Any) -> None:
+    w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
+
+
+def fresh_world(url: str, deployment: Any) -> World:
+    return make_world(url, deployment, PROPOSER, USERS, deposit=500_000_000)
+
+
+def submission(world: World, trades: int) -> dict[str, float]:
+    """Gas and calldata of one batch of `trades` trades (pairs of users, two markets)."""
+    txs = []
+    users = world.users
+    for i in range(trades):
+        maker, taker = users[i % 2], users[2 + (i // 2) % 2]
+        market = i % 2
+        price = 300_000 if market == 0 else 1_000_000
+        txs.append(world.trade(maker, taker, market, i % 3 == 0, 1 + i % 7, price))
+    posted = world.post(txs)
+    assert all(r.ok for r in posted.receipts), [r for r in posted.receipts if not r.ok][:3]
+    return {
+        "batch_gas": posted.gas_used,
+        "submit_gas_per_trade": round(posted.gas_used / trades, 1),
+        "l1_bytes_per_trade": round(posted.calldata_bytes / trades, 1),
+        "trade_tx_bytes": len(txs[0]),
+    }
+
+
+def proofs(url: str, deployment: Any, w3: Web3) -> dict[str, int]:
+    challenger = RollupL1(L1(url, CHALLENGER), deployment)
+    gas = {}
+    for kind, scenario in SCENARIOS.items():
+        snap = snapshot(w3)
+        world = fresh_world(url, deployment)
+        txs = scenario(world)
+        step = len(txs) - 1
+        lying = world.post(txs, lie_at=step)
+        receipt = challenger.challenge(lying.id, step, lying.txs, lying.roots, lying.pre_states[step])
+        assert challenger.rollup.events.FraudProven().process_receipt(receipt, errors=DISCARD), kind
+        gas[kind] = int(receipt["gasUsed"])
+        revert(w3, snap)
+    return gas
+
+
+def user_operations(url: str, deployment: Any, w3: Web3) -> dict[str, int]:
+    snap = snapshot(w3)
+    world = fresh_world(url, deployment)
+    user = world.users[0]
+    out = {}
+    user.chain.l1.send(user.chain.token.functions.approve(user.chain.bridge.address, 10**6))
+    out["deposit"] = int(user.chain.l1.send(user.chain.bridge.functions.deposit(user.address, 10**6))["gasUsed"])
+    world.travel(1)
+    posted = world.post([world.withdraw(user, 1_000_000)])
+    world.travel(WINDOW + 1)
+    world.proposer.finalize()
+    out["withdrawal_claim"] = int(user.chain.claim(posted.id, 0, world.state)["gasUsed"])
+    out["forced_request"] = int(user.chain.force_withdraw(1_000_000)["gasUsed"])
+    world.travel(int(deployment.params["inclusion_delay"]) + 1)
+    out["freeze"] = int(user.chain.freeze(0, world.state)["gasUsed"])
+    out["escape"] = int(user.chain.escape(user.account, world.state)["gasUsed"])
+    revert(w3, snap)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--l1-rpc", help="an L1 node with the evm_snapshot/evm_revert dev methods")
+    parser.add_argument("--trades", type=int, default=100, help="trades in the submission batch")
+    args = parser.parse_args()
+    node = None
+    url = args.l1_rpc
+    if url is None:
+        port = free_port()
+        log = open(Path(tempfile.gettempdir()) / f"bench-gas-l1-{port}.log", "w")  # noqa: SIM115
+        node = subprocess.Popen([sys.executable, "-m", "rollup", "l1", "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        if not wait_for_rpc(url, 60, node):
+            raise SystemExit("the L1 node did not start")
+    try:
+        w3 = Web3(Web3.HTTPProvider(url))
+        deployment = deploy(L1(url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW))
+        snap = snapshot(w3)
+        figures: dict[str, Any] = submission(fresh_world(url, deployment), args.trades)
+        revert(w3, snap)
+        proof_gas = proofs(url, deployment, w3)
+        figures["max_proof_gas"] = max(proof_gas.values())
+        figures["proof_gas"] = proof_gas
+        figures.update(user_operations(url, deployment, w3))
+    finally:
+        if node is not None:
+            node.terminate()
+            node.wait(10)
+
+    print(f"batch of {args.trades} trades: {figures['batch_gas']:,} gas, "
+          f"{figures['submit_gas_per_trade']:,} gas and {figures['l1_bytes_per_trade']} calldata bytes per trade")
+    print("fraud proof (whole challenge transaction), by transaction type:")
+    for kind, gas in proof_gas.items():
+        print(f"  {kind:<26}{gas:>10,}")
+    for name in ("deposit", "withdrawal_claim", "forced_request", "freeze", "escape"):
+        print(f"{name:<28}{figures[name]:>10,}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

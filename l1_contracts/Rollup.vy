@@ -1,0 +1,385 @@
+# pragma version ~=0.4.3
+"""
+@title Rollup chain: bonded batches, a challenge window, one-step fraud proofs, freeze
+@notice Bonded proposers post batches: the transactions (calldata: a watcher needs nothing
+        but L1), the batch's timestamp and the state root after every transaction. At
+        submission the contract commits to the steps in a binary Merkle tree
+        (leaf_i = keccak(post_root_i ++ keccak(tx_i)), rollup/batch.py), so any one step
+        can be opened and re-executed by the verifier without the proposer's help.
+        A batch is final once its challenge window has passed and every earlier batch is
+        final (`finalize`, callable by anyone). Until then anyone may challenge one step:
+        if the verifier's post-state root differs from the posted one, the batch and every
+        later batch are reverted, and the proposer's bond is slashed: half to the
+        challenger, half burned (sent to the zero address). The chain resumes from the
+        last good root.
+        Censorship resistance: a forced request left unconsumed by the latest batch's
+        state for longer than `inclusion_delay` lets anyone freeze the rollup; then
+        nothing is posted or finalized, and accounts exit through the bridge's escape
+        hatch against the last final root.
+"""
+import leaves
+import witness
+
+interface Verifier:
+    def step(data: Bytes[1195], pre_root: bytes32, batch_time: uint256, deposit_count: uint256, forced_count: uint256, w: witness.Witness) -> (uint8, bool, bytes32): view
+
+interface Inbox:
+    def deposit_count() -> uint256: view
+    def forced_count() -> uint256: view
+    def forced_time(index: uint256) -> uint256: view
+
+MAX_TX: constant(uint256) = 1195
+MAX_BATCH_BYTES: constant(uint256) = 49152
+MAX_STEPS: constant(uint256) = 1024
+STEP_TREE_DEPTH: constant(uint256) = 10
+MAX_PENDING: constant(uint256) = 256
+
+PENDING: constant(uint8) = 1
+FINAL: constant(uint8) = 2
+REVERTED: constant(uint8) = 3
+
+
+struct Batch:
+    position: uint256
+    state_root: bytes32
+    step_root: bytes32
+    steps: uint256
+    timestamp: uint256
+    deposit_count: uint256
+    forced_count: uint256
+    proposer: address
+    deadline: uint256
+    status: uint8
+
+
+event BatchSubmitted:
+    id: indexed(uint256)
+    position: indexed(uint256)
+    proposer: indexed(address)
+    state_root: bytes32
+    step_root: bytes32
+    steps: uint256
+    timestamp: uint256
+    deposit_count: uint256
+    forced_count: uint256
+    deadline: uint256
+
+event BatchFinalized:
+    id: indexed(uint256)
+    position: indexed(uint256)
+    state_root: bytes32
+
+event BatchReverted:
+    id: indexed(uint256)
+    position: indexed(uint256)
+
+event FraudProven:
+    id: indexed(uint256)
+    step: uint256
+    challenger: indexed(address)
+    proposer: indexed(address)
+    reason: uint8
+    computed_root: bytes32
+    posted_root: bytes32
+    reward: uint256
+    burned: uint256
+
+event Bonded:
+    proposer: indexed(address)
+    amount: uint256
+
+event Unbonded:
+    proposer: indexed(address)
+    amount: uint256
+
+event Frozen:
+    forced_index: uint256
+    final_root: bytes32
+
+
+verifier: public(immutable(Verifier))
+inbox: public(immutable(Inbox))
+genesis_root: public(immutable(bytes32))
+challenge_window: public(immutable(uint256))
+inclusion_delay: public(immutable(uint256))
+bond_amount: public(immutable(uint256))
+
+batches: public(HashMap[uint256, Batch])
+# Batches ever submitted; ids are 0, 1, 2, ... (a reverted batch keeps its id).
+batch_count: public(uint256)
+# The live chain: position -> batch id, for positions [0, length); [0, finalized) are final.
+live: public(HashMap[uint256, uint256])
+length: public(uint256)
+finalized: public(uint256)
+bonds: public(HashMap[address, uint256])
+pending_of: public(HashMap[address, uint256])
+frozen: public(bool)
+
+
+@deploy
+def __init__(verifier_: Verifier, inbox_: Inbox, genesis_root_: bytes32, challenge_window_: uint256, inclusion_delay_: uint256, bond_amount_: uint256):
+    assert bond_amount_ > 0, "rollup: zero bond"
+    verifier = verifier_
+    inbox = inbox_
+    genesis_root = genesis_root_
+    challenge_window = challenge_window_
+    inclusion_delay = inclusion_delay_
+    bond_amount = bond_amount_
+
+
+# ---------------------------------------------------------------------- bonds
+
+
+@external
+@payable
+@nonreentrant
+def bond():
+    """Post the proposer bond (exactly `bond_amount` wei)."""
+    assert msg.value == bond_amount, "bond: wrong amount"
+    assert self.bonds[msg.sender] == 0, "bond: already bonded"
+    self.bonds[msg.sender] = msg.value
+    log Bonded(proposer=msg.sender, amount=msg.value)
+
+
+@external
+@nonreentrant
+def unbond():
+    """Take the bond back once none of the proposer's batches is pending."""
+    amount: uint256 = self.bonds[msg.sender]
+    assert amount > 0, "unbond: not bonded"
+    assert self.pending_of[msg.sender] == 0, "unbond: batches pending"
+    self.bonds[msg.sender] = 0
+    send(msg.sender, amount)
+    log Unbonded(proposer=msg.sender, amount=amount)
+
+
+# ---------------------------------------------------------------------- batches
+
+
+@view
+@internal
+def _root_at(position: uint256) -> bytes32:
+    """The state root after the batch at `position - 1` of the live chain (genesis for 0)."""
+    if position == 0:
+        return genesis_root
+    return self.batches[self.live[position - 1]].state_root
+
+
+@view
+@external
+def tip_root() -> bytes32:
+    """The state root of the latest live batch (pending or final)."""
+    return self._root_at(self.length)
+
+
+@view
+@external
+def final_root() -> bytes32:
+    """The state root of the latest final batch (genesis before any)."""
+    return self._root_at(self.finalized)
+
+
+@view
+@external
+def is_final(batch_id: uint256) -> bool:
+    return self.batches[batch_id].status == FINAL
+
+
+@pure
+@internal
+def _step_root(txs: Bytes[MAX_BATCH_BYTES], roots: DynArray[bytes32, MAX_STEPS]) -> bytes32:
+    """The step tree's root over (tx_i, roots[i]); reverts unless `txs` is exactly
+    len(roots) length-prefixed transactions of at most MAX_TX bytes."""
+    nodes: DynArray[bytes32, MAX_STEPS] = []
+    offset: uint256 = 0
+    for i: uint256 in range(len(roots), bound=MAX_STEPS):
+        assert offset + 2 <= len(txs), "batch: bad encoding"
+        n: uint256 = convert(slice(txs, offset, 2), uint256)
+        assert n <= MAX_TX and offset + 2 + n <= len(txs), "batch: bad encoding"
+        nodes.append(keccak256(concat(roots[i], keccak256(slice(txs, offset + 2, n)))))
+        offset += 2 + n
+    assert offset == len(txs), "batch: bad encoding"
+    width: uint256 = 1
+    for _: uint256 in range(STEP_TREE_DEPTH):
+        if width >= len(nodes):
+            break
+        width *= 2
+    for _: uint256 in range(MAX_STEPS):
+        if len(nodes) >= width:
+            break
+        nodes.append(empty(bytes32))
+    for _: uint256 in range(STEP_TREE_DEPTH):
+        if width == 1:
+            break
+        width //= 2
+        for j: uint256 in range(width, bound=MAX_STEPS // 2):
+            nodes[j] = keccak256(concat(nodes[2 * j], nodes[2 * j + 1]))
+    return nodes[0]
+
+
+@external
+@nonreentrant
+def submit(position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], roots: DynArray[bytes32, MAX_STEPS]) -> uint256:
+    """
+    @notice Post a batch at `position` of the live chain (its length, which makes a
+            conflicting or stale submission fail), with its timestamp, its transactions
+            (length-prefixed, rollup/batch.py) and the state root after each.
+    @return The batch's id.
+    """
+    assert not self.frozen, "rollup: frozen"
+    assert self.bonds[msg.sender] >= bond_amount, "batch: proposer not bonded"
+    assert position == self.length, "batch: wrong position"
+    assert position - self.finalized < MAX_PENDING, "batch: too many pending"
+    assert len(roots) > 0, "batch: empty"
+    parent_time: uint256 = 0
+    if position > 0:
+        parent_time = self.batches[self.live[position - 1]].timestamp
+    assert timestamp >= parent_time, "batch: timestamp before parent"
+    assert timestamp <= block.timestamp, "batch: timestamp in the future"
+    step_root: bytes32 = self._step_root(txs, roots)
+    batch_id: uint256 = self.batch_count
+    deadline: uint256 = block.timestamp + challenge_window
+    batch: Batch = Batch(
+        position=position, state_root=roots[len(roots) - 1], step_root=step_root, steps=len(roots),
+        timestamp=timestamp, deposit_count=staticcall inbox.deposit_count(),
+        forced_count=staticcall inbox.forced_count(), proposer=msg.sender, deadline=deadline, status=PENDING,
+    )
+    self.batches[batch_id] = batch
+    self.batch_count = batch_id + 1
+    self.live[position] = batch_id
+    self.length = position + 1
+    self.pending_of[msg.sender] += 1
+    log BatchSubmitted(
+        id=batch_id, position=position, proposer=msg.sender, state_root=batch.state_root,
+        step_root=step_root, steps=batch.steps, timestamp=timestamp,
+        deposit_count=batch.deposit_count, forced_count=batch.forced_count, deadline=deadline,
+    )
+    return batch_id
+
+
+@external
+@nonreentrant
+def finalize(limit: uint256) -> uint256:
+    """
+    @notice Finalize, in order, up to `limit` batches whose challenge window has passed.
+    @return How many were finalized.
+    """
+    assert not self.frozen, "rollup: frozen"
+    done: uint256 = 0
+    for _: uint256 in range(64):
+        if done >= limit or self.finalized >= self.length:
+            break
+        batch_id: uint256 = self.live[self.finalized]
+        batch: Batch = self.batches[batch_id]
+        if block.timestamp < batch.deadline:
+            break
+        self.batches[batch_id].status = FINAL
+        self.pending_of[batch.proposer] -= 1
+        log BatchFinalized(id=batch_id, position=self.finalized, state_root=batch.state_root)
+        self.finalized += 1
+        done += 1
+    return done
+
+
+# ---------------------------------------------------------------------- fraud proofs
+
+
+@pure
+@internal
+def _open_step(step_root: bytes32, index: uint256, post_root: bytes32, tx_hash: bytes32, path: DynArray[bytes32, STEP_TREE_DEPTH], steps: uint256) -> bool:
+    """Whether (post_root, tx_hash) is leaf `index` of the step tree of `steps` leaves."""
+    depth: uint256 = 0
+    for _: uint256 in range(STEP_TREE_DEPTH):
+        if (1 << depth) >= steps:
+            break
+        depth += 1
+    if len(path) != depth:
+        return False
+    node: bytes32 = keccak256(concat(post_root, tx_hash))
+    position: uint256 = index
+    for level: uint256 in range(depth, bound=STEP_TREE_DEPTH):
+        if position % 2 == 0:
+            node = keccak256(concat(node, path[level]))
+        else:
+            node = keccak256(concat(path[level], node))
+        position //= 2
+    return node == step_root
+
+
+@external
+@nonreentrant
+def challenge(
+    batch_id: uint256, step: uint256, data: Bytes[MAX_TX], posted_root: bytes32,
+    path: DynArray[bytes32, STEP_TREE_DEPTH], previous_root: bytes32, previous_tx_hash: bytes32,
+    previous_path: DynArray[bytes32, STEP_TREE_DEPTH], w: witness.Witness,
+):
+    """
+    @notice Prove step `step` of a pending batch wrong: open it (its transaction `data`,
+            its posted post-state root, its path) and its pre-state root (step - 1's root,
+            transaction hash and path; for step 0 the parent batch's root, and the
+            previous_* arguments are ignored), and the witness of the pre-state. The
+            verifier re-executes the step; if its post-state root differs from the posted
+            one, the batch and all later ones are reverted and the proposer is slashed.
+    """
+    batch: Batch = self.batches[batch_id]
+    assert batch.status == PENDING, "challenge: batch not pending"
+    assert block.timestamp < batch.deadline, "challenge: window closed"
+    assert step < batch.steps, "challenge: no such step"
+    assert self._open_step(batch.step_root, step, posted_root, keccak256(data), path, batch.steps), "challenge: step not in batch"
+    pre_root: bytes32 = empty(bytes32)
+    if step == 0:
+        pre_root = self._root_at(batch.position)
+    else:
+        assert self._open_step(batch.step_root, step - 1, previous_root, previous_tx_hash, previous_path, batch.steps), "challenge: previous step not in batch"
+        pre_root = previous_root
+    reason: uint8 = 0
+    applied: bool = False
+    computed: bytes32 = empty(bytes32)
+    reason, applied, computed = staticcall verifier.step(data, pre_root, batch.timestamp, batch.deposit_count, batch.forced_count, w)
+    assert computed != posted_root, "challenge: step is correct"
+
+    # revert the batch and every later one
+    for _: uint256 in range(MAX_PENDING):
+        if self.length <= batch.position:
+            break
+        position: uint256 = self.length - 1
+        reverted_id: uint256 = self.live[position]
+        self.batches[reverted_id].status = REVERTED
+        self.pending_of[self.batches[reverted_id].proposer] -= 1
+        log BatchReverted(id=reverted_id, position=position)
+        self.length = position
+
+    # slash: half to the challenger, half burned
+    bond: uint256 = self.bonds[batch.proposer]
+    self.bonds[batch.proposer] = 0
+    reward: uint256 = bond // 2
+    burned: uint256 = bond - reward
+    log FraudProven(
+        id=batch_id, step=step, challenger=msg.sender, proposer=batch.proposer, reason=reason,
+        computed_root=computed, posted_root=posted_root, reward=reward, burned=burned,
+    )
+    if reward > 0:
+        send(msg.sender, reward)
+    if burned > 0:
+        send(empty(address), burned)
+
+
+# ---------------------------------------------------------------------- censorship resistance
+
+
+@external
+@nonreentrant
+def freeze(forced_index: uint256, accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32):
+    """
+    @notice Freeze the rollup: forced request `forced_index` was posted more than
+            `inclusion_delay` seconds ago, and the latest batch's state (its globals,
+            opened here against its root) has not consumed it.
+    """
+    assert not self.frozen, "freeze: already frozen"
+    assert forced_index < staticcall inbox.forced_count(), "freeze: no such request"
+    assert block.timestamp > staticcall inbox.forced_time(forced_index) + inclusion_delay, "freeze: request not overdue"
+    root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
+    assert root == self._root_at(self.length), "freeze: globals not of the latest batch"
+    assert g.forced_count <= forced_index, "freeze: request was included"
+    self.frozen = True
+    log Frozen(forced_index=forced_index, final_root=self._root_at(self.finalized))

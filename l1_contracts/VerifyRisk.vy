@@ -1,0 +1,157 @@
+# pragma version ~=0.4.3
+"""
+@title One-step verifier: the risk rules (Liquidate, Deleverage)
+@notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
+        the same order, and returns the reason and the writes. Stateless: the router
+        (Verifier.vy) has checked the witness against the pre-state root and the shape of
+        the transaction's bytes. Liquidate: "first" is the account, "second" the insurance
+        fund (account 0). Deleverage: "first" is the deleveragee, "second" the deleverager,
+        and the fund's value is read from the witness's "fund".
+"""
+import leaves
+import money
+import transfers
+import txs
+import witness
+
+PPM: constant(int256) = 10**6
+
+
+@external
+@view
+def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
+    tag: uint256 = txs.u8(data, 0)
+    if tag == txs.LIQUIDATE:
+        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, w.markets, w.listed)
+    assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
+    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, w.markets, w.listed)
+
+
+@internal
+@pure
+def _liquidate(
+    data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
+    g: leaves.Globals, markets: leaves.Market[16], listed: uint256,
+) -> witness.Writes:
+    """apply_liquidate: the account exists and is not the fund (UNKNOWN_ACCOUNT,
+    BAD_COUNTERPARTY); the market exists with a price (UNKNOWN_MARKET, NO_PRICE); after
+    funding (the account's and the fund's) it has a position (NO_POSITION);
+    0 < size <= |position| (BAD_FIELD, NOT_REDUCE_ONLY); value < maintenance requirement
+    (NOT_LIQUIDATABLE). Then the slice moves to the fund at the oracle price, and if
+    value >= 0 the account pays the fund min(ceil(notional * penalty_ppm / PPM), value);
+    if value < 0 the fund pays the slice's deficit share, at most the fund's value
+    (INSURANCE_INSUFFICIENT). Bounds (OVERFLOW)."""
+    account_id: uint256 = txs.u32(data, 1)
+    size: int256 = convert(txs.u64(data, 6), int256)
+    account: leaves.Account = empty(leaves.Account)
+    known: bool = False
+    account, known = transfers.known_account(accounts_root, first, account_id)
+    if not known:
+        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    if account_id == transfers.INSURANCE_ACCOUNT:
+        return witness.refuse(txs.BAD_COUNTERPARTY)
+    m: leaves.Market = empty(leaves.Market)
+    reason: uint8 = txs.OK
+    m, reason = transfers.priced_market(markets, listed, txs.u8(data, 5))
+    if reason != txs.OK:
+        return witness.refuse(reason)
+    paid: int256 = 0
+    account, paid = money.settle(account, markets)
+    fund: leaves.Account = witness.open_account(accounts_root, second, transfers.INSURANCE_ACCOUNT)
+    fund_paid: int256 = 0
+    fund, fund_paid = money.settle(fund, markets)
+    held: int256 = money.size_of(account, m.id)
+    if held == 0:
+        return witness.refuse(txs.NO_POSITION)
+    if size == 0:
+        return witness.refuse(txs.BAD_FIELD)
+    if size > abs(held):
+        return witness.refuse(txs.NOT_REDUCE_ONLY)
+    value: int256 = money.value(account, markets)
+    if value >= money.requirement(account, markets, False):
+        return witness.refuse(txs.NOT_LIQUIDATABLE)
+    notional: int256 = size * convert(m.oracle_price, int256)
+    transfer: int256 = 0
+    if value >= 0:
+        transfer = -min(money.ceil_div(notional * convert(m.liquidation_penalty_ppm, int256), PPM), value)
+    else:
+        transfer = transfers.deficit_share(account, markets, notional)
+        if transfer > money.value(fund, markets):
+            return witness.refuse(txs.INSURANCE_INSUFFICIENT)
+    closed: leaves.Account = empty(leaves.Account)
+    taken: leaves.Account = empty(leaves.Account)
+    closed, taken = transfers.transfer_position(account, fund, m, size)
+    closed.collateral += transfer
+    taken.collateral -= transfer
+    if not transfers.in_bounds(closed) or not transfers.in_bounds(taken):
+        return witness.refuse(txs.OVERFLOW)
+    return transfers.transfer_effects(
+        g, m, account_id, account, closed, transfers.INSURANCE_ACCOUNT, fund, taken, paid + fund_paid
+    )
+
+
+@internal
+@pure
+def _deleverage(
+    data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
+    insurance: witness.Opened, g: leaves.Globals, markets: leaves.Market[16], listed: uint256,
+) -> witness.Writes:
+    """apply_deleverage: both accounts exist (UNKNOWN_ACCOUNT) and differ
+    (BAD_COUNTERPARTY); the market exists with a price (UNKNOWN_MARKET, NO_PRICE); after
+    funding the deleveragee has a position (NO_POSITION) and the deleverager an opposite
+    one (BAD_COUNTERPARTY); 0 < size <= both |positions| (BAD_FIELD, NOT_REDUCE_ONLY); the
+    deleveragee's value < 0 and its slice's deficit share exceeds the insurance fund's
+    value (NOT_DELEVERAGEABLE). Then the slice moves at the oracle price and the
+    deleverager pays the deficit share; its value must stay >= 0 (BAD_COUNTERPARTY).
+    Bounds (OVERFLOW). The fund (the witness's "fund") is read, not written."""
+    bankrupt_id: uint256 = txs.u32(data, 1)
+    taker_id: uint256 = txs.u32(data, 5)
+    size: int256 = convert(txs.u64(data, 10), int256)
+    bankrupt: leaves.Account = empty(leaves.Account)
+    taker: leaves.Account = empty(leaves.Account)
+    known: bool = False
+    bankrupt, known = transfers.known_account(accounts_root, first, bankrupt_id)
+    if not known:
+        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    taker, known = transfers.known_account(accounts_root, second, taker_id)
+    if not known:
+        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    if bankrupt_id == taker_id:
+        return witness.refuse(txs.BAD_COUNTERPARTY)
+    m: leaves.Market = empty(leaves.Market)
+    reason: uint8 = txs.OK
+    m, reason = transfers.priced_market(markets, listed, txs.u8(data, 9))
+    if reason != txs.OK:
+        return witness.refuse(reason)
+    paid_a: int256 = 0
+    paid_b: int256 = 0
+    bankrupt, paid_a = money.settle(bankrupt, markets)
+    taker, paid_b = money.settle(taker, markets)
+    held: int256 = money.size_of(bankrupt, m.id)
+    if held == 0:
+        return witness.refuse(txs.NO_POSITION)
+    opposite: int256 = money.size_of(taker, m.id)
+    if opposite == 0 or (opposite > 0) == (held > 0):
+        return witness.refuse(txs.BAD_COUNTERPARTY)
+    if size == 0:
+        return witness.refuse(txs.BAD_FIELD)
+    if size > abs(held) or size > abs(opposite):
+        return witness.refuse(txs.NOT_REDUCE_ONLY)
+    if money.value(bankrupt, markets) >= 0:
+        return witness.refuse(txs.NOT_DELEVERAGEABLE)
+    share: int256 = transfers.deficit_share(bankrupt, markets, size * convert(m.oracle_price, int256))
+    fund: leaves.Account = witness.open_account(accounts_root, insurance, transfers.INSURANCE_ACCOUNT)
+    fund_paid: int256 = 0
+    fund, fund_paid = money.settle(fund, markets)
+    if share <= money.value(fund, markets):
+        return witness.refuse(txs.NOT_DELEVERAGEABLE)
+    closed: leaves.Account = empty(leaves.Account)
+    taken: leaves.Account = empty(leaves.Account)
+    closed, taken = transfers.transfer_position(bankrupt, taker, m, size)
+    closed.collateral += share
+    taken.collateral -= share
+    if money.value(taken, markets) < 0:
+        return witness.refuse(txs.BAD_COUNTERPARTY)
+    if not transfers.in_bounds(closed) or not transfers.in_bounds(taken):
+        return witness.refuse(txs.OVERFLOW)
+    return transfers.transfer_effects(g, m, bankrupt_id, bankrupt, closed, taker_id, taker, taken, paid_a + paid_b)

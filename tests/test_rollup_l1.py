@@ -1,0 +1,313 @@
+"""The rollup chain on a real EVM: bonds, batches, the challenge window, finalization,
+fraud proofs (revert + slash), withdrawal claims, forced requests, freeze and escape.
+Each refusal carries its revert reason and moves nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.logs import DISCARD
+
+from rollup.deploy import Deployment, Params, deploy
+from rollup.l1.chain import dev_accounts
+from rollup.l1.client import L1, L1Error
+from rollup.l1.rollup_client import FINAL, PENDING, REVERTED, RollupL1, config_of
+from rollup.stf import apply, builders
+from rollup.stf.fork import Context
+from rollup.stf.genesis import genesis_state
+from rollup.stf.state import State
+from rollup.stf.transactions import AdvanceTime, Deposit, ForcedRequest
+
+KEYS = [bytes(a.key) for a in dev_accounts(6)]
+DEPLOYER, OPERATOR, CHALLENGER, ALICE, BOB = (KEYS[i] for i in range(5))
+WINDOW, DELAY = 100, 200
+
+
+@pytest.fixture(scope="module")
+def deployment(l1_url: str) -> Deployment:
+    return deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=DELAY))
+
+
+@dataclass
+class Operator:
+    """A minimal honest proposer: the STF over the L1 queues, one batch at a time."""
+
+    chain: RollupL1
+    state: State
+    w3: Web3
+    states: list[State] = field(default_factory=list)
+    """The state after each submitted batch (for witnesses and claims)."""
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def context(self, timestamp: int) -> Context:
+        bridge = self.chain.bridge.functions
+        deposits = self.chain.deposit_heads(bridge.deposit_count().call())
+        forced = self.chain.forced_heads(bridge.forced_count().call())
+        return Context(config_of(self.chain.deployment), timestamp, deposits, forced)
+
+    def run(self, txs: list[bytes], lie_at: int | None = None) -> tuple[list[bytes], list[bytes], int]:
+        """Apply `txs` (roots after each); at `lie_at`, post a wrong root instead."""
+        timestamp = self.now()
+        context = self.context(timestamp)
+        roots = []
+        for i, tx in enumerate(txs):
+            apply(self.state, tx, context)
+            roots.append(self.state.root() if i != lie_at else b"\x13" * 32)
+        return txs, roots, timestamp
+
+    def post(self, txs: list[bytes], lie_at: int | None = None) -> tuple[int, list[bytes], list[bytes]]:
+        """Run and submit a batch (a lie changes only the posted root: the state goes on
+        from the truth)."""
+        txs, roots, timestamp = self.run(txs, lie_at)
+        batch_id, _ = self.chain.submit(txs, roots, timestamp)
+        self.states.append(self.state.copy())
+        return batch_id, txs, roots
+
+
+@pytest.fixture
+def env(l1_url: str, deployment: Deployment) -> Iterator[dict[str, Any]]:
+    w3 = Web3(Web3.HTTPProvider(l1_url))
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    operator = RollupL1(L1(l1_url, OPERATOR), deployment)
+    owner = bytes.fromhex(deployment.params["insurance_owner"][2:])
+    yield {
+        "w3": w3,
+        "deployment": deployment,
+        "operator": Operator(operator, genesis_state(owner), w3),
+        "challenger": RollupL1(L1(l1_url, CHALLENGER), deployment),
+        "alice": RollupL1(L1(l1_url, ALICE), deployment),
+        "bob": RollupL1(L1(l1_url, BOB), deployment),
+    }
+    w3.provider.make_request("evm_revert", [snapshot])
+
+
+def travel(w3: Web3, seconds: int) -> None:
+    """Mine a block `seconds` after the latest one."""
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])
+    w3.provider.make_request("evm_mine", [])
+
+
+def refused(reason: str, call: Any, *args: Any, **kwargs: Any) -> None:
+    with pytest.raises(L1Error) as info:
+        call(*args, **kwargs)
+    assert info.value.reason == reason, info.value
+
+
+def deposits_since(chain: RollupL1, start: int) -> list[bytes]:
+    """The L2 Deposit transactions of L1 deposits start.. (from the bridge's events)."""
+    events = chain.bridge.events.Deposited().get_logs(from_block=chain.deployment.deploy_block)
+    out = []
+    for e in sorted(events, key=lambda e: e["args"]["index"]):
+        a = e["args"]
+        if a["index"] >= start:
+            out.append(Deposit(a["index"], a["account"], bytes.fromhex(a["owner"][2:]), a["amount"],
+                               a["timestamp"]).encode())
+    return out
+
+
+def test_bonds_and_malformed_batches_are_refused(env: dict[str, Any]) -> None:
+    op: Operator = env["operator"]
+    chain = op.chain
+    rollup = chain.rollup.functions
+    now = op.now()
+    refused("batch: proposer not bonded", chain.submit, [AdvanceTime(now).encode()], [b"\1" * 32], now)
+    refused("bond: wrong amount", chain.l1.send, rollup.bond(), value=5)
+    chain.bond()
+    refused("bond: already bonded", chain.bond)
+    refused("batch: wrong position", chain.submit, [b"\x0a"], [b"\1" * 32], now, position=1)
+    refused("batch: timestamp in the future", chain.submit, [b"\x0a"], [b"\1" * 32], now + 1000)
+    refused("batch: empty", chain.submit, [], [], now)
+    bad_blob = rollup.submit(0, now, b"\x00\x05abc", [b"\1" * 32])  # length prefix says 5, 3 follow
+    refused("batch: bad encoding", chain.l1.send, bad_blob)
+    assert rollup.length().call() == 0 and rollup.batch_count().call() == 0
+    # unbond works only without pending batches
+    op.post([AdvanceTime(now).encode()])
+    refused("unbond: batches pending", chain.l1.send, rollup.unbond())
+
+
+def test_honest_batch_survives_every_challenge_and_finalizes(env: dict[str, Any]) -> None:
+    op: Operator = env["operator"]
+    alice: RollupL1 = env["alice"]
+    challenger: RollupL1 = env["challenger"]
+    alice.deposit(alice.l1.address, 3_000_000)
+    alice.deposit(env["bob"].l1.address, 2_000_000)
+    op.chain.bond()
+    pre = op.state.copy()
+    txs = [AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0), b"\x99junk", b""]
+    batch_id, txs, roots = op.post(txs)
+    assert op.chain.batch(batch_id).status == PENDING
+    # a hostile watcher challenges every step: each is correct, nothing moves
+    state = pre
+    context = op.context(op.chain.batch(batch_id).timestamp)
+    for step, tx in enumerate(txs):
+        refused("challenge: step is correct", challenger.challenge, batch_id, step, txs, roots, state)
+        apply(state, tx, context)
+    # the window must pass before finalization
+    assert op.chain.finalize().get("status") == 1
+    assert op.chain.batch(batch_id).status == PENDING
+    travel(env["w3"], WINDOW + 1)
+    refused("challenge: window closed", challenger.challenge, batch_id, 1, txs, roots, pre)
+    op.chain.finalize()
+    info = op.chain.batch(batch_id)
+    assert info.status == FINAL and bytes(op.chain.rollup.functions.final_root().call()) == roots[-1]
+    refused("challenge: batch not pending", challenger.challenge, batch_id, 1, txs, roots, pre)
+    op.chain.finalize()  # finalizing again changes nothing
+    assert op.chain.rollup.functions.finalized().call() == 1
+
+
+def test_fraud_reverts_the_batch_and_its_descendants_and_slashes(env: dict[str, Any]) -> None:
+    op: Operator = env["operator"]
+    challenger: RollupL1 = env["challenger"]
+    w3: Web3 = env["w3"]
+    rollup = op.chain.rollup.functions
+    op.chain.bond()
+    bond = rollup.bond_amount().call()
+    first, _, _ = op.post([AdvanceTime(op.now()).encode()])
+    travel(w3, 5)
+    pre = op.state.copy()
+    bad, txs, roots = op.post([b"\x02short", AdvanceTime(op.now()).encode(), AdvanceTime(op.now() + 1).encode()],
+                              lie_at=1)
+    travel(w3, 1)
+    later, _, _ = op.post([AdvanceTime(op.now()).encode()])
+    assert rollup.length().call() == 3
+    # wrong step: refused, nothing moves
+    refused("challenge: step is correct", challenger.challenge, bad, 0, txs, roots, pre)
+    # the lie at step 1: step 0 was a no-op, so step 1's pre-state is `pre`
+    balance = w3.eth.get_balance(challenger.l1.address)
+    receipt = challenger.challenge(bad, 1, txs, roots, pre)
+    gas_cost = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert w3.eth.get_balance(challenger.l1.address) == balance - gas_cost + bond // 2
+    assert [op.chain.batch(i).status for i in (first, bad, later)] == [PENDING, REVERTED, REVERTED]
+    assert rollup.length().call() == 1 and rollup.bonds(op.chain.l1.address).call() == 0
+    event = op.chain.rollup.events.FraudProven().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    assert event["reward"] == bond // 2 and event["burned"] == bond - bond // 2
+    # a second challenger is told the batch is gone; the operator resumes after re-bonding
+    refused("challenge: batch not pending", challenger.challenge, bad, 1, txs, roots, pre)
+    refused("batch: proposer not bonded", op.chain.submit, [b"\x0a"], [b"\1" * 32], op.now())
+    op.chain.bond()
+    op.state = op.states[0].copy()
+    resumed, _, _ = op.post([AdvanceTime(op.now()).encode()])
+    assert op.chain.batch(resumed).position == 1
+    travel(w3, WINDOW + 1)
+    op.chain.finalize()
+    assert op.chain.batch(resumed).status == FINAL
+
+
+def test_withdrawal_is_paid_once_against_a_final_root(env: dict[str, Any]) -> None:
+    op: Operator = env["operator"]
+    alice: RollupL1 = env["alice"]
+    token = alice.token.functions
+    alice.deposit(alice.l1.address, 4_000_000)
+    op.chain.bond()
+    batch_id, _, _ = op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
+    account = alice.bridge.functions.account_of(alice.l1.address).call()
+    context = op.context(op.now())
+    withdraw = builders.withdraw(account, 1_500_000, 1, 2**40, ALICE, context).encode()
+    travel(env["w3"], 1)
+    second, _, _ = op.post([withdraw])
+    final_state = op.states[-1]
+    assert len(final_state.withdrawals) == 1
+    refused("claim: batch not final", alice.claim, second, 0, final_state)
+    travel(env["w3"], WINDOW + 1)
+    op.chain.finalize()
+    before = token.balanceOf(alice.l1.address).call()
+    alice.claim(second, 0, final_state)
+    assert token.balanceOf(alice.l1.address).call() == before + 1_500_000
+    refused("claim: already claimed", alice.claim, second, 0, final_state)
+    # a record that is not in the root is refused
+    forged = final_state.copy()
+    forged.append_withdrawal(final_state.withdrawals[0]._replace(amount=9_999_999))
+    refused("claim: bad proof", env["bob"].claim, second, 1, forged)
+    assert batch_id != second
+
+
+def test_ignored_forced_withdrawal_freezes_and_the_user_escapes(env: dict[str, Any]) -> None:
+    """The operator ignores a forced withdrawal: after the inclusion delay anyone freezes
+    the rollup, and the user gets their equity back on L1 without the operator."""
+    op: Operator = env["operator"]
+    alice: RollupL1 = env["alice"]
+    bob: RollupL1 = env["bob"]
+    w3: Web3 = env["w3"]
+    token = alice.token.functions
+    alice.deposit(alice.l1.address, 5_000_000)
+    op.chain.bond()
+    op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
+    travel(w3, WINDOW + 1)
+    op.chain.finalize()
+    final_state = op.states[-1]
+    account = alice.bridge.functions.account_of(alice.l1.address).call()
+
+    refused("escape: rollup not frozen", alice.escape, account, final_state)
+    alice.force_withdraw(1_000_000)
+    travel(w3, 1)
+    op.post([AdvanceTime(op.now()).encode()])  # the operator carries on, ignoring the request
+    refused("freeze: request not overdue", bob.freeze, 0, op.state)
+    travel(w3, DELAY + 1)
+    refused("freeze: globals not of the latest batch", bob.freeze, 0, final_state)
+    bob.freeze(0, op.state)
+    assert alice.rollup.functions.frozen().call()
+    refused("rollup: frozen", op.chain.submit, [b"\x0a"], [b"\1" * 32], op.now())
+    refused("rollup: frozen", op.chain.finalize)
+
+    before = token.balanceOf(alice.l1.address).call()
+    refused("escape: bad proof", bob.escape, account, op.state)  # not the final root
+    bob.escape(account, final_state)  # anyone may trigger it; the owner is paid
+    assert token.balanceOf(alice.l1.address).call() == before + 5_000_000
+    refused("escape: already escaped", alice.escape, account, final_state)
+
+
+def test_deposits_not_in_the_final_state_are_paid_back_after_a_freeze(env: dict[str, Any]) -> None:
+    """Deposited on L1 but never credited by a final batch: paid back once frozen."""
+    op: Operator = env["operator"]
+    alice: RollupL1 = env["alice"]
+    bob: RollupL1 = env["bob"]
+    w3: Web3 = env["w3"]
+    token = alice.token.functions
+    alice.deposit(alice.l1.address, 5_000_000)
+    op.chain.bond()
+    op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
+    travel(w3, WINDOW + 1)
+    op.chain.finalize()
+    final_state = op.states[-1]
+    alice.deposit(alice.l1.address, 700_000)  # index 1: the operator stops here
+    events = alice.bridge.events.Deposited().get_logs(from_block=alice.deployment.deploy_block)
+    a = sorted(events, key=lambda e: e["args"]["index"])[-1]["args"]
+    entry = Deposit(a["index"], a["account"], bytes.fromhex(a["owner"][2:]), a["amount"], a["timestamp"])
+    refused("reclaim: rollup not frozen", bob.reclaim_deposit, entry, final_state)
+    alice.force_withdraw(1)
+    travel(w3, DELAY + 1)
+    bob.freeze(0, final_state)
+    before = token.balanceOf(alice.l1.address).call()
+    refused("reclaim: not this deposit", bob.reclaim_deposit, entry._replace(amount=700_001), final_state)
+    bob.reclaim_deposit(entry, final_state)
+    assert token.balanceOf(alice.l1.address).call() == before + 700_000
+    refused("reclaim: already reclaimed", bob.reclaim_deposit, entry, final_state)
+    first = sorted(events, key=lambda e: e["args"]["index"])[0]["args"]
+    credited = Deposit(0, first["account"], bytes.fromhex(first["owner"][2:]), first["amount"], first["timestamp"])
+    refused("reclaim: deposit was credited", bob.reclaim_deposit, credited, final_state)
+
+
+def test_included_forced_request_prevents_freeze(env: dict[str, Any]) -> None:
+    op: Operator = env["operator"]
+    alice: RollupL1 = env["alice"]
+    w3: Web3 = env["w3"]
+    alice.deposit(alice.l1.address, 5_000_000)
+    op.chain.bond()
+    op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
+    alice.force_withdraw(1_000_000)
+    event = alice.bridge.events.ForcedRequested().get_logs(from_block=alice.deployment.deploy_block)[0]["args"]
+    request = ForcedRequest(event["index"], event["kind"], event["account"], bytes.fromhex(event["requester"][2:]),
+                            event["market"], event["amount"], event["timestamp"])
+    travel(w3, 1)
+    op.post([request.encode()])
+    assert op.state.globals.forced_count == 1 and len(op.state.withdrawals) == 1
+    travel(w3, DELAY + 1)
+    refused("freeze: request was included", env["bob"].freeze, 0, op.state)
+    refused("freeze: no such request", env["bob"].freeze, 1, op.state)
