@@ -311,3 +311,39 @@ def test_included_forced_request_prevents_freeze(env: dict[str, Any]) -> None:
     travel(w3, DELAY + 1)
     refused("freeze: request was included", env["bob"].freeze, 0, op.state)
     refused("freeze: no such request", env["bob"].freeze, 1, op.state)
+
+
+def test_bridge_bounds_are_refused(env: dict[str, Any]) -> None:
+    """Values the L2 encodings cannot carry are refused on L1, before they enter a queue."""
+    alice: RollupL1 = env["alice"]
+    bob: RollupL1 = env["bob"]
+    bridge = alice.bridge.functions
+    alice.l1.send(alice.token.functions.approve(alice.bridge.address, 10**16))
+    refused("deposit: amount too large", alice.l1.send, bridge.deposit(alice.l1.address, 10**15 + 1))
+    refused("deposit: zero owner", alice.l1.send, bridge.deposit("0x" + "00" * 20, 1))
+    refused("forced: no account", bob.force_withdraw, 1)
+    alice.l1.send(bridge.deposit(alice.l1.address, 1_000))
+    refused("forced: bad amount", alice.force_withdraw, 2**64)
+    refused("forced: bad amount", alice.force_withdraw, 0)
+    refused("forced: bad market", alice.force_close, 16)
+    refused("bridge: not the deployer", alice.l1.send, bridge.set_rollup(alice.l1.address))
+    assert bridge.deposit_count().call() == 1 and bridge.forced_count().call() == 0
+
+
+def test_proof_cost_does_not_grow_with_the_batch(env: dict[str, Any]) -> None:
+    """The same lie proven in a batch of 2 steps and of 512 steps: only the two step paths
+    grow (1 and 9 hashes each: calldata and hashing, under 2,000 gas per extra level)."""
+    op: Operator = env["operator"]
+    challenger: RollupL1 = env["challenger"]
+    op.chain.bond()
+    gas = []
+    for size in (2, 512):
+        pre = op.state.copy()
+        txs = [b"\x0b" + i.to_bytes(2, "big") for i in range(size - 1)] + [AdvanceTime(op.now()).encode()]
+        batch_id, txs, roots = op.post(txs, lie_at=size - 1)
+        receipt = challenger.challenge(batch_id, size - 1, txs, roots, pre)
+        gas.append(int(receipt["gasUsed"]))
+        op.state = pre
+        op.chain.bond()
+        travel(env["w3"], 1)
+    assert 0 < gas[1] - gas[0] < 8 * 2_000, gas

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rollup.stf import Reason, builders, margin
 from rollup.stf.constants import CANCELLED_HASH, INSURANCE_ACCOUNT
 from rollup.stf.fork import Context
+from rollup.stf.genesis import genesis_state
 from rollup.stf.signing import address_of, sign
+from rollup.stf.state import Market
 from rollup.stf.transactions import (
     FORCED_CLOSE,
     FORCED_WITHDRAW,
@@ -289,3 +293,14 @@ def test_spec_lists_every_reason_code() -> None:
     for reason in Reason:
         if reason is not Reason.OK:
             assert text.count(f"`{reason.name}`") + text.count(f"| {reason.name} |") >= 1, reason
+
+
+def test_genesis_refuses_markets_the_rules_cannot_run() -> None:
+    """A zero tick or step, inverted margins, an unknown product: refused at genesis."""
+    good = Market(id=3)
+    genesis_state(b"\x01" * 20, (good,))
+    for bad in (good._replace(step_size=0), good._replace(tick_size=0), good._replace(product=7),
+                good._replace(maintenance_margin_ppm=0), good._replace(maintenance_margin_ppm=200_000),
+                good._replace(id=16), good._replace(liquidation_penalty_ppm=2_000_000)):
+        with pytest.raises(ValueError):
+            genesis_state(b"\x01" * 20, (bad,))

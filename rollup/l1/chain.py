@@ -174,8 +174,13 @@ class DevChain:
         return int(time.time()) + self.time_offset
 
     def increase_time(self, seconds: int) -> int:
-        """Shift the clock forward by `seconds`; return the total shift."""
+        """Shift the clock forward by `seconds`, and at least to `seconds` after the latest
+        block (blocks mined within one wall-clock second run ahead of the clock); return
+        the total shift."""
         self.time_offset += seconds
+        behind = self.head.header.timestamp + seconds - self.now()
+        if behind > 0:
+            self.time_offset += behind
         if not self._pending_txs:
             self._new_pending_block()
         return self.time_offset

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .constants import INSURANCE_ACCOUNT
+from . import products
+from .constants import INSURANCE_ACCOUNT, MAX_MARKETS, PPM
 from .state import Account, Market, State
 
 
@@ -40,10 +41,29 @@ DEVNET_MARKETS: tuple[tuple[MarketInfo, Market], ...] = (
 0.00001 BTC: $100,000/BTC is a price of 1,000,000); 10% initial, 5% maintenance margin."""
 
 
+def check_market(market: Market) -> None:
+    """Markets are fixed at genesis; the rules assume these of every market (a step or tick
+    of zero would make a trade's divisibility check divide by zero). Raises ValueError."""
+    if not 0 <= market.id < MAX_MARKETS:
+        raise ValueError(f"market id {market.id} outside 0..{MAX_MARKETS - 1}")
+    if market.product not in products.PRODUCTS:
+        raise ValueError(f"market {market.id}: unknown product {market.product}")
+    if market.tick_size < 1 or market.step_size < 1:
+        raise ValueError(f"market {market.id}: tick and step sizes must be at least 1")
+    if not 0 < market.maintenance_margin_ppm <= market.initial_margin_ppm <= PPM:
+        raise ValueError(f"market {market.id}: need 0 < maintenance <= initial margin <= 1")
+    if market.liquidation_penalty_ppm > PPM or market.max_price_move_ppm > PPM:
+        raise ValueError(f"market {market.id}: penalty and price move are fractions of at most 1")
+    if market.oracle_staleness < 1:
+        raise ValueError(f"market {market.id}: the oracle staleness window must be at least 1 s")
+
+
 def genesis_state(insurance_owner: bytes, markets: tuple[Market, ...] | None = None) -> State:
-    """The state at genesis: the markets (no price yet) and the insurance fund's account."""
+    """The state at genesis: the markets (no price yet, each checked by `check_market`) and
+    the insurance fund's account."""
     state = State()
     for market in markets if markets is not None else tuple(m for _, m in DEVNET_MARKETS):
+        check_market(market)
         state.set_market(market)
     state.set_accounts({INSURANCE_ACCOUNT: Account(owner=insurance_owner)})
     return state

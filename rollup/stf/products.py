@@ -12,6 +12,9 @@ from .constants import PPM
 PERPETUAL = 0
 """A linear perpetual future: value size * price, requirement a fraction of |notional|."""
 
+PRODUCTS = frozenset({PERPETUAL})
+"""The products a market may trade in this version (checked at genesis)."""
+
 
 def mark_value(product: int, size: int, price: int) -> int:
     """A position's contribution to account value, in collateral units."""
