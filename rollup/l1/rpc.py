@@ -8,13 +8,12 @@ the revert data) and the node keeps serving.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .. import jsonrpc
+from ..jsonrpc import RpcError, Server, invalid
 from .chain import (
     CLIENT_VERSION,
     DEFAULT_PRIORITY_FEE,
@@ -29,25 +28,10 @@ log = logging.getLogger("rollup.l1")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Largest HTTP request body served (rollup batches travel in calldata)."""
 
-MAX_BATCH = 1_000
-"""Most requests in one JSON-RPC batch."""
-
 MAX_LOG_RANGE = 100_000
 """Most blocks one eth_getLogs may scan."""
 
 UINT256_MAX = 2**256 - 1
-
-
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-def invalid(message: str) -> RpcError:
-    return RpcError(-32602, f"invalid params: {message}")
 
 
 # ---------------------------------------------------------------------- parsing
@@ -168,71 +152,22 @@ ARITY = {
 """Most positional parameters each method takes (methods not listed take none)."""
 
 
-class Node:
+class Node(jsonrpc.Service):
     """JSON-RPC methods over a DevChain. Thread-safe: one lock around the chain."""
 
+    arity = ARITY
+    max_body_bytes = MAX_BODY_BYTES
+
     def __init__(self, chain: DevChain) -> None:
+        super().__init__()
         self.chain = chain
-        self.lock = threading.RLock()
         self.filters: dict[int, dict[str, Any]] = {}
         self._filter_counter = 0
-        self.methods: dict[str, Callable[[list[Any]], Any]] = {
-            name[4:]: getattr(self, name) for name in dir(self) if name.startswith("rpc_")
-        }
 
-    # --- dispatch
-
-    def handle_payload(self, body: bytes) -> Any:
-        """Answer a raw HTTP body: one request, a batch, or an error object. None = no reply."""
-        try:
-            request = json.loads(body)
-        except (ValueError, RecursionError):
-            return error_response(None, -32700, "parse error")
-        if isinstance(request, list):
-            if not request:
-                return error_response(None, -32600, "invalid request: empty batch")
-            if len(request) > MAX_BATCH:
-                return error_response(None, -32600, f"invalid request: batch over {MAX_BATCH}")
-            replies = [self.handle_request(item) for item in request]
-            replies = [r for r in replies if r is not None]
-            return replies or None
-        return self.handle_request(request)
-
-    def handle_request(self, request: Any) -> dict[str, Any] | None:
-        if not isinstance(request, dict):
-            return error_response(None, -32600, "invalid request: not an object")
-        request_id = request.get("id")
-        if not isinstance(request_id, (str, int, type(None))) or isinstance(request_id, bool):
-            return error_response(None, -32600, "invalid request: bad id")
-        method = request.get("method")
-        if request.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            return error_response(request_id, -32600, "invalid request")
-        params = request.get("params", [])
-        if params is None:
-            params = []
-        if not isinstance(params, list):
-            return error_response(request_id, -32602, "invalid params: must be an array")
-        handler = self.methods.get(method)
-        if handler is None:
-            return error_response(request_id, -32601, f"the method {method[:100]} does not exist")
-        most = ARITY.get(method, 0)
-        if len(params) > most:
-            return error_response(
-                request_id, -32602, f"invalid params: too many arguments, want at most {most}"
-            )
-        try:
-            with self.lock:
-                result = handler(params)
-        except RpcError as exc:
-            return error_response(request_id, exc.code, exc.message, exc.data)
-        except ChainError as exc:
-            return error_response(request_id, exc.code, exc.message, exc.data)
-        except Exception as exc:  # a bug must not take the node down
-            log.exception("internal error in %s", method)
-            return error_response(request_id, -32603, f"internal error: {type(exc).__name__}: {exc}")
-        if "id" not in request:
-            return None  # a notification
-        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+    def translate(self, exc: Exception) -> RpcError | None:
+        if isinstance(exc, ChainError):
+            return RpcError(exc.code, exc.message, exc.data)
+        return None
 
     # --- block selection
 
@@ -759,74 +694,9 @@ def block_rewards(block: MinedBlock, percentiles: list[float]) -> list[str]:
     return out
 
 
-def error_response(
-    request_id: Any, code: int, message: str, data: str | None = None
-) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": request_id, "error": error}
-
-
-# ---------------------------------------------------------------------- HTTP
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
-    # and the client's delayed ACK stall every keep-alive reply by about 40 ms.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _reply(self, status: int, payload: Any) -> None:
-        body = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_OPTIONS(self) -> None:  # noqa: N802 - CORS preflight for browser wallets
-        self.send_response(204)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "Content-Type")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._reply(405, error_response(None, -32600, "use POST with a JSON-RPC body"))
-
-    def do_POST(self) -> None:  # noqa: N802
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self.close_connection = True
-            self._reply(411, error_response(None, -32600, "Content-Length required"))
-            return
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._reply(413, error_response(None, -32600, "request body too large"))
-            return
-        body = self.rfile.read(length)
-        self._reply(200, self.server.node.handle_payload(body))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    node: Node
-
-
-def serve(node: Node, host: str, port: int) -> _Server:
+def serve(node: Node, host: str, port: int) -> Server:
     """Bind an HTTP JSON-RPC server for `node` (call serve_forever on it)."""
-    server = _Server((host, port), _Handler)
-    server.node = node
-    return server
+    return jsonrpc.serve(node, host, port)
 
 
 class IntervalMiner(threading.Thread):
