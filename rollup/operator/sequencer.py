@@ -37,9 +37,10 @@ from .store import Store
 
 log = logging.getLogger("rollup.operator")
 
-Corrupt = Callable[[State, list[bytes], list[bytes], Context], tuple[list[bytes], list[bytes]]]
+Corrupt = Callable[[State, list[bytes], list[bytes], Context], tuple[list[bytes], list[bytes]] | None]
 """A fraud: given the batch's pre-state, transactions, honest roots and context, the
-transactions and roots to post instead (rollup/operator/fraud.py)."""
+transactions and roots to post instead, or None if this batch offers no occasion
+(rollup/operator/fraud.py)."""
 
 
 @dataclass
@@ -225,9 +226,11 @@ class Sequencer:
         position = len(self.posted)
         if self.corrupt is not None:
             context = self.context_for(cut.timestamp, cut.deposit_count, cut.forced_count)
-            txs, roots = self.corrupt(cut.pre_state.copy(), list(txs), list(roots), context)
-            self.corrupt = None  # a fraud is posted once
-            log.warning("posting a FRAUDULENT batch (local %d) for the fraud mode", cut.local)
+            fraud = self.corrupt(cut.pre_state.copy(), list(txs), list(roots), context)
+            if fraud is not None:
+                txs, roots = fraud
+                self.corrupt = None  # a fraud is posted once
+                log.warning("posting a FRAUDULENT batch (local %d) for the fraud mode", cut.local)
         try:
             batch_id, receipt = self.chain.submit(txs, roots, cut.timestamp, position=position)
         except L1Error as exc:
@@ -236,7 +239,9 @@ class Sequencer:
         with self.store.transaction() as db:
             db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ?, l1_tx = ? WHERE local = ?",
                        (batch_id, position, receipt["transactionHash"].hex(), cut.local))
-        self.posted.append(PostedBatch(cut.local, batch_id, position, txs, roots, cut.state))
+        # what the operator keeps is the honest batch (a fraud's extra transactions are not
+        # sequenced again after the revert)
+        self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state))
         log.info("posted batch %d (local %d) at position %d: %d transactions", batch_id, cut.local, position, len(txs))
         return True
 

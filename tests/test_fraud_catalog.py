@@ -1,0 +1,83 @@
+"""Every fraud mode of the operator (rollup/operator/fraud.py) produces a batch that a
+watcher's replay finds wrong and that is proven wrong on L1 in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from web3 import Web3
+from web3.logs import DISCARD
+
+from rollup.deploy import Deployment, Params, deploy
+from rollup.l1.chain import dev_accounts
+from rollup.l1.client import L1
+from rollup.l1.rollup_client import REVERTED, RollupL1
+from rollup.l1.world import World, make_world
+from rollup.operator.fraud import CATALOG
+from rollup.stf import apply
+
+KEYS = [bytes(a.key) for a in dev_accounts(8)]
+DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
+USERS = KEYS[3:7]
+
+
+@pytest.fixture(scope="module")
+def deployment(l1_url: str) -> Deployment:
+    return deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=3_600, inclusion_delay=7_200))
+
+
+@pytest.fixture
+def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
+    w3 = Web3(Web3.HTTPProvider(l1_url))
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    yield make_world(l1_url, deployment, PROPOSER, USERS)
+    w3.provider.make_request("evm_revert", [snapshot])
+
+
+def test_the_catalog_has_the_required_kinds() -> None:
+    assert len(CATALOG) >= 10
+    assert {"mint", "wrong-pnl", "skip-funding", "bad-signature", "overfill", "under-margin",
+            "fake-withdrawal", "wrong-liquidation", "skip-deposit", "ignore-forced",
+            "malformed-as-valid", "wrong-root"} <= set(CATALOG)
+
+
+@pytest.mark.parametrize("kind", sorted(CATALOG))
+def test_each_fraud_is_found_and_proven(world: World, kind: str) -> None:
+    # an honest batch with an occasion for every kind: two deposits, a forced request,
+    # trades (one leaving positions open), time
+    users = world.users
+    world.post([world.trade(users[0], users[1], 0, True, 50, 300_000)])
+    users[2].chain.deposit(users[2].address, 1_000_000)
+    users[3].chain.deposit(users[3].address, 2_000_000)
+    users[1].chain.force_withdraw(1_000_000)
+    world.travel(5)
+    txs = [world.advance(), *world.new_deposits(), *world.new_forced(),
+           world.trade(users[2], users[3], 1, False, 5, 1_000_000)]
+    timestamp = world.now()
+    context = world.context(timestamp)
+    pre = world.state.copy()
+    honest = pre.copy()
+    roots = []
+    for tx in txs:
+        assert apply(honest, tx, context).applied
+        roots.append(honest.root())
+
+    fraud = CATALOG[kind](pre.copy(), list(txs), list(roots), context)
+    assert fraud is not None, f"{kind} found no occasion"
+    posted_txs, posted_roots = fraud
+    batch_id, _ = world.proposer.submit(posted_txs, posted_roots, timestamp)
+
+    # a watcher's replay: the first step whose posted root is not the true one
+    state = pre.copy()
+    for step, tx in enumerate(posted_txs):
+        before = state.copy()
+        apply(state, tx, context)
+        if state.root() != posted_roots[step]:
+            break
+    else:
+        pytest.fail(f"{kind}: every posted root is true")
+    challenger = RollupL1(L1(world.url, CHALLENGER), world.deployment)
+    receipt = challenger.challenge(batch_id, step, posted_txs, posted_roots, before)
+    assert challenger.rollup.events.FraudProven().process_receipt(receipt, errors=DISCARD)
+    assert challenger.batch(batch_id).status == REVERTED
