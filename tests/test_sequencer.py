@@ -111,7 +111,8 @@ def test_resume_after_a_proven_fraud(l1: str, deployment: Deployment, tmp_path: 
                                                 (bad.local,))[0]))
     for tx in bad.txs[:step]:
         apply(state, tx, context)
-    challenger.challenge(bad.l1_id, step, bad.txs, bad.roots, state)
+    assert bad.posted_roots is not None and bad.posted_txs == bad.txs
+    challenger.challenge(bad.l1_id, step, bad.txs, bad.posted_roots, state)
     assert challenger.batch(bad.l1_id).status == REVERTED
     seq.chain.bond()  # slashed: bond again to resume
     seq.tick()  # sees the revert, resumes from genesis, sequences the withdrawal again

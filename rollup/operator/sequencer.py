@@ -82,6 +82,9 @@ class PostedBatch:
     state: State
     """The state after the batch (for withdrawal proofs once it is final)."""
     status: str = "posted"
+    posted_txs: list[bytes] | None = None
+    posted_roots: list[bytes] | None = None
+    """What went to L1 when it differs from the honest batch (a fraud mode)."""
 
 
 class Sequencer:
@@ -241,7 +244,8 @@ class Sequencer:
                        (batch_id, position, receipt["transactionHash"].hex(), cut.local))
         # what the operator keeps is the honest batch (a fraud's extra transactions are not
         # sequenced again after the revert)
-        self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state))
+        self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state,
+                                       posted_txs=txs, posted_roots=roots))
         log.info("posted batch %d (local %d) at position %d: %d transactions", batch_id, cut.local, position, len(txs))
         return True
 
@@ -350,6 +354,7 @@ class Sequencer:
                 with self.store.transaction() as db:
                     db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ? WHERE local = ?",
                                (batch_id, position, cut.local))
-                self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state))
+                self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state,
+                                       posted_txs=txs, posted_roots=roots))
                 return True
         return False
