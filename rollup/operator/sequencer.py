@@ -354,7 +354,6 @@ class Sequencer:
                 with self.store.transaction() as db:
                     db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ? WHERE local = ?",
                                (batch_id, position, cut.local))
-                self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state,
-                                       posted_txs=txs, posted_roots=roots))
+                self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state))
                 return True
         return False
