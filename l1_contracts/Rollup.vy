@@ -12,8 +12,8 @@
         later batch are reverted, and the proposer's bond is slashed: half to the
         challenger, half burned (sent to the zero address). The chain resumes from the
         last good root.
-        Censorship resistance: a forced request left unconsumed by the latest batch's
-        state for longer than `inclusion_delay` lets anyone freeze the rollup; then
+        Censorship resistance: a forced request or a deposit left unconsumed by the latest
+        batch's state for longer than `inclusion_delay` lets anyone freeze the rollup; then
         nothing is posted or finalized, and accounts exit through the bridge's escape
         hatch against the last final root.
 """
@@ -25,6 +25,7 @@ interface Verifier:
 
 interface Inbox:
     def deposit_count() -> uint256: view
+    def deposit_head(index: uint256) -> bytes32: view
     def forced_count() -> uint256: view
     def forced_time(index: uint256) -> uint256: view
 
@@ -94,6 +95,7 @@ event Unbonded:
 
 event Frozen:
     forced_index: uint256
+    deposit_index: uint256
     final_root: bytes32
 
 
@@ -382,4 +384,30 @@ def freeze(forced_index: uint256, accounts_root: bytes32, markets_root: bytes32,
     assert root == self._root_at(self.length), "freeze: globals not of the latest batch"
     assert g.forced_count <= forced_index, "freeze: request was included"
     self.frozen = True
-    log Frozen(forced_index=forced_index, final_root=self._root_at(self.finalized))
+    log Frozen(forced_index=forced_index, deposit_index=max_value(uint256), final_root=self._root_at(self.finalized))
+
+
+@external
+@nonreentrant
+def freeze_on_deposit(
+    deposit_index: uint256, account: uint256, owner: address, amount: uint256, timestamp: uint256,
+    accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32,
+):
+    """
+    @notice Freeze the rollup: deposit `deposit_index` (its fields checked against the
+            bridge's hash chain) was made more than `inclusion_delay` seconds ago, and the
+            latest batch's state (its globals, opened here) has not credited it.
+    """
+    assert not self.frozen, "freeze: already frozen"
+    assert deposit_index < staticcall inbox.deposit_count(), "freeze: no such deposit"
+    entry: bytes32 = keccak256(concat(
+        staticcall inbox.deposit_head(deposit_index),
+        abi_encode(deposit_index, account, owner, amount, timestamp),
+    ))
+    assert entry == staticcall inbox.deposit_head(deposit_index + 1), "freeze: not this deposit"
+    assert block.timestamp > timestamp + inclusion_delay, "freeze: deposit not overdue"
+    root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
+    assert root == self._root_at(self.length), "freeze: globals not of the latest batch"
+    assert g.deposit_count <= deposit_index, "freeze: deposit was credited"
+    self.frozen = True
+    log Frozen(forced_index=max_value(uint256), deposit_index=deposit_index, final_root=self._root_at(self.finalized))

@@ -281,9 +281,14 @@ def test_deposits_not_in_the_final_state_are_paid_back_after_a_freeze(env: dict[
     a = sorted(events, key=lambda e: e["args"]["index"])[-1]["args"]
     entry = Deposit(a["index"], a["account"], bytes.fromhex(a["owner"][2:]), a["amount"], a["timestamp"])
     refused("reclaim: rollup not frozen", bob.reclaim_deposit, entry, final_state)
-    alice.force_withdraw(1)
+    # the operator never credits it: once overdue, anyone freezes the rollup
+    refused("freeze: deposit not overdue", bob.freeze_on_deposit, entry, final_state)
     travel(w3, DELAY + 1)
-    bob.freeze(0, final_state)
+    refused("freeze: not this deposit", bob.freeze_on_deposit, entry._replace(amount=1), final_state)
+    refused("freeze: deposit was credited", bob.freeze_on_deposit,
+            Deposit(0, entry.account, entry.owner, 5_000_000,
+                    sorted(events, key=lambda e: e["args"]["index"])[0]["args"]["timestamp"]), final_state)
+    bob.freeze_on_deposit(entry, final_state)
     before = token.balanceOf(alice.l1.address).call()
     refused("reclaim: not this deposit", bob.reclaim_deposit, entry._replace(amount=700_001), final_state)
     bob.reclaim_deposit(entry, final_state)

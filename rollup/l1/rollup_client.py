@@ -139,6 +139,13 @@ class RollupL1:
         return self.l1.send(self.rollup.functions.freeze(
             forced_index, accounts, markets, records.globals_(tip_state.globals), withdrawals))
 
+    def freeze_on_deposit(self, deposit: Any, tip_state: State) -> Any:
+        """Freeze because L1 deposit `deposit` (a stf Deposit) is overdue in `tip_state`."""
+        accounts, markets, _, withdrawals = tip_state.root_parts()
+        return self.l1.send(self.rollup.functions.freeze_on_deposit(
+            deposit.index, deposit.account, records.address(deposit.owner), deposit.amount, deposit.l1_time,
+            accounts, markets, records.globals_(tip_state.globals), withdrawals))
+
     def claim(self, batch_id: int, index: int, final_state: State) -> Any:
         """Claim withdrawal record `index` of the final batch `batch_id` (whose state is `final_state`)."""
         accounts, markets, globals_hash, _ = final_state.root_parts()
