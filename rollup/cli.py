@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_L1_PORT = 8545
+DEFAULT_OPERATOR_PORT = 8550
 
 
 def _stop_on_signals(callback: Any) -> None:
@@ -168,6 +169,47 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         print("devnet stopped", flush=True)
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    from .deploy import Deployment
+    from .jsonrpc import serve
+    from .l1.client import L1, L1Error
+    from .l1.rollup_client import RollupL1
+    from .operator.fraud import CATALOG
+    from .operator.sequencer import Sequencer
+    from .operator.service import OperatorService
+    from .operator.store import Store
+
+    deployment = Deployment.load(args.deployment)
+    l1 = L1(args.l1_rpc or deployment.l1_rpc, args.key)
+    chain = RollupL1(l1, deployment)
+    if not chain.rollup.functions.bonds(l1.address).call():
+        try:
+            chain.bond()
+        except L1Error as exc:
+            print(f"error: cannot post the bond: {exc}", file=sys.stderr)
+            return 1
+    corrupt = None
+    if args.fraud:
+        corrupt = CATALOG[args.fraud]
+    store = Store(args.store)
+    sequencer = Sequencer(store, chain, max_txs=args.max_txs, max_age=args.max_age, heartbeat=args.heartbeat,
+                          corrupt=corrupt)
+    sequencer.recover()
+    service = OperatorService(sequencer)
+    server = serve(service, args.host, args.port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"operator: JSON-RPC on http://{args.host}:{args.port}, proposer {l1.address}, "
+          f"head root 0x{sequencer.state.root().hex()}"
+          + (f", FRAUD MODE {args.fraud}" if args.fraud else ""), flush=True)
+    _stop_on_signals(lambda: service.stopping.set())
+    try:
+        service.run()
+    finally:
+        server.shutdown()
+        store.close()
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 
 
@@ -201,6 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chain-id", type=int, default=31337)
     p.add_argument("--key", help="deployer key (default: dev account 0)")
     p.set_defaults(func=cmd_devnet)
+
+    from .operator.fraud import CATALOG
+
+    p = sub.add_parser("operator", help="run the operator: order books, sequencer, batches, JSON-RPC API")
+    p.add_argument("--l1-rpc", help="L1 JSON-RPC URL (default: the deployment file's)")
+    p.add_argument("--deployment", default=".devnet/deployment.json", help="deployment file")
+    p.add_argument("--key", required=True, help="proposer private key (bonded on first start)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_OPERATOR_PORT)
+    p.add_argument("--store", default=".devnet/operator.db", help="SQLite store")
+    p.add_argument("--max-txs", type=int, default=256, help="transactions per batch at most")
+    p.add_argument("--max-age", type=float, default=2.0, help="seconds before a batch with user transactions is cut")
+    p.add_argument("--heartbeat", type=float, default=30.0, help="seconds between batches when idle")
+    p.add_argument("--fraud", choices=sorted(CATALOG), help="post one fraudulent batch of this kind (tests, demos)")
+    p.set_defaults(func=cmd_operator)
     return parser
 
 

@@ -538,6 +538,15 @@ class OrderBook:
 
     # --------------------------------------------------------------- mutations
 
+    def restore(self, entries: list[Entry]) -> None:
+        """Put back resting entries saved earlier (the operator's store), with their ids
+        and sequence numbers: time priority survives a restart."""
+        for entry in sorted(entries, key=lambda e: e.seq):
+            self._insert(entry)
+            self._next_id = max(self._next_id, entry.id + 1)
+            self._next_seq = max(self._next_seq, entry.seq + 1)
+        self._version += 1
+
     def remove(self, id: int) -> Entry | None:
         """Take a resting order out of the book; the entry, or None if not resting."""
         entry = self._entries.get(id)

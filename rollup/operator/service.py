@@ -1,0 +1,471 @@
+"""The operator: a JSON-RPC 2.0 API over the order books and the sequencer.
+
+Methods (params as an object, or positionally in the order listed):
+    status()                                   chain, head state, batches, markets
+    markets()                                  every market with its price, funding and parameters
+    submit_order(order, signature, kind)       match a signed order (limit | ioc | post_only)
+    cancel_order(account, nonce, signature)    a signed Cancel: the order leaves the book
+    withdraw(account, amount, nonce, expiry, signature)   a signed Withdraw
+    account(account)                           collateral, positions, value, margin, open orders
+    account_of(owner)                          the account id of an L1 address
+    book(market, depth)                        price levels per side
+    trades(market, limit)                      recent trades, newest first
+    batches(limit)                             the operator's batches and their L1 status
+    withdrawal_proof(index)                    what Bridge.claim needs, against a final batch
+    next_nonce(account)                        a nonce above every one the account used
+    submit_oracle(tx)                          an OracleUpdate (hex), from the oracle feeder
+
+An `order` is {account, market, side: "buy" | "sell", size, price, max_fee_ppm, nonce,
+expiry}, signed with EIP-712 (docs/spec.md, Signing). Every refusal is a JSON-RPC error
+with a stable code (ERRORS) and, in `data`, the reason's name; a refused request changes
+nothing. Every accepted request is in the store before its reply is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from .. import jsonrpc
+from ..api import order_json
+from ..jsonrpc import RpcError
+from ..l1.records import proof as flat_proof
+from ..stf import margin
+from ..stf.constants import MAX_PRICE, MAX_SIZE, ORDER_SLOTS, PPM
+from ..stf.fork import filled_so_far, order_hash
+from ..stf.genesis import DEVNET_MARKETS
+from ..stf.reasons import Reason
+from ..stf.signing import recover, typed_digest
+from ..stf.transactions import Cancel, Order, Withdraw, decode
+from .book import Entry, ExitReason, Fill, Kind, OrderBook, Verdict
+from .sequencer import Sequencer
+
+log = logging.getLogger("rollup.operator")
+
+ERRORS = {
+    "invalid_params": -32602,
+    "rejected": 1001,
+    "unknown_account": 1002,
+    "bad_signature": 1003,
+    "unknown_market": 1004,
+    "book": 1005,
+    "not_found": 1006,
+    "unavailable": 1007,
+}
+"""Error codes of the operator API (beyond JSON-RPC's own)."""
+
+KINDS = {"limit": Kind.LIMIT, "ioc": Kind.IOC, "post_only": Kind.POST_ONLY}
+MARKET_SYMBOLS = {info.id: info.symbol for info, _ in DEVNET_MARKETS}
+U64 = 2**64 - 1
+MAKER_REASONS = {Reason.UNKNOWN_ACCOUNT, Reason.BAD_SIGNATURE, Reason.WRONG_SIGNER, Reason.NONCE_USED,
+                 Reason.OVERFILL, Reason.EXPIRED}
+
+
+def error(kind: str, message: str, reason: Any = None) -> RpcError:
+    return RpcError(ERRORS[kind], message, None if reason is None else str(getattr(reason, "name", reason)))
+
+
+def order_id(market: int, book_id: int) -> int:
+    """Order ids are unique across markets: market * 10**12 + the book's id."""
+    return market * 10**12 + book_id
+
+
+def _param(params: Any, index: int, name: str, default: Any = ...) -> Any:
+    if isinstance(params, dict):
+        if name in params:
+            return params[name]
+    elif index < len(params):
+        return params[index]
+    if default is ...:
+        raise error("invalid_params", f"invalid params: missing {name}")
+    return default
+
+
+def _int(value: Any, name: str, low: int = 0, high: int = U64) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.startswith("0x"):
+            try:
+                value = int(value, 16)
+            except ValueError:
+                raise error("invalid_params", f"invalid params: {name} must be an integer") from None
+        else:
+            raise error("invalid_params", f"invalid params: {name} must be an integer")
+    if not low <= value <= high:
+        raise error("invalid_params", f"invalid params: {name} must be in [{low}, {high}]")
+    return value
+
+
+def _hex(value: Any, name: str, length: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise error("invalid_params", f"invalid params: {name} must be a hex string")
+    try:
+        raw = bytes.fromhex(value[2:] if value.startswith("0x") else value)
+    except ValueError:
+        raise error("invalid_params", f"invalid params: {name} is not hex") from None
+    if length is not None and len(raw) != length:
+        raise error("invalid_params", f"invalid params: {name} must be {length} bytes")
+    return raw
+
+
+def parse_order(value: Any) -> Order:
+    if not isinstance(value, dict):
+        raise error("invalid_params", "invalid params: order must be an object")
+    side = value.get("side")
+    if side not in ("buy", "sell"):
+        raise error("invalid_params", "invalid params: order.side must be 'buy' or 'sell'")
+    return Order(
+        _int(value.get("account"), "order.account", 0, 2**32 - 1),
+        _int(value.get("market"), "order.market", 0, 255),
+        side == "buy",
+        _int(value.get("size"), "order.size", 1, MAX_SIZE),
+        _int(value.get("price"), "order.price", 1, MAX_PRICE),
+        _int(value.get("max_fee_ppm"), "order.max_fee_ppm", 0, 2**32 - 1),
+        _int(value.get("nonce"), "order.nonce", 0, U64),
+        _int(value.get("expiry"), "order.expiry", 0, U64),
+    )
+
+
+class OperatorService(jsonrpc.Service):
+    arity = {"status": 0, "markets": 0, "submit_order": 3, "cancel_order": 3, "withdraw": 5, "account": 1,
+             "account_of": 1, "book": 2, "trades": 2, "batches": 1, "withdrawal_proof": 1, "next_nonce": 1,
+             "submit_oracle": 1}
+    named = frozenset(arity)
+
+    def __init__(self, sequencer: Sequencer, maker_fee_ppm: int = 200, taker_fee_ppm: int = 500) -> None:
+        super().__init__()
+        self.seq = sequencer
+        self.store = sequencer.store
+        self.maker_fee_ppm = maker_fee_ppm
+        self.taker_fee_ppm = taker_fee_ppm
+        self.books: dict[int, OrderBook] = {
+            m.id: OrderBook.for_market(m) for m in sequencer.state.markets if m is not None
+        }
+        self.stopping = threading.Event()
+        self._restore_books()
+
+    # ------------------------------------------------------------------ persistence of the books
+
+    def _restore_books(self) -> None:
+        rows = self.store.query("SELECT id, body, kind, remaining, created_seq FROM orders WHERE status = 'open' ORDER BY id")
+        by_market: dict[int, list[Entry]] = {}
+        for gid, body, kind, remaining, seq in rows:
+            raw = bytes(body)
+            order = Order.decode(raw[:42])
+            assert order is not None
+            entry = Entry(int(gid) % 10**12, order, raw[42:], KINDS[kind], int(remaining), int(seq))
+            by_market.setdefault(order.market, []).append(entry)
+        for market, entries in by_market.items():
+            self.books[market].restore(entries)
+        # ids already handed out (filled orders included) are never reused
+        for market, book in self.books.items():
+            top = self.store.query("SELECT MAX(id) FROM orders WHERE market = ?", (market,))[0][0]
+            if top is not None:
+                book._next_id = max(book._next_id, int(top) % 10**12 + 1)
+
+    # ------------------------------------------------------------------ checks
+
+    @property
+    def state(self) -> Any:
+        return self.seq.state
+
+    def _context(self) -> Any:
+        if self.seq.batch is not None:
+            return self.seq.batch.context
+        return self.seq.context_for(self.state.globals.time, self.state.globals.deposit_count,
+                                    self.state.globals.forced_count)
+
+    def _owner(self, account_id: int) -> bytes:
+        account = self.state.account(account_id)
+        if account.owner == b"\0" * 20:
+            raise error("unknown_account", f"account {account_id} does not exist", Reason.UNKNOWN_ACCOUNT)
+        return account.owner
+
+    def _check_taker(self, order: Order, signature: bytes) -> None:
+        """What the book cannot know: the taker's account, signature, nonce, fee, market."""
+        market = self.state.market(order.market)
+        if market is None or order.market not in self.books:
+            raise error("unknown_market", f"market {order.market} does not exist", Reason.UNKNOWN_MARKET)
+        if market.oracle_price == 0:
+            raise error("rejected", f"market {order.market} has no price yet", Reason.NO_PRICE)
+        owner = self._owner(order.account)
+        digest = order_hash(order)
+        if recover(typed_digest(self._context().domain, digest), signature) != owner:
+            raise error("bad_signature", "the signature is not the account owner's", Reason.WRONG_SIGNER)
+        if order.expiry < self.state.globals.time:
+            raise error("rejected", "the order has expired", Reason.EXPIRED)
+        if filled_so_far(self.state.slot(order.account, order.nonce), order.nonce, digest) is None:
+            raise error("rejected", "the nonce is used", Reason.NONCE_USED)
+        if order.max_fee_ppm < max(self.maker_fee_ppm, self.taker_fee_ppm):
+            raise error("rejected", f"max_fee_ppm must be at least {max(self.maker_fee_ppm, self.taker_fee_ppm)}",
+                        Reason.FEE_TOO_HIGH)
+
+    def _margin_ok(self, order: Order, size: int, price: int, fee_ppm: int) -> bool:
+        """Whether one side of a fill keeps the margin rule (the STF checks both)."""
+        before, _ = margin.settle_funding(self.state.account(order.account), self.state.markets)
+        market = self.state.markets[order.market]
+        assert market is not None
+        notional = size * price
+        fee = -((-notional * fee_ppm) // PPM)
+        old = before.size(order.market)
+        new, collateral = (old + size, before.collateral - notional - fee) if order.is_buy else (
+            old - size, before.collateral + notional - fee)
+        after = margin.with_position(before, order.market, new, market.funding_index, collateral)
+        return margin.margin_ok(before, after, self.state.markets)
+
+    # ------------------------------------------------------------------ orders
+
+    def rpc_submit_order(self, params: Any) -> dict[str, Any]:
+        order = parse_order(_param(params, 0, "order"))
+        signature = _hex(_param(params, 1, "signature"), "signature", 65)
+        kind_name = _param(params, 2, "kind", "limit")
+        if kind_name not in KINDS:
+            raise error("invalid_params", "invalid params: kind must be limit, ioc or post_only")
+        self._check_taker(order, signature)
+        book = self.books[order.market]
+        rejection = book.admit(order, signature, self.state.globals.time)
+        if rejection is not None:
+            raise error("book", f"the book refuses the order: {rejection.name.lower()}", rejection.name)
+        fills: list[dict[str, Any]] = []
+        with self.store.transaction() as db:
+            def execute(fill: Fill) -> Verdict:
+                tx = fill.trade(self.maker_fee_ppm, self.taker_fee_ppm).encode()
+                receipt = self.seq.sequence(db, tx)
+                if receipt.ok:
+                    maker = fill.maker_entry
+                    db.execute("UPDATE orders SET remaining = remaining - ?, status = CASE WHEN remaining - ? < ? "
+                               "THEN 'done' ELSE status END WHERE id = ?",
+                               (fill.size, fill.size, book.step_size, order_id(order.market, maker.id)))
+                    db.execute("INSERT INTO trades(market, price, size, maker, taker, maker_order, taker_order, time) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (order.market, fill.price, fill.size, maker.order.account, order.account,
+                                order_id(order.market, maker.id), order_id(order.market, fill.taker_entry.id),
+                                self.state.globals.time))
+                    fills.append({"price": fill.price, "size": fill.size, "maker_order": order_id(order.market, maker.id)})
+                    return Verdict.ACCEPT
+                if receipt.reason in MAKER_REASONS:
+                    return Verdict.DROP_MAKER
+                if receipt.reason == Reason.UNDER_MARGIN and not self._margin_ok(
+                        fill.maker_entry.order, fill.size, fill.price, self.maker_fee_ppm):
+                    return Verdict.DROP_MAKER
+                return Verdict.STOP
+
+            result = book.submit(order, signature, KINDS[kind_name], now=self.state.globals.time, execute=execute)
+            if result.rejected is not None:
+                raise error("book", f"the book refuses the order: {result.rejected.name.lower()}", result.rejected.name)
+            taker = result.taker
+            gid = order_id(order.market, taker.id)
+            status = "open" if result.rested else "done"
+            db.execute("INSERT INTO orders(id, account, nonce, market, body, kind, status, remaining, created_seq) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (gid, order.account, order.nonce, order.market, order.encode() + signature, kind_name, status,
+                        taker.remaining, taker.seq))
+            for dropped in result.dropped:
+                db.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (order_id(order.market, dropped.id),))
+            for exit_ in result.exits:
+                status_name = "done" if exit_.reason == ExitReason.FILLED else "cancelled"
+                db.execute("UPDATE orders SET status = ? WHERE id = ?", (status_name, order_id(order.market, exit_.entry.id)))
+        return {
+            "id": gid,
+            "status": "resting" if result.rested else ("filled" if taker.remaining < book.step_size else "done"),
+            "filled": order.size - taker.remaining,
+            "remaining": taker.remaining if result.rested else 0,
+            "fills": fills,
+        }
+
+    def rpc_cancel_order(self, params: Any) -> dict[str, Any]:
+        account = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
+        nonce = _int(_param(params, 1, "nonce"), "nonce")
+        signature = _hex(_param(params, 2, "signature"), "signature", 65)
+        self._owner(account)
+        with self.store.transaction() as db:
+            receipt = self.seq.sequence(db, Cancel(account, nonce, signature).encode())
+            if not receipt.ok:
+                raise error("rejected", f"the cancel is refused: {receipt.reason.name}", receipt.reason)
+            cancelled = None
+            for market, book in self.books.items():
+                entry = book.cancel(account, nonce)
+                if entry is not None:
+                    cancelled = order_id(market, entry.id)
+                    db.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (cancelled,))
+        return {"cancelled": cancelled, "nonce": nonce}
+
+    def rpc_withdraw(self, params: Any) -> dict[str, Any]:
+        account = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
+        amount = _int(_param(params, 1, "amount"), "amount", 1)
+        nonce = _int(_param(params, 2, "nonce"), "nonce")
+        expiry = _int(_param(params, 3, "expiry"), "expiry")
+        signature = _hex(_param(params, 4, "signature"), "signature", 65)
+        self._owner(account)
+        index = self.state.globals.withdrawal_count
+        with self.store.transaction() as db:
+            receipt = self.seq.sequence(db, Withdraw(account, amount, nonce, expiry, signature).encode())
+            if not receipt.ok:
+                raise error("rejected", f"the withdrawal is refused: {receipt.reason.name}", receipt.reason)
+        return {"index": index, "amount": amount}
+
+    def rpc_submit_oracle(self, params: Any) -> dict[str, Any]:
+        tx = _hex(_param(params, 0, "tx"), "tx")
+        if not tx or tx[0] != 0x05:
+            raise error("invalid_params", "invalid params: not an OracleUpdate")
+        with self.store.transaction() as db:
+            receipt = self.seq.sequence(db, tx)
+        if not receipt.ok:
+            raise error("rejected", f"the oracle update is refused: {receipt.reason.name}", receipt.reason)
+        update = decode(tx)
+        return {"market": getattr(update, "market", None), "time": getattr(update, "timestamp", None)}
+
+    # ------------------------------------------------------------------ reads
+
+    def rpc_status(self, params: Any) -> dict[str, Any]:
+        g = self.state.globals
+        rows = dict(self.store.query("SELECT status, COUNT(*) FROM batches GROUP BY status"))
+        return {
+            "chain_id": self.seq.deployment.chain_id,
+            "contracts": self.seq.deployment.contracts,
+            "state_root": "0x" + self.state.root().hex(),
+            "time": g.time,
+            "deposits": g.deposit_count,
+            "forced_requests": g.forced_count,
+            "withdrawals": g.withdrawal_count,
+            "batches": {name: int(rows.get(name, 0)) for name in ("open", "cut", "posted", "final", "reverted")},
+            "open_batch_txs": len(self.seq.batch.txs) if self.seq.batch else 0,
+            "accounts": len(self.state.accounts),
+            "fee_pool": g.fee_pool,
+        }
+
+    def rpc_markets(self, params: Any) -> list[dict[str, Any]]:
+        out = []
+        for m in self.state.markets:
+            if m is None:
+                continue
+            book = self.books.get(m.id)
+            out.append({
+                "id": m.id, "symbol": MARKET_SYMBOLS.get(m.id, f"M{m.id}"), "price": m.oracle_price,
+                "oracle_time": m.oracle_time, "funding_index": m.funding_index, "open_interest": m.open_interest,
+                "initial_margin_ppm": m.initial_margin_ppm, "maintenance_margin_ppm": m.maintenance_margin_ppm,
+                "tick_size": m.tick_size, "step_size": m.step_size,
+                "best_bid": book.best_bid() if book else None, "best_ask": book.best_ask() if book else None,
+            })
+        return out
+
+    def rpc_account(self, params: Any) -> dict[str, Any]:
+        account_id = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
+        account = self.state.account(account_id)
+        if account.owner == b"\0" * 20:
+            raise error("not_found", f"account {account_id} does not exist")
+        markets = self.state.markets
+        settled, _ = margin.settle_funding(account, markets)
+        open_orders = [
+            {"id": order_id(market, e.id), **order_json(e.order), "remaining": e.remaining}
+            for market, book in self.books.items() for is_buy in (True, False) for e in book.orders(is_buy)
+            if e.order.account == account_id
+        ]
+        return {
+            "account": account_id,
+            "owner": "0x" + account.owner.hex(),
+            "collateral": account.collateral,
+            "positions": [{"market": p.market, "size": p.size, "funding_index": p.funding_index}
+                          for p in account.positions],
+            "value": margin.value(settled, markets),
+            "initial_requirement": margin.requirement(settled, markets, True),
+            "maintenance_requirement": margin.requirement(settled, markets, False),
+            "open_orders": open_orders,
+            "withdrawals": [{"index": i, "amount": w.amount} for i, w in enumerate(self.state.withdrawals)
+                            if w.account == account_id],
+        }
+
+    def rpc_account_of(self, params: Any) -> dict[str, Any]:
+        owner = _hex(_param(params, 0, "owner"), "owner", 20)
+        for account_id, account in self.state.accounts.items():
+            if account.owner == owner:
+                return {"account": account_id}
+        raise error("not_found", "no account for this address (deposit first)")
+
+    def rpc_book(self, params: Any) -> dict[str, Any]:
+        market = _int(_param(params, 0, "market"), "market", 0, 255)
+        levels = _int(_param(params, 1, "depth", 10), "depth", 1, 1000)
+        book = self.books.get(market)
+        if book is None:
+            raise error("unknown_market", f"market {market} does not exist")
+        depth = book.depth(levels)
+        return {"market": market, "bids": [[lv.price, lv.size, lv.orders] for lv in depth.bids],
+                "asks": [[lv.price, lv.size, lv.orders] for lv in depth.asks]}
+
+    def rpc_trades(self, params: Any) -> list[dict[str, Any]]:
+        market = _int(_param(params, 0, "market"), "market", 0, 255)
+        limit = _int(_param(params, 1, "limit", 50), "limit", 1, 1000)
+        rows = self.store.query("SELECT seq, price, size, maker, taker, maker_order, taker_order, time FROM trades "
+                                "WHERE market = ? ORDER BY seq DESC LIMIT ?", (market, limit))
+        return [{"seq": r[0], "price": r[1], "size": r[2], "maker": r[3], "taker": r[4], "maker_order": r[5],
+                 "taker_order": r[6], "time": r[7]} for r in rows]
+
+    def rpc_batches(self, params: Any) -> list[dict[str, Any]]:
+        limit = _int(_param(params, 0, "limit", 50), "limit", 1, 1000)
+        rows = self.store.query("SELECT local, timestamp, status, l1_id, position, l1_tx FROM batches "
+                                "ORDER BY local DESC LIMIT ?", (limit,))
+        out = []
+        for local, timestamp, status, l1_id, position, l1_tx in rows:
+            last = self.store.query("SELECT root, (SELECT COUNT(*) FROM txlog WHERE local = ?) FROM txlog "
+                                    "WHERE local = ? ORDER BY seq DESC LIMIT 1", (local, local))
+            out.append({"local": local, "index": l1_id, "position": position, "status": status,
+                        "timestamp": timestamp, "l1_tx": l1_tx, "txs": int(last[0][1]) if last else 0,
+                        "state_root": "0x" + bytes(last[0][0]).hex() if last else None})
+        return out
+
+    def rpc_withdrawal_proof(self, params: Any) -> dict[str, Any]:
+        index = _int(_param(params, 0, "index"), "index")
+        final = [b for b in self.seq.posted if b.status == "final"]
+        if not final or index >= len(final[-1].state.withdrawals):
+            raise error("not_found", f"withdrawal {index} is in no final batch yet")
+        batch = final[-1]
+        state = batch.state
+        accounts, markets, globals_hash, _ = state.root_parts()
+        record = state.withdrawals[index]
+        return {"batch": batch.l1_id, "index": index,
+                "record": {"account": record.account, "owner": "0x" + record.owner.hex(), "amount": record.amount},
+                "proof": ["0x" + p.hex() for p in flat_proof(state.withdrawal_proof(index))],
+                "accounts_root": "0x" + accounts.hex(), "markets_root": "0x" + markets.hex(),
+                "globals_hash": "0x" + globals_hash.hex()}
+
+    def rpc_next_nonce(self, params: Any) -> dict[str, Any]:
+        account = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
+        used = 0
+        slots = self.state.slots.get(account, {})
+        for slot in slots.values():
+            used = max(used, slot.nonce)
+        for book in self.books.values():
+            for is_buy in (True, False):
+                for e in book.orders(is_buy):
+                    if e.order.account == account:
+                        used = max(used, e.order.nonce)
+        return {"nonce": used + 1, "slots": ORDER_SLOTS}
+
+    # ------------------------------------------------------------------ background work
+
+    def run(self, interval: float = 0.2) -> None:
+        """Cut and post batches, follow L1, finalize, expire orders, until stopped."""
+        last_finalize = 0.0
+        while not self.stopping.wait(interval):
+            try:
+                with self.lock:
+                    self.seq.tick()
+                    for book in self.books.values():
+                        for entry in book.expire(self.state.globals.time):
+                            self.store.query("UPDATE orders SET status = 'expired' WHERE id = ?",
+                                             (order_id(book.market, entry.id),))
+                    if time.monotonic() - last_finalize > 2.0:
+                        last_finalize = time.monotonic()
+                        self._finalize()
+            except Exception:  # L1 hiccups must not stop the operator
+                log.exception("operator tick failed")
+
+    def _finalize(self) -> None:
+        """Finalize what the window allows (asked first with a call: no gas for nothing)."""
+        if not any(b.status == "posted" for b in self.seq.posted):
+            return
+        call = self.seq.chain.rollup.functions.finalize(64)
+        if int(call.call({"from": self.seq.chain.l1.address}, block_identifier="pending")) > 0:
+            self.seq.chain.l1.send(call)
+            self.seq.follow_l1()

@@ -1,0 +1,137 @@
+"""The operator as a real process over real JSON-RPC: deposits credited from L1, signed
+orders matched in the book and settled by the STF, batches posted whose roots L1 holds,
+refusals answered with errors that change nothing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rollup.deploy import Deployment, Params, deploy
+from rollup.l1.chain import dev_accounts
+from rollup.l1.client import L1
+from rollup.l1.rollup_client import RollupL1, config_of
+from rollup.sdk import ApiError, Operator, Trader
+from rollup.stf import builders
+from rollup.stf.fork import Context
+from tests.conftest import Process, free_port
+
+KEYS = [bytes(a.key) for a in dev_accounts(8)]
+DEPLOYER, PROPOSER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[5], KEYS[6]
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (ApiError, OSError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("operator")
+    deployment = deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=30, inclusion_delay=300))
+    path = tmp / "deployment.json"
+    deployment.save(path)
+    port = free_port()
+    proc = Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment", str(path),
+                    "--key", "0x" + PROPOSER.hex(), "--port", str(port), "--store", str(tmp / "op.db"),
+                    "--max-age", "0.3", "--heartbeat", "5"], tmp / "operator.log")
+    operator = Operator(f"http://127.0.0.1:{port}")
+    try:
+        wait_for(lambda: operator.call("status"), 60, "the operator")
+        yield {"deployment": deployment, "operator": operator, "proc": proc, "l1": l1_url, "tmp": tmp}
+    finally:
+        proc.stop()
+        print(proc.log()[-3000:])
+
+
+def set_prices(setup: dict[str, Any]) -> None:
+    """The devnet oracle committee signs first prices (what the oracle feeder does)."""
+    from rollup.deploy import DEVNET_ORACLE_KEYS
+
+    operator: Operator = setup["operator"]
+    deployment: Deployment = setup["deployment"]
+    time_now = wait_for(lambda: operator.call("status")["time"], 30, "the first batch")
+    context = Context(config_of(deployment), 0)
+    for market, price in ((0, 300_000), (1, 1_000_000)):
+        reports = [(i, price, key) for i, key in enumerate(DEVNET_ORACLE_KEYS)]
+        update = builders.oracle_update(market, time_now, reports, context).encode()
+        operator.call("submit_oracle", tx="0x" + update.hex())
+
+
+def test_deposit_trade_and_batches(setup: dict[str, Any]) -> None:
+    operator: Operator = setup["operator"]
+    deployment: Deployment = setup["deployment"]
+    for key in (ALICE, BOB):
+        RollupL1(L1(setup["l1"], key), deployment).deposit(L1(setup["l1"], key).address, 100_000_000)
+    alice = Trader.from_deployment(operator, ALICE, deployment)
+    bob = Trader.from_deployment(operator, BOB, deployment)
+    wait_for(lambda: alice.account and bob.account, 30, "the deposits to be credited")
+    set_prices(setup)
+
+    resting = alice.order(0, "buy", 100, 299_900)
+    assert resting["status"] == "resting"
+    book = operator.call("book", market=0)
+    assert book["bids"][0] == [299_900, 100, 1]
+    taken = bob.order(0, "sell", 40, 299_000, kind="ioc")
+    assert taken["filled"] == 40 and taken["fills"][0]["price"] == 299_900
+    assert operator.call("book", market=0)["bids"][0] == [299_900, 60, 1]
+    trades = operator.call("trades", market=0)
+    assert trades[0]["size"] == 40 and trades[0]["maker"] == alice.account
+    info = alice.info()
+    assert info["positions"][0]["size"] == 40 and info["collateral"] < 100_000_000
+
+    # batches reach L1 with the operator's roots
+    chain = RollupL1(L1(setup["l1"]), deployment)
+    status = wait_for(lambda: (s := operator.call("status"))["open_batch_txs"] == 0 and s["batches"]["posted"] + s["batches"]["final"] > 0 and s, 30, "a posted batch")
+    length = chain.rollup.functions.length().call()
+    tip = chain.batch(chain.rollup.functions.live(length - 1).call())
+    assert "0x" + tip.state_root.hex() == status["state_root"]
+    batches = operator.call("batches")
+    assert batches[0]["status"] in ("posted", "final") and batches[0]["state_root"] == status["state_root"]
+
+
+def test_refusals_change_nothing(setup: dict[str, Any]) -> None:
+    operator: Operator = setup["operator"]
+    deployment: Deployment = setup["deployment"]
+    alice = Trader.from_deployment(operator, ALICE, deployment)
+    bob = Trader.from_deployment(operator, BOB, deployment)
+    wait_for(lambda: alice.account and bob.account, 30, "accounts")
+    def snapshot() -> Any:  # what a refusal could touch (the time moves on by itself)
+        return (alice.info(), bob.info(), operator.call("book", market=0), operator.call("trades", market=0),
+                operator.call("status")["withdrawals"])
+
+    before = snapshot()
+    order, signature = alice.sign_order(0, "buy", 10, 299_000)
+    from rollup.api import order_json
+
+    cases = [
+        ("submit_order", {"order": {**order_json(order), "size": -5}, "signature": signature}, -32602),
+        ("submit_order", {"order": {**order_json(order), "market": 9}, "signature": signature}, 1004),
+        ("submit_order", {"order": order_json(order), "signature": "0x" + "11" * 65}, 1003),
+        ("submit_order", {"order": {**order_json(order), "size": 11}, "signature": signature}, 1003),
+        ("submit_order", {"order": order_json(order), "signature": signature, "kind": "fok"}, -32602),
+        ("submit_order", {"order": {**order_json(order), "account": 999}, "signature": signature}, 1002),
+        ("submit_order", {"order": {**order_json(order), "price": 299_000 * 2**30}, "signature": signature}, -32602),
+        ("cancel_order", {"account": alice.account, "nonce": 5, "signature": "0x" + "22" * 65}, 1001),
+        ("withdraw", {"account": alice.account, "amount": 10**15, "nonce": 77, "expiry": 2**40,
+                      "signature": "0x" + "33" * 65}, 1001),
+        ("book", {"market": 7}, 1004),
+        ("nope", {}, -32601),
+    ]
+    for method, params, code in cases:
+        with pytest.raises(ApiError) as info:
+            operator.call(method, **params)
+        assert info.value.code == code, (method, params, info.value)
+    assert snapshot() == before
