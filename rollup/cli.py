@@ -210,6 +210,20 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_oracle(args: argparse.Namespace) -> int:
+    from .deploy import Deployment
+    from .oracle import Feeder
+    from .sdk import Operator
+
+    deployment = Deployment.load(args.deployment)
+    feeder = Feeder(Operator(args.operator_url), deployment, prices=Path(args.prices) if args.prices else None)
+    stop = threading.Event()
+    _stop_on_signals(stop.set)
+    print(f"oracle feeder: {len(feeder.keys)} signers, every {args.interval}s, to {args.operator_url}", flush=True)
+    feeder.run(args.interval, stop)
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 
 
@@ -258,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat", type=float, default=30.0, help="seconds between batches when idle")
     p.add_argument("--fraud", choices=sorted(CATALOG), help="post one fraudulent batch of this kind (tests, demos)")
     p.set_defaults(func=cmd_operator)
+
+    p = sub.add_parser("oracle", help="devnet oracle feeder: signed prices (a random walk or a file)")
+    p.add_argument("--operator-url", default=f"http://127.0.0.1:{DEFAULT_OPERATOR_PORT}")
+    p.add_argument("--deployment", default=".devnet/deployment.json")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
+    p.add_argument("--prices", help="JSON-lines price file to replay instead of the random walk")
+    p.set_defaults(func=cmd_oracle)
     return parser
 
 

@@ -14,10 +14,9 @@ import pytest
 from rollup.deploy import Deployment, Params, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
-from rollup.l1.rollup_client import RollupL1, config_of
+from rollup.l1.rollup_client import RollupL1
+from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import ApiError, Operator, Trader
-from rollup.stf import builders
-from rollup.stf.fork import Context
 from tests.conftest import Process, free_port
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
@@ -57,17 +56,12 @@ def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
 
 
 def set_prices(setup: dict[str, Any]) -> None:
-    """The devnet oracle committee signs first prices (what the oracle feeder does)."""
-    from rollup.deploy import DEVNET_ORACLE_KEYS
-
+    """One round of the oracle feeder: the devnet committee signs first prices."""
     operator: Operator = setup["operator"]
-    deployment: Deployment = setup["deployment"]
-    time_now = wait_for(lambda: operator.call("status")["time"], 30, "the first batch")
-    context = Context(config_of(deployment), 0)
-    for market, price in ((0, 300_000), (1, 1_000_000)):
-        reports = [(i, price, key) for i, key in enumerate(DEVNET_ORACLE_KEYS)]
-        update = builders.oracle_update(market, time_now, reports, context).encode()
-        operator.call("submit_oracle", tx="0x" + update.hex())
+    wait_for(lambda: operator.call("status")["time"], 30, "the first batch")
+    feeder = Feeder(operator, setup["deployment"], walk=RandomWalk({0: 300_000, 1: 1_000_000}, step_ppm=0))
+    assert feeder.round() == 2
+    assert [m["price"] for m in operator.call("markets")] == [300_000, 1_000_000]
 
 
 def test_deposit_trade_and_batches(setup: dict[str, Any]) -> None:
