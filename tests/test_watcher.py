@@ -1,0 +1,501 @@
+"""Watchers against a real L1 (our py-evm node over JSON-RPC): they rebuild the state from
+L1 alone, find the first wrong step of a bad batch and prove it in one L1 transaction
+(batch and descendants reverted, half the bond paid to the challenger); they leave
+correct batches alone; a second watcher sees the batch already proven and carries on; a
+watcher killed at any point (object dropped mid-challenge, or a real `watch` process
+killed with SIGKILL) resumes from its store and still proves the fraud in the window; a
+hostile watcher's challenges of correct batches are all refused and the batches finalize.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from challengers import store as st
+from challengers.watcher import NOT_PENDING, STEP_IS_CORRECT, WINDOW_CLOSED, Watcher
+from rollup.deploy import Deployment, Params, deploy
+from rollup.l1.chain import dev_accounts
+from rollup.l1.client import L1
+from rollup.l1.rollup_client import FINAL, PENDING, REVERTED
+from rollup.l1.world import SCENARIOS, World, make_world
+from rollup.stf import apply
+from rollup.stf.transactions import Trade, decode
+
+KEYS = [bytes(a.key) for a in dev_accounts(10)]
+DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
+USERS = KEYS[3:7]
+SECOND, THIRD, HOSTILE_KEY = KEYS[7], KEYS[8], KEYS[9]
+WINDOW = 3_600
+BOND = 10**18
+GARBAGE = [b"", b"\x00", b"\xff" * 64, bytes(range(256)) * 4 + b"\x01" * 171]  # the last: 1,195 bytes
+
+
+@pytest.fixture(scope="module")
+def deployment(l1_url: str) -> Deployment:
+    return deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW, bond=BOND))
+
+
+@pytest.fixture
+def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
+    w3 = Web3(Web3.HTTPProvider(l1_url))
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        yield make_world(l1_url, deployment, PROPOSER, USERS)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def new_watcher(world: World, tmp_path: Path) -> Iterator[Callable[..., Watcher]]:
+    made: list[Watcher] = []
+
+    def make(key: bytes = CHALLENGER, name: str = "watcher", **kwargs: Any) -> Watcher:
+        w = Watcher(world.url, world.deployment, key, tmp_path / f"{name}.sqlite3", poll_interval=0.1, **kwargs)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+def address(key: bytes) -> str:
+    return str(Account.from_key(key).address)
+
+
+def nonce(world: World, key: bytes) -> int:
+    return int(world.w3.eth.get_transaction_count(address(key)))
+
+
+def status(world: World, batch_id: int) -> int:
+    return world.proposer.batch(batch_id).status
+
+
+def past_window(world: World) -> None:
+    world.travel(WINDOW + 1)
+
+
+# ---------------------------------------------------------------------- (a) honest batches
+
+
+def test_honest_batches_are_verified_and_left_alone(world: World, new_watcher: Callable[..., Watcher],
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    for kind in ("Trade", "Withdraw", "FundingTick", "ForcedRequest(close)"):
+        world.post(SCENARIOS[kind](world))
+    world.post([world.advance(), *GARBAGE])  # bytes that are no transaction: refused, the root unchanged
+    watcher = new_watcher(snapshot_every=1)
+    before = nonce(world, CHALLENGER)
+    watcher.step()
+    batches = watcher.store.batches()
+    assert len(batches) == len(world.history) and {b.verdict for b in batches} == {st.VALID}
+    assert watcher.store.challenges() == []
+    watcher.step()  # idempotent: nothing new, nothing done
+    assert watcher.store.batches() == batches and watcher.store.challenges() == []
+
+    past_window(world)
+    world.proposer.finalize(64)
+    watcher.step()
+    assert {b.status for b in watcher.store.batches()} == {st.FINAL}
+    snapshot = watcher.store.snapshot()
+    assert snapshot is not None and snapshot[0] == len(world.history) - 1  # the state after the last final batch
+    assert nonce(world, CHALLENGER) == before  # a watcher of honest batches spends nothing
+
+    # a restart resumes from the snapshot: nothing to re-execute, the verdicts kept
+    watcher.close()
+    again = new_watcher()
+    world.travel(1)
+    world.post([world.advance()])
+    with caplog.at_level(logging.INFO, logger="challengers"):
+        again.step()
+    assert any("0 re-executed from the snapshot" in r.message for r in caplog.records)
+    assert again.verdicts() == {b.id: st.VALID for b in again.store.batches()}
+    assert len(again.verdicts()) == len(world.history)
+
+    # without the snapshot, a restart re-executes the whole live chain from genesis
+    again.store.drop_snapshot()
+    again.close()
+    caplog.clear()
+    replay = new_watcher()
+    with caplog.at_level(logging.INFO, logger="challengers"):
+        replay.step()
+    assert any(f"{len(world.history)} re-executed from genesis" in r.message for r in caplog.records)
+    assert replay.verdicts() == {b.id: st.VALID for b in replay.store.batches()}
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+
+
+# ---------------------------------------------------------------------- (b) fraud of several kinds
+
+
+def lie_in_scenario(kind: str) -> Callable[[World], tuple[int, int]]:
+    def post(world: World) -> tuple[int, int]:
+        txs = SCENARIOS[kind](world)
+        step = len(txs) - 1
+        return world.post(txs, lie_at=step).id, step
+    return post
+
+
+def lie_after_garbage(world: World) -> tuple[int, int]:
+    """A transaction that does not decode: nothing changes, but the root posted after it does."""
+    return world.post([world.advance(), GARBAGE[2], GARBAGE[3]], lie_at=1).id, 1
+
+
+def accept_forged_signature(world: World) -> tuple[int, int]:
+    """The proposer accepts a trade with a forged signature: it posts the root the trade would
+    give if it were valid (tests/test_fraud_accepting_invalid.py)."""
+    valid = world.trade(world.users[0], world.users[1], 0, True, 10, 300_000)
+    trade = decode(valid)
+    assert isinstance(trade, Trade)
+    sig = trade.taker_signature
+    forged = trade._replace(taker_signature=sig[:5] + bytes([sig[5] ^ 1]) + sig[6:]).encode()
+    accepted = world.state.copy()
+    assert apply(accepted, valid, world.context()).ok
+    timestamp = world.now()
+    assert not apply(world.state, forged, world.context(timestamp)).applied
+    batch_id, _ = world.proposer.submit([forged], [accepted.root()], timestamp)
+    return batch_id, 0
+
+
+FRAUDS: dict[str, Callable[[World], tuple[int, int]]] = {
+    "Trade": lie_in_scenario("Trade"),
+    "Deposit": lie_in_scenario("Deposit"),
+    "Withdraw": lie_in_scenario("Withdraw"),
+    "Liquidate": lie_in_scenario("Liquidate"),
+    "garbage": lie_after_garbage,
+    "forged-signature": accept_forged_signature,
+}
+
+
+@pytest.mark.parametrize("kind", list(FRAUDS))
+def test_fraud_is_proven_in_one_transaction(world: World, new_watcher: Callable[..., Watcher], kind: str) -> None:
+    watcher = new_watcher()
+    watcher.step()  # the honest start, verified
+    bad_id, bad_step = FRAUDS[kind](world)
+    world.travel(1)
+    child = world.post([world.advance()])  # a descendant, posted on the bad batch
+    balance, sent = world.w3.eth.get_balance(watcher.address), nonce(world, CHALLENGER)
+
+    watcher.step()
+    row = watcher.store.batch(bad_id)
+    assert row is not None and row.verdict == st.INVALID and row.bad_step == bad_step
+    assert watcher.store.batch(child.id).verdict == st.UNVERIFIABLE  # its pre-state is not the truth
+    [challenge] = watcher.store.challenges()
+    assert (challenge.batch_id, challenge.step, challenge.outcome) == (bad_id, bad_step, st.PROVEN)
+    assert status(world, bad_id) == REVERTED and status(world, child.id) == REVERTED
+    assert nonce(world, CHALLENGER) == sent + 1  # one L1 transaction
+    receipt = world.w3.eth.get_transaction_receipt(challenge.tx_hash)  # type: ignore[arg-type]
+    fee = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    assert int(challenge.reward or 0) == BOND // 2
+    assert world.w3.eth.get_balance(watcher.address) == balance + BOND // 2 - fee
+
+    watcher.step()  # the revert is read back; nothing more is sent
+    assert watcher.store.batch(bad_id).status == st.REVERTED  # type: ignore[union-attr]
+    assert watcher.store.batch(child.id).status == st.REVERTED  # type: ignore[union-attr]
+    assert watcher.store.batch(bad_id).proven_by == watcher.address  # type: ignore[union-attr]
+    assert len(watcher.store.challenges()) == 1 and nonce(world, CHALLENGER) == sent + 1
+
+
+def test_window_closed_is_recorded_not_fatal(world: World, new_watcher: Callable[..., Watcher],
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    bad = world.post(SCENARIOS["Trade"](world), lie_at=0)
+    past_window(world)
+    watcher = new_watcher()
+    sent = nonce(world, CHALLENGER)
+    with caplog.at_level(logging.INFO, logger="challengers"):
+        watcher.step()
+        [challenge] = watcher.store.challenges()
+        assert (challenge.outcome, challenge.reason, challenge.tx_hash) == (st.REFUSED, WINDOW_CLOSED, None)
+        world.proposer.finalize(64)
+        watcher.step()
+    assert nonce(world, CHALLENGER) == sent and status(world, bad.id) == FINAL
+    assert any("FINAL although invalid" in r.message for r in caplog.records)
+
+
+# ---------------------------------------------------------------------- what a watcher cannot see
+
+PROXY = """# pragma version ~=0.4.3
+interface Rollup:
+    def bond(): payable
+    def submit(position: uint256, timestamp: uint256, txs: Bytes[49152], roots: DynArray[bytes32, 1024]) -> uint256: nonpayable
+
+@external
+@payable
+def bond(rollup: Rollup):
+    extcall rollup.bond(value=msg.value)
+
+@external
+def submit(rollup: Rollup, position: uint256, timestamp: uint256, txs: Bytes[49152], roots: DynArray[bytes32, 1024]):
+    extcall rollup.submit(position, timestamp, txs, roots)
+"""
+
+
+def test_batch_through_another_contract_is_unverifiable(world: World, new_watcher: Callable[..., Watcher],
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """The documented limitation: calldata nested in another contract's call is not decoded.
+    The batch (and what is built on it) is recorded unverifiable and logged; nothing crashes."""
+    import vyper
+
+    from rollup import batch as batch_format
+
+    compiled = vyper.compile_code(PROXY, output_formats=["abi", "bytecode"])
+    l1 = world.proposer.l1
+    factory = l1.w3.eth.contract(abi=compiled["abi"], bytecode=compiled["bytecode"])
+    proxy = l1.w3.eth.contract(address=l1.send(factory.constructor())["contractAddress"], abi=compiled["abi"])
+    rollup = world.proposer.rollup
+    l1.send(proxy.functions.bond(rollup.address), value=BOND)
+    timestamp = world.now()
+    tx = world.advance()
+    apply(world.state, tx, world.context(timestamp))
+    l1.send(proxy.functions.submit(rollup.address, int(rollup.functions.length().call()), timestamp,
+                                   batch_format.encode_txs([tx]), [world.state.root()]))
+    world.travel(1)
+    child = world.post([world.advance()])
+    watcher = new_watcher()
+    with caplog.at_level(logging.INFO, logger="challengers"):
+        watcher.step()
+        watcher.step()
+    proxied = watcher.store.batch(child.id - 1)
+    assert proxied is not None and proxied.verdict == st.UNVERIFIABLE
+    assert "another contract" in (proxied.detail or "")
+    assert watcher.store.batch(child.id).verdict == st.UNVERIFIABLE  # type: ignore[union-attr]
+    assert watcher.store.challenges() == []
+    assert any("another contract" in r.message for r in caplog.records)
+
+
+def test_rewound_l1_is_rescanned(world: World, new_watcher: Callable[..., Watcher],
+                                caplog: pytest.LogCaptureFixture) -> None:
+    """L1 blocks the watcher processed disappear (a reorganisation; here evm_revert) and
+    the same batch id comes back as a bad batch: the watcher rescans and proves it."""
+    watcher = new_watcher()
+    rpc = world.w3.provider.make_request
+    snapshot = rpc("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    state, history = world.state.copy(), list(world.history)
+    honest = world.post(SCENARIOS["Trade"](world))
+    watcher.step()
+    assert watcher.verdicts()[honest.id] == st.VALID
+    rpc("evm_revert", [snapshot])  # type: ignore[arg-type]
+    world.state, world.history = state, history
+    world.travel(1)
+    bad = world.post([world.advance(), *SCENARIOS["Cancel"](world)], lie_at=1)
+    assert bad.id == honest.id
+    with caplog.at_level(logging.INFO, logger="challengers"):
+        watcher.step()
+    assert any("rescanning from the deployment" in r.message for r in caplog.records)
+    assert watcher.verdicts()[bad.id] == st.INVALID
+    assert [c.outcome for c in watcher.store.challenges()] == [st.PROVEN]
+    assert status(world, bad.id) == REVERTED
+
+
+# ---------------------------------------------------------------------- (c) two watchers
+
+
+def test_second_watcher_sees_it_already_proven(world: World, new_watcher: Callable[..., Watcher],
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    first, second, third = new_watcher(CHALLENGER, "first"), new_watcher(SECOND, "second"), new_watcher(THIRD, "third")
+    bad = world.post(SCENARIOS["Cancel"](world), lie_at=0)
+    for w in (first, second, third):
+        w.sync()  # all three see the bad batch pending
+    # the third's estimate will pass (as in a race lost inside one block): its transaction is mined and refused
+    third._estimate = lambda call: (1_500_000, None)  # type: ignore[method-assign]
+    second_nonce = nonce(world, SECOND)
+    with caplog.at_level(logging.INFO, logger="challengers"):
+        first.act()
+        second.act()  # L1 refuses the estimate: "batch not pending"
+        third.act()
+        for w in (first, second, third):
+            w.step()
+            w.step()
+    assert status(world, bad.id) == REVERTED
+    assert [c.outcome for c in first.store.challenges()] == [st.PROVEN]
+    [refused] = second.store.challenges()
+    assert (refused.outcome, refused.reason, refused.tx_hash) == (st.ALREADY_PROVEN, NOT_PENDING, None)
+    assert nonce(world, SECOND) == second_nonce  # nothing spent
+    [lost_race] = third.store.challenges()
+    assert (lost_race.outcome, lost_race.reason) == (st.ALREADY_PROVEN, NOT_PENDING) and lost_race.tx_hash
+    assert sum("already proven by someone else" in r.message for r in caplog.records) >= 2
+    for w in (second, third):
+        assert w.store.batch(bad.id).proven_by == first.address  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------- (d) restarts
+
+
+class Killed(BaseException):
+    """Stands for a kill -9: nothing after the point it is raised runs."""
+
+
+@pytest.mark.parametrize("nonce_taken", [False, True], ids=["resent-as-signed", "nonce-taken-new-challenge"])
+def test_killed_mid_challenge_resumes(world: World, new_watcher: Callable[..., Watcher],
+                                      monkeypatch: pytest.MonkeyPatch, nonce_taken: bool) -> None:
+    watcher = new_watcher()
+    watcher.step()
+    bad = world.post(SCENARIOS["Withdraw"](world), lie_at=0)
+
+    def die(raw: bytes) -> None:
+        raise Killed
+
+    monkeypatch.setattr(watcher.w3.eth, "send_raw_transaction", die)
+    with pytest.raises(Killed):  # recorded and signed, never broadcast
+        watcher.step()
+    [recorded] = watcher.store.challenges()
+    assert recorded.outcome == st.SENT and status(world, bad.id) == PENDING
+    verdicts = watcher.verdicts()
+    del watcher  # dropped without closing, as a killed process would
+    if nonce_taken:  # meanwhile the key's nonce went to another transaction
+        L1(world.url, CHALLENGER).transfer_eth(address(SECOND), 1)
+
+    resumed = new_watcher()
+    resumed.step()
+    assert status(world, bad.id) == REVERTED
+    outcomes = [(c.tx_hash, c.outcome) for c in resumed.store.challenges()]
+    if nonce_taken:
+        assert outcomes[0] == (recorded.tx_hash, st.LOST) and outcomes[1][1] == st.PROVEN
+    else:
+        assert outcomes == [(recorded.tx_hash, st.PROVEN)]  # the same signed transaction
+    assert {k: v for k, v in resumed.verdicts().items() if k in verdicts} == verdicts
+
+
+def watch_command() -> list[str]:
+    """`python -m rollup watch` once rollup/cli.py registers it, else `python -m challengers watch`."""
+    from rollup.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return [sys.executable, "-m", "rollup" if "watch" in commands else "challengers", "watch"]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; watcher log:\n{log.read_text(errors='replace')}")
+
+
+def last_block(path: Path) -> int:
+    if not path.exists():
+        return -1
+    try:
+        with sqlite3.connect(path, timeout=5) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'last_block'").fetchone()
+            return -1 if row is None else int(row[0])
+    except sqlite3.OperationalError:  # not created yet
+        return -1
+
+
+def challenge_outcomes(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(path, timeout=5) as db:
+            return [r[0] for r in db.execute("SELECT outcome FROM challenges ORDER BY id")]
+    except sqlite3.OperationalError:  # not created yet
+        return []
+
+
+def test_watch_process_killed_mid_challenge(world: World, tmp_path: Path) -> None:
+    deployment_file = tmp_path / "deployment.json"
+    world.deployment.save(deployment_file)
+    store = tmp_path / "watch.sqlite3"
+    args = [*watch_command(), "--l1-rpc", world.url, "--deployment", str(deployment_file),
+            "--key", "0x" + CHALLENGER.hex(), "--store", str(store), "--poll", "0.2"]
+    bad = world.post(SCENARIOS["Trade"](world), lie_at=0)
+    sent = nonce(world, CHALLENGER)
+    rpc = world.w3.provider.make_request
+    rpc("evm_setAutomine", [False])  # type: ignore[arg-type]  # the challenge will wait in the pending block
+    log = tmp_path / "watch-1.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: challenge_outcomes(store) == [st.SENT]
+                 and world.w3.eth.get_transaction_count(address(CHALLENGER), "pending") > sent,
+                 60, "the challenge to be sent (and wait in the pending block)", log)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    assert process.returncode == -signal.SIGKILL
+    rpc("evm_setAutomine", [True])  # type: ignore[arg-type]
+    rpc("evm_mine", [])  # type: ignore[arg-type]  # the challenge lands while no watcher runs
+    assert status(world, bad.id) == REVERTED
+
+    log = tmp_path / "watch-2.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: challenge_outcomes(store) == [st.PROVEN], 60, "the outcome to be recorded", log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert process.returncode == 0, log.read_text()
+    assert nonce(world, CHALLENGER) == sent + 1  # one challenge, never repeated
+    text = log.read_text()
+    assert "fraud proven at step 0" in text and "Traceback" not in text
+
+
+def test_watch_process_killed_then_restarted_proves(world: World, tmp_path: Path) -> None:
+    """A watcher killed before the fraud appears; the restarted one finds and proves it."""
+    deployment_file = tmp_path / "deployment.json"
+    world.deployment.save(deployment_file)
+    store = tmp_path / "watch.sqlite3"
+    args = [*watch_command(), "--l1-rpc", world.url, "--deployment", str(deployment_file),
+            "--key", "0x" + CHALLENGER.hex(), "--store", str(store), "--poll", "0.2"]
+    log = tmp_path / "watch-1.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: last_block(store) >= world.w3.eth.block_number, 60, "the watcher to catch up", log)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    bad = world.post(SCENARIOS["Deposit"](world), lie_at=0)
+    log = tmp_path / "watch-2.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: challenge_outcomes(store) == [st.PROVEN], 60, "the fraud to be proven", log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert status(world, bad.id) == REVERTED
+
+
+# ---------------------------------------------------------------------- (e) a hostile watcher
+
+
+def test_hostile_watcher_is_refused_and_batches_finalize(world: World, new_watcher: Callable[..., Watcher],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    for kind in ("Trade", "OracleUpdate", "Withdraw"):
+        world.post(SCENARIOS[kind](world))
+    hostile = new_watcher(HOSTILE_KEY, "hostile", hostile=True, seed=7)
+    with caplog.at_level(logging.INFO, logger="challengers"):
+        hostile.step()
+        hostile.step()
+    challenges = hostile.store.challenges()
+    assert len(challenges) == len(world.history)  # one per batch, not repeated
+    for c in challenges:
+        assert (c.kind, c.outcome, c.reason) == (st.HOSTILE, st.REFUSED, STEP_IS_CORRECT), c
+        receipt = world.w3.eth.get_transaction_receipt(c.tx_hash)  # type: ignore[arg-type]
+        assert receipt["status"] == 0  # sent and mined: L1 itself refused it
+    assert {status(world, p.id) for p in world.history} == {PENDING}
+
+    past_window(world)
+    world.proposer.finalize(64)
+    hostile.step()
+    assert {status(world, p.id) for p in world.history} == {FINAL}
+    assert {b.status for b in hostile.store.batches()} == {st.FINAL}
+    assert len(hostile.store.challenges()) == len(world.history)
