@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import subprocess
@@ -85,12 +86,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- rollup devnet
 
 
-def wait_for_rpc(url: str, timeout: float, process: subprocess.Popen[Any] | None = None) -> bool:
-    """Poll `url` with eth_chainId until it answers (False on timeout or if `process` died)."""
-    import json
+def wait_for_rpc(url: str, timeout: float, process: subprocess.Popen[Any] | None = None,
+                 method: str = "eth_chainId") -> bool:
+    """Poll `url` with `method` until it answers (False on timeout or if `process` died)."""
     import urllib.request
 
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}).encode()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -106,67 +107,108 @@ def wait_for_rpc(url: str, timeout: float, process: subprocess.Popen[Any] | None
     return False
 
 
+DEVNET_KEYS = {"deployer": 0, "operator": 9, "watcher-1": 8, "watcher-2": 7}
+"""Which dev accounts (of the well-known mnemonic) play which part on the devnet; accounts
+1 to 6 are left to users."""
+
+
 def cmd_devnet(args: argparse.Namespace) -> int:
-    from .deploy import deploy
-    from .l1.client import L1, L1Error, default_dev_key
+    from .deploy import Params, deploy
+    from .l1.chain import dev_accounts
+    from .l1.client import L1, L1Error
 
     state_dir = Path(args.state_dir)
-    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
-    children: list[subprocess.Popen[Any]] = []
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for stale in list(state_dir.glob("*.db")) + list(state_dir.glob("*.db-*")):
+        stale.unlink()  # a new devnet deploys new contracts: old stores belong to the old one
+    keys = {role: "0x" + bytes(dev_accounts(10)[i].key).hex() for role, i in DEVNET_KEYS.items()}
+    children: dict[str, subprocess.Popen[Any]] = {}
     stopping = threading.Event()
+    _stop_on_signals(stopping.set)
 
-    def stop_all() -> None:
-        stopping.set()
+    def start(name: str, argv: list[str]) -> subprocess.Popen[Any]:
+        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the child
+        child = subprocess.Popen([sys.executable, "-m", "rollup", *argv], stdout=log, stderr=subprocess.STDOUT)
+        children[name] = child
+        return child
 
-    _stop_on_signals(stop_all)
     try:
         if args.l1_rpc:
             l1_url = args.l1_rpc
         else:
             l1_url = f"http://127.0.0.1:{args.l1_port}"
-            log = open(state_dir / "logs" / "l1.log", "w")  # noqa: SIM115 - lives as long as the child
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "rollup", "l1", "--port", str(args.l1_port),
-                     "--chain-id", str(args.chain_id)],
-                    stdout=log, stderr=subprocess.STDOUT,
-                )
-            )
-        if not wait_for_rpc(l1_url, 30, children[0] if children else None):
-            print(f"error: L1 at {l1_url} did not answer (see {state_dir}/logs/l1.log)", file=sys.stderr)
+            start("l1", ["l1", "--port", str(args.l1_port), "--chain-id", str(args.chain_id)])
+        if not wait_for_rpc(l1_url, 30, children.get("l1")):
+            print(f"error: L1 at {l1_url} did not answer (see {logs}/l1.log)", file=sys.stderr)
             return 1
-        print(f"L1 JSON-RPC: {l1_url}", flush=True)
-        l1 = L1(l1_url, args.key or default_dev_key())
+        print(f"L1 JSON-RPC:       {l1_url}", flush=True)
         try:
-            deployment = deploy(l1)
+            deployment = deploy(L1(l1_url, args.key or keys["deployer"]),
+                                params=Params(challenge_window=args.challenge_window,
+                                              inclusion_delay=args.inclusion_delay))
         except L1Error as exc:
             print(f"error: deploy failed: {exc}", file=sys.stderr)
             return 1
         deployment_file = state_dir / "deployment.json"
         deployment.save(deployment_file)
+        operator_url = f"http://127.0.0.1:{args.operator_port}"
+        (state_dir / "endpoints.json").write_text(json.dumps({"l1_rpc": l1_url, "operator_url": operator_url}) + "\n")
+        operator = ["operator", "--l1-rpc", l1_url, "--deployment", str(deployment_file), "--key", keys["operator"],
+                    "--port", str(args.operator_port), "--store", str(state_dir / "operator.db")]
+        if args.fraud:
+            operator += ["--fraud", args.fraud]
+        start("operator", operator)
+        if not wait_for_rpc(operator_url, 60, children["operator"], method="status"):
+            print(f"error: the operator did not start (see {logs}/operator.log)", file=sys.stderr)
+            return 1
+        start("oracle", ["oracle", "--operator-url", operator_url, "--deployment", str(deployment_file)])
+        watchers = [name for name in ("watcher-1", "watcher-2")]
+        if _watch_available():
+            for name in watchers:
+                start(name, ["watch", "--l1-rpc", l1_url, "--deployment", str(deployment_file), "--key", keys[name],
+                             "--store", str(state_dir / f"{name}.db")])
+        else:
+            watchers = []
+        time.sleep(0.5)
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"error: {name} exited at start (see {logs}/{name}.log)", file=sys.stderr)
+                return 1
+        print(f"Operator JSON-RPC: {operator_url}" + (f"  (FRAUD MODE: {args.fraud})" if args.fraud else ""))
         for name, address in deployment.contracts.items():
-            print(f"  {name}: {address}")
-        print(f"Deployment file: {deployment_file}")
-        print("Dev accounts (funded with ETH and 1,000,000 tUSD):")
-        for address in l1.w3.eth.accounts[:4]:
-            print(f"  {address}")
+            print(f"  {name + ':':<16} {address}")
+        print(f"Challenge window:  {args.challenge_window} s; forced-inclusion delay {args.inclusion_delay} s")
+        print(f"Watchers:          {', '.join(watchers) or 'none'}; oracle feeder: {len(deployment.params['oracle_signers'])} signers")
+        print(f"Deployment file:   {deployment_file}; logs in {logs}/")
+        print("Dev accounts for users (ETH and 1,000,000 tUSD each; well-known keys, devnet only):")
+        for account in dev_accounts(7)[1:7]:
+            print(f"  {account.address}  key 0x{bytes(account.key).hex()}")
         print("devnet ready", flush=True)
         while not stopping.wait(0.5):
-            for child in children:
+            for name, child in children.items():
                 if child.poll() is not None:
-                    print(f"error: a devnet process exited with {child.returncode}", file=sys.stderr)
+                    print(f"error: {name} exited with {child.returncode} (see {logs}/{name}.log)", file=sys.stderr)
                     return 1
         return 0
     finally:
-        for child in children:
+        for child in children.values():
             if child.poll() is None:
                 child.terminate()
-        for child in children:
+        for child in children.values():
             try:
                 child.wait(10)
             except subprocess.TimeoutExpired:
                 child.kill()
         print("devnet stopped", flush=True)
+
+
+def _watch_available() -> bool:
+    try:
+        from challengers import cli as _  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -250,11 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not mint test collateral to the node's dev accounts")
     p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("devnet", help="start a local devnet (L1 node + contracts)")
-    p.add_argument("--state-dir", default=".devnet")
+    p = sub.add_parser("devnet", help="start a local devnet: L1, contracts, operator, oracle feeder, two watchers")
+    p.add_argument("--state-dir", default=".devnet", help="deployment file, stores and logs")
     p.add_argument("--l1-port", type=int, default=DEFAULT_L1_PORT)
     p.add_argument("--l1-rpc", help="use this external L1 instead of starting one")
+    p.add_argument("--operator-port", type=int, default=DEFAULT_OPERATOR_PORT)
     p.add_argument("--chain-id", type=int, default=31337)
+    p.add_argument("--challenge-window", type=int, default=30, help="seconds (days on a real chain)")
+    p.add_argument("--inclusion-delay", type=int, default=120, help="seconds to include a forced request")
+    p.add_argument("--fraud", help="start with a fraudulent operator (a kind of `rollup operator --fraud`)")
     p.add_argument("--key", help="deployer key (default: dev account 0)")
     p.set_defaults(func=cmd_devnet)
 
@@ -279,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
     p.add_argument("--prices", help="JSON-lines price file to replay instead of the random walk")
     p.set_defaults(func=cmd_oracle)
+
+    if _watch_available():
+        from challengers.cli import register as register_watch
+
+        register_watch(sub)
     return parser
 
 

@@ -1,5 +1,6 @@
-"""`rollup devnet`: one command starts a local L1 (answering within 15 s), deploys, writes
-its deployment file, prints `ready`, and stops cleanly on SIGTERM."""
+"""`rollup devnet`: one command starts a local L1, deploys, starts the operator, the oracle
+feeder and two watchers, writes its deployment and endpoints files, prints `ready` (within
+20 s) once every component serves, and stops everything cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def test_devnet_starts_deploys_and_stops(tmp_path: Path) -> None:
     port = free_port()
     state = tmp_path / "devnet"
     started = time.monotonic()
+    operator_port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rollup", "devnet", "--state-dir", str(state), "--l1-port", str(port)],
+        [sys.executable, "-m", "rollup", "devnet", "--state-dir", str(state), "--l1-port", str(port),
+         "--operator-port", str(operator_port), "--challenge-window", "10"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -37,21 +40,30 @@ def test_devnet_starts_deploys_and_stops(tmp_path: Path) -> None:
         assert any("ready" in line for line in lines), "".join(lines)
         w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
         assert w3.eth.chain_id == 31337
-        assert time.monotonic() - started < 15, "devnet took over 15 s to serve"
+        assert time.monotonic() - started < 20, "devnet took over 20 s to serve"
         deployment = Deployment.load(state / "deployment.json")
         assert deployment.l1_rpc == f"http://127.0.0.1:{port}"
         for address in deployment.contracts.values():
             assert len(w3.eth.get_code(Web3.to_checksum_address(address))) > 0
-        assert (state / "logs" / "l1.log").exists()
+        for name in ("l1", "operator", "oracle", "watcher-1", "watcher-2"):
+            assert (state / "logs" / f"{name}.log").exists(), name
+        endpoints = json.loads((state / "endpoints.json").read_text())
+        assert endpoints["operator_url"] == f"http://127.0.0.1:{operator_port}"
+        from rollup.sdk import Operator
+
+        status = Operator(endpoints["operator_url"]).call("status")
+        assert status["chain_id"] == 31337 and status["contracts"] == deployment.contracts
+        assert deployment.params["challenge_window"] == 10
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert "devnet stopped" in rest
-    # the L1 child is gone too
+    # the children are gone too
     from rollup.cli import wait_for_rpc
 
     assert not wait_for_rpc(f"http://127.0.0.1:{port}", timeout=1)
+    assert not wait_for_rpc(f"http://127.0.0.1:{operator_port}", timeout=1, method="status")
 
 
 def test_docker_compose_describes_the_services() -> None:
