@@ -237,7 +237,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     sequencer = Sequencer(store, chain, max_txs=args.max_txs, max_age=args.max_age, heartbeat=args.heartbeat,
                           corrupt=corrupt)
     sequencer.recover()
-    service = OperatorService(sequencer)
+    service = OperatorService(sequencer, funding_interval=args.funding_interval)
     server = serve(service, args.host, args.port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"operator: JSON-RPC on http://{args.host}:{args.port}, proposer {l1.address}, "
@@ -317,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-age", type=float, default=2.0, help="seconds before a batch with user transactions is cut")
     p.add_argument("--heartbeat", type=float, default=30.0, help="seconds between batches when idle")
     p.add_argument("--fraud", choices=sorted(CATALOG), help="post one fraudulent batch of this kind (tests, demos)")
+    p.add_argument("--funding-interval", type=int, default=60, help="seconds of rollup time between funding ticks")
     p.set_defaults(func=cmd_operator)
 
     p = sub.add_parser("oracle", help="devnet oracle feeder: signed prices (a random walk or a file)")

@@ -39,6 +39,7 @@ from ..stf.genesis import DEVNET_MARKETS
 from ..stf.reasons import Reason
 from ..stf.signing import recover, typed_digest
 from ..stf.transactions import Cancel, Order, Withdraw, decode
+from . import keeper
 from .book import Entry, ExitReason, Fill, Kind, OrderBook, Verdict
 from .sequencer import Sequencer
 
@@ -133,8 +134,10 @@ class OperatorService(jsonrpc.Service):
              "submit_oracle": 1}
     named = frozenset(arity)
 
-    def __init__(self, sequencer: Sequencer, maker_fee_ppm: int = 200, taker_fee_ppm: int = 500) -> None:
+    def __init__(self, sequencer: Sequencer, maker_fee_ppm: int = 200, taker_fee_ppm: int = 500,
+                 funding_interval: int = 60) -> None:
         super().__init__()
+        self.funding_interval = funding_interval
         self.seq = sequencer
         self.store = sequencer.store
         self.maker_fee_ppm = maker_fee_ppm
@@ -455,11 +458,25 @@ class OperatorService(jsonrpc.Service):
                         for entry in book.expire(self.state.globals.time):
                             self.store.query("UPDATE orders SET status = 'expired' WHERE id = ?",
                                              (order_id(book.market, entry.id),))
+                    self._keep()
                     if time.monotonic() - last_finalize > 2.0:
                         last_finalize = time.monotonic()
                         self._finalize()
             except Exception:  # L1 hiccups must not stop the operator
                 log.exception("operator tick failed")
+
+    def _keep(self) -> None:
+        """Funding ticks and liquidations (rollup/operator/keeper.py), in one store transaction."""
+        with self.store.transaction() as db:
+            def sequence(tx: bytes) -> Any:
+                return self.seq.sequence(db, tx)
+
+            mids = {}
+            for market, book in self.books.items():
+                bid, ask = book.best_bid(), book.best_ask()
+                mids[market] = (bid + ask) // 2 if bid is not None and ask is not None else None
+            keeper.fund_ticks(self.state, mids, self.funding_interval, sequence)
+            keeper.liquidate(self.state, sequence)
 
     def _finalize(self) -> None:
         """Finalize what the window allows (asked first with a call: no gas for nothing)."""

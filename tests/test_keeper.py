@@ -1,0 +1,53 @@
+"""The operator's keeper: funding ticks follow the book's premium within the rate cap, and
+accounts below maintenance are liquidated (or deleveraged when the fund cannot carry them)."""
+
+from __future__ import annotations
+
+from rollup.operator import keeper
+from rollup.stf import margin
+from tests.stf_world import make_world
+
+
+def test_funding_follows_the_premium_within_the_cap() -> None:
+    world = make_world(users=2)
+    world.advance(600)
+    market = world.state.markets[0]
+    assert market is not None
+    price = market.oracle_price
+    up = keeper.funding_delta(world.state, 0, price * 1005 // 1000)  # book 0.5% over the oracle
+    assert up is not None and up > 0
+    capped = keeper.funding_delta(world.state, 0, price * 2)  # far over: the cap
+    down = keeper.funding_delta(world.state, 0, price // 2)
+    assert capped is not None and down == -capped and abs(up) < capped
+    assert keeper.funding_delta(world.state, 0, None) == 0
+    applied = keeper.fund_ticks(world.state, {0: price * 2, 1: None}, 60, lambda tx: world.apply(tx))
+    assert applied == 2
+    assert world.state.markets[0].funding_index == capped  # type: ignore[union-attr]
+    assert keeper.funding_delta(world.state, 0, price * 2) is None  # no time since the tick
+
+
+def test_liquidates_accounts_below_maintenance() -> None:
+    world = make_world(users=2, deposit=10_000_000, insurance=50_000_000)
+    maker = world.order(1, 0, True, 300, 300_000)
+    taker = world.order(2, 0, False, 300, 300_000)
+    assert world.apply(world.trade(maker, taker, 300)).ok  # account 1: 90 USD long on 10 USD
+    assert keeper.liquidate(world.state, world.apply) == 0  # healthy: nothing to do
+    assert world.set_price(0, 276_000).ok  # -8%: account 1 under maintenance, still solvent
+    account = world.state.account(1)
+    settled, _ = margin.settle_funding(account, world.state.markets)
+    assert margin.value(settled, world.state.markets) < margin.requirement(settled, world.state.markets, False)
+    assert keeper.liquidate(world.state, world.apply) == 1
+    assert world.state.account(1).positions == () and world.state.account(0).size(0) == 300
+    assert world.conserved()
+
+
+def test_deleverages_when_the_fund_cannot_cover() -> None:
+    world = make_world(users=2, deposit=10_000_000, insurance=0)
+    maker = world.order(1, 0, True, 300, 300_000)
+    taker = world.order(2, 0, False, 300, 300_000)
+    assert world.apply(world.trade(maker, taker, 300)).ok
+    assert world.set_price(0, 270_000).ok
+    assert world.set_price(0, 260_000).ok  # account 1 bankrupt, the fund empty
+    assert keeper.liquidate(world.state, world.apply) == 1
+    assert world.state.account(1).size(0) == 0 and world.state.account(2).size(0) == 0
+    assert world.conserved()
