@@ -153,8 +153,9 @@ def apply(state: State, tx_bytes: bytes, context: Context) -> Receipt:
 
 
 def commit(state: State, effects: Effects) -> None:
-    """Write a rule's effects; nonce-slot writes update their account's orders_root."""
-    accounts = dict(effects.accounts)
+    """Write a rule's effects; nonce-slot writes update their account's orders_root
+    (in `effects.accounts`, which commit consumes)."""
+    accounts = effects.accounts
     for account_id, nonce, slot in effects.slots:
         orders_root = state.set_slot(account_id, nonce, slot)
         account = accounts.get(account_id) or state.account(account_id)
@@ -435,33 +436,24 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
     if now > maker.expiry or now > taker.expiry:
         return Reason.EXPIRED
 
-    sides = []
-    for order, signature in ((maker, tx.maker_signature), (taker, tx.taker_signature)):
-        account = known_account(state, order.account)
-        if account is None:
-            return Reason.UNKNOWN_ACCOUNT
-        digest, signed = context.order_digests_of(order)
-        signer = recover(signed, signature)
-        if signer is None:
-            return Reason.BAD_SIGNATURE
-        if signer != account.owner:
-            return Reason.WRONG_SIGNER
-        filled = filled_so_far(state.slot(order.account, order.nonce), order.nonce, digest)
-        if filled is None:
-            return Reason.NONCE_USED
-        if filled + tx.fill > order.size:
-            return Reason.OVERFILL
-        sides.append((order, account, digest, filled))
+    fill = tx.fill
+    maker_side = order_authority(state, context, maker, tx.maker_signature, fill)
+    if isinstance(maker_side, Reason):
+        return maker_side
+    taker_side = order_authority(state, context, taker, tx.taker_signature, fill)
+    if isinstance(taker_side, Reason):
+        return taker_side
 
     markets = state.markets
-    notional = tx.fill * price
+    notional = fill * price
     g = state.globals
     funding_paid = 0
     fees = 0
     accounts: dict[int, Account] = {}
+    slots = []
     open_interest = market.open_interest
-    for (order, account, _digest, _filled), fee_ppm in zip(
-        sides, (tx.maker_fee_ppm, tx.taker_fee_ppm), strict=True
+    for order, (account, digest, filled), fee_ppm in (
+        (maker, maker_side, tx.maker_fee_ppm), (taker, taker_side, tx.taker_fee_ppm)
     ):
         before, payment = settle_funding(account, markets)
         funding_paid += payment
@@ -469,9 +461,9 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
         fees += fee
         old_size = before.size(market.id)
         if order.is_buy:
-            new_size, collateral = old_size + tx.fill, before.collateral - notional - fee
+            new_size, collateral = old_size + fill, before.collateral - notional - fee
         else:
-            new_size, collateral = old_size - tx.fill, before.collateral + notional - fee
+            new_size, collateral = old_size - fill, before.collateral + notional - fee
         after = with_position(before, market.id, new_size, market.funding_index, collateral)
         if not in_bounds(after):
             return Reason.OVERFLOW
@@ -479,17 +471,39 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
             return Reason.UNDER_MARGIN
         open_interest += open_interest_change(old_size, new_size)
         accounts[order.account] = after
+        slots.append((order.account, order.nonce, OrderSlot(order.nonce, digest, filled + fill)))
     if g.fee_pool + fees > MAX_COLLATERAL:
         return Reason.OVERFLOW
     return Effects(
         accounts=accounts,
-        slots=[
-            (order.account, order.nonce, OrderSlot(order.nonce, digest, filled + tx.fill))
-            for order, _account, digest, filled in sides
-        ],
+        slots=slots,
         markets=[market.with_open_interest(open_interest)],
         globals=g.with_pools(g.fee_pool + fees, g.funding_pool + funding_paid),
     )
+
+
+def order_authority(
+    state: State, context: Context, order: Order, signature: bytes, fill: int
+) -> tuple[Account, bytes, int] | Reason:
+    """One order's side of a Trade's authority checks, in order: the account exists
+    (UNKNOWN_ACCOUNT), its owner signed the order (BAD_SIGNATURE, WRONG_SIGNER), the
+    order is alive (NONCE_USED) and `fill` more lots fit in it (OVERFILL).
+    Returns (account, order hash, amount filled so far)."""
+    account = known_account(state, order.account)
+    if account is None:
+        return Reason.UNKNOWN_ACCOUNT
+    digest, signed = context.order_digests_of(order)
+    signer = recover(signed, signature)
+    if signer is None:
+        return Reason.BAD_SIGNATURE
+    if signer != account.owner:
+        return Reason.WRONG_SIGNER
+    filled = filled_so_far(state.slot(order.account, order.nonce), order.nonce, digest)
+    if filled is None:
+        return Reason.NONCE_USED
+    if filled + fill > order.size:
+        return Reason.OVERFILL
+    return account, digest, filled
 
 
 def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Outcome:

@@ -29,21 +29,19 @@ def settle_funding(account: Account, markets: Sequence[Market | None]) -> tuple[
 
         owed(position) = ceil((market.funding_index - position.funding_index) * size / FUNDING_SCALE)
     """
-    if not account.positions:
-        return account, 0
+    for p in account.positions:
+        if markets[p.market].funding_index != p.funding_index:  # type: ignore[union-attr]
+            break
+    else:
+        return account, 0  # every index is current (or no positions): nothing owed
     payment = 0
     settled = []
-    changed = False
     for p in account.positions:
         index = markets[p.market].funding_index  # type: ignore[union-attr]
         if index != p.funding_index:
             payment += ceil_div((index - p.funding_index) * p.size, FUNDING_SCALE)
-            settled.append(Position(p.market, p.size, index))
-            changed = True
-        else:
-            settled.append(p)
-    if not changed:
-        return account, 0
+            p = Position(p.market, p.size, index)
+        settled.append(p)
     return (
         Account(account.owner, account.collateral - payment, tuple(settled), account.orders_root),
         payment,

@@ -28,102 +28,103 @@ def hash_node(c0: bytes, c1: bytes, c2: bytes, c3: bytes) -> bytes:
     return keccak(c0 + c1 + c2 + c3)
 
 
-class QuadTree:
-    """A sparse 4-ary tree of `4**depth` leaves; nodes kept per level in dicts."""
+EMPTY_GROUP = [ZERO_HASH] * 4
+"""Four zero children (never stored: their parent is zero). Not to be mutated."""
 
-    __slots__ = ("depth", "levels")
+
+class QuadTree:
+    """A sparse 4-ary tree of `4**depth` leaves.
+
+    Nodes are kept in groups of four siblings: `groups[level][parent]` is the list
+    [c0, c1, c2, c3] of the children of node `parent` one level up (level 0 holds the
+    leaves). A group of four zeros is not stored, so its parent is zero by the rule of
+    `hash_node`, and every stored group hashes to its parent."""
+
+    __slots__ = ("depth", "groups", "_root")
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
-        # levels[0] holds leaves, levels[depth] holds the root (at index 0)
-        self.levels: list[dict[int, bytes]] = [{} for _ in range(depth + 1)]
+        self.groups: list[dict[int, list[bytes]]] = [{} for _ in range(depth)]
+        self._root = ZERO_HASH
 
     @property
     def capacity(self) -> int:
         return 4**self.depth
 
     def root(self) -> bytes:
-        return self.levels[self.depth].get(0, ZERO_HASH)
+        return self._root
 
     def leaf(self, index: int) -> bytes:
-        return self.levels[0].get(index, ZERO_HASH)
+        if self.depth == 0:  # the one leaf is the root
+            return self._root if index == 0 else ZERO_HASH
+        return self.groups[0].get(index >> 2, EMPTY_GROUP)[index & 3]
 
     def set(self, index: int, value: bytes) -> None:
-        """Write leaf `index` and rehash its path to the root (the hot path of the STF:
-        written for speed, equal to `hash_node` level by level)."""
-        zero = ZERO_HASH
-        hasher = keccak_256
-        for nodes in self.levels[: self.depth]:
-            if value == zero:
-                nodes.pop(index, None)
-            else:
-                nodes[index] = value
-            base = index & ~3
-            get = nodes.get
-            c0 = get(base, zero)
-            c1 = get(base + 1, zero)
-            c2 = get(base + 2, zero)
-            c3 = get(base + 3, zero)
-            # zeros are never stored, so an absent child is the `zero` object itself
-            if c0 is zero and c1 is zero and c2 is zero and c3 is zero:
-                value = zero
-            else:
-                value = hasher(c0 + c1 + c2 + c3).digest()
-            index >>= 2
-        top = self.levels[self.depth]
-        if value == zero:
-            top.pop(0, None)
-        else:
-            top[0] = value
+        """Write leaf `index` and rehash its path to the root."""
+        self._write(index, value, self.depth)
 
     def set_many(self, items: dict[int, bytes]) -> None:
-        """Write several leaves, then rehash each touched node once: paths that share
-        ancestors (small account ids all do, near the root) are not hashed twice."""
-        if len(items) == 1:
-            for index, value in items.items():
-                self.set(index, value)
-            return
+        """Write several leaves, hashing each touched node once: equal to `set` of each
+        item in turn, but paths that share ancestors (small account ids all do, near the
+        root) are not hashed twice. The leaves are written in index order; a leaf's path
+        is rehashed up to the first group it shares with the next leaf's path, which then
+        rehashes that group (its other changed child already written) and the rest."""
+        indexes = sorted(items)
+        last = len(indexes) - 1
+        for i, index in enumerate(indexes):
+            stop = self.depth if i == last else shared_level(index, indexes[i + 1])
+            self._write(index, items[index], stop)
+
+    def _write(self, index: int, value: bytes, stop: int) -> None:
+        """Write leaf `index`, then rehash its ancestors below level `stop`: at each level,
+        write the node into its group of four and hash the group to get the parent
+        (`hash_node`, inlined for speed: zero iff the four are zero). At level `stop` only
+        write, leaving the group for a later path to hash; `stop` = depth sets the root."""
         zero = ZERO_HASH
         hasher = keccak_256
-        nodes = self.levels[0]
-        dirty = set()
-        for index, value in items.items():
-            if value == zero:
-                nodes.pop(index, None)
+        for groups in self.groups[:stop]:
+            parent = index >> 2
+            children = groups.get(parent)
+            if children is None:
+                children = groups[parent] = [zero, zero, zero, zero]
+            children[index & 3] = value
+            if children == EMPTY_GROUP:
+                del groups[parent]
+                value = zero
             else:
-                nodes[index] = value
-            dirty.add(index >> 2)
-        for level in range(1, self.depth + 1):
-            get = nodes.get
-            parents = self.levels[level]
-            for parent in dirty:
-                base = parent << 2
-                c0 = get(base, zero)
-                c1 = get(base + 1, zero)
-                c2 = get(base + 2, zero)
-                c3 = get(base + 3, zero)
-                if c0 is zero and c1 is zero and c2 is zero and c3 is zero:
-                    parents.pop(parent, None)
-                else:
-                    parents[parent] = hasher(c0 + c1 + c2 + c3).digest()
-            nodes = parents
-            dirty = {parent >> 2 for parent in dirty}
+                value = hasher(b"".join(children)).digest()
+            index = parent
+        if stop == self.depth:
+            self._root = value
+            return
+        groups = self.groups[stop]
+        children = groups.get(index >> 2)
+        if children is None:  # (if left all zero, the later path deletes the group)
+            children = groups[index >> 2] = [zero, zero, zero, zero]
+        children[index & 3] = value
 
     def proof(self, index: int) -> Proof:
         """The siblings of leaf `index`, from the leaves up."""
         out = []
-        for nodes in self.levels[: self.depth]:
-            base = index & ~3
-            out.append(
-                tuple(nodes.get(base + k, ZERO_HASH) for k in range(4) if base + k != index)
-            )
+        for groups in self.groups:
+            children = groups.get(index >> 2, EMPTY_GROUP)
+            position = index & 3
+            out.append(tuple(c for k, c in enumerate(children) if k != position))
             index >>= 2
         return tuple(out)  # type: ignore[return-value]
 
     def copy(self) -> QuadTree:
         clone = QuadTree(self.depth)
-        clone.levels = [dict(level) for level in self.levels]
+        clone.groups = [{parent: list(children) for parent, children in groups.items()}
+                        for groups in self.groups]
+        clone._root = self._root
         return clone
+
+
+def shared_level(a: int, b: int) -> int:
+    """The lowest level whose group holds an ancestor (or self) of both leaves a != b:
+    the first L with a >> 2(L+1) == b >> 2(L+1)."""
+    return ((a ^ b).bit_length() + 1) // 2 - 1
 
 
 def compute_root(index: int, leaf: bytes, proof: Sequence[Sequence[bytes]]) -> bytes:
