@@ -568,6 +568,12 @@ class Watcher:
 
     # ------------------------------------------------------------------ reporting
 
+    def tip_state(self) -> State | None:
+        """The state after the latest live batch, as rebuilt from L1 (None before any)."""
+        if not self._live:
+            return None
+        return self._states.get(max(self._live))
+
     def verdicts(self) -> dict[int, str]:
         """batch id -> verdict, for every batch seen."""
         return {row.id: row.verdict or "?" for row in self.store.batches()}
