@@ -399,6 +399,8 @@ class OperatorService(jsonrpc.Service):
     def rpc_trades(self, params: Any) -> list[dict[str, Any]]:
         market = _int(_param(params, 0, "market"), "market", 0, 255)
         limit = _int(_param(params, 1, "limit", 50), "limit", 1, 1000)
+        if market not in self.books:
+            raise error("unknown_market", f"market {market} does not exist")
         rows = self.store.query("SELECT seq, price, size, maker, taker, maker_order, taker_order, time FROM trades "
                                 "WHERE market = ? ORDER BY seq DESC LIMIT ?", (market, limit))
         return [{"seq": r[0], "price": r[1], "size": r[2], "maker": r[3], "taker": r[4], "maker_order": r[5],
