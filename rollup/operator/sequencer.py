@@ -224,8 +224,20 @@ class Sequencer:
                 return
             self.cut_batches.pop(0)
 
+    def ensure_bonded(self) -> None:
+        """Bond (again, after a slash) before posting."""
+        chain = self.chain
+        if int(chain.rollup.functions.bonds(chain.l1.address).call()) < int(chain.rollup.functions.bond_amount().call()):
+            chain.bond()
+            log.warning("posted the proposer bond")
+
     def _post(self, cut: CutBatch) -> bool:
         txs, roots = cut.txs, cut.roots
+        try:
+            self.ensure_bonded()
+        except L1Error as exc:
+            log.error("cannot bond: %s", exc)
+            return False
         position = len(self.posted)
         if self.corrupt is not None:
             context = self.context_for(cut.timestamp, cut.deposit_count, cut.forced_count)

@@ -1,0 +1,119 @@
+"""Every fraud mode end to end, with real processes: an operator started with `--fraud
+KIND` and a watcher. The watcher proves the fraudulent batch in one L1 transaction within
+the window; the batch and its descendants are reverted; the bond is slashed and the
+watcher paid; the operator resumes; an honest user's withdrawal then finalizes and is
+claimed on L1."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from rollup.deploy import Params, deploy
+from rollup.l1.chain import dev_accounts
+from rollup.l1.client import L1
+from rollup.l1.rollup_client import REVERTED, RollupL1
+from rollup.operator.fraud import CATALOG
+from rollup.oracle import Feeder, RandomWalk
+from rollup.sdk import Operator, Trader
+from tests.conftest import Process, free_port
+from tests.test_operator import wait_for
+
+KEYS = [bytes(a.key) for a in dev_accounts(10)]
+DEPLOYER, PROPOSER, WATCHER = KEYS[0], KEYS[1], KEYS[2]
+USERS = KEYS[3:7]
+WINDOW = 40
+
+
+def deposit_together(l1_url: str, deployment: Any, keys: list[bytes], amount: int) -> None:
+    """Deposits of several users in one L1 block (so one batch takes them all)."""
+    w3 = Web3(Web3.HTTPProvider(l1_url))
+    users = [RollupL1(L1(l1_url, key), deployment) for key in keys]
+    for user in users:
+        user.l1.send(user.token.functions.approve(user.bridge.address, amount))
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        for user in users:
+            call = user.bridge.functions.deposit(user.l1.address, amount)
+            tx = call.build_transaction({"from": user.l1.address, "gas": 300_000, "chainId": user.l1.chain_id,
+                                         "nonce": w3.eth.get_transaction_count(user.l1.address, "pending"),
+                                         **user.l1.fees()})
+            w3.eth.send_raw_transaction(user.l1.account.sign_transaction(tx).raw_transaction)  # type: ignore[union-attr]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", sorted(CATALOG))
+def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, kind: str) -> None:
+    deployment = deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=600))
+    path = tmp_path / "deployment.json"
+    deployment.save(path)
+    port = free_port()
+    operator = Operator(f"http://127.0.0.1:{port}")
+    procs = [
+        Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment", str(path),
+                 "--key", "0x" + PROPOSER.hex(), "--port", str(port), "--store", str(tmp_path / "op.db"),
+                 "--max-age", "0.5", "--heartbeat", "3", "--fraud", kind], tmp_path / "operator.log"),
+        Process([sys.executable, "-m", "rollup", "watch", "--l1-rpc", l1_url, "--deployment", str(path),
+                 "--key", "0x" + WATCHER.hex(), "--store", str(tmp_path / "watcher.db"), "--poll", "0.3"],
+                tmp_path / "watcher.log"),
+    ]
+    chain = RollupL1(L1(l1_url), deployment)
+    w3 = chain.l1.w3
+    watcher_balance = w3.eth.get_balance(L1(l1_url, WATCHER).address)
+    try:
+        wait_for(lambda: operator.call("status"), 60, "the operator")
+        deposit_together(l1_url, deployment, USERS[:2], 200_000_000)  # two deposits, one batch
+        traders = [Trader.from_deployment(operator, key, deployment) for key in USERS[:2]]
+        wait_for(lambda: all(t.account for t in traders), 30, "deposits credited")
+        wait_for(lambda: operator.call("status")["time"], 30, "time")
+        Feeder(operator, deployment, walk=RandomWalk({0: 300_000, 1: 1_000_000}, step_ppm=0)).round()
+        a, b = traders
+        a.order(0, "buy", 50, 300_000)
+        b.order(0, "sell", 50, 300_000, kind="ioc")  # a trade: positions open
+        RollupL1(L1(l1_url, USERS[1]), deployment).force_withdraw(1_000_000)  # a forced request
+        deposit_together(l1_url, deployment, USERS[2:4], 50_000_000)  # two more deposits together
+
+        proven = wait_for(lambda: chain.rollup.events.FraudProven().get_logs(from_block=deployment.deploy_block),
+                          WINDOW, f"the watcher to prove the {kind} fraud")
+        event = proven[0]["args"]
+        assert len(proven) == 1 and event["challenger"] == L1(l1_url, WATCHER).address
+        assert chain.batch(event["id"]).status == REVERTED
+        assert event["reward"] == deployment.params["bond"] // 2
+        assert w3.eth.get_balance(event["challenger"]) > watcher_balance  # paid more than the gas
+        assert event["proposer"] == L1(l1_url, PROPOSER).address
+
+        # the operator resumes; an honest withdrawal finalizes and is paid on L1
+        withdrawal = a.withdraw(5_000_000)
+        deadline = time.monotonic() + 60
+        proof = None
+        while proof is None and time.monotonic() < deadline:
+            w3.provider.make_request("evm_increaseTime", [WINDOW])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            time.sleep(0.5)
+            try:
+                proof = operator.call("withdrawal_proof", index=withdrawal["index"])
+            except Exception:
+                proof = None
+        assert proof is not None, "the withdrawal never became final"
+        user = RollupL1(L1(l1_url, USERS[0]), deployment)
+        before = user.token.functions.balanceOf(user.l1.address).call()
+        record = proof["record"]
+        user.l1.send(user.bridge.functions.claim(
+            proof["batch"], proof["index"], (record["account"], Web3.to_checksum_address(record["owner"]),
+                                             record["amount"]),
+            proof["proof"], proof["accounts_root"], proof["markets_root"], proof["globals_hash"]))
+        assert user.token.functions.balanceOf(user.l1.address).call() == before + 5_000_000
+        live = chain.rollup.functions.length().call()
+        tip = chain.batch(chain.rollup.functions.live(live - 1).call())
+        assert tip.status != REVERTED
+    finally:
+        for proc in procs:
+            proc.stop()
+        print(procs[0].log()[-2000:], procs[1].log()[-2000:])
