@@ -67,12 +67,17 @@ def cmd_l1(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from .deploy import deploy
+    from .deploy import Params, deploy
     from .l1.client import L1, L1Error, default_dev_key
 
     l1 = L1(args.l1_rpc, args.key or default_dev_key())
+    params = Params(challenge_window=args.challenge_window, inclusion_delay=args.inclusion_delay, bond=args.bond)
+    if args.oracle_signers:
+        params = Params(oracle_signers=tuple(args.oracle_signers.split(",")), oracle_quorum=args.oracle_quorum,
+                        challenge_window=params.challenge_window, inclusion_delay=params.inclusion_delay,
+                        bond=params.bond)
     try:
-        deployment = deploy(l1, token=args.token, fund_dev_accounts=not args.no_dev_funds)
+        deployment = deploy(l1, token=args.token, fund_dev_accounts=not args.no_dev_funds, params=params)
     except (L1Error, OSError) as exc:
         print(f"error: deploy failed: {exc}", file=sys.stderr)
         return 1
@@ -290,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="use this existing ERC-20 as collateral instead of deploying one")
     p.add_argument("--no-dev-funds", action="store_true",
                    help="do not mint test collateral to the node's dev accounts")
+    p.add_argument("--challenge-window", type=int, default=60, help="seconds (use days on a real chain)")
+    p.add_argument("--inclusion-delay", type=int, default=120, help="seconds to include a forced request or deposit")
+    p.add_argument("--bond", type=int, default=10**18, help="proposer bond in wei")
+    p.add_argument("--oracle-signers", help="comma-separated oracle committee (default: the devnet's keys)")
+    p.add_argument("--oracle-quorum", type=int, default=2)
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("devnet", help="start a local devnet: L1, contracts, operator, oracle feeder, two watchers")

@@ -71,7 +71,9 @@ def test_docker_compose_describes_the_services() -> None:
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert "l1" in services
+    assert {"l1", "deploy", "operator", "oracle", "watcher-1", "watcher-2"} <= set(services)
+    assert "8550:8550" in [str(p) for p in services["operator"]["ports"]]
+    assert services["operator"]["depends_on"]["deploy"]["condition"] == "service_completed_successfully"
     l1 = services["l1"]
     assert "8545:8545" in [str(p) for p in l1["ports"]]
     dockerfile = (ROOT / l1["build"]["dockerfile"]).read_text()
@@ -82,7 +84,9 @@ def test_docker_compose_describes_the_services() -> None:
     assert l1_args.command == "l1" and l1_args.host == "0.0.0.0" and l1_args.port == 8545
     for name, service in services.items():
         assert service["build"]["dockerfile"] == "Dockerfile"
-        parser.parse_args(service["command"])
+        args = parser.parse_args(service["command"])
+        if args.command in ("operator", "watch"):
+            assert args.deployment == "/devnet/deployment.json" and "devnet:/devnet" in service["volumes"]
         depends = service.get("depends_on", {})
         for dependency in depends:
             assert dependency in services, f"{name} depends on unknown service {dependency}"
