@@ -127,6 +127,8 @@ def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Glob
         move: uint256 = median - old if median > old else old - median
         if move * PPM > market.max_price_move_ppm * old:
             return witness.refuse(txs.ORACLE_MOVE_TOO_LARGE)
+    if old == 0:
+        market.funding_time = g.time  # the first price starts the funding clock
     market.oracle_price = median
     market.oracle_time = timestamp
     out: witness.Writes = witness.nothing(g)

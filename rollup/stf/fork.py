@@ -515,7 +515,8 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
     (BAD_FIELD); prices non-decreasing (ORACLE_UNSORTED); signers distinct (ORACLE_QUORUM);
     each report signed by its signer (BAD_SIGNATURE, WRONG_SIGNER); the median
     (report (k-1)//2) moves the price by at most max_price_move_ppm (ORACLE_MOVE_TOO_LARGE;
-    the first price is free)."""
+    the first price is free). The first price also starts the market's funding clock
+    (funding_time := time)."""
     market = state.market(tx.market)
     if market is None:
         return Reason.UNKNOWN_MARKET
@@ -550,7 +551,10 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
     old = market.oracle_price
     if old != 0 and abs(median - old) * PPM > market.max_price_move_ppm * old:
         return Reason.ORACLE_MOVE_TOO_LARGE
-    return Effects(markets=[market._replace(oracle_price=median, oracle_time=tx.timestamp)])
+    # funding accrues from a market's first price: before it, funding_time means nothing
+    # (a first tick measured from genesis would allow an unbounded move)
+    funding_time = market.funding_time if old != 0 else now
+    return Effects(markets=[market._replace(oracle_price=median, oracle_time=tx.timestamp, funding_time=funding_time)])
 
 
 def apply_funding_tick(state: State, tx: FundingTick, context: Context) -> Outcome:
