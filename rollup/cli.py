@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", help="JSON-lines price file to replay instead of the random walk")
     p.set_defaults(func=cmd_oracle)
 
+    from .client import register as register_client
+
+    register_client(sub)
     if _watch_available():
         from challengers.cli import register as register_watch
 

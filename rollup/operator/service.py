@@ -336,6 +336,9 @@ class OperatorService(jsonrpc.Service):
             "open_batch_txs": len(self.seq.batch.txs) if self.seq.batch else 0,
             "accounts": len(self.state.accounts),
             "fee_pool": g.fee_pool,
+            "funding_pool": g.funding_pool,
+            "total_deposited": g.total_deposited,
+            "total_withdrawn": g.total_withdrawn,
         }
 
     def rpc_markets(self, params: Any) -> list[dict[str, Any]]:
