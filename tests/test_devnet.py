@@ -91,3 +91,33 @@ def test_docker_compose_describes_the_services() -> None:
         for dependency in depends:
             assert dependency in services, f"{name} depends on unknown service {dependency}"
     json.dumps(compose)  # plain data only
+
+
+def test_devnet_on_an_external_l1(l1_url: str, tmp_path: Path) -> None:
+    """`--l1-rpc URL`: no L1 child; the rest of the devnet runs on the given node, which
+    keeps running after the devnet stops."""
+    state = tmp_path / "devnet"
+    operator_port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollup", "devnet", "--state-dir", str(state), "--l1-rpc", l1_url,
+         "--operator-port", str(operator_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "ready" in line:
+                break
+        assert any("ready" in line for line in lines), "".join(lines)
+        assert not (state / "logs" / "l1.log").exists()
+        assert Deployment.load(state / "deployment.json").l1_rpc == l1_url
+        from rollup.sdk import Operator
+
+        assert Operator(f"http://127.0.0.1:{operator_port}").call("status")["chain_id"] == 31337
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert Web3(Web3.HTTPProvider(l1_url)).eth.chain_id == 31337
