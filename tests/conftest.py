@@ -7,13 +7,21 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
+from web3 import Web3
 
 from rollup.cli import wait_for_rpc
+from rollup.deploy import Deployment, Params, deploy
+from rollup.l1.chain import dev_accounts
+from rollup.l1.client import L1
+from rollup.l1.world import World, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL_PACKAGE = "@foundry-rs/anvil-linux-amd64@1.7.1"
@@ -118,3 +126,57 @@ def any_l1(request: pytest.FixtureRequest) -> str:
     if request.param == "anvil":
         return str(request.getfixturevalue("anvil_url"))
     return str(request.getfixturevalue("l1_url"))
+
+
+# ---------------------------------------------------------------------- the rollup on a real L1
+
+DEV_KEYS = tuple(bytes(a.key) for a in dev_accounts(10))
+"""The dev accounts' keys: 0 deploys (and owns the insurance fund), the rest are at hand."""
+
+
+def deploy_rollup(l1_url: str, challenge_window: int = 3_600, inclusion_delay: int = 7_200) -> Deployment:
+    """A fresh deployment of the rollup's contracts by dev account 0."""
+    return deploy(L1(l1_url, DEV_KEYS[0]),
+                  params=Params(challenge_window=challenge_window, inclusion_delay=inclusion_delay))
+
+
+@contextmanager
+def l1_snapshot(l1_url: str) -> Iterator[Web3]:
+    """Everything done on the L1 inside is undone after."""
+    w3 = Web3(Web3.HTTPProvider(l1_url))
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        yield w3
+    finally:
+        w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+
+
+def world_on(l1_url: str, deployment: Deployment) -> Iterator[World]:
+    """A rollup world (rollup/l1/world.py) for one test: proposer dev 1, users dev 3-6."""
+    with l1_snapshot(l1_url):
+        yield make_world(l1_url, deployment, DEV_KEYS[1], DEV_KEYS[3:7])
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something true (API and connection errors count
+    as not yet); fail after `timeout` seconds."""
+    from rollup.sdk import ApiError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (ApiError, OSError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_operator(l1_url: str, deployment_file: Path, key: bytes, port: int, store: Path, log: Path,
+                   *extra: str) -> Process:
+    """`rollup operator` as a real process (fast batches: cut 0.3 s after a user transaction)."""
+    return Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment",
+                    str(deployment_file), "--key", "0x" + key.hex(), "--port", str(port), "--store", str(store),
+                    "--max-age", "0.3", "--heartbeat", "3", *extra], log)

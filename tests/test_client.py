@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from rollup.deploy import Deployment, Params, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.oracle import Feeder, RandomWalk
-from rollup.sdk import ApiError, Operator
-from tests.conftest import ROOT, Process, free_port
+from rollup.sdk import Operator
+from tests.conftest import ROOT, free_port, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER = KEYS[0], KEYS[9]
@@ -32,18 +31,6 @@ BOB = KEYS[4]
 STRANGER = KEYS[7]  # never deposits
 USD = 10**6
 
-
-def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (ApiError, OSError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +43,7 @@ def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     url = f"http://127.0.0.1:{port}"
     # as the devnet does: the client finds the operator through endpoints.json
     (tmp / "endpoints.json").write_text(json.dumps({"l1_rpc": l1_url, "operator_url": url}))
-    proc = Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment", str(path),
-                    "--key", "0x" + PROPOSER.hex(), "--port", str(port), "--store", str(tmp / "op.db"),
-                    "--max-age", "0.3", "--heartbeat", "2"], tmp / "operator.log")
+    proc = start_operator(l1_url, path, PROPOSER, port, tmp / "op.db", tmp / "operator.log", "--heartbeat", "2")
     operator = Operator(url)
     try:
         wait_for(lambda: operator.call("status"), 60, "the operator")

@@ -21,8 +21,7 @@ from rollup.l1.rollup_client import REVERTED, RollupL1
 from rollup.operator.fraud import CATALOG
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import Operator, Trader
-from tests.conftest import Process, free_port
-from tests.test_operator import wait_for
+from tests.conftest import Process, free_port, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER, WATCHER = KEYS[0], KEYS[1], KEYS[2]
@@ -57,9 +56,7 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
     port = free_port()
     operator = Operator(f"http://127.0.0.1:{port}")
     procs = [
-        Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment", str(path),
-                 "--key", "0x" + PROPOSER.hex(), "--port", str(port), "--store", str(tmp_path / "op.db"),
-                 "--max-age", "0.5", "--heartbeat", "3", "--fraud", kind], tmp_path / "operator.log"),
+        start_operator(l1_url, path, PROPOSER, port, tmp_path / "op.db", tmp_path / "operator.log", "--fraud", kind),
         Process([sys.executable, "-m", "rollup", "watch", "--l1-rpc", l1_url, "--deployment", str(path),
                  "--key", "0x" + WATCHER.hex(), "--store", str(tmp_path / "watcher.db"), "--poll", "0.3"],
                 tmp_path / "watcher.log"),

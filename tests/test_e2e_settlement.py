@@ -3,7 +3,6 @@ claim on L1, and every unit accounted for, on L2 and on L1."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +14,7 @@ from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import Operator, Trader
-from tests.conftest import Process, free_port
-from tests.test_operator import wait_for
+from tests.conftest import free_port, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[3], KEYS[4]
@@ -40,9 +38,8 @@ def test_deposit_trade_funding_withdraw_claim_conserve_every_unit(l1_url: str, t
     deployment.save(path)
     port = free_port()
     operator = Operator(f"http://127.0.0.1:{port}")
-    proc = Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment", str(path),
-                    "--key", "0x" + PROPOSER.hex(), "--port", str(port), "--store", str(tmp_path / "op.db"),
-                    "--max-age", "0.3", "--heartbeat", "1", "--funding-interval", "1"], tmp_path / "operator.log")
+    proc = start_operator(l1_url, path, PROPOSER, port, tmp_path / "op.db", tmp_path / "operator.log",
+                          "--heartbeat", "1", "--funding-interval", "1")
     w3 = Web3(Web3.HTTPProvider(l1_url))
     users = {key: RollupL1(L1(l1_url, key), deployment) for key in (ALICE, BOB)}
     token = users[ALICE].token.functions

@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from web3 import Web3
 from web3.logs import DISCARD
 
-from rollup.deploy import Deployment, Params, deploy
+from rollup.deploy import Deployment
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import REVERTED, RollupL1
-from rollup.l1.world import World, make_world
+from rollup.l1.world import World
 from rollup.operator.fraud import CATALOG
 from rollup.stf import apply
+from tests.conftest import deploy_rollup, world_on
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
@@ -24,15 +24,12 @@ USERS = KEYS[3:7]
 
 @pytest.fixture(scope="module")
 def deployment(l1_url: str) -> Deployment:
-    return deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=3_600, inclusion_delay=7_200))
+    return deploy_rollup(l1_url)
 
 
 @pytest.fixture
 def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
-    w3 = Web3(Web3.HTTPProvider(l1_url))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield make_world(l1_url, deployment, PROPOSER, USERS)
-    w3.provider.make_request("evm_revert", [snapshot])
+    yield from world_on(l1_url, deployment)
 
 
 def test_the_catalog_has_the_required_kinds() -> None:

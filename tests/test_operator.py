@@ -4,8 +4,6 @@ refusals answered with errors that change nothing."""
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,23 +15,11 @@ from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import ApiError, Operator, Trader
-from tests.conftest import Process, free_port
+from tests.conftest import free_port, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[5], KEYS[6]
 
-
-def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (ApiError, OSError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +29,7 @@ def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     path = tmp / "deployment.json"
     deployment.save(path)
     port = free_port()
-    proc = Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment", str(path),
-                    "--key", "0x" + PROPOSER.hex(), "--port", str(port), "--store", str(tmp / "op.db"),
-                    "--max-age", "0.3", "--heartbeat", "5"], tmp / "operator.log")
+    proc = start_operator(l1_url, path, PROPOSER, port, tmp / "op.db", tmp / "operator.log", "--heartbeat", "5")
     operator = Operator(f"http://127.0.0.1:{port}")
     try:
         wait_for(lambda: operator.call("status"), 60, "the operator")

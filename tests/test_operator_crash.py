@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,8 +19,8 @@ from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import ApiError, Operator, Trader
-from tests.conftest import Process, free_port
-from tests.test_operator import wait_for
+from tests.conftest import Process, free_port, wait_for
+from tests.conftest import start_operator as operator_process
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER, WATCHER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[2], KEYS[5], KEYS[6]
@@ -29,9 +28,7 @@ ORDERS = 1_200
 
 
 def start_operator(l1_url: str, deployment_path: Path, port: int, tmp: Path, name: str) -> Process:
-    return Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment",
-                    str(deployment_path), "--key", "0x" + PROPOSER.hex(), "--port", str(port), "--store",
-                    str(tmp / "op.db"), "--max-age", "0.3", "--heartbeat", "3"], tmp / f"{name}.log")
+    return operator_process(l1_url, deployment_path, PROPOSER, port, tmp / "op.db", tmp / f"{name}.log")
 
 
 def test_kill_9_under_load_then_restart(l1_url: str, tmp_path: Path) -> None:
