@@ -13,13 +13,23 @@ from web3.exceptions import ContractLogicError
 
 from rollup import contracts
 from rollup.l1.chain import dev_accounts
+from tests.conftest import start_rollup_l1
 
 KEYS = [bytes(a.key) for a in dev_accounts(4)]
 
 
+@pytest.fixture(scope="module")
+def own_l1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A node of this module's own: these tests read the chain's initial state (balances,
+    block numbers), which the session's shared node has long left behind."""
+    url, proc = start_rollup_l1(tmp_path_factory.mktemp("l1-rpc"))
+    yield url
+    proc.stop()
+
+
 @pytest.fixture
-def w3(l1_url: str) -> Iterator[Web3]:
-    web3 = Web3(Web3.HTTPProvider(l1_url))
+def w3(own_l1: str) -> Iterator[Web3]:
+    web3 = Web3(Web3.HTTPProvider(own_l1))
     snapshot = web3.provider.make_request("evm_snapshot", [])["result"]
     yield web3
     assert web3.provider.make_request("evm_revert", [snapshot])["result"] is True

@@ -203,6 +203,11 @@ class OperatorService(jsonrpc.Service):
         if order.max_fee_ppm < max(self.maker_fee_ppm, self.taker_fee_ppm):
             raise error("rejected", f"max_fee_ppm must be at least {max(self.maker_fee_ppm, self.taker_fee_ppm)}",
                         Reason.FEE_TOO_HIGH)
+        # pre-trade margin: the whole order, filled at its limit, must keep the margin rule
+        # (the STF checks each fill again; this refuses orders that could never fill)
+        book = self.books[order.market]
+        if not self._margin_ok(order, order.size - order.size % book.step_size, order.limit_price, self.taker_fee_ppm):
+            raise error("rejected", "not enough margin for this order", Reason.UNDER_MARGIN)
 
     def _margin_ok(self, order: Order, size: int, price: int, fee_ppm: int) -> bool:
         """Whether one side of a fill keeps the margin rule (the STF checks both)."""
