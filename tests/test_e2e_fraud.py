@@ -82,6 +82,11 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
         event = proven[0]["args"]
         assert len(proven) == 1 and event["challenger"] == L1(l1_url, WATCHER).address
         assert chain.batch(event["id"]).status == REVERTED
+        # its descendants (posted on top of it before the proof) went with it
+        submitted = chain.rollup.events.BatchSubmitted().get_logs(from_block=deployment.deploy_block,
+                                                                  to_block=proven[0]["blockNumber"])
+        for later in (e["args"]["id"] for e in submitted if e["args"]["id"] > event["id"]):
+            assert chain.batch(later).status == REVERTED
         assert event["reward"] == deployment.params["bond"] // 2
         assert w3.eth.get_balance(event["challenger"]) > watcher_balance  # paid more than the gas
         assert event["proposer"] == L1(l1_url, PROPOSER).address
