@@ -151,8 +151,16 @@ def l1_snapshot(l1_url: str) -> Iterator[Web3]:
         w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
 
 
-def world_on(l1_url: str, deployment: Deployment) -> Iterator[World]:
-    """A rollup world (rollup/l1/world.py) for one test: proposer dev 1, users dev 3-6."""
+@pytest.fixture(scope="module")
+def deployment(l1_url: str) -> Deployment:
+    """The rollup deployed once per test module (long window and delay)."""
+    return deploy_rollup(l1_url)
+
+
+@pytest.fixture
+def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
+    """A rollup world (rollup/l1/world.py) for one test, undone after it: proposer dev 1,
+    users dev 3-6."""
     with l1_snapshot(l1_url):
         yield make_world(l1_url, deployment, DEV_KEYS[1], DEV_KEYS[3:7])
 

@@ -6,12 +6,8 @@ refusal, keeps the pre-state root, and the batch is reverted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from web3.logs import DISCARD
 
-from rollup.deploy import Deployment
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import REVERTED, RollupL1
@@ -19,21 +15,10 @@ from rollup.l1.world import World
 from rollup.stf import Reason, apply
 from rollup.stf.constants import SECP256K1_N
 from rollup.stf.transactions import Trade, decode
-from tests.conftest import deploy_rollup, world_on
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
 USERS = KEYS[3:7]
-
-
-@pytest.fixture(scope="module")
-def deployment(l1_url: str) -> Deployment:
-    return deploy_rollup(l1_url)
-
-
-@pytest.fixture
-def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
-    yield from world_on(l1_url, deployment)
 
 
 def post_accepting(world: World, bad: bytes, twin: bytes) -> tuple[int, Reason]:

@@ -5,34 +5,21 @@ Prints the gas of each kind of proof."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from web3.logs import DISCARD
 
-from rollup.deploy import Deployment
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1, L1Error
 from rollup.l1.rollup_client import PENDING, REVERTED, RollupL1
 from rollup.l1.world import SCENARIOS, World
-from tests.conftest import deploy_rollup, world_on
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
 USERS = KEYS[3:7]
 
 GAS: dict[str, int] = {}
-
-
-@pytest.fixture(scope="module")
-def deployment(l1_url: str) -> Deployment:
-    return deploy_rollup(l1_url)
-
-
-@pytest.fixture
-def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
-    yield from world_on(l1_url, deployment)
 
 
 def refused(reason: str, call: Any, *args: Any) -> None:

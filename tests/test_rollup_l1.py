@@ -228,6 +228,16 @@ def test_withdrawal_is_paid_once_against_a_final_root(env: dict[str, Any]) -> No
     assert batch_id != second
 
 
+def deposit_and_finalize(op: Operator, user: RollupL1, w3: Web3, amount: int) -> State:
+    """`user` deposits `amount`; a batch credits it and becomes final; its state."""
+    user.deposit(user.l1.address, amount)
+    op.chain.bond()
+    op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
+    travel(w3, WINDOW + 1)
+    op.chain.finalize()
+    return op.states[-1]
+
+
 def test_ignored_forced_withdrawal_freezes_and_the_user_escapes(env: dict[str, Any]) -> None:
     """The operator ignores a forced withdrawal: after the inclusion delay anyone freezes
     the rollup, and the user gets their equity back on L1 without the operator."""
@@ -236,12 +246,7 @@ def test_ignored_forced_withdrawal_freezes_and_the_user_escapes(env: dict[str, A
     bob: RollupL1 = env["bob"]
     w3: Web3 = env["w3"]
     token = alice.token.functions
-    alice.deposit(alice.l1.address, 5_000_000)
-    op.chain.bond()
-    op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
-    travel(w3, WINDOW + 1)
-    op.chain.finalize()
-    final_state = op.states[-1]
+    final_state = deposit_and_finalize(op, alice, w3, 5_000_000)
     account = alice.bridge.functions.account_of(alice.l1.address).call()
 
     refused("escape: rollup not frozen", alice.escape, account, final_state)
@@ -270,12 +275,7 @@ def test_deposits_not_in_the_final_state_are_paid_back_after_a_freeze(env: dict[
     bob: RollupL1 = env["bob"]
     w3: Web3 = env["w3"]
     token = alice.token.functions
-    alice.deposit(alice.l1.address, 5_000_000)
-    op.chain.bond()
-    op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
-    travel(w3, WINDOW + 1)
-    op.chain.finalize()
-    final_state = op.states[-1]
+    final_state = deposit_and_finalize(op, alice, w3, 5_000_000)
     alice.deposit(alice.l1.address, 700_000)  # index 1: the operator stops here
     events = alice.bridge.events.Deposited().get_logs(from_block=alice.deployment.deploy_block)
     a = sorted(events, key=lambda e: e["args"]["index"])[-1]["args"]
