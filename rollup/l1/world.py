@@ -22,13 +22,12 @@ from ..stf.state import State
 from ..stf.transactions import (
     AdvanceTime,
     Deleverage,
-    Deposit,
-    ForcedRequest,
     FundingTick,
     Liquidate,
     Order,
 )
 from .client import L1
+from .inbox import Inbox
 from .rollup_client import RollupL1, config_of
 
 LIE = b"\x13" * 32
@@ -77,6 +76,10 @@ class World:
     deposits_seen: int = 0
     forced_seen: int = 0
     history: list[Posted] = field(default_factory=list)
+    inbox: Inbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.proposer.bridge, self.deployment.deploy_block)
 
     # --- time and context
 
@@ -89,9 +92,9 @@ class World:
         self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
     def context(self, timestamp: int | None = None) -> Context:
-        bridge = self.proposer.bridge.functions
-        deposits = self.proposer.deposit_heads(bridge.deposit_count().call())
-        forced = self.proposer.forced_heads(bridge.forced_count().call())
+        """The STF context of a batch posted now: the L1 queues as they stand."""
+        self.inbox.sync()
+        deposits, forced = self.inbox.heads(len(self.inbox.deposits), len(self.inbox.forced))
         return Context(config_of(self.deployment), self.now() if timestamp is None else timestamp,
                        deposits, forced)
 
@@ -115,24 +118,15 @@ class World:
 
     def new_deposits(self) -> list[bytes]:
         """The L2 Deposit transactions of L1 deposits not yet taken into a batch."""
-        events = self.proposer.bridge.events.Deposited().get_logs(from_block=self.deployment.deploy_block)
-        out = []
-        for e in sorted(events, key=lambda e: e["args"]["index"]):
-            a = e["args"]
-            if a["index"] >= self.deposits_seen:
-                out.append(Deposit(a["index"], a["account"], bytes.fromhex(a["owner"][2:]), a["amount"],
-                                   a["timestamp"]).encode())
+        self.inbox.sync()
+        out = [d.encode() for d in self.inbox.deposits[self.deposits_seen:]]
         self.deposits_seen += len(out)
         return out
 
     def new_forced(self) -> list[bytes]:
-        events = self.proposer.bridge.events.ForcedRequested().get_logs(from_block=self.deployment.deploy_block)
-        out = []
-        for e in sorted(events, key=lambda e: e["args"]["index"]):
-            a = e["args"]
-            if a["index"] >= self.forced_seen:
-                out.append(ForcedRequest(a["index"], a["kind"], a["account"], bytes.fromhex(a["requester"][2:]),
-                                         a["market"], a["amount"], a["timestamp"]).encode())
+        """The L2 ForcedRequest transactions of L1 forced requests not yet taken into a batch."""
+        self.inbox.sync()
+        out = [f.encode() for f in self.inbox.forced[self.forced_seen:]]
         self.forced_seen += len(out)
         return out
 
