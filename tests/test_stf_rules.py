@@ -304,3 +304,15 @@ def test_genesis_refuses_markets_the_rules_cannot_run() -> None:
                 good._replace(id=16), good._replace(liquidation_penalty_ppm=2_000_000)):
         with pytest.raises(ValueError):
             genesis_state(b"\x01" * 20, (bad,))
+
+
+def test_a_context_made_from_another_does_not_reuse_its_digests() -> None:
+    """The order-digest memo belongs to one context: another domain signs other digests."""
+    import dataclasses
+
+    world = make_world(users=2)
+    order = world.order(1, 0, True, 5, 300_000)
+    first = world.context.order_digests_of(order)
+    other = dataclasses.replace(world.context, config=CONFIG._replace(chain_id=1))
+    assert other.order_digests_of(order)[0] == first[0]  # the struct hash is the same
+    assert other.order_digests_of(order)[1] != first[1]  # the digest to sign is not

@@ -87,9 +87,11 @@ class Context:
     deposit_heads: Sequence[bytes] = (ZERO_HASH,)
     forced_heads: Sequence[bytes] = (ZERO_HASH,)
     order_digests: dict[Order, tuple[bytes, bytes]] = field(
-        default_factory=dict, compare=False, repr=False
+        default_factory=dict, compare=False, repr=False, init=False
     )
-    """Memo of `order_digests_of` (a resting order is hashed once, not at every fill)."""
+    """Memo of `order_digests_of` (a resting order is hashed once, not at every fill). Not
+    an init field: a context made from another (dataclasses.replace, perhaps with another
+    domain) starts with an empty memo."""
 
     @cached_property
     def domain(self) -> bytes:
