@@ -47,11 +47,11 @@ class Process:
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
-                self.popen.wait(10)
+                self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
@@ -188,3 +188,22 @@ def start_operator(l1_url: str, deployment_file: Path, key: bytes, port: int, st
     return Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment",
                     str(deployment_file), "--key", "0x" + key.hex(), "--port", str(port), "--store", str(store),
                     "--max-age", "0.3", "--heartbeat", "3", *extra], log)
+
+
+# ---------------------------------------------------------------------- the L1 verifier beside the STF
+
+
+@pytest.fixture(scope="module")
+def verifier(l1_url: str) -> Iterator[Any]:
+    """The verifier contracts deployed on the session node (tests/verifier_harness.py)."""
+    from tests.verifier_harness import EvmVerifier
+
+    yield EvmVerifier(L1(l1_url, DEV_KEYS[0]))
+
+
+@pytest.fixture(scope="module")
+def fresh_world(verifier: Any) -> Any:
+    """Fresh copies of one funded STF world signed for the verifier's domain."""
+    from tests.scenarios import world_factory
+
+    return world_factory(verifier.config)

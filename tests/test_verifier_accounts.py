@@ -7,13 +7,11 @@ hold a position in each of 16 markets. Each step is compared with `EvmVerifier.c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from rollup.l1 import records
-from rollup.l1.client import L1, default_dev_key
 from rollup.stf import Reason, builders, margin
 from rollup.stf.constants import INSURANCE_ACCOUNT
 from rollup.stf.fork import Context
@@ -29,22 +27,12 @@ from rollup.stf.transactions import (
     Liquidate,
 )
 from rollup.stf.witness import step_witness
-from tests.scenarios import sync_queues, world_factory
+from tests.scenarios import sync_queues
 from tests.stf_world import INSURANCE_KEY, ORACLE_KEYS, USER_KEYS, World
 from tests.verifier_harness import EvmVerifier
 
 FAR = 10**12  # an expiry that never passes
 GAS_CEILING = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def verifier(l1_url: str) -> Iterator[EvmVerifier]:
-    yield EvmVerifier(L1(l1_url, default_dev_key()))
-
-
-@pytest.fixture(scope="module")
-def fresh(verifier: EvmVerifier) -> Any:
-    return world_factory(verifier.config)
 
 
 def expect(verifier: EvmVerifier, world: World, tx: Any, reason: Reason, commit: bool = True) -> None:
@@ -74,8 +62,8 @@ def trade(world: World, seller: int, buyer: int, market: int, size: int, price: 
 # ---------------------------------------------------------------------- Deposit
 
 
-def test_deposit_refusals_and_credits(verifier: EvmVerifier, fresh: Any) -> None:
-    world = fresh()
+def test_deposit_refusals_and_credits(verifier: EvmVerifier, fresh_world: Any) -> None:
+    world = fresh_world()
     q = world.queues
     extra = q.deposit(9, address_of(USER_KEYS[5]), 123, world.time)
     expect(verifier, world, extra, Reason.DEPOSIT_NOT_ON_L1)  # not in the batch's view of L1
@@ -93,19 +81,19 @@ def test_deposit_refusals_and_credits(verifier: EvmVerifier, fresh: Any) -> None
     expect(verifier, world, stolen, Reason.OWNER_MISMATCH)  # (the L1 queue never makes one)
 
     for account, owner in ((7, b"\0" * 20), (4**10, address_of(USER_KEYS[0])), (2**32 - 1, b"\1" * 20)):
-        world = fresh()
+        world = fresh_world()
         sync_queues(world)
         entry = world.queues.deposit(account, owner, 5, world.time)
         sync_queues(world)
         expect(verifier, world, entry, Reason.BAD_FIELD)
 
     # bounds: the account's collateral, then the total deposited
-    world = fresh()
+    world = fresh_world()
     world.state.set_accounts({2: world.state.account(2)._replace(collateral=2**100 - 10)})
     entry = world.queues.deposit(2, address_of(USER_KEYS[1]), 10, world.time)
     sync_queues(world)
     expect(verifier, world, entry, Reason.OVERFLOW)
-    world = fresh()
+    world = fresh_world()
     world.state.set_globals(world.state.globals._replace(total_deposited=2**100 - 10))
     entry = world.queues.deposit(3, address_of(USER_KEYS[2]), 10, world.time)
     sync_queues(world)
@@ -116,8 +104,8 @@ def test_deposit_refusals_and_credits(verifier: EvmVerifier, fresh: Any) -> None
 # ---------------------------------------------------------------------- Withdraw and Cancel
 
 
-def test_withdraw_refusals_and_withdrawals(verifier: EvmVerifier, fresh: Any) -> None:
-    world = fresh()
+def test_withdraw_refusals_and_withdrawals(verifier: EvmVerifier, fresh_world: Any) -> None:
+    world = fresh_world()
     ctx = world.context
     key = USER_KEYS[0]
     ok = builders.withdraw(1, 2_000_000, 7, FAR, key, ctx)
@@ -147,8 +135,8 @@ def test_withdraw_refusals_and_withdrawals(verifier: EvmVerifier, fresh: Any) ->
     expect(verifier, world, builders.withdraw(3, 1, 10, FAR, USER_KEYS[2], ctx), Reason.OVERFLOW)
 
 
-def test_cancel_refusals_and_cancels(verifier: EvmVerifier, fresh: Any) -> None:
-    world = fresh()
+def test_cancel_refusals_and_cancels(verifier: EvmVerifier, fresh_world: Any) -> None:
+    world = fresh_world()
     ctx = world.context
     key = USER_KEYS[0]
     expect(verifier, world, builders.cancel(40, 1, key, ctx), Reason.UNKNOWN_ACCOUNT)
@@ -183,8 +171,8 @@ def force(world: World, kind: int, account: int, requester: bytes, market: int =
     return request
 
 
-def test_forced_requests_are_consumed_whatever_their_fate(verifier: EvmVerifier, fresh: Any) -> None:
-    world = fresh()
+def test_forced_requests_are_consumed_whatever_their_fate(verifier: EvmVerifier, fresh_world: Any) -> None:
+    world = fresh_world()
     owner = address_of(USER_KEYS[0])
     first = force(world, FORCED_WITHDRAW, 1, owner, amount=1_000_000, sync=False)
     expect(verifier, world, first, Reason.FORCED_NOT_ON_L1)  # not in the batch's view of L1
@@ -236,8 +224,8 @@ def test_forced_requests_are_consumed_whatever_their_fate(verifier: EvmVerifier,
 # ---------------------------------------------------------------------- Liquidate and Deleverage
 
 
-def test_liquidations_and_deleverages(verifier: EvmVerifier, fresh: Any) -> None:
-    world = fresh()
+def test_liquidations_and_deleverages(verifier: EvmVerifier, fresh_world: Any) -> None:
+    world = fresh_world()
     trade(world, 1, 2, 0, 600, 300_000)  # 180 USD of notional on 20 USD
     trade(world, 5, 6, 1, 10, 1_000_000)
     world.advance(600)
@@ -281,10 +269,10 @@ def test_liquidations_and_deleverages(verifier: EvmVerifier, fresh: Any) -> None
     assert world.conserved()
 
 
-def test_the_fund_itself_is_deleveraged(verifier: EvmVerifier, fresh: Any) -> None:
+def test_the_fund_itself_is_deleveraged(verifier: EvmVerifier, fresh_world: Any) -> None:
     """A forced close loads the fund; a crash makes it bankrupt; its position is then
     deleveraged against an opposite holder (the fund is "first" and read as the fund)."""
-    world = fresh()
+    world = fresh_world()
     trade(world, 1, 2, 0, 300, 300_000)
     close = force(world, FORCED_CLOSE, 2, address_of(USER_KEYS[1]), market=0)
     expect(verifier, world, close, Reason.OK)

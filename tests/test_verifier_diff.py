@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollup.l1.client import L1, default_dev_key
-from tests.scenarios import build, scenarios, world_factory
+from tests.scenarios import build, scenarios
 from tests.verifier_harness import EvmVerifier
 
 LONG = bool(os.environ.get("ROLLUP_LONG"))
@@ -24,16 +21,6 @@ STEPS = 10_000 if LONG else 1_000
 SCENARIOS = 2_000 if LONG else 200
 
 seen: Counter[tuple[int, int]] = Counter()
-
-
-@pytest.fixture(scope="module")
-def verifier(l1_url: str) -> Iterator[EvmVerifier]:
-    yield EvmVerifier(L1(l1_url, default_dev_key()))
-
-
-@pytest.fixture(scope="module")
-def fresh_world(verifier: EvmVerifier) -> Any:
-    return world_factory(verifier.config)
 
 
 @settings(max_examples=SCENARIOS, deadline=None, derandomize=True,

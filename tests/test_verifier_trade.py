@@ -7,7 +7,7 @@ Also measures the gas of a disputed trade between accounts holding many position
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollup.l1 import records
-from rollup.l1.client import L1, default_dev_key
 from rollup.stf import builders
 from rollup.stf.constants import CANCELLED_HASH, MAX_COLLATERAL, MAX_PRICE, MAX_SIZE, PPM
 from rollup.stf.fork import order_hash
@@ -24,7 +23,6 @@ from rollup.stf.signing import address_of
 from rollup.stf.state import Globals, Market, OrderSlot, Position, State
 from rollup.stf.transactions import Order, Trade
 from rollup.stf.witness import step_witness
-from tests.scenarios import world_factory
 from tests.stf_world import USER_KEYS, World
 from tests.verifier_harness import EvmVerifier
 
@@ -33,16 +31,6 @@ OUTSIDE = 4**10
 """The first account id outside the account tree."""
 
 seen: Counter[int] = Counter()
-
-
-@pytest.fixture(scope="module")
-def verifier(l1_url: str) -> Iterator[EvmVerifier]:
-    yield EvmVerifier(L1(l1_url, default_dev_key()))
-
-
-@pytest.fixture(scope="module")
-def fresh_world(verifier: EvmVerifier) -> Any:
-    return world_factory(verifier.config)
 
 
 # ---------------------------------------------------------------------- building trades

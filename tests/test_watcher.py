@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from rollup.l1.rollup_client import FINAL, PENDING, REVERTED
 from rollup.l1.world import SCENARIOS, World, make_world
 from rollup.stf import apply
 from rollup.stf.transactions import Trade, decode
+from tests.conftest import Process
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
@@ -419,29 +419,26 @@ def test_watch_process_killed_mid_challenge(world: World, tmp_path: Path) -> Non
     rpc = world.w3.provider.make_request
     rpc("evm_setAutomine", [False])  # type: ignore[arg-type]  # the challenge will wait in the pending block
     log = tmp_path / "watch-1.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    process = Process(args, log)
     try:
         wait_for(lambda: challenge_outcomes(store) == [st.SENT]
                  and world.w3.eth.get_transaction_count(address(CHALLENGER), "pending") > sent,
                  60, "the challenge to be sent (and wait in the pending block)", log)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-    assert process.returncode == -signal.SIGKILL
+        process.popen.send_signal(signal.SIGKILL)
+        process.stop()
+    assert process.popen.returncode == -signal.SIGKILL
     rpc("evm_setAutomine", [True])  # type: ignore[arg-type]
     rpc("evm_mine", [])  # type: ignore[arg-type]  # the challenge lands while no watcher runs
     assert status(world, bad.id) == REVERTED
 
     log = tmp_path / "watch-2.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    process = Process(args, log)
     try:
         wait_for(lambda: challenge_outcomes(store) == [st.PROVEN], 60, "the outcome to be recorded", log)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(20)
-    assert process.returncode == 0, log.read_text()
+        process.stop(20)
+    assert process.popen.returncode == 0, log.read_text()
     assert nonce(world, CHALLENGER) == sent + 1  # one challenge, never repeated
     text = log.read_text()
     assert "fraud proven at step 0" in text and "Traceback" not in text
@@ -455,22 +452,19 @@ def test_watch_process_killed_then_restarted_proves(world: World, tmp_path: Path
     args = [*watch_command(), "--l1-rpc", world.url, "--deployment", str(deployment_file),
             "--key", "0x" + CHALLENGER.hex(), "--store", str(store), "--poll", "0.2"]
     log = tmp_path / "watch-1.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    process = Process(args, log)
     try:
         wait_for(lambda: last_block(store) >= world.w3.eth.block_number, 60, "the watcher to catch up", log)
     finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
+        os.kill(process.popen.pid, signal.SIGKILL)
+        process.stop()
     bad = world.post(SCENARIOS["Deposit"](world), lie_at=0)
     log = tmp_path / "watch-2.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    process = Process(args, log)
     try:
         wait_for(lambda: challenge_outcomes(store) == [st.PROVEN], 60, "the fraud to be proven", log)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(20)
+        process.stop(20)
     assert status(world, bad.id) == REVERTED
 
 
