@@ -39,7 +39,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Context, list[bytes]]:
     queues = builders.L1Queues()
     for i, owner in enumerate(owners):
         queues.deposit(i + 1, owner, 10**12)
-    context = Context(config, 10**6, queues.deposit_heads, queues.forced_heads)
+    context = Context(config, 1_000, queues.deposit_heads, queues.forced_heads)
     setup = [AdvanceTime(1_000).encode()] + [d.encode() for d in queues.deposits]
     prices = {0: 300_000, 1: 1_000_000, 2: 50_000}
     from rollup.stf.state import Market

@@ -7,7 +7,7 @@
         contract (the rules do not fit one contract's 24 KB):
             VerifyMarket: OracleUpdate, FundingTick, AdvanceTime
             VerifyTrade: Trade
-            VerifyAccount: Deposit, Withdraw, Cancel, ForcedRequest
+            VerifyAccount: Deposit, Withdraw, Cancel, ForcedRequest, SweepFees
             VerifyRisk: Liquidate, Deleverage
         The configuration is the STF's Config: the EIP-712 domain (name
         "DerivativesRollup", version "1", this chain, verifying contract = the inbox),
@@ -40,6 +40,10 @@ def __init__(
     inbox_: address, signers: DynArray[address, MAX_ORACLES], quorum: uint256,
 ):
     assert quorum >= 1 and quorum <= len(signers), "verifier: bad quorum"
+    for i: uint256 in range(len(signers), bound=MAX_ORACLES):
+        assert signers[i] != empty(address), "verifier: zero signer"
+        for j: uint256 in range(i, bound=MAX_ORACLES):
+            assert signers[j] != signers[i] or j == i, "verifier: duplicate signer"
     market_rules = market_rules_
     trade_rules = trade_rules_
     account_rules = account_rules_
@@ -65,21 +69,25 @@ def step(
             `pre_root`, in a batch of timestamp `batch_time` posted when the L1 queues held
             `deposit_count` deposits and `forced_count` forced requests. Reverts if the
             witness does not open `pre_root` (a transaction that does not decode needs none).
+            Every transaction but AdvanceTime runs at the batch's time: while the state's
+            clock is behind it, they are refused (TIME_BEHIND_BATCH).
     """
     shape: uint8 = txs.shape(data)
     if shape != txs.OK:
         return shape, False, pre_root
     witness.check(w, pre_root)
+    tag: uint256 = txs.u8(data, 0)
+    if tag != txs.ADVANCE_TIME and w.globals.time < batch_time:
+        return txs.TIME_BEHIND_BATCH, False, pre_root
     ctx: witness.Context = witness.Context(
         timestamp=batch_time, domain=domain, oracle_signers=oracle_signers,
         oracle_count=oracle_count, oracle_quorum=oracle_quorum,
         deposit_count=deposit_count, forced_count=forced_count, inbox=inbox,
     )
-    tag: uint256 = txs.u8(data, 0)
     rules: Rules = market_rules
     if tag == txs.TRADE:
         rules = trade_rules
-    elif tag == txs.DEPOSIT or tag == txs.WITHDRAW or tag == txs.CANCEL or tag == txs.FORCED_REQUEST:
+    elif tag == txs.DEPOSIT or tag == txs.WITHDRAW or tag == txs.CANCEL or tag == txs.FORCED_REQUEST or tag == txs.SWEEP_FEES:
         rules = account_rules
     elif tag == txs.LIQUIDATE or tag == txs.DELEVERAGE:
         rules = risk_rules

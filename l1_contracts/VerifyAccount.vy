@@ -1,12 +1,12 @@
 # pragma version ~=0.4.3
 """
-@title One-step verifier: the account rules (Deposit, Withdraw, Cancel, ForcedRequest)
+@title One-step verifier: the account rules (Deposit, Withdraw, Cancel, ForcedRequest, SweepFees)
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
         the same order, and returns the reason and the writes. Stateless: the router
         (Verifier.vy) has checked the witness against the pre-state root and the shape of
         the transaction's bytes. The L1 queues' heads are read from the inbox; the account
         the transaction names is the witness's "first" (for ForcedRequest the insurance
-        fund, account 0, is "second").
+        fund, account 0, is "second"; for SweepFees the fund is "first").
 """
 import leaves
 import money
@@ -34,6 +34,8 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) ->
         return self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, w.markets)
     if tag == txs.CANCEL:
         return self._cancel(data, ctx.domain, w.accounts_root, w.first, w.globals)
+    if tag == txs.SWEEP_FEES:
+        return self._sweep_fees(data, w.accounts_root, w.first, w.globals)
     assert tag == txs.FORCED_REQUEST, "verifier: not an account rule"
     return self._forced_request(
         data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, w.markets, w.listed
@@ -80,6 +82,33 @@ def _deposit(
     out.globals.deposit_count = g.deposit_count + 1
     out.globals.deposit_head = head
     out.globals.total_deposited = total
+    return out
+
+
+@internal
+@pure
+def _sweep_fees(data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, g: leaves.Globals) -> witness.Writes:
+    """apply_sweep_fees: the insurance fund exists (UNKNOWN_ACCOUNT); amount > 0
+    (BAD_FIELD); amount <= the fee pool (INSUFFICIENT_COLLATERAL); the fund's collateral
+    in bounds (OVERFLOW). The amount moves from the fee pool to the fund's collateral."""
+    amount: uint256 = txs.u64(data, 1)
+    fund: leaves.Account = empty(leaves.Account)
+    known: bool = False
+    fund, known = transfers.known_account(accounts_root, first, 0)
+    if not known:
+        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    if amount == 0:
+        return witness.refuse(txs.BAD_FIELD)
+    if amount > g.fee_pool:
+        return witness.refuse(txs.INSUFFICIENT_COLLATERAL)
+    fund.collateral += convert(amount, int256)
+    if not transfers.in_bounds(fund):
+        return witness.refuse(txs.OVERFLOW)
+    out: witness.Writes = witness.nothing(g)
+    out.flags = witness.WRITE_FIRST
+    out.first_id = 0
+    out.first = fund
+    out.globals.fee_pool = g.fee_pool - amount
     return out
 
 

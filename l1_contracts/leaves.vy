@@ -6,7 +6,9 @@
             state_root = keccak256(accounts_root ++ markets_root ++ globals_hash ++ withdrawals_root)
         Records are held in full words (uint256, int256): ABI decoding then needs no range
         checks, and each field is narrowed to its stored width only when it is encoded
-        (a value outside its width reverts, as the STF's encoder raises).
+        (a value outside its width reverts, as the STF's encoder raises). Records that come
+        from outside (a witness, a claim) are first checked with the `*_fits` functions, so
+        that such a record is refused with a named reason.
 """
 
 MAX_POSITIONS: constant(uint256) = 16
@@ -69,6 +71,66 @@ struct Withdrawal:
     account: uint256
     owner: address
     amount: uint256
+
+
+# Range checks for records from outside, branch-free: each ORs the bits a field has beyond
+# its width (a signed field is first offset by half its range).
+
+@internal
+@pure
+def _over(x: int256, bits: uint256) -> uint256:
+    """Nonzero iff x is outside [-2^(bits-1), 2^(bits-1))."""
+    return unsafe_add(convert(convert(x, bytes32), uint256), 1 << (bits - 1)) >> bits
+
+
+@internal
+@pure
+def account_fits(a: Account) -> bool:
+    """Every field within its stored width, at most 16 positions, zeros past the count."""
+    bad: uint256 = self._over(a.collateral, 128)
+    if a.count > MAX_POSITIONS:
+        return False
+    for i: uint256 in range(MAX_POSITIONS):
+        p: Position = a.positions[i]
+        if i < a.count:
+            bad |= (
+                (p.market >> 8)
+                | (unsafe_add(convert(convert(p.size, bytes32), uint256), 1 << 63) >> 64)
+                | (unsafe_add(convert(convert(p.funding_index, bytes32), uint256), 1 << 127) >> 128)
+            )
+        else:
+            bad |= p.market | convert(convert(p.size, bytes32), uint256) | convert(convert(p.funding_index, bytes32), uint256)
+    return bad == 0
+
+
+@internal
+@pure
+def slot_fits(s: Slot) -> bool:
+    return (s.nonce | s.filled) >> 64 == 0
+
+
+@internal
+@pure
+def market_fits(m: Market) -> bool:
+    bad: uint256 = (m.id | m.product) >> 8
+    bad |= (m.oracle_price | m.oracle_time | m.funding_time | m.open_interest | m.tick_size | m.step_size) >> 64
+    bad |= (m.initial_margin_ppm | m.maintenance_margin_ppm | m.liquidation_penalty_ppm | m.max_funding_rate_ppm
+            | m.max_price_move_ppm | m.oracle_staleness) >> 32
+    return bad | self._over(m.funding_index, 128) == 0
+
+
+@internal
+@pure
+def globals_fit(g: Globals) -> bool:
+    bad: uint256 = (g.time | g.deposit_count | g.forced_count | g.withdrawal_count) >> 64
+    bad |= (g.total_deposited | g.total_withdrawn | g.fee_pool) >> 128
+    return bad | self._over(g.funding_pool, 128) == 0
+
+
+@internal
+@pure
+def withdrawal_fits(r: Withdrawal) -> bool:
+    return r.account >> 32 == 0 and r.amount >> 64 == 0
 
 
 @internal

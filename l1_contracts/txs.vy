@@ -24,6 +24,7 @@ LIQUIDATE: constant(uint256) = 7
 DELEVERAGE: constant(uint256) = 8
 FORCED_REQUEST: constant(uint256) = 9
 ADVANCE_TIME: constant(uint256) = 10
+SWEEP_FEES: constant(uint256) = 11
 
 # reason codes (rollup/stf/reasons.py)
 OK: constant(uint8) = 0
@@ -64,6 +65,7 @@ FORCED_OUT_OF_ORDER: constant(uint8) = 63
 FORCED_NOT_ON_L1: constant(uint8) = 64
 TIME_NOT_LATER: constant(uint8) = 70
 TIME_AFTER_BATCH: constant(uint8) = 71
+TIME_BEHIND_BATCH: constant(uint8) = 72
 NOT_LIQUIDATABLE: constant(uint8) = 80
 NOT_REDUCE_ONLY: constant(uint8) = 81
 INSURANCE_INSUFFICIENT: constant(uint8) = 82
@@ -93,6 +95,8 @@ def length_of(tag: uint256) -> uint256:
     if tag == FORCED_REQUEST:
         return 51
     if tag == ADVANCE_TIME:
+        return 9
+    if tag == SWEEP_FEES:
         return 9
     return 0
 

@@ -96,6 +96,8 @@ def check(w: Witness, pre_root: bytes32):
     for i: uint256 in range(MAX_MARKETS):
         if w.listed & (1 << i) != 0:
             assert w.markets[i].id == i, "witness: market id"
+            assert leaves.market_fits(w.markets[i]), "witness: market out of range"
+    assert leaves.globals_fit(w.globals), "witness: globals out of range"
     root: bytes32 = leaves.state_root(
         w.accounts_root, leaves.markets_root(w.markets, w.listed), leaves.globals_hash(w.globals), w.withdrawals_root
     )
@@ -106,12 +108,9 @@ def check(w: Witness, pre_root: bytes32):
 @pure
 def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> leaves.Account:
     """The account `account_id` of the pre-state (its leaf and path prove it), in
-    canonical form (zeros past its positions)."""
+    canonical form (fields within their widths, zeros past its positions)."""
+    assert leaves.account_fits(o.account), "witness: account out of range"
     assert merkle.root10(account_id, leaves.account_leaf(o.account), o.proof) == accounts_root, "witness: account path"
-    for i: uint256 in range(leaves.MAX_POSITIONS):
-        if i >= o.account.count:
-            p: leaves.Position = o.account.positions[i]
-            assert p.market == 0 and p.size == 0 and p.funding_index == 0, "witness: account padding"
     return o.account
 
 
@@ -119,6 +118,7 @@ def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> leav
 @pure
 def open_slot(o: Opened, nonce: uint256) -> leaves.Slot:
     """The nonce slot `nonce mod 256` of an opened account (proved under its orders_root)."""
+    assert leaves.slot_fits(o.slot), "witness: slot out of range"
     assert merkle.root4(nonce % ORDER_SLOTS, leaves.slot_leaf(o.slot), o.slot_proof) == o.account.orders_root, "witness: slot path"
     return o.slot
 

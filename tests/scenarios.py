@@ -1,7 +1,8 @@
 """Scenarios for STF tests (hypothesis): lists of actions turned into mostly-valid
 transactions against a world's current state (trades near the oracle price, withdrawals,
 funding, price moves, liquidations, deleveraging, cancels, L1 deposits and forced
-requests) mixed with random and mutated bytes. Shared by the property tests and the
+requests, fee sweeps, a new batch whose clock lags its timestamp) mixed with random and
+mutated bytes. Shared by the property tests and the
 differential tests of the L1 verifier."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rollup.stf.transactions import (
     Deleverage,
     FundingTick,
     Liquidate,
+    SweepFees,
 )
 from tests.stf_world import CONFIG, ORACLE_KEYS, USER_KEYS, World, make_world
 
@@ -56,6 +58,8 @@ actions = st.one_of(
     st.tuples(st.just("deposit"), st.integers(0, USERS + 3), st.integers(0, 2**45), st.integers(0, 5)),
     st.tuples(st.just("forced"), st.sampled_from([FORCED_WITHDRAW, FORCED_CLOSE]), st.integers(0, USERS + 1),
               st.integers(0, 2), st.integers(0, 30_000_000), st.integers(0, 5)),
+    st.tuples(st.just("sweep"), st.integers(0, 1_100_000)),
+    st.tuples(st.just("behind"), st.integers(1, 600)),
     st.tuples(st.just("junk"), st.binary(max_size=300)),
     st.tuples(st.just("mutate"), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(1, 255)),
 )
@@ -118,6 +122,16 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
         return deposit(world, *action[1:])
     if kind == "forced":
         return forced(world, *action[1:])
+    if kind == "sweep":
+        _, fraction_ppm = action
+        return SweepFees(world.state.globals.fee_pool * fraction_ppm // 10**6).encode()
+    if kind == "behind":
+        # a new batch `seconds` later whose clock is not advanced: everything but an
+        # AdvanceTime is refused until one catches the clock up
+        _, seconds = action
+        world.time += seconds
+        world.context = dataclasses.replace(world.context, timestamp=world.time)
+        return []
     if kind == "junk":
         return bytes(action[1])
     _, which, position, xor = action  # mutate an earlier transaction
@@ -206,3 +220,46 @@ def run(world: World, scenario: list[tuple[Any, ...]], check: Any = None) -> lis
                 check(before, tx, receipt)
             log.append((tx, receipt, world.context))
     return log
+
+
+def every_type(world: World, check: Any = None) -> list[bytes]:
+    """A fixed scenario in which every transaction type succeeds at least once (applied to
+    `world` as it is built; each step's receipt is checked): a 9x levered trade, a fee
+    sweep, a withdrawal, a cancel, a deposit, both forced requests, price moves, a funding
+    tick, a liquidation of the levered long, then a crash that leaves it bankrupt with the
+    insurance fund too small, and its deleveraging against the short. `check(world, tx)`
+    runs before each step is applied (in its context)."""
+    txs: list[bytes] = []
+
+    def ok(tx: bytes) -> None:
+        world.prepare(tx)
+        if check is not None:
+            check(world, tx)
+        receipt = world.apply(tx)
+        assert receipt.ok, (receipt, tx.hex())
+        txs.append(tx)
+
+    def move(market: int, price: int) -> None:
+        world.time += 1
+        ok(AdvanceTime(world.time).encode())
+        ok(builders.oracle_update(market, world.time, [(0, price, ORACLE_KEYS[0]), (1, price, ORACLE_KEYS[1])],
+                                  world.context).encode())
+
+    price = world.state.markets[0].oracle_price  # type: ignore[union-attr]
+    ok(world.trade(world.order(1, 0, True, 600, price), world.order(2, 0, False, 600, price), 600))
+    ok(world.trade(world.order(5, 1, True, 5, 1_000_000), world.order(6, 1, False, 5, 1_000_000), 5))
+    ok(SweepFees(world.state.globals.fee_pool // 2).encode())
+    ok(builders.withdraw(3, 1_000_000, world.next_nonce(3), 10**12, USER_KEYS[2], world.context).encode())
+    ok(builders.cancel(3, world.next_nonce(3), USER_KEYS[2], world.context).encode())
+    ok(deposit(world, 4, 2_000_000, 0))
+    ok(forced(world, FORCED_WITHDRAW, 4, 0, 1_000_000, 0))
+    ok(forced(world, FORCED_CLOSE, 6, 1, 0, 0))
+    world.time += 60
+    ok(AdvanceTime(world.time).encode())
+    ok(FundingTick(0, 1_000).encode())
+    move(0, price * 93 // 100)  # the long is under maintenance, still solvent
+    ok(Liquidate(1, 0, 300).encode())
+    move(0, price * 84 // 100)
+    move(0, price * 76 // 100)  # bankrupt; the fund cannot carry its deficit
+    ok(Deleverage(1, 2, 0, 100).encode())
+    return txs

@@ -3,14 +3,14 @@ that build signed transactions. Every test gets a fresh copy of the state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rollup.stf import apply, builders
 from rollup.stf.fork import Context, Receipt
 from rollup.stf.genesis import genesis_state
 from rollup.stf.signing import address_of
 from rollup.stf.state import Config, State
-from rollup.stf.transactions import AdvanceTime, Order
+from rollup.stf.transactions import ADVANCE_TIME, AdvanceTime, Order
 
 ORACLE_KEYS = tuple(bytes([0xA0 + i]) * 32 for i in range(3))
 USER_KEYS = tuple(bytes([0x10 + i]) * 32 for i in range(6))
@@ -29,9 +29,19 @@ class World:
     time: int = START_TIME
     nonces: dict[int, int] = field(default_factory=dict)
 
+    def prepare(self, tx: bytes) -> Context:
+        """The context `tx` is applied in: an AdvanceTime to a later time starts a new batch
+        at that time (every other transaction runs at its batch's time)."""
+        if len(tx) == 9 and tx[0] == ADVANCE_TIME:
+            timestamp = int.from_bytes(tx[1:], "big")
+            if timestamp > self.context.timestamp:
+                self.context = replace(self.context, timestamp=timestamp)
+        return self.context
+
     def apply(self, tx: bytes | object) -> Receipt:
+        """Apply one transaction (in the context `prepare` gives it)."""
         data = tx if isinstance(tx, bytes) else tx.encode()  # type: ignore[attr-defined]
-        return apply(self.state, data, self.context)
+        return apply(self.state, data, self.prepare(data))
 
     def next_nonce(self, account: int) -> int:
         self.nonces[account] = self.nonces.get(account, 0) + 1
@@ -71,7 +81,7 @@ def make_world(users: int = 6, deposit: int = FUNDED, insurance: int = 1_000_000
     queues.deposit(0, address_of(INSURANCE_KEY), insurance)
     for i in range(users):
         queues.deposit(i + 1, address_of(USER_KEYS[i]), deposit)
-    context = Context(config, 10**12, tuple(queues.deposit_heads), tuple(queues.forced_heads))
+    context = Context(config, 0, tuple(queues.deposit_heads), tuple(queues.forced_heads))
     world = World(state, queues, context)
     assert world.apply(AdvanceTime(START_TIME)).ok
     for entry in queues.deposits:

@@ -1,5 +1,6 @@
-"""The operator's keeper: funding ticks follow the book's premium within the rate cap, and
-accounts below maintenance are liquidated (or deleveraged when the fund cannot carry them)."""
+"""The operator's keeper: funding ticks follow the book's premium within the rate cap,
+accounts below maintenance are liquidated (or deleveraged when the fund cannot carry them),
+and the fee pool is swept into the insurance fund once it holds enough."""
 
 from __future__ import annotations
 
@@ -50,4 +51,19 @@ def test_deleverages_when_the_fund_cannot_cover() -> None:
     assert world.set_price(0, 260_000).ok  # account 1 bankrupt, the fund empty
     assert keeper.liquidate(world.state, world.apply) == 1
     assert world.state.account(1).size(0) == 0 and world.state.account(2).size(0) == 0
+    assert world.conserved()
+
+
+def test_fees_are_swept_into_the_insurance_fund() -> None:
+    world = make_world(users=2, deposit=50_000_000)
+    sequence = lambda tx: world.apply(tx)  # noqa: E731
+    fund = world.state.account(0).collateral
+    assert not keeper.sweep_fees(world.state, sequence)  # nothing to sweep
+    maker = world.order(1, 0, False, 100, 300_000)
+    taker = world.order(2, 0, True, 100, 300_000)
+    assert world.apply(world.trade(maker, taker, 100)).ok  # fees of 21,000 units
+    pool = world.state.globals.fee_pool
+    assert 0 < pool < keeper.FEE_SWEEP_MINIMUM and not keeper.sweep_fees(world.state, sequence)
+    assert keeper.sweep_fees(world.state, sequence, minimum=pool)
+    assert world.state.globals.fee_pool == 0 and world.state.account(0).collateral == fund + pool
     assert world.conserved()

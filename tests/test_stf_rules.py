@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from rollup.stf import Reason, builders, margin
+from rollup.stf import Reason, apply, builders, margin
 from rollup.stf.constants import CANCELLED_HASH, INSURANCE_ACCOUNT
-from rollup.stf.fork import Context
+from rollup.stf.fork import Context, Receipt
 from rollup.stf.genesis import genesis_state
 from rollup.stf.signing import address_of, sign
 from rollup.stf.state import Market
 from rollup.stf.transactions import (
     FORCED_CLOSE,
     FORCED_WITHDRAW,
+    SWEEP_FEES,
     AdvanceTime,
     Deleverage,
     FundingTick,
     Liquidate,
+    SweepFees,
     decode,
 )
 from tests.stf_world import CONFIG, ORACLE_KEYS, USER_KEYS, make_world
@@ -253,11 +257,50 @@ def test_deposits_in_order_and_only_from_l1() -> None:
     assert world.apply(wrong_owner).reason == Reason.OWNER_MISMATCH
 
 
-def test_time_only_moves_forward_within_the_batch() -> None:
+def test_the_clock_runs_at_the_batch_time() -> None:
+    """AdvanceTime moves the clock forward, to at most the batch's timestamp; every other
+    transaction is refused while the clock is behind it (TIME_BEHIND_BATCH) and changes
+    nothing; decoding refusals are named first."""
     world = make_world()
-    assert world.apply(AdvanceTime(world.time)).reason == Reason.TIME_NOT_LATER
-    assert world.apply(AdvanceTime(world.context.timestamp + 1)).reason == Reason.TIME_AFTER_BATCH
-    assert world.apply(AdvanceTime(world.context.timestamp)).ok
+    state, now = world.state, world.time
+    batch = replace(world.context, timestamp=now + 10)
+    root = state.root()
+    assert apply(state, AdvanceTime(now).encode(), batch).reason == Reason.TIME_NOT_LATER
+    assert apply(state, AdvanceTime(now + 11).encode(), batch).reason == Reason.TIME_AFTER_BATCH
+    assert apply(state, SweepFees(1).encode(), batch) == Receipt(SWEEP_FEES, Reason.TIME_BEHIND_BATCH, False)
+    assert apply(state, b"\x0b", batch).reason == Reason.BAD_LENGTH
+    assert state.root() == root
+    assert apply(state, AdvanceTime(now + 4).encode(), batch).ok
+    assert apply(state, world.trade(world.order(1, 0, False, 10, 300_000), world.order(2, 0, True, 10, 300_000), 10),
+                 batch).reason == Reason.TIME_BEHIND_BATCH
+    assert apply(state, AdvanceTime(now + 10).encode(), batch).ok and state.globals.time == now + 10
+    assert apply(state, SweepFees(1).encode(), batch).reason == Reason.INSUFFICIENT_COLLATERAL
+
+
+def test_fees_leave_through_the_insurance_fund() -> None:
+    """SweepFees moves trading fees from the fee pool to the fund's collateral, whose owner
+    withdraws them like any account; refusals are named and change nothing."""
+    world = make_world(deposit=50_000_000)
+    assert world.apply(world.trade(world.order(1, 0, False, 100, 300_000), world.order(2, 0, True, 100, 300_000),
+                                   100)).ok
+    pool = world.state.globals.fee_pool
+    fund = world.state.account(INSURANCE_ACCOUNT).collateral
+    assert pool == (30_000_000 * 200 + 999_999) // 10**6 + (30_000_000 * 500 + 999_999) // 10**6
+    root = world.state.root()
+    assert world.apply(SweepFees(0)).reason == Reason.BAD_FIELD
+    assert world.apply(SweepFees(pool + 1)).reason == Reason.INSUFFICIENT_COLLATERAL
+    assert world.state.root() == root
+    assert world.apply(SweepFees(pool - 1)).ok
+    assert world.state.globals.fee_pool == 1
+    assert world.state.account(INSURANCE_ACCOUNT).collateral == fund + pool - 1
+    assert world.conserved()
+    # the fund's owner withdraws the fees
+    from tests.stf_world import INSURANCE_KEY
+
+    before = world.state.globals.total_withdrawn
+    withdraw = builders.withdraw(INSURANCE_ACCOUNT, pool - 1, 1, 10**12, INSURANCE_KEY, world.context).encode()
+    assert world.apply(withdraw).ok
+    assert world.state.globals.total_withdrawn == before + pool - 1 and world.conserved()
 
 
 def test_eip712_digest_matches_eth_account() -> None:

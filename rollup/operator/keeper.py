@@ -1,4 +1,4 @@
-"""The operator's housekeeping transactions: funding ticks and liquidations.
+"""The operator's housekeeping transactions: funding ticks, liquidations, fee sweeps.
 
 Funding: every `interval` seconds of rollup time, each priced market's funding index moves
 by the premium of its order book over the oracle price, clamped to the market's rate cap:
@@ -9,6 +9,9 @@ by the premium of its order book over the oracle price, clamped to the market's 
 Liquidations: an account whose value (after funding) is below its maintenance requirement
 has its largest position closed against the insurance fund; when the fund cannot carry a
 bankrupt account's deficit, the position is deleveraged against the largest opposite one.
+Fees: once the fee pool holds at least a minimum, it is swept into the insurance fund
+(SweepFees), whose owner withdraws from it like any account: the way fees leave the rollup.
+
 The STF judges each of these like any other transaction.
 """
 
@@ -21,7 +24,7 @@ from ..stf.constants import FUNDING_SCALE, INSURANCE_ACCOUNT, PPM, SECONDS_PER_H
 from ..stf.fork import Receipt
 from ..stf.reasons import Reason
 from ..stf.state import State
-from ..stf.transactions import Deleverage, FundingTick, Liquidate
+from ..stf.transactions import Deleverage, FundingTick, Liquidate, SweepFees
 
 Sequence = Callable[[bytes], Receipt]
 
@@ -84,3 +87,14 @@ def liquidate(state: State, sequence: Sequence, limit: int = 16) -> int:
         if sequence(Deleverage(account_id, counterparty, position.market, step).encode()).ok:
             done += 1
     return done
+
+
+FEE_SWEEP_MINIMUM = 1_000_000
+"""Collateral units (1 USD) the fee pool must hold before it is swept."""
+
+
+def sweep_fees(state: State, sequence: Sequence, minimum: int = FEE_SWEEP_MINIMUM) -> bool:
+    """Sweep the whole fee pool into the insurance fund once it holds `minimum`; whether
+    a sweep applied."""
+    pool = state.globals.fee_pool
+    return pool >= minimum and sequence(SweepFees(pool).encode()).ok

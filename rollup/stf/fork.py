@@ -2,7 +2,10 @@
 
 `apply` is total: any byte string is a transaction. It decodes the bytes, runs the
 rule of the transaction's type against the current state, and either commits the
-rule's writes (Reason.OK) or changes nothing and names the reason. Each rule reads,
+rule's writes (Reason.OK) or changes nothing and names the reason. Every transaction but
+AdvanceTime runs at the batch's time: while the state's clock is behind the batch's
+timestamp they are refused (TIME_BEHIND_BATCH), so a batch starts by advancing the clock
+(and L1 bounds how far a batch's timestamp may lag its L1 block). Each rule reads,
 checks in a fixed order (the L1 verifier checks in the same order, so both name the
 same reason), and only then writes. The one exception is ForcedRequest: once its queue
 entry is proven to be the next one on L1, the entry is consumed whatever its action's
@@ -67,6 +70,7 @@ from .transactions import (
     Liquidate,
     OracleUpdate,
     Order,
+    SweepFees,
     Trade,
     Withdraw,
     decode,
@@ -143,6 +147,8 @@ def apply(state: State, tx_bytes: bytes, context: Context) -> Receipt:
     kind = tx_bytes[0] if tx_bytes else 0
     if isinstance(tx, Reason):
         return Receipt(0, tx, False)
+    if state.globals.time < context.timestamp and not isinstance(tx, AdvanceTime):
+        return Receipt(kind, Reason.TIME_BEHIND_BATCH, False)
     rule = RULES[type(tx)]
     outcome = rule(state, tx, context)  # type: ignore[operator]
     if isinstance(outcome, Reason):
@@ -773,6 +779,25 @@ def forced_action(state: State, tx: ForcedRequest) -> Effects | Reason:
     return transfer_effects(state, market, moves, paid + fund_paid)
 
 
+def apply_sweep_fees(state: State, tx: SweepFees, context: Context) -> Outcome:
+    """Move `amount` of the fee pool into the insurance fund's collateral (account 0),
+    whose owner withdraws it like any account: the way trading fees leave the rollup.
+    Checks: the fund exists (UNKNOWN_ACCOUNT); amount > 0 (BAD_FIELD); amount <= the fee
+    pool (INSUFFICIENT_COLLATERAL); the fund's collateral in bounds (OVERFLOW)."""
+    fund = known_account(state, INSURANCE_ACCOUNT)
+    if fund is None:
+        return Reason.UNKNOWN_ACCOUNT
+    g = state.globals
+    if tx.amount == 0:
+        return Reason.BAD_FIELD
+    if tx.amount > g.fee_pool:
+        return Reason.INSUFFICIENT_COLLATERAL
+    fund = with_collateral(fund, fund.collateral + tx.amount)
+    if not in_bounds(fund):
+        return Reason.OVERFLOW
+    return Effects(accounts={INSURANCE_ACCOUNT: fund}, globals=g._replace(fee_pool=g.fee_pool - tx.amount))
+
+
 RULES = {
     AdvanceTime: apply_advance_time,
     Deposit: apply_deposit,
@@ -784,5 +809,6 @@ RULES = {
     Liquidate: apply_liquidate,
     Deleverage: apply_deleverage,
     ForcedRequest: apply_forced_request,
+    SweepFees: apply_sweep_fees,
 }
 """The rule for each transaction type."""

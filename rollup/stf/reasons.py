@@ -52,6 +52,7 @@ class Reason(IntEnum):
     # time
     TIME_NOT_LATER = 70
     TIME_AFTER_BATCH = 71
+    TIME_BEHIND_BATCH = 72
     # liquidation and deleveraging
     NOT_LIQUIDATABLE = 80
     NOT_REDUCE_ONLY = 81

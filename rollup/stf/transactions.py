@@ -28,6 +28,7 @@ LIQUIDATE = 0x07
 DELEVERAGE = 0x08
 FORCED_REQUEST = 0x09
 ADVANCE_TIME = 0x0A
+SWEEP_FEES = 0x0B
 
 FORCED_WITHDRAW = 0
 """ForcedRequest kind: withdraw `amount` of collateral."""
@@ -234,9 +235,18 @@ class AdvanceTime(NamedTuple):
         return bytes((ADVANCE_TIME,)) + self.timestamp.to_bytes(8, "big")
 
 
+class SweepFees(NamedTuple):
+    """Move `amount` of the fee pool into the insurance fund's collateral."""
+
+    amount: int
+
+    def encode(self) -> bytes:
+        return bytes((SWEEP_FEES,)) + self.amount.to_bytes(8, "big")
+
+
 Transaction = (
     Deposit | Withdraw | Trade | Cancel | OracleUpdate | FundingTick | Liquidate | Deleverage
-    | ForcedRequest | AdvanceTime
+    | ForcedRequest | AdvanceTime | SweepFees
 )
 
 LENGTHS = {
@@ -249,6 +259,7 @@ LENGTHS = {
     DELEVERAGE: 1 + 4 + 4 + 1 + 8,
     FORCED_REQUEST: 1 + 8 + 1 + 4 + 20 + 1 + 8 + 8,
     ADVANCE_TIME: 1 + 8,
+    SWEEP_FEES: 1 + 8,
 }
 """Exact encoded length of each fixed-length type (OracleUpdate: 11 + 74 per report)."""
 
@@ -295,6 +306,8 @@ def decode(data: bytes) -> Transaction | Reason:
             return Reason.BAD_FIELD
         return ForcedRequest(_u(data, 1, 8), kind, _u(data, 10, 4), data[14:34], data[34],
                              _u(data, 35, 8), _u(data, 43, 8))
+    if tag == SWEEP_FEES:
+        return SweepFees(_u(data, 1, 8))
     return AdvanceTime(_u(data, 1, 8))
 
 

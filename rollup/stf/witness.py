@@ -25,6 +25,7 @@ from .transactions import (
     Deposit,
     ForcedRequest,
     Liquidate,
+    SweepFees,
     Trade,
     Withdraw,
     decode,
@@ -153,6 +154,8 @@ def touched(tx: object) -> tuple[tuple[int | None, int | None], tuple[int | None
         return (tx.deleveragee, None), (tx.deleverager, None)
     if isinstance(tx, ForcedRequest):
         return (tx.account, None), (INSURANCE_ACCOUNT, None)
+    if isinstance(tx, SweepFees):
+        return (INSURANCE_ACCOUNT, None), (None, None)
     return (None, None), (None, None)
 
 
