@@ -1,12 +1,13 @@
 """L1 gas of the rollup, measured on a real EVM: batch submission per trade and L1 bytes
-per trade, the gas of a fraud proof for each transaction type, and the user operations
-(deposit, withdrawal claim, forced request, escape).
+per trade, the gas of a fraud proof for each transaction type (its commitment and its
+reveal, and the reward's claim), and the user operations (deposit, withdrawal claim,
+forced request, freeze, escape).
 
     python bench/gas.py [--l1-rpc URL] [--trades 100]
 
 Without --l1-rpc it starts our py-evm node on a free port. The last line of output is one
-JSON object: submit_gas_per_trade, l1_bytes_per_trade, max_proof_gas, proof_gas
-({type: gas}) and the rest of the table.
+JSON object: submit_gas_per_trade, l1_bytes_per_trade, max_proof_gas (the heaviest
+reveal), proof_gas ({type: reveal gas}), commit_gas, claim_reward and the rest of the table.
 """
 
 from __future__ import annotations
@@ -73,20 +74,27 @@ def submission(world: World, trades: int) -> dict[str, float]:
     }
 
 
-def proofs(url: str, deployment: Any, w3: Web3) -> dict[str, int]:
+def proofs(url: str, deployment: Any, w3: Web3) -> tuple[dict[str, int], dict[str, int]]:
+    """The reveal's gas per transaction type; the commitment's and the reward claim's."""
     challenger = RollupL1(L1(url, CHALLENGER), deployment)
-    gas = {}
+    gas, other = {}, {}
     for kind, scenario in SCENARIOS.items():
         snap = snapshot(w3)
         world = fresh_world(url, deployment)
         txs = scenario(world)
         step = len(txs) - 1
         lying = world.post(txs, lie_at=step)
-        receipt = challenger.challenge(lying.id, step, lying.txs, lying.roots, lying.pre_states[step])
+        claimed = challenger.computed_root(lying.id, step, lying.txs, lying.roots, lying.pre_states[step])
+        salt = b"\x01" * 32
+        other["commit"] = int(challenger.commit(challenger.commitment(lying.id, step, claimed, salt))["gasUsed"])
+        receipt = challenger.l1.send(challenger.challenge_call(lying.id, step, lying.txs, lying.roots,
+                                                               lying.pre_states[step], salt))
         assert challenger.rollup.events.FraudProven().process_receipt(receipt, errors=DISCARD), kind
         gas[kind] = int(receipt["gasUsed"])
+        world.travel(int(deployment.params["reward_delay"]))
+        other["claim_reward"] = int(challenger.claim_reward(lying.id)["gasUsed"])
         revert(w3, snap)
-    return gas
+    return gas, other
 
 
 def user_operations(url: str, deployment: Any, w3: Web3) -> dict[str, int]:
@@ -102,7 +110,7 @@ def user_operations(url: str, deployment: Any, w3: Web3) -> dict[str, int]:
     world.proposer.finalize()
     out["withdrawal_claim"] = int(user.chain.claim(posted.id, 0, world.state)["gasUsed"])
     out["forced_request"] = int(user.chain.force_withdraw(1_000_000)["gasUsed"])
-    world.travel(int(deployment.params["inclusion_delay"]) + 1)
+    world.travel(int(deployment.params["inclusion_delay"]) + WINDOW + 1)
     out["freeze"] = int(user.chain.freeze(0, world.state)["gasUsed"])
     out["escape"] = int(user.chain.escape(user.account, world.state)["gasUsed"])
     revert(w3, snap)
@@ -126,13 +134,16 @@ def main() -> None:
             raise SystemExit("the L1 node did not start")
     try:
         w3 = Web3(Web3.HTTPProvider(url))
-        deployment = deploy(L1(url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW))
+        deployment = deploy(L1(url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW,
+                                                             sequencer=L1(url, PROPOSER).address))
         snap = snapshot(w3)
         figures: dict[str, Any] = submission(fresh_world(url, deployment), args.trades)
         revert(w3, snap)
-        proof_gas = proofs(url, deployment, w3)
+        proof_gas, other = proofs(url, deployment, w3)
         figures["max_proof_gas"] = max(proof_gas.values())
         figures["proof_gas"] = proof_gas
+        figures["commit_gas"] = other["commit"]
+        figures["claim_reward"] = other["claim_reward"]
         figures.update(user_operations(url, deployment, w3))
     finally:
         if node is not None:
@@ -141,7 +152,8 @@ def main() -> None:
 
     print(f"batch of {args.trades} trades: {figures['batch_gas']:,} gas, "
           f"{figures['submit_gas_per_trade']:,} gas and {figures['l1_bytes_per_trade']} calldata bytes per trade")
-    print("fraud proof (whole challenge transaction), by transaction type:")
+    print(f"fraud proof: a commitment ({figures['commit_gas']:,} gas), then the reveal, by transaction type "
+          f"(and the reward's claim, {figures['claim_reward']:,} gas):")
     for kind, gas in proof_gas.items():
         print(f"  {kind:<26}{gas:>10,}")
     for name in ("deposit", "withdrawal_claim", "forced_request", "freeze", "escape"):

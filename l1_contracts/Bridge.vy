@@ -16,7 +16,9 @@
           final root (collateral after funding + sum(size * oracle price), at least 0),
           once, with a Merkle proof of the account; and every deposit the last final state
           had not yet consumed is paid back to its owner. Payments are capped by what the
-          bridge holds (first come, first served).
+          bridge holds (first come, first served); what could not be paid stays owed, and
+          the same call pays the rest once the bridge holds it.
+        - No deposit is taken once the rollup is frozen.
         A watcher rebuilds both queues from the `Deposited` and `ForcedRequested` events.
 """
 from ethereum.ercs import IERC20
@@ -28,7 +30,7 @@ interface Rollup:
     def frozen() -> bool: view
     def final_root() -> bytes32: view
     def is_final(batch_id: uint256) -> bool: view
-    def batches(batch_id: uint256) -> (uint256, bytes32, bytes32, uint256, uint256, uint256, uint256, address, uint256, uint8): view
+    def batches(batch_id: uint256) -> (uint256, bytes32, bytes32, uint256, uint256, uint256, uint256, address, uint256, uint8, bytes32): view
 
 event Deposited:
     index: indexed(uint256)
@@ -91,9 +93,10 @@ account_of: public(HashMap[address, uint256])
 owner_of: public(HashMap[uint256, address])
 registered: public(HashMap[address, bool])
 next_account: public(uint256)
-claimed: public(HashMap[uint256, bool])
-escaped: public(HashMap[uint256, bool])
-reclaimed: public(HashMap[uint256, bool])
+# What has been paid so far: per withdrawal record, per escaped account, per reclaimed deposit.
+claimed: public(HashMap[uint256, uint256])
+escaped: public(HashMap[uint256, uint256])
+reclaimed: public(HashMap[uint256, uint256])
 
 
 @deploy
@@ -142,6 +145,8 @@ def deposit(owner: address, amount: uint256) -> uint256:
     @return The deposit's index in the queue.
     """
     assert amount > 0, "deposit: zero amount"
+    assert self.rollup.address != empty(address), "deposit: no rollup"
+    assert not staticcall self.rollup.frozen(), "deposit: rollup frozen"
     assert amount <= MAX_DEPOSIT, "deposit: amount too large"
     assert owner != empty(address), "deposit: zero owner"
     before: uint256 = staticcall token.balanceOf(self)
@@ -209,13 +214,19 @@ def force_close(market: uint256) -> uint256:
 # ---------------------------------------------------------------------- payments
 
 
+@view
 @internal
-def _pay(to: address, amount: uint256) -> uint256:
-    """Pay up to `amount` (what the bridge holds, at most)."""
-    paid: uint256 = min(amount, staticcall token.balanceOf(self))
-    if paid > 0:
-        assert extcall token.transfer(to, paid, default_return_value=True), "bridge: transfer failed"
+def _payable(owed: uint256, paid_before: uint256) -> uint256:
+    """What to pay now of `owed` (`paid_before` was paid earlier): the rest, up to what
+    the bridge holds; at least one unit, else the call is refused and nothing recorded."""
+    paid: uint256 = min(owed - paid_before, staticcall token.balanceOf(self))
+    assert paid > 0, "bridge: nothing to pay now"
     return paid
+
+
+@internal
+def _transfer(to: address, amount: uint256):
+    assert extcall token.transfer(to, amount, default_return_value=True), "bridge: transfer failed"
 
 
 @external
@@ -226,17 +237,21 @@ def claim(
 ) -> uint256:
     """
     @notice Pay withdrawal record `index` of the final batch `batch_id`'s state to its
-            owner, once: the record and its path recompute the withdrawals root, which with
-            the other three parts recomputes the batch's state root.
-    @return The amount paid.
+            owner: the record and its path recompute the withdrawals root, which with the
+            other three parts recomputes the batch's state root. Pays what is still owed
+            of the record, as far as the bridge's balance goes.
+    @return The amount paid by this call.
     """
     assert staticcall self.rollup.is_final(batch_id), "claim: batch not final"
-    assert not self.claimed[index], "claim: already claimed"
+    assert leaves.withdrawal_fits(record), "claim: record out of range"
+    before: uint256 = self.claimed[index]
+    assert before < record.amount, "claim: already claimed"
     withdrawals_root: bytes32 = merkle.root10(index, leaves.withdrawal_leaf(record), proof)
     state_root: bytes32 = (staticcall self.rollup.batches(batch_id))[1]
     assert leaves.state_root(accounts_root, markets_root, globals_hash, withdrawals_root) == state_root, "claim: bad proof"
-    self.claimed[index] = True
-    paid: uint256 = self._pay(record.owner, record.amount)
+    paid: uint256 = self._payable(record.amount, before)
+    self.claimed[index] = before + paid
+    self._transfer(record.owner, paid)
     log WithdrawalClaimed(index=index, account=record.account, owner=record.owner, amount=record.amount, paid=paid)
     return paid
 
@@ -250,26 +265,30 @@ def escape(
     """
     @notice Once the rollup is frozen, pay an account its equity at the last final root:
             funding settled, collateral + sum(size * oracle price), nothing if negative.
-            Anyone may call; the account's owner is paid; each account escapes once.
-    @return The amount paid.
+            Anyone may call; the account's owner is paid; what the bridge could not pay
+            stays owed (the same call pays the rest later).
+    @return The amount paid by this call.
     """
     assert staticcall self.rollup.frozen(), "escape: rollup not frozen"
-    assert not self.escaped[account_id], "escape: already escaped"
     assert account.owner != empty(address), "escape: no account"
+    assert leaves.account_fits(account) and leaves.globals_fit(g), "escape: record out of range"
     for i: uint256 in range(MAX_MARKETS):
         if listed & (1 << i) != 0:
             assert markets[i].id == i, "escape: market id"
+            assert leaves.market_fits(markets[i]), "escape: record out of range"
     accounts_root: bytes32 = merkle.root10(account_id, leaves.account_leaf(account), proof)
     root: bytes32 = leaves.state_root(accounts_root, leaves.markets_root(markets, listed), leaves.globals_hash(g), withdrawals_root)
     assert root == staticcall self.rollup.final_root(), "escape: bad proof"
-    self.escaped[account_id] = True
     settled: leaves.Account = empty(leaves.Account)
     payment: int256 = 0
     settled, payment = money.settle(account, markets)
     equity: int256 = money.value(settled, markets)
-    paid: uint256 = 0
-    if equity > 0:
-        paid = self._pay(account.owner, convert(equity, uint256))
+    assert equity > 0, "escape: no equity"
+    before: uint256 = self.escaped[account_id]
+    assert before < convert(equity, uint256), "escape: already escaped"
+    paid: uint256 = self._payable(convert(equity, uint256), before)
+    self.escaped[account_id] = before + paid
+    self._transfer(account.owner, paid)
     log Escaped(account=account_id, owner=account.owner, equity=equity, paid=paid)
     return paid
 
@@ -284,18 +303,21 @@ def reclaim_deposit(
     @notice Once the rollup is frozen, pay back deposit `index` to its owner if the last
             final state had not consumed it (its globals, opened against the final root,
             show deposit_count <= index). The deposit's fields are checked against the hash
-            chain. Anyone may call; each deposit is paid back once.
-    @return The amount paid.
+            chain. Anyone may call; what the bridge could not pay stays owed.
+    @return The amount paid by this call.
     """
     assert staticcall self.rollup.frozen(), "reclaim: rollup not frozen"
-    assert not self.reclaimed[index], "reclaim: already reclaimed"
+    before: uint256 = self.reclaimed[index]
+    assert before < amount, "reclaim: already reclaimed"
     assert index < self.deposit_count, "reclaim: no such deposit"
     entry: bytes32 = keccak256(concat(self.deposit_head[index], abi_encode(index, account, owner, amount, timestamp)))
     assert entry == self.deposit_head[index + 1], "reclaim: not this deposit"
+    assert leaves.globals_fit(g), "reclaim: record out of range"
     root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
     assert root == staticcall self.rollup.final_root(), "reclaim: bad proof"
     assert g.deposit_count <= index, "reclaim: deposit was credited"
-    self.reclaimed[index] = True
-    paid: uint256 = self._pay(owner, amount)
+    paid: uint256 = self._payable(amount, before)
+    self.reclaimed[index] = before + paid
+    self._transfer(owner, paid)
     log DepositReclaimed(index=index, owner=owner, amount=amount, paid=paid)
     return paid

@@ -6,16 +6,34 @@
         submission the contract commits to the steps in a binary Merkle tree
         (leaf_i = keccak(post_root_i ++ keccak(tx_i)), rollup/batch.py), so any one step
         can be opened and re-executed by the verifier without the proposer's help.
-        A batch is final once its challenge window has passed and every earlier batch is
-        final (`finalize`, callable by anyone). Until then anyone may challenge one step:
-        if the verifier's post-state root differs from the posted one, the batch and every
-        later batch are reverted, and the proposer's bond is slashed: half to the
-        challenger, half burned (sent to the zero address). The chain resumes from the
-        last good root.
-        Censorship resistance: a forced request or a deposit left unconsumed by the latest
-        batch's state for longer than `inclusion_delay` lets anyone freeze the rollup; then
+
+        Who proposes. The deployment names a sequencer. Any other bonded address may
+        propose only once the sequencer has been silent (no batch) for `silence_period`
+        seconds, and may then fill at most half of the pending capacity. A batch is
+        accepted only as the input of a top-level transaction of an account without code
+        (msg.sender == tx.origin, no code: an EIP-7702-delegated account has code), so its
+        data is always the calldata of a transaction any node serves. Its timestamp must
+        lie within `max_time_lag` seconds before the L1 block's.
+
+        Finality. A batch is final once its challenge window has passed and every earlier
+        batch is final (`finalize`, callable by anyone).
+
+        Fraud proofs, in two moves. A challenger first commits to
+        keccak(abi_encode(challenger, batch id, step, the post-state root it claims, salt))
+        (`commit`), then, at least one block later, reveals the proof (`challenge`): if the
+        verifier's post-state root differs from the posted one (and is the one committed),
+        the batch and every later batch are reverted and the proposer's bond is slashed:
+        half burned at once, half held as the reward for `reward_delay` seconds. While it
+        is held, a challenger whose commitment is older may prove the same batch again and
+        take the reward: the first commitment wins, so copying a revealed proof pays
+        nothing. `claim_reward` pays the winner once the delay has passed.
+
+        Censorship resistance: a forced request or a deposit left unconsumed for longer
+        than `inclusion_delay` plus the challenge window, by the last final state once
+        every batch past its window is finalized, lets anyone freeze the rollup; then
         nothing is posted or finalized, and accounts exit through the bridge's escape
-        hatch against the last final root.
+        hatch against the last final root. No pending root, which anyone bonded could
+        make up, decides a freeze.
 """
 import leaves
 import witness
@@ -34,6 +52,9 @@ MAX_BATCH_BYTES: constant(uint256) = 49152
 MAX_STEPS: constant(uint256) = 1024
 STEP_TREE_DEPTH: constant(uint256) = 10
 MAX_PENDING: constant(uint256) = 256
+# Pending batches beyond which only the sequencer may post: an outsider can never take
+# the sequencer's room.
+OUTSIDER_PENDING: constant(uint256) = 128
 
 PENDING: constant(uint8) = 1
 FINAL: constant(uint8) = 2
@@ -51,6 +72,24 @@ struct Batch:
     proposer: address
     deadline: uint256
     status: uint8
+    parent_root: bytes32
+
+
+struct Reward:
+    challenger: address
+    commit_block: uint256
+    amount: uint256
+    payable_at: uint256
+    paid: bool
+
+
+# A reward is kept in one storage word: challenger (bits 0-159) | commit block (160-207) |
+# payable at (208-247) | paid (248) | funded (249: the amount is half the bond; a proposer
+# already slashed to zero funds nothing).
+REWARD_BLOCK_SHIFT: constant(uint256) = 160
+REWARD_TIME_SHIFT: constant(uint256) = 208
+REWARD_PAID: constant(uint256) = 1 << 248
+REWARD_FUNDED: constant(uint256) = 1 << 249
 
 
 event BatchSubmitted:
@@ -74,6 +113,10 @@ event BatchReverted:
     id: indexed(uint256)
     position: indexed(uint256)
 
+event ChallengeCommitted:
+    commitment: indexed(bytes32)
+    block_number: uint256
+
 event FraudProven:
     id: indexed(uint256)
     step: uint256
@@ -84,6 +127,18 @@ event FraudProven:
     posted_root: bytes32
     reward: uint256
     burned: uint256
+    commit_block: uint256
+
+event RewardReassigned:
+    id: indexed(uint256)
+    challenger: indexed(address)
+    previous: indexed(address)
+    commit_block: uint256
+
+event RewardPaid:
+    id: indexed(uint256)
+    challenger: indexed(address)
+    amount: uint256
 
 event Bonded:
     proposer: indexed(address)
@@ -105,6 +160,10 @@ genesis_root: public(immutable(bytes32))
 challenge_window: public(immutable(uint256))
 inclusion_delay: public(immutable(uint256))
 bond_amount: public(immutable(uint256))
+sequencer: public(immutable(address))
+silence_period: public(immutable(uint256))
+max_time_lag: public(immutable(uint256))
+reward_delay: public(immutable(uint256))
 
 batches: public(HashMap[uint256, Batch])
 # Batches ever submitted; ids are 0, 1, 2, ... (a reverted batch keeps its id).
@@ -116,17 +175,36 @@ finalized: public(uint256)
 bonds: public(HashMap[address, uint256])
 pending_of: public(HashMap[address, uint256])
 frozen: public(bool)
+# The L1 time of the sequencer's latest batch (of the deployment, before any).
+sequencer_seen: public(uint256)
+# commitment -> the L1 block it was made in (0: none)
+commitments: public(HashMap[bytes32, uint256])
+# batch id -> the reward of its fraud proof, packed (see Reward; zero: none)
+_rewards: HashMap[uint256, uint256]
 
 
 @deploy
-def __init__(verifier_: Verifier, inbox_: Inbox, genesis_root_: bytes32, challenge_window_: uint256, inclusion_delay_: uint256, bond_amount_: uint256):
+def __init__(
+    verifier_: Verifier, inbox_: Inbox, genesis_root_: bytes32, challenge_window_: uint256,
+    inclusion_delay_: uint256, bond_amount_: uint256, sequencer_: address, silence_period_: uint256,
+    max_time_lag_: uint256, reward_delay_: uint256,
+):
     assert bond_amount_ > 0, "rollup: zero bond"
+    assert challenge_window_ > 0, "rollup: zero challenge window"
+    assert inclusion_delay_ > 0, "rollup: zero inclusion delay"
+    assert max_time_lag_ > 0, "rollup: zero time lag"
+    assert sequencer_ != empty(address), "rollup: no sequencer"
     verifier = verifier_
     inbox = inbox_
     genesis_root = genesis_root_
     challenge_window = challenge_window_
     inclusion_delay = inclusion_delay_
     bond_amount = bond_amount_
+    sequencer = sequencer_
+    silence_period = silence_period_
+    max_time_lag = max_time_lag_
+    reward_delay = reward_delay_
+    self.sequencer_seen = block.timestamp
 
 
 # ---------------------------------------------------------------------- bonds
@@ -187,6 +265,22 @@ def is_final(batch_id: uint256) -> bool:
     return self.batches[batch_id].status == FINAL
 
 
+@view
+@internal
+def _may_propose(proposer: address) -> bool:
+    if proposer == sequencer:
+        return True
+    return block.timestamp >= self.sequencer_seen + silence_period
+
+
+@view
+@external
+def may_propose(proposer: address) -> bool:
+    """Whether `proposer` may submit now, as far as the sequencer's priority goes (it
+    must be bonded as well, and outsiders find at most OUTSIDER_PENDING pending)."""
+    return self._may_propose(proposer)
+
+
 @pure
 @internal
 def _step_root(txs: Bytes[MAX_BATCH_BYTES], roots: DynArray[bytes32, MAX_STEPS]) -> bytes32:
@@ -225,19 +319,27 @@ def submit(position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], r
     """
     @notice Post a batch at `position` of the live chain (its length, which makes a
             conflicting or stale submission fail), with its timestamp, its transactions
-            (length-prefixed, rollup/batch.py) and the state root after each.
+            (length-prefixed, rollup/batch.py) and the state root after each. Only as the
+            top-level call of a transaction from an account without code: the batch's data
+            is then that transaction's input, which any node serves.
     @return The batch's id.
     """
     assert not self.frozen, "rollup: frozen"
+    assert msg.sender == tx.origin and not msg.sender.is_contract, "batch: not a top-level call from an account without code"
     assert self.bonds[msg.sender] >= bond_amount, "batch: proposer not bonded"
+    assert self._may_propose(msg.sender), "batch: sequencer active"
     assert position == self.length, "batch: wrong position"
     assert position - self.finalized < MAX_PENDING, "batch: too many pending"
+    assert msg.sender == sequencer or position - self.finalized < OUTSIDER_PENDING, "batch: too many pending"
     assert len(roots) > 0, "batch: empty"
     parent_time: uint256 = 0
     if position > 0:
         parent_time = self.batches[self.live[position - 1]].timestamp
     assert timestamp >= parent_time, "batch: timestamp before parent"
     assert timestamp <= block.timestamp, "batch: timestamp in the future"
+    assert timestamp + max_time_lag >= block.timestamp, "batch: timestamp too old"
+    if msg.sender == sequencer:
+        self.sequencer_seen = block.timestamp
     step_root: bytes32 = self._step_root(txs, roots)
     batch_id: uint256 = self.batch_count
     deadline: uint256 = block.timestamp + challenge_window
@@ -245,6 +347,7 @@ def submit(position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], r
         position=position, state_root=roots[len(roots) - 1], step_root=step_root, steps=len(roots),
         timestamp=timestamp, deposit_count=staticcall inbox.deposit_count(),
         forced_count=staticcall inbox.forced_count(), proposer=msg.sender, deadline=deadline, status=PENDING,
+        parent_root=self._root_at(position),
     )
     self.batches[batch_id] = batch
     self.batch_count = batch_id + 1
@@ -259,16 +362,11 @@ def submit(position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], r
     return batch_id
 
 
-@external
-@nonreentrant
-def finalize(limit: uint256) -> uint256:
-    """
-    @notice Finalize, in order, up to `limit` batches whose challenge window has passed.
-    @return How many were finalized.
-    """
-    assert not self.frozen, "rollup: frozen"
+@internal
+def _finalize(limit: uint256) -> uint256:
+    """Finalize, in order, up to `limit` batches whose challenge window has passed."""
     done: uint256 = 0
-    for _: uint256 in range(64):
+    for _: uint256 in range(MAX_PENDING):
         if done >= limit or self.finalized >= self.length:
             break
         batch_id: uint256 = self.live[self.finalized]
@@ -281,6 +379,18 @@ def finalize(limit: uint256) -> uint256:
         self.finalized += 1
         done += 1
     return done
+
+
+@external
+@nonreentrant
+def finalize(limit: uint256) -> uint256:
+    """
+    @notice Finalize, in order, up to `limit` (at most 64) batches whose challenge window
+            has passed.
+    @return How many were finalized.
+    """
+    assert not self.frozen, "rollup: frozen"
+    return self._finalize(min(limit, 64))
 
 
 # ---------------------------------------------------------------------- fraud proofs
@@ -308,12 +418,65 @@ def _open_step(step_root: bytes32, index: uint256, post_root: bytes32, tx_hash: 
     return node == step_root
 
 
+@view
+@internal
+def _reward(batch_id: uint256) -> Reward:
+    word: uint256 = self._rewards[batch_id]
+    amount: uint256 = 0
+    if word & REWARD_FUNDED != 0:
+        amount = bond_amount // 2
+    return Reward(
+        challenger=convert(convert(word & (1 << 160) - 1, uint160), address),
+        commit_block=(word >> REWARD_BLOCK_SHIFT) & (1 << 48) - 1,
+        amount=amount,
+        payable_at=(word >> REWARD_TIME_SHIFT) & (1 << 40) - 1,
+        paid=word & REWARD_PAID != 0,
+    )
+
+
+@pure
+@internal
+def _pack(challenger: address, commit_block: uint256, payable_at: uint256, funded: bool) -> uint256:
+    word: uint256 = convert(challenger, uint256) | commit_block << REWARD_BLOCK_SHIFT | payable_at << REWARD_TIME_SHIFT
+    if funded:
+        word |= REWARD_FUNDED
+    return word
+
+
+@view
+@external
+def rewards(batch_id: uint256) -> Reward:
+    """The reward of batch `batch_id`'s fraud proof (a zero challenger: none)."""
+    return self._reward(batch_id)
+
+
+@pure
+@external
+def commitment(challenger: address, batch_id: uint256, step: uint256, claimed_root: bytes32, salt: bytes32) -> bytes32:
+    """The commitment a challenger makes before proving step `step` of batch `batch_id`
+    wrong: `claimed_root` is the post-state root the verifier will compute."""
+    return keccak256(abi_encode(challenger, batch_id, step, claimed_root, salt))
+
+
+@external
+@nonreentrant
+def commit(commitment: bytes32):
+    """
+    @notice The first move of a challenge: record `commitment` (see `commitment`) with
+            this block's number. It reveals nothing of the batch or the step.
+    """
+    assert commitment != empty(bytes32), "commit: empty"
+    assert self.commitments[commitment] == 0, "commit: already committed"
+    self.commitments[commitment] = block.number
+    log ChallengeCommitted(commitment=commitment, block_number=block.number)
+
+
 @external
 @nonreentrant
 def challenge(
     batch_id: uint256, step: uint256, data: Bytes[MAX_TX], posted_root: bytes32,
     path: DynArray[bytes32, STEP_TREE_DEPTH], previous_root: bytes32, previous_tx_hash: bytes32,
-    previous_path: DynArray[bytes32, STEP_TREE_DEPTH], w: witness.Witness,
+    previous_path: DynArray[bytes32, STEP_TREE_DEPTH], w: witness.Witness, salt: bytes32,
 ):
     """
     @notice Prove step `step` of a pending batch wrong: open it (its transaction `data`,
@@ -321,17 +484,23 @@ def challenge(
             transaction hash and path; for step 0 the parent batch's root, and the
             previous_* arguments are ignored), and the witness of the pre-state. The
             verifier re-executes the step; if its post-state root differs from the posted
-            one, the batch and all later ones are reverted and the proposer is slashed.
+            one, and the caller committed to exactly that root (with `salt`) in an earlier
+            block, the batch and all later ones are reverted and the proposer is slashed.
+            While a proven batch's reward is held, an older commitment may prove it again
+            and take the reward.
     """
     batch: Batch = self.batches[batch_id]
-    assert batch.status == PENDING, "challenge: batch not pending"
-    assert block.timestamp < batch.deadline, "challenge: window closed"
+    takeover: bool = False
+    if batch.status == PENDING:
+        assert block.timestamp < batch.deadline, "challenge: window closed"
+    else:
+        held: Reward = self._reward(batch_id)
+        assert held.challenger != empty(address) and block.timestamp < held.payable_at, "challenge: batch not pending"
+        takeover = True
     assert step < batch.steps, "challenge: no such step"
     assert self._open_step(batch.step_root, step, posted_root, keccak256(data), path, batch.steps), "challenge: step not in batch"
-    pre_root: bytes32 = empty(bytes32)
-    if step == 0:
-        pre_root = self._root_at(batch.position)
-    else:
+    pre_root: bytes32 = batch.parent_root
+    if step > 0:
         assert self._open_step(batch.step_root, step - 1, previous_root, previous_tx_hash, previous_path, batch.steps), "challenge: previous step not in batch"
         pre_root = previous_root
     reason: uint8 = 0
@@ -339,6 +508,17 @@ def challenge(
     computed: bytes32 = empty(bytes32)
     reason, applied, computed = staticcall verifier.step(data, pre_root, batch.timestamp, batch.deposit_count, batch.forced_count, w)
     assert computed != posted_root, "challenge: step is correct"
+    committed: uint256 = self.commitments[keccak256(abi_encode(msg.sender, batch_id, step, computed, salt))]
+    assert committed != 0, "challenge: not committed"
+    assert committed < block.number, "challenge: committed in this block"
+
+    if takeover:
+        # the batch is already reverted and slashed: only the reward changes hands
+        held: Reward = self._reward(batch_id)
+        assert committed < held.commit_block, "challenge: batch not pending"
+        self._rewards[batch_id] = self._pack(msg.sender, committed, held.payable_at, held.amount > 0)
+        log RewardReassigned(id=batch_id, challenger=msg.sender, previous=held.challenger, commit_block=committed)
+        return
 
     # revert the batch and every later one
     for _: uint256 in range(MAX_PENDING):
@@ -351,22 +531,50 @@ def challenge(
         log BatchReverted(id=reverted_id, position=position)
         self.length = position
 
-    # slash: half to the challenger, half burned
+    # slash: half burned now, half held as the reward
     bond: uint256 = self.bonds[batch.proposer]
     self.bonds[batch.proposer] = 0
     reward: uint256 = bond // 2
     burned: uint256 = bond - reward
+    self._rewards[batch_id] = self._pack(msg.sender, committed, block.timestamp + reward_delay, reward > 0)
     log FraudProven(
         id=batch_id, step=step, challenger=msg.sender, proposer=batch.proposer, reason=reason,
-        computed_root=computed, posted_root=posted_root, reward=reward, burned=burned,
+        computed_root=computed, posted_root=posted_root, reward=reward, burned=burned, commit_block=committed,
     )
-    if reward > 0:
-        send(msg.sender, reward)
     if burned > 0:
         send(empty(address), burned)
 
 
+@external
+@nonreentrant
+def claim_reward(batch_id: uint256) -> uint256:
+    """
+    @notice Pay the reward of batch `batch_id`'s fraud proof to its challenger (the oldest
+            commitment that proved it), once the reward delay has passed. Anyone may call.
+    @return The amount paid.
+    """
+    held: Reward = self._reward(batch_id)
+    assert held.challenger != empty(address), "reward: no fraud proven"
+    assert block.timestamp >= held.payable_at, "reward: still held"
+    assert not held.paid, "reward: already paid"
+    self._rewards[batch_id] |= REWARD_PAID
+    if held.amount > 0:
+        send(held.challenger, held.amount)
+    log RewardPaid(id=batch_id, challenger=held.challenger, amount=held.amount)
+    return held.amount
+
+
 # ---------------------------------------------------------------------- censorship resistance
+
+
+@internal
+def _final_globals(accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32):
+    """Finalize every batch past its window, then check that the given parts open the
+    last final root (a root nobody can make up any more)."""
+    self._finalize(MAX_PENDING)
+    assert leaves.globals_fit(g), "freeze: globals out of range"
+    root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
+    assert root == self._root_at(self.finalized), "freeze: globals not of the final state"
 
 
 @external
@@ -374,14 +582,14 @@ def challenge(
 def freeze(forced_index: uint256, accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32):
     """
     @notice Freeze the rollup: forced request `forced_index` was posted more than
-            `inclusion_delay` seconds ago, and the latest batch's state (its globals,
-            opened here against its root) has not consumed it.
+            `inclusion_delay` plus the challenge window ago, and the last final state (every
+            batch past its window finalized first; its globals opened here against its
+            root) has not consumed it.
     """
     assert not self.frozen, "freeze: already frozen"
     assert forced_index < staticcall inbox.forced_count(), "freeze: no such request"
-    assert block.timestamp > staticcall inbox.forced_time(forced_index) + inclusion_delay, "freeze: request not overdue"
-    root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
-    assert root == self._root_at(self.length), "freeze: globals not of the latest batch"
+    assert block.timestamp > staticcall inbox.forced_time(forced_index) + inclusion_delay + challenge_window, "freeze: request not overdue"
+    self._final_globals(accounts_root, markets_root, g, withdrawals_root)
     assert g.forced_count <= forced_index, "freeze: request was included"
     self.frozen = True
     log Frozen(forced_index=forced_index, deposit_index=max_value(uint256), final_root=self._root_at(self.finalized))
@@ -395,8 +603,8 @@ def freeze_on_deposit(
 ):
     """
     @notice Freeze the rollup: deposit `deposit_index` (its fields checked against the
-            bridge's hash chain) was made more than `inclusion_delay` seconds ago, and the
-            latest batch's state (its globals, opened here) has not credited it.
+            bridge's hash chain) was made more than `inclusion_delay` plus the challenge
+            window ago, and the last final state (as for `freeze`) has not credited it.
     """
     assert not self.frozen, "freeze: already frozen"
     assert deposit_index < staticcall inbox.deposit_count(), "freeze: no such deposit"
@@ -405,9 +613,8 @@ def freeze_on_deposit(
         abi_encode(deposit_index, account, owner, amount, timestamp),
     ))
     assert entry == staticcall inbox.deposit_head(deposit_index + 1), "freeze: not this deposit"
-    assert block.timestamp > timestamp + inclusion_delay, "freeze: deposit not overdue"
-    root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
-    assert root == self._root_at(self.length), "freeze: globals not of the latest batch"
+    assert block.timestamp > timestamp + inclusion_delay + challenge_window, "freeze: deposit not overdue"
+    self._final_globals(accounts_root, markets_root, g, withdrawals_root)
     assert g.deposit_count <= deposit_index, "freeze: deposit was credited"
     self.frozen = True
     log Frozen(forced_index=max_value(uint256), deposit_index=deposit_index, final_root=self._root_at(self.finalized))

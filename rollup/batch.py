@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .stf.hashing import ZERO_HASH, keccak
+from .stf.transactions import ADVANCE_TIME
 
 MAX_TX = 1195
 """Longest transaction a batch may carry (an OracleUpdate with 16 reports)."""
@@ -50,6 +51,14 @@ def decode_txs(blob: bytes, count: int) -> list[bytes] | None:
         txs.append(blob[offset + 2 : offset + 2 + n])
         offset += 2 + n
     return txs if offset == len(blob) else None
+
+
+def batch_time(txs: Sequence[bytes], clock: int) -> int:
+    """The timestamp a batch of `txs` runs at, starting from a state whose clock reads
+    `clock`: its latest AdvanceTime's, if any is later, else the clock's (every other
+    transaction is refused while the clock is behind the batch's timestamp)."""
+    times = [int.from_bytes(tx[1:], "big") for tx in txs if len(tx) == 9 and tx[0] == ADVANCE_TIME]
+    return max([clock, *times])
 
 
 def step_leaf(post_root: bytes, tx: bytes) -> bytes:

@@ -3,6 +3,7 @@
     rollup l1       serve a py-evm L1 over JSON-RPC (the devnet's chain)
     rollup deploy   deploy the L1 contracts and write a deployment file
     rollup devnet   start a whole local devnet with one command
+    rollup propose  move the chain forward from L1 data alone when the sequencer is silent
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +73,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from .l1.client import L1, L1Error, default_dev_key
 
     l1 = L1(args.l1_rpc, args.key or default_dev_key())
-    params = Params(challenge_window=args.challenge_window, inclusion_delay=args.inclusion_delay, bond=args.bond)
+    params = Params(challenge_window=args.challenge_window, inclusion_delay=args.inclusion_delay, bond=args.bond,
+                    sequencer=args.sequencer, silence_period=args.silence_period, max_time_lag=args.max_time_lag,
+                    reward_delay=args.reward_delay)
     if args.oracle_signers:
-        params = Params(oracle_signers=tuple(args.oracle_signers.split(",")), oracle_quorum=args.oracle_quorum,
-                        challenge_window=params.challenge_window, inclusion_delay=params.inclusion_delay,
-                        bond=params.bond)
+        params = replace(params, oracle_signers=tuple(args.oracle_signers.split(",")), oracle_quorum=args.oracle_quorum)
     try:
         deployment = deploy(l1, token=args.token, fund_dev_accounts=not args.no_dev_funds, params=params)
-    except (L1Error, OSError) as exc:
+    except (L1Error, OSError, ValueError) as exc:
         print(f"error: deploy failed: {exc}", file=sys.stderr)
         return 1
     deployment.save(args.out)
@@ -151,7 +153,9 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         try:
             deployment = deploy(L1(l1_url, args.key or keys["deployer"]),
                                 params=Params(challenge_window=args.challenge_window,
-                                              inclusion_delay=args.inclusion_delay))
+                                              inclusion_delay=args.inclusion_delay,
+                                              sequencer=L1(l1_url, keys["operator"]).address,
+                                              silence_period=args.silence_period))
         except L1Error as exc:
             print(f"error: deploy failed: {exc}", file=sys.stderr)
             return 1
@@ -183,7 +187,8 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         print(f"Operator JSON-RPC: {operator_url}" + (f"  (FRAUD MODE: {args.fraud})" if args.fraud else ""))
         for name, address in deployment.contracts.items():
             print(f"  {name + ':':<16} {address}")
-        print(f"Challenge window:  {args.challenge_window} s; forced-inclusion delay {args.inclusion_delay} s")
+        print(f"Challenge window:  {args.challenge_window} s; forced-inclusion delay {args.inclusion_delay} s; "
+              f"others may propose after {args.silence_period} s of the operator's silence")
         print(f"Watchers:          {', '.join(watchers) or 'none'}; oracle feeder: {len(deployment.params['oracle_signers'])} signers")
         print(f"Deployment file:   {deployment_file}; logs in {logs}/")
         print("Dev accounts for users (ETH and 1,000,000 tUSD each; well-known keys, devnet only):")
@@ -226,6 +231,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
     from .operator.service import OperatorService
     from .operator.store import Store
 
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.getLogger("rollup.operator").setLevel(logging.INFO)  # batches posted, L1 followed
     deployment = Deployment.load(args.deployment)
     l1 = L1(args.l1_rpc or deployment.l1_rpc, args.key)
     chain = RollupL1(l1, deployment)
@@ -240,7 +247,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         corrupt = CATALOG[args.fraud]
     store = Store(args.store)
     sequencer = Sequencer(store, chain, max_txs=args.max_txs, max_age=args.max_age, heartbeat=args.heartbeat,
-                          corrupt=corrupt)
+                          corrupt=corrupt, confirmations=args.confirmations)
     sequencer.recover()
     service = OperatorService(sequencer, funding_interval=args.funding_interval)
     server = serve(service, args.host, args.port)
@@ -254,6 +261,29 @@ def cmd_operator(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
         store.close()
+    return 0
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    from .deploy import Deployment
+    from .proposer import CannotPropose, Proposer
+
+    deployment = Deployment.load(args.deployment)
+    proposer = Proposer(args.l1_rpc or deployment.l1_rpc, deployment, args.key, confirmations=args.confirmations)
+    if args.loop:
+        stop = threading.Event()
+        _stop_on_signals(stop.set)
+        print(f"rollup propose: proposing as {proposer.chain.l1.address} every {args.interval}s when allowed",
+              flush=True)
+        proposer.run(args.interval, stop)
+        return 0
+    try:
+        proposal = proposer.propose()
+    except CannotPropose as exc:
+        print(f"not proposed: {exc}", file=sys.stderr)
+        return 1
+    print(f"proposed batch {proposal.batch_id} at position {proposal.position}: {proposal.steps} steps, "
+          f"{proposal.deposits} deposits, {proposal.forced} forced requests")
     return 0
 
 
@@ -275,6 +305,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .deploy import Params
+
     parser = argparse.ArgumentParser(prog="rollup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -298,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--challenge-window", type=int, default=60, help="seconds (use days on a real chain)")
     p.add_argument("--inclusion-delay", type=int, default=120, help="seconds to include a forced request or deposit")
     p.add_argument("--bond", type=int, default=10**18, help="proposer bond in wei")
+    p.add_argument("--sequencer", help="the address that may always propose (default: the deployer)")
+    p.add_argument("--silence-period", type=int, default=Params.silence_period,
+                   help="seconds without a sequencer batch after which anyone bonded may propose (days on a real chain)")
+    p.add_argument("--max-time-lag", type=int, default=Params.max_time_lag,
+                   help="seconds a batch's timestamp may lag its L1 block")
+    p.add_argument("--reward-delay", type=int, default=Params.reward_delay,
+                   help="seconds a fraud proof's reward is held (an older commitment may take it meanwhile)")
     p.add_argument("--oracle-signers", help="comma-separated oracle committee (default: the devnet's keys)")
     p.add_argument("--oracle-quorum", type=int, default=2)
     p.set_defaults(func=cmd_deploy)
@@ -310,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chain-id", type=int, default=31337)
     p.add_argument("--challenge-window", type=int, default=30, help="seconds (days on a real chain)")
     p.add_argument("--inclusion-delay", type=int, default=120, help="seconds to include a forced request")
+    p.add_argument("--silence-period", type=int, default=120,
+                   help="seconds of the operator's silence after which anyone bonded may propose (rollup propose)")
     p.add_argument("--fraud", help="start with a fraudulent operator (a kind of `rollup operator --fraud`)")
     p.add_argument("--key", help="deployer key (default: dev account 0)")
     p.set_defaults(func=cmd_devnet)
@@ -325,10 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=".devnet/operator.db", help="SQLite store")
     p.add_argument("--max-txs", type=int, default=256, help="transactions per batch at most")
     p.add_argument("--max-age", type=float, default=2.0, help="seconds before a batch with user transactions is cut")
-    p.add_argument("--heartbeat", type=float, default=30.0, help="seconds between batches when idle")
+    p.add_argument("--heartbeat", type=float, default=30.0,
+                   help="seconds between batches when idle (at most a third of the silence period)")
+    p.add_argument("--confirmations", type=int, default=0,
+                   help="take L1 deposits, forced requests and other proposers' batches only this many blocks deep")
     p.add_argument("--fraud", choices=sorted(CATALOG), help="post one fraudulent batch of this kind (tests, demos)")
     p.add_argument("--funding-interval", type=int, default=60, help="seconds of rollup time between funding ticks")
     p.set_defaults(func=cmd_operator)
+
+    p = sub.add_parser("propose", help="move the chain forward from L1 data alone (after the sequencer's silence)")
+    p.add_argument("--l1-rpc", help="L1 JSON-RPC URL (default: the deployment file's)")
+    p.add_argument("--deployment", default=".devnet/deployment.json", help="deployment file")
+    p.add_argument("--key", required=True, help="private key of a funded L1 account (bonded on first use)")
+    p.add_argument("--confirmations", type=int, default=0, help="take L1 queue entries this many blocks deep")
+    p.add_argument("--loop", action="store_true", help="keep proposing whenever allowed")
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between attempts with --loop")
+    p.set_defaults(func=cmd_propose)
 
     p = sub.add_parser("oracle", help="devnet oracle feeder: signed prices (a random walk or a file)")
     p.add_argument("--operator-url", default=f"http://127.0.0.1:{DEFAULT_OPERATOR_PORT}")

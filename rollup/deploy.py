@@ -3,7 +3,8 @@
 The deployment file is the address book every other component reads:
     {"chain_id", "l1_rpc", "deploy_block", "deployer", "contracts": {name: address},
      "params": {oracle_signers, oracle_quorum, challenge_window, inclusion_delay, bond,
-                genesis_root, insurance_owner}}
+                sequencer, silence_period, max_time_lag, reward_delay, genesis_root,
+                insurance_owner}}
 
 Deployed: the collateral token (devnet only), the Bridge (deposits, forced requests,
 claims, escape; the EIP-712 verifying contract), the verifier's four rules contracts and
@@ -48,6 +49,30 @@ class Params:
     """Seconds the operator has to include a forced request before anyone may freeze."""
     bond: int = 10**18
     """Proposer bond, in wei."""
+    sequencer: str | None = None
+    """The address that may always propose (default: the deployer)."""
+    silence_period: int = 120
+    """Seconds without a batch from the sequencer after which any bonded address may propose
+    (hours or days on a real chain)."""
+    max_time_lag: int = 300
+    """Seconds a batch's timestamp may lag the L1 block that carries it."""
+    reward_delay: int = 10
+    """Seconds a fraud proof's reward is held, during which an older commitment may take it."""
+
+    def check(self) -> None:
+        """Refuse parameters the contracts would refuse, with a clear message."""
+        signers = [s.lower() for s in self.oracle_signers]
+        if len(set(signers)) != len(signers):
+            raise ValueError("oracle signers must be distinct")
+        if any(int(s, 16) == 0 for s in signers):
+            raise ValueError("an oracle signer is the zero address")
+        if not 1 <= self.oracle_quorum <= len(signers) or len(signers) > 16:
+            raise ValueError("oracle quorum must be in [1, signers] and signers at most 16")
+        for name in ("challenge_window", "inclusion_delay", "max_time_lag", "bond"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.silence_period < 0 or self.reward_delay < 0:
+            raise ValueError("silence_period and reward_delay must not be negative")
 
 
 @dataclass(frozen=True)
@@ -105,7 +130,9 @@ def deploy(
     from .stf.genesis import genesis_state
 
     params = params or Params()
+    params.check()
     owner = Web3.to_checksum_address(insurance_owner or l1.address)
+    sequencer = Web3.to_checksum_address(params.sequencer or l1.address)
     start = int(l1.w3.eth.block_number)
     deployed: dict[str, str] = {}
     if token is None:
@@ -128,7 +155,8 @@ def deploy(
     genesis_root = genesis_state(bytes.fromhex(owner[2:])).root()
     rollup = l1.deploy(
         "Rollup", verifier.address, bridge.address, genesis_root, params.challenge_window,
-        params.inclusion_delay, params.bond,
+        params.inclusion_delay, params.bond, sequencer, params.silence_period, params.max_time_lag,
+        params.reward_delay,
     )
     deployed["Rollup"] = rollup.address
     l1.send(bridge.functions.set_rollup(rollup.address))
@@ -144,6 +172,10 @@ def deploy(
             "challenge_window": params.challenge_window,
             "inclusion_delay": params.inclusion_delay,
             "bond": params.bond,
+            "sequencer": sequencer,
+            "silence_period": params.silence_period,
+            "max_time_lag": params.max_time_lag,
+            "reward_delay": params.reward_delay,
             "genesis_root": "0x" + genesis_root.hex(),
             "insurance_owner": owner,
         },

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from hypothesis import settings
 from web3 import Web3
 
@@ -134,10 +135,17 @@ DEV_KEYS = tuple(bytes(a.key) for a in dev_accounts(10))
 """The dev accounts' keys: 0 deploys (and owns the insurance fund), the rest are at hand."""
 
 
+def params_for(sequencer_key: bytes, **overrides: Any) -> Params:
+    """Deployment parameters of a test: `sequencer_key`'s address is the sequencer; the
+    rest are Params' defaults unless given."""
+    return Params(sequencer=Account.from_key(sequencer_key).address, **overrides)
+
+
 def deploy_rollup(l1_url: str, challenge_window: int = 3_600, inclusion_delay: int = 7_200) -> Deployment:
-    """A fresh deployment of the rollup's contracts by dev account 0."""
+    """A fresh deployment of the rollup's contracts by dev account 0, sequenced by dev
+    account 1 (the world's proposer)."""
     return deploy(L1(l1_url, DEV_KEYS[0]),
-                  params=Params(challenge_window=challenge_window, inclusion_delay=inclusion_delay))
+                  params=params_for(DEV_KEYS[1], challenge_window=challenge_window, inclusion_delay=inclusion_delay))
 
 
 @contextmanager
@@ -166,15 +174,23 @@ def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something true (API and connection errors count
-    as not yet); fail after `timeout` seconds."""
-    from rollup.sdk import ApiError
+    """Poll `predicate` until it returns something true; fail after `timeout` seconds.
+    Only "not yet" counts as not yet: a refused connection (the process is starting) and
+    the operator's "not found" (an account before its deposit is credited). Any other
+    error is re-raised at once."""
+    from rollup.sdk import NOT_FOUND, ApiError
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             value = predicate()
-        except (ApiError, OSError):
+        except ApiError as exc:
+            if exc.code != NOT_FOUND:
+                raise
+            value = None
+        except OSError as exc:  # urllib wraps a refused connection in URLError
+            if not isinstance(exc, ConnectionError) and not isinstance(getattr(exc, "reason", None), ConnectionError):
+                raise
             value = None
         if value:
             return value
@@ -193,15 +209,24 @@ def start_operator(l1_url: str, deployment_file: Path, key: bytes, port: int, st
 # ---------------------------------------------------------------------- the L1 verifier beside the STF
 
 
-@pytest.fixture(scope="module")
-def verifier(l1_url: str) -> Iterator[Any]:
-    """The verifier contracts deployed on the session node (tests/verifier_harness.py)."""
+@pytest.fixture(scope="session")
+def verifier(anvil_url: str) -> Iterator[Any]:
+    """The verifier contracts deployed on the session's anvil (tests/verifier_harness.py):
+    the long differential runs need an EVM faster than py-evm's (about 150 ms per step)."""
+    from tests.verifier_harness import EvmVerifier
+
+    yield EvmVerifier(L1(anvil_url, DEV_KEYS[0]))
+
+
+@pytest.fixture(scope="session")
+def py_evm_verifier(l1_url: str) -> Iterator[Any]:
+    """The verifier contracts on the session's `rollup l1` node (py-evm)."""
     from tests.verifier_harness import EvmVerifier
 
     yield EvmVerifier(L1(l1_url, DEV_KEYS[0]))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fresh_world(verifier: Any) -> Any:
     """Fresh copies of one funded STF world signed for the verifier's domain."""
     from tests.scenarios import world_factory

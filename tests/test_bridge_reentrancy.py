@@ -8,13 +8,14 @@ from typing import Any
 
 from web3 import Web3
 
-from rollup.deploy import Params, deploy
+from rollup.deploy import deploy
 from rollup.l1 import records
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.stf import builders
 from rollup.stf.genesis import genesis_state
 from rollup.stf.transactions import AdvanceTime
+from tests.conftest import params_for
 from tests.test_rollup_l1 import ALICE, DEPLOYER, OPERATOR, WINDOW, Operator, deposits_since, travel
 
 
@@ -24,7 +25,7 @@ def test_hostile_token_cannot_reenter_deposit_or_claim(l1_url: str) -> None:
     try:
         deployer = L1(l1_url, DEPLOYER)
         hostile = deployer.deploy("HostileToken")
-        deployment = deploy(deployer, token=hostile.address, params=Params(challenge_window=WINDOW))
+        deployment = deploy(deployer, token=hostile.address, params=params_for(OPERATOR, challenge_window=WINDOW))
         alice = RollupL1(L1(l1_url, ALICE), deployment)
         token = alice.l1.contract("HostileToken", hostile.address)
         bridge = alice.bridge

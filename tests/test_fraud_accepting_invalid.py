@@ -25,9 +25,9 @@ def post_accepting(world: World, bad: bytes, twin: bytes) -> tuple[int, Reason]:
     """Post `bad` with the root `twin` (a valid transaction of the same effect) would give;
     prove it wrong; return (batch id, the reason the verifier named)."""
     pre = world.state.copy()
+    timestamp = world.state.globals.time  # the batch runs at the clock's time
     accepted = pre.copy()
-    assert apply(accepted, twin, world.context()).ok
-    timestamp = world.now()
+    assert apply(accepted, twin, world.context(timestamp)).ok
     refused = apply(world.state, bad, world.context(timestamp))
     assert not refused.applied
     batch_id, _ = world.proposer.submit([bad], [accepted.root()], timestamp)

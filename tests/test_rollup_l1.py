@@ -12,7 +12,8 @@ import pytest
 from web3 import Web3
 from web3.logs import DISCARD
 
-from rollup.deploy import Deployment, Params, deploy
+from rollup.batch import batch_time
+from rollup.deploy import Deployment, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1, L1Error
 from rollup.l1.rollup_client import FINAL, PENDING, REVERTED, RollupL1, config_of
@@ -21,6 +22,7 @@ from rollup.stf.fork import Context
 from rollup.stf.genesis import genesis_state
 from rollup.stf.state import State
 from rollup.stf.transactions import AdvanceTime, Deposit, ForcedRequest
+from tests.conftest import params_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(6)]
 DEPLOYER, OPERATOR, CHALLENGER, ALICE, BOB = (KEYS[i] for i in range(5))
@@ -29,7 +31,7 @@ WINDOW, DELAY = 100, 200
 
 @pytest.fixture(scope="module")
 def deployment(l1_url: str) -> Deployment:
-    return deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=DELAY))
+    return deploy(L1(l1_url, DEPLOYER), params=params_for(OPERATOR, challenge_window=WINDOW, inclusion_delay=DELAY))
 
 
 @dataclass
@@ -52,8 +54,9 @@ class Operator:
         return Context(config_of(self.chain.deployment), timestamp, deposits, forced)
 
     def run(self, txs: list[bytes], lie_at: int | None = None) -> tuple[list[bytes], list[bytes], int]:
-        """Apply `txs` (roots after each); at `lie_at`, post a wrong root instead."""
-        timestamp = self.now()
+        """Apply `txs` (roots after each); at `lie_at`, post a wrong root instead. The batch
+        runs at the time its AdvanceTime sets (else at the clock's)."""
+        timestamp = batch_time(txs, self.state.globals.time)
         context = self.context(timestamp)
         roots = []
         for i, tx in enumerate(txs):
@@ -123,6 +126,8 @@ def test_bonds_and_malformed_batches_are_refused(env: dict[str, Any]) -> None:
     refused("bond: already bonded", chain.bond)
     refused("batch: wrong position", chain.submit, [b"\x0a"], [b"\1" * 32], now, position=1)
     refused("batch: timestamp in the future", chain.submit, [b"\x0a"], [b"\1" * 32], now + 1000)
+    refused("batch: timestamp too old", chain.submit, [b"\x0a"], [b"\1" * 32],
+            now - int(rollup.max_time_lag().call()) - 1)
     refused("batch: empty", chain.submit, [], [], now)
     bad_blob = rollup.submit(0, now, b"\x00\x05abc", [b"\1" * 32])  # length prefix says 5, 3 follow
     refused("batch: bad encoding", chain.l1.send, bad_blob)
@@ -180,14 +185,20 @@ def test_fraud_reverts_the_batch_and_its_descendants_and_slashes(env: dict[str, 
     # wrong step: refused, nothing moves
     refused("challenge: step is correct", challenger.challenge, bad, 0, txs, roots, pre)
     # the lie at step 1: step 0 was a no-op, so step 1's pre-state is `pre`
-    balance = w3.eth.get_balance(challenger.l1.address)
     receipt = challenger.challenge(bad, 1, txs, roots, pre)
-    gas_cost = receipt["gasUsed"] * receipt["effectiveGasPrice"]
-    assert w3.eth.get_balance(challenger.l1.address) == balance - gas_cost + bond // 2
     assert [op.chain.batch(i).status for i in (first, bad, later)] == [PENDING, REVERTED, REVERTED]
     assert rollup.length().call() == 1 and rollup.bonds(op.chain.l1.address).call() == 0
     event = op.chain.rollup.events.FraudProven().process_receipt(receipt, errors=DISCARD)[0]["args"]
     assert event["reward"] == bond // 2 and event["burned"] == bond - bond // 2
+    assert event["challenger"] == challenger.l1.address and event["commit_block"] < receipt["blockNumber"]
+    # the reward is held for the reward delay, then paid to the challenger (anyone may ask)
+    refused("reward: still held", env["bob"].claim_reward, bad)
+    travel(w3, int(rollup.reward_delay().call()))
+    balance = w3.eth.get_balance(challenger.l1.address)
+    env["bob"].claim_reward(bad)
+    assert w3.eth.get_balance(challenger.l1.address) == balance + bond // 2
+    refused("reward: already paid", env["bob"].claim_reward, bad)
+    refused("reward: no fraud proven", env["bob"].claim_reward, later)
     # a second challenger is told the batch is gone; the operator resumes after re-bonding
     refused("challenge: batch not pending", challenger.challenge, bad, 1, txs, roots, pre)
     refused("batch: proposer not bonded", op.chain.submit, [b"\x0a"], [b"\1" * 32], op.now())
@@ -239,33 +250,38 @@ def deposit_and_finalize(op: Operator, user: RollupL1, w3: Web3, amount: int) ->
 
 
 def test_ignored_forced_withdrawal_freezes_and_the_user_escapes(env: dict[str, Any]) -> None:
-    """The operator ignores a forced withdrawal: after the inclusion delay anyone freezes
-    the rollup, and the user gets their equity back on L1 without the operator."""
+    """The operator ignores a forced withdrawal: once the inclusion delay and a challenge
+    window have passed, the final state (every batch past its window finalized by the
+    freeze itself) shows the request unconsumed; anyone freezes the rollup, and the user
+    gets their equity back on L1 without the operator."""
     op: Operator = env["operator"]
     alice: RollupL1 = env["alice"]
     bob: RollupL1 = env["bob"]
     w3: Web3 = env["w3"]
     token = alice.token.functions
-    final_state = deposit_and_finalize(op, alice, w3, 5_000_000)
+    old_final = deposit_and_finalize(op, alice, w3, 5_000_000)
     account = alice.bridge.functions.account_of(alice.l1.address).call()
 
-    refused("escape: rollup not frozen", alice.escape, account, final_state)
+    refused("escape: rollup not frozen", alice.escape, account, old_final)
     alice.force_withdraw(1_000_000)
     travel(w3, 1)
     op.post([AdvanceTime(op.now()).encode()])  # the operator carries on, ignoring the request
-    refused("freeze: request not overdue", bob.freeze, 0, op.state)
     travel(w3, DELAY + 1)
-    refused("freeze: globals not of the latest batch", bob.freeze, 0, final_state)
+    refused("freeze: request not overdue", bob.freeze, 0, op.state)  # its batches are still pending
+    travel(w3, WINDOW)
+    refused("freeze: globals not of the final state", bob.freeze, 0, old_final)  # the new batch is final now
     bob.freeze(0, op.state)
     assert alice.rollup.functions.frozen().call()
+    assert alice.rollup.functions.final_root().call() == op.state.root()
     refused("rollup: frozen", op.chain.submit, [b"\x0a"], [b"\1" * 32], op.now())
     refused("rollup: frozen", op.chain.finalize)
+    refused("deposit: rollup frozen", alice.deposit, alice.l1.address, 1_000)
 
     before = token.balanceOf(alice.l1.address).call()
-    refused("escape: bad proof", bob.escape, account, op.state)  # not the final root
-    bob.escape(account, final_state)  # anyone may trigger it; the owner is paid
+    refused("escape: bad proof", bob.escape, account, old_final)  # not the final root
+    bob.escape(account, op.state)  # anyone may trigger it; the owner is paid
     assert token.balanceOf(alice.l1.address).call() == before + 5_000_000
-    refused("escape: already escaped", alice.escape, account, final_state)
+    refused("escape: already escaped", alice.escape, account, op.state)
 
 
 def test_deposits_not_in_the_final_state_are_paid_back_after_a_freeze(env: dict[str, Any]) -> None:
@@ -282,8 +298,9 @@ def test_deposits_not_in_the_final_state_are_paid_back_after_a_freeze(env: dict[
     entry = Deposit(a["index"], a["account"], bytes.fromhex(a["owner"][2:]), a["amount"], a["timestamp"])
     refused("reclaim: rollup not frozen", bob.reclaim_deposit, entry, final_state)
     # the operator never credits it: once overdue, anyone freezes the rollup
-    refused("freeze: deposit not overdue", bob.freeze_on_deposit, entry, final_state)
     travel(w3, DELAY + 1)
+    refused("freeze: deposit not overdue", bob.freeze_on_deposit, entry, final_state)
+    travel(w3, WINDOW)
     refused("freeze: not this deposit", bob.freeze_on_deposit, entry._replace(amount=1), final_state)
     refused("freeze: deposit was credited", bob.freeze_on_deposit,
             Deposit(0, entry.account, entry.owner, 5_000_000,
@@ -313,7 +330,7 @@ def test_included_forced_request_prevents_freeze(env: dict[str, Any]) -> None:
     travel(w3, 1)
     op.post([request.encode()])
     assert op.state.globals.forced_count == 1 and len(op.state.withdrawals) == 1
-    travel(w3, DELAY + 1)
+    travel(w3, DELAY + WINDOW + 1)
     refused("freeze: request was included", env["bob"].freeze, 0, op.state)
     refused("freeze: no such request", env["bob"].freeze, 1, op.state)
 

@@ -76,7 +76,7 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
     heads = tuple(queue.functions.deposit_head(i).call() for i in range(4))
     state = genesis_state(bytes.fromhex(deployment.deployer[2:]))
     config = Config(31337, bytes.fromhex(queue.address[2:]), (), 1)
-    context = Context(config, 2**40, heads)
+    context = Context(config, 0, heads)  # a batch at the clock's time (genesis: 0)
     for event in events:
         args = event["args"]
         deposit = Deposit(args["index"], args["account"], bytes.fromhex(args["owner"][2:]),

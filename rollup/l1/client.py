@@ -32,7 +32,31 @@ def default_dev_key() -> str:
 
 
 def connect(url: str, timeout: float = 60.0) -> Web3:
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    """A web3 connection to `url`. The chain id is asked once and remembered (web3's
+    validation would otherwise ask for it before every transaction built and sent)."""
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True,
+                                  cacheable_requests={"eth_chainId"}))
+
+
+class EncodedCall:
+    """A contract call already encoded (its target and calldata), usable where a web3
+    contract function is (`L1.send`, `estimate_gas`, `build_transaction`, `call`) without
+    encoding its arguments again at every use."""
+
+    def __init__(self, w3: Web3, to: str, data: bytes) -> None:
+        self.w3, self.to, self.data = w3, Web3.to_checksum_address(to), data
+
+    def _fields(self, tx: dict[str, Any] | None) -> dict[str, Any]:
+        return {"value": 0, **(tx or {}), "to": self.to, "data": Web3.to_hex(self.data)}
+
+    def estimate_gas(self, tx: dict[str, Any] | None = None, block_identifier: Any = None) -> int:
+        return int(self.w3.eth.estimate_gas(self._fields(tx), block_identifier))  # type: ignore[arg-type]
+
+    def build_transaction(self, tx: dict[str, Any]) -> dict[str, Any]:
+        return self._fields(tx)
+
+    def call(self, tx: dict[str, Any] | None = None, block_identifier: Any = "latest") -> bytes:
+        return bytes(self.w3.eth.call(self._fields(tx), block_identifier))  # type: ignore[arg-type]
 
 
 class L1:
@@ -83,9 +107,12 @@ class L1:
         }
         if gas is None:
             try:
-                gas = int(call.estimate_gas({"from": self.account.address, "value": value}))
+                # in the pending block: what a transaction sent now sees (anvil and geth run
+                # an estimate at "latest" in the latest block, with its number)
+                gas = int(call.estimate_gas({"from": self.account.address, "value": value},
+                                            block_identifier="pending"))
             except ContractLogicError as exc:
-                raise L1Error(f"reverted: {exc.message}", reason=_reason(exc)) from None
+                raise L1Error(f"reverted: {exc.message}", reason=revert_reason(exc)) from None
             gas = gas * 6 // 5 + 10_000
         params["gas"] = gas
         tx = call.build_transaction(params)
@@ -112,7 +139,8 @@ class L1:
         return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.05)
 
 
-def _reason(exc: ContractLogicError) -> str | None:
+def revert_reason(exc: ContractLogicError) -> str | None:
+    """The revert string of a refused call (None when there is none)."""
     message = str(exc.message or "")
     prefix = "execution reverted: "
     return message[len(prefix) :] if message.startswith(prefix) else None

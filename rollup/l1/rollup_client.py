@@ -5,20 +5,24 @@ watchers, the client and the tests; each call is one L1 transaction sent with `l
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from web3.contract import Contract
+from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from .. import batch as batch_format
+from ..contracts import encode_call
 from ..deploy import Deployment
 from ..stf.hashing import ZERO_HASH, keccak
 from ..stf.state import Config, State
 from ..stf.witness import step_witness
 from . import records
-from .client import L1
+from .client import L1, EncodedCall, L1Error, revert_reason
 
 PENDING, FINAL, REVERTED = 1, 2, 3
 STATUS_NAMES = {0: "unknown", PENDING: "pending", FINAL: "final", REVERTED: "reverted"}
@@ -37,10 +41,21 @@ class BatchInfo:
     proposer: str
     deadline: int
     status: int
+    parent_root: bytes
 
     @property
     def status_name(self) -> str:
         return STATUS_NAMES.get(self.status, "unknown")
+
+
+NOT_COMMITTED = "challenge: not committed"
+"""The refusal of a reveal that passes every other check: the step is wrong."""
+
+
+def commitment(challenger: str, batch_id: int, step: int, claimed_root: bytes, salt: bytes) -> bytes:
+    """What a challenger commits to before revealing its proof (Rollup.commitment)."""
+    return keccak(abi_encode(["address", "uint256", "uint256", "bytes32", "bytes32"],
+                             [challenger, batch_id, step, claimed_root, salt]))
 
 
 def config_of(deployment: Deployment) -> Config:
@@ -64,6 +79,7 @@ class RollupL1:
         self.rollup: Contract = l1.contract("Rollup", deployment.contracts["Rollup"])
         self.bridge: Contract = l1.contract("Bridge", deployment.contracts["Bridge"])
         self.token: Contract = l1.contract("CollateralToken", deployment.contracts["CollateralToken"])
+        self.verifier: Contract = l1.contract("Verifier", deployment.contracts["Verifier"])
 
     # --- reads
 
@@ -75,6 +91,23 @@ class RollupL1:
         if position == 0:
             return bytes(self.rollup.functions.genesis_root().call())
         return self.batch(self.rollup.functions.live(position - 1).call()).state_root
+
+    def live_chain(self) -> list[BatchInfo]:
+        """The live batches, by position."""
+        length = int(self.rollup.functions.length().call())
+        return [self.batch(int(self.rollup.functions.live(p).call())) for p in range(length)]
+
+    def decided_position(self, at_time: int | None = None) -> int:
+        """How many live positions are final once every batch past its window (at L1 time
+        `at_time`, default: the latest block's) is finalized: the state a freeze, an
+        escape or a reclaim is decided on is the one after the batch at this position - 1."""
+        if at_time is None:
+            at_time = int(self.l1.w3.eth.get_block("latest")["timestamp"])
+        position = int(self.rollup.functions.finalized().call())
+        length = int(self.rollup.functions.length().call())
+        while position < length and self.batch(int(self.rollup.functions.live(position).call())).deadline <= at_time:
+            position += 1
+        return position
 
     def deposit_heads(self, count: int) -> list[bytes]:
         return [ZERO_HASH] + [bytes(self.bridge.functions.deposit_head(i).call()) for i in range(1, count + 1)]
@@ -103,9 +136,10 @@ class RollupL1:
     # --- challenger
 
     def challenge_call(self, batch_id: int, step: int, txs: Sequence[bytes], roots: Sequence[bytes],
-                       pre_state: State) -> Any:
-        """The contract call proving step `step` of a batch wrong, given the batch's
-        transactions and posted roots and the true state before that step."""
+                       pre_state: State, salt: bytes = ZERO_HASH) -> Any:
+        """The contract call revealing the proof that step `step` of a batch is wrong,
+        given the batch's transactions and posted roots and the true state before that
+        step (`salt` is the one its commitment was made with)."""
         tx = txs[step]
         path = batch_format.step_proof(txs, roots, step)
         if step > 0:
@@ -114,12 +148,49 @@ class RollupL1:
         else:
             previous_root, previous_hash, previous_path = ZERO_HASH, ZERO_HASH, []
         w = records.step_witness(step_witness(pre_state, tx))
-        return self.rollup.functions.challenge(
-            batch_id, step, tx, roots[step], path, previous_root, previous_hash, previous_path, w)
+        return EncodedCall(self.l1.w3, self.rollup.address, encode_call("Rollup", "challenge", [
+            batch_id, step, tx, roots[step], path, previous_root, previous_hash, previous_path, w, salt]))
+
+    def computed_root(self, batch_id: int, step: int, txs: Sequence[bytes], roots: Sequence[bytes],
+                      pre_state: State) -> bytes:
+        """The post-state root the L1 verifier computes for step `step` from `pre_state`
+        (an eth_call of Verifier.step: exactly what the reveal will compare)."""
+        batch = self.batch(batch_id)
+        pre_root = roots[step - 1] if step > 0 else batch.parent_root
+        w = records.step_witness(step_witness(pre_state, txs[step]))
+        try:
+            _, _, computed = self.verifier.functions.step(
+                txs[step], pre_root, batch.timestamp, batch.deposit_count, batch.forced_count, w).call()
+        except ContractLogicError as exc:
+            raise L1Error(f"reverted: {exc.message}", reason=revert_reason(exc)) from None
+        return bytes(computed)
+
+    def commitment(self, batch_id: int, step: int, claimed_root: bytes, salt: bytes) -> bytes:
+        return commitment(self.l1.address, batch_id, step, claimed_root, salt)
+
+    def commit(self, commitment_: bytes) -> Any:
+        return self.l1.send(self.rollup.functions.commit(commitment_))
 
     def challenge(self, batch_id: int, step: int, txs: Sequence[bytes], roots: Sequence[bytes],
-                  pre_state: State) -> Any:
-        return self.l1.send(self.challenge_call(batch_id, step, txs, roots, pre_state))
+                  pre_state: State, salt: bytes | None = None) -> Any:
+        """Prove step `step` wrong in two L1 transactions: the commitment, then the reveal
+        in a later block. Raises L1Error with L1's reason, before committing anything,
+        when the reveal would be refused for any other reason than the missing commitment
+        (the step is correct, the window closed, a forged witness...)."""
+        salt = os.urandom(32) if salt is None else salt
+        call = self.challenge_call(batch_id, step, txs, roots, pre_state, salt)
+        try:
+            call.estimate_gas({"from": self.l1.address}, block_identifier="pending")
+        except ContractLogicError as exc:
+            reason = revert_reason(exc)
+            if reason != NOT_COMMITTED:
+                raise L1Error(f"reverted: {exc.message}", reason=reason) from None
+        claimed = self.computed_root(batch_id, step, txs, roots, pre_state)
+        self.commit(self.commitment(batch_id, step, claimed, salt))
+        return self.l1.send(call)
+
+    def claim_reward(self, batch_id: int) -> Any:
+        return self.l1.send(self.rollup.functions.claim_reward(batch_id))
 
     # --- users
 
@@ -133,18 +204,20 @@ class RollupL1:
     def force_close(self, market: int) -> Any:
         return self.l1.send(self.bridge.functions.force_close(market))
 
-    def freeze(self, forced_index: int, tip_state: State) -> Any:
-        """Freeze, with the globals of the latest batch's state (`tip_state`)."""
-        accounts, markets, _, withdrawals = tip_state.root_parts()
+    def freeze(self, forced_index: int, final_state: State) -> Any:
+        """Freeze, with the globals of the state the freeze is decided on (`final_state`:
+        after the last batch past its window, see `decided_position`)."""
+        accounts, markets, _, withdrawals = final_state.root_parts()
         return self.l1.send(self.rollup.functions.freeze(
-            forced_index, accounts, markets, records.globals_(tip_state.globals), withdrawals))
+            forced_index, accounts, markets, records.globals_(final_state.globals), withdrawals))
 
-    def freeze_on_deposit(self, deposit: Any, tip_state: State) -> Any:
-        """Freeze because L1 deposit `deposit` (a stf Deposit) is overdue in `tip_state`."""
-        accounts, markets, _, withdrawals = tip_state.root_parts()
+    def freeze_on_deposit(self, deposit: Any, final_state: State) -> Any:
+        """Freeze because L1 deposit `deposit` (a stf Deposit) is overdue in `final_state`
+        (as for `freeze`)."""
+        accounts, markets, _, withdrawals = final_state.root_parts()
         return self.l1.send(self.rollup.functions.freeze_on_deposit(
             deposit.index, deposit.account, records.address(deposit.owner), deposit.amount, deposit.l1_time,
-            accounts, markets, records.globals_(tip_state.globals), withdrawals))
+            accounts, markets, records.globals_(final_state.globals), withdrawals))
 
     def claim(self, batch_id: int, index: int, final_state: State) -> Any:
         """Claim withdrawal record `index` of the final batch `batch_id` (whose state is `final_state`)."""

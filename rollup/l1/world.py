@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from web3 import Web3
 
+from ..batch import batch_time
 from ..deploy import DEVNET_ORACLE_KEYS, Deployment
 from ..stf import apply, builders
 from ..stf.fork import Context, Receipt
@@ -101,8 +102,9 @@ class World:
     # --- the proposer
 
     def post(self, txs: Sequence[bytes], lie_at: int | None = None) -> Posted:
-        """Apply `txs` to the state and submit them as one batch (a wrong root at `lie_at`)."""
-        timestamp = self.now()
+        """Apply `txs` to the state and submit them as one batch (a wrong root at `lie_at`),
+        at the time its AdvanceTime moves the clock to (else at the clock's time)."""
+        timestamp = batch_time(txs, self.state.globals.time)
         context = self.context(timestamp)
         roots, pre_states, receipts = [], [], []
         for i, tx in enumerate(txs):
