@@ -1,6 +1,7 @@
 """`rollup watch`: run a watcher from the command line.
 
-    rollup watch --l1-rpc URL --deployment FILE --key HEX [--store PATH] [--poll SECONDS] [--hostile]
+    rollup watch --l1-rpc URL --deployment FILE --key HEX [--store PATH] [--poll SECONDS]
+                 [--confirmations N] [--hostile]
 
 `register(subparsers)` adds the subcommand to an argparse parser (rollup/cli.py's);
 `python -m challengers watch ...` runs it without the rest of the `rollup` command.
@@ -45,7 +46,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     store = Path(args.store) if args.store else default_store(args.deployment, address)
     try:
         watcher = Watcher(args.l1_rpc, deployment, args.key, store, poll_interval=args.poll,
-                          hostile=args.hostile)
+                          hostile=args.hostile, confirmations=args.confirmations)
     except (StoreMismatch, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -78,6 +79,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--store", help="SQLite file of the watcher's record "
                                    "(default: watcher-<address>.sqlite3 next to the deployment file)")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between polls of L1 (default 1)")
+    p.add_argument("--confirmations", type=int, default=0,
+                   help="read L1 this many blocks behind its head (reorganisations deeper than it are "
+                        "still followed; default 0, use a few on a real chain)")
     p.add_argument("--hostile", action="store_true",
                    help="misbehave (tests): also challenge a random step of every correct batch")
     p.set_defaults(func=cmd_watch)

@@ -4,20 +4,27 @@ concluded about every batch, and every challenge it decided on or sent.
 Tables:
 
 - `meta`: the deployment the store belongs to (Rollup address, chain id), the last L1
-  block whose Rollup events are fully processed and that block's hash (to notice an L1
-  reorganisation), the schema version.
+  block whose Rollup events are fully processed and that block's hash, the schema version.
+- `blocks`: the hash of every block the watcher read events from or ended a range at:
+  after an L1 reorganisation the newest of them still on the chain is the common
+  ancestor the watcher rolls back to.
 - `batches`: one row per BatchSubmitted seen: the event's fields, the submitting L1
   transaction (where the calldata is), the status as of the last processed block
-  (pending, final, reverted), the watcher's verdict (valid, invalid with its first wrong
-  step and both roots, or unverifiable with why), and who proved it wrong on L1 if anyone.
+  (pending, final, reverted) with the block that set it, the watcher's verdict (valid;
+  invalid with its first wrong step and both roots; or after-invalid: a descendant of an
+  invalid batch, which goes when that one is proven wrong), and who proved it wrong on L1.
 - `challenges`: one row per challenge decision of this watcher: the batch (its id and
   the L1 transaction that submitted it: ids are reused if L1 reorganises) and step, the
-  kind (`honest`, or `hostile` for the misbehaving test mode), and, when a transaction was
-  signed, its hash, nonce and raw bytes (recorded and committed *before* it is broadcast,
-  so a watcher killed at any point finds it again). Outcomes: `sent` (awaiting its
-  receipt), `proven`, `already-proven` (someone else was first), `refused` (L1 refused it
-  with `reason`), `failed` (mined, reverted, the batch still pending), `lost` (never
-  landed: the batch may be challenged again).
+  kind (`honest`, or `hostile` for the misbehaving test mode), the salt and claimed root
+  of its commitment, and each signed transaction (the commitment, then the reveal) with
+  its hash, nonce and raw bytes, recorded and committed *before* it is broadcast, so a
+  watcher killed at any point finds it again. Outcomes: `committing` (the commitment is
+  signed, awaiting its receipt), `committed` (mined in `commit_block`: the reveal may go
+  from the next block), `sent` (the reveal awaits its receipt), `proven`,
+  `already-proven` (someone else was first), `refused` (L1 refused it with `reason`),
+  `failed` (mined, reverted, no reason), `lost` (never landed: the batch may be
+  challenged again). A proven challenge's reward is claimed once the reward delay has
+  passed (`reward_tx`).
 - `snapshot`: at most one pickled STF state, the state after a final batch (final batches
   are never reverted), so a restart replays only the batches after it.
 
@@ -34,25 +41,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = "1"
+from rollup.l1.batches import INVALID, VALID
+
+SCHEMA_VERSION = "2"
 
 PENDING, FINAL, REVERTED = "pending", "final", "reverted"
 """A batch's status as of the last processed block."""
 
-VALID, INVALID, UNVERIFIABLE = "valid", "invalid", "unverifiable"
-"""Verdicts."""
+AFTER_INVALID = "after-invalid"
+"""Verdicts: VALID, INVALID (rollup/l1/batches.py), or AFTER_INVALID for a batch whose
+parent is invalid (its true pre-state is unknown; it goes with its ancestor)."""
+__all__ = ["AFTER_INVALID", "INVALID", "VALID"]
 
-SENT, PROVEN, ALREADY_PROVEN, REFUSED, FAILED, LOST = (
-    "sent", "proven", "already-proven", "refused", "failed", "lost",
+COMMITTING, COMMITTED, SENT, PROVEN, ALREADY_PROVEN, REFUSED, FAILED, LOST = (
+    "committing", "committed", "sent", "proven", "already-proven", "refused", "failed", "lost",
 )
-"""Challenge outcomes; every one but SENT is settled, and only LOST lets the batch be
-challenged again."""
+"""Challenge outcomes; COMMITTING, COMMITTED and SENT are in flight, the others settled,
+and only LOST lets the batch be challenged again."""
+IN_FLIGHT = (COMMITTING, COMMITTED, SENT)
 
 HONEST, HOSTILE = "honest", "hostile"
 """Challenge kinds."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
     position INTEGER NOT NULL,
@@ -67,13 +80,15 @@ CREATE TABLE IF NOT EXISTS batches (
     forced_count INTEGER NOT NULL,
     deadline INTEGER NOT NULL,
     status TEXT NOT NULL,
+    status_block INTEGER,
     verdict TEXT,
     bad_step INTEGER,
     posted_root TEXT,
     computed_root TEXT,
     detail TEXT,
     proven_by TEXT,
-    proven_step INTEGER
+    proven_step INTEGER,
+    proven_block INTEGER
 );
 CREATE INDEX IF NOT EXISTS batches_live ON batches (status, position);
 CREATE TABLE IF NOT EXISTS challenges (
@@ -82,12 +97,19 @@ CREATE TABLE IF NOT EXISTS challenges (
     batch_tx TEXT NOT NULL,
     step INTEGER NOT NULL,
     kind TEXT NOT NULL,
+    salt BLOB,
+    claimed_root TEXT,
+    commit_tx TEXT,
+    commit_nonce INTEGER,
+    commit_raw BLOB,
+    commit_block INTEGER,
     tx_hash TEXT,
     nonce INTEGER,
     raw_tx BLOB,
     outcome TEXT NOT NULL,
     reason TEXT,
     reward TEXT,
+    reward_tx TEXT,
     gas_used INTEGER,
     created REAL NOT NULL,
     updated REAL NOT NULL
@@ -118,6 +140,7 @@ class BatchRow:
     forced_count: int
     deadline: int
     status: str
+    status_block: int | None = None
     verdict: str | None = None
     bad_step: int | None = None
     posted_root: str | None = None
@@ -125,6 +148,7 @@ class BatchRow:
     detail: str | None = None
     proven_by: str | None = None
     proven_step: int | None = None
+    proven_block: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,19 +158,26 @@ class ChallengeRow:
     batch_tx: str
     step: int
     kind: str
+    salt: bytes | None
+    claimed_root: str | None
+    commit_tx: str | None
+    commit_nonce: int | None
+    commit_raw: bytes | None
+    commit_block: int | None
     tx_hash: str | None
     nonce: int | None
     raw_tx: bytes | None
     outcome: str
     reason: str | None
     reward: str | None
+    reward_tx: str | None
     gas_used: int | None
     created: float
     updated: float
 
 
 class StoreMismatch(Exception):
-    """The store belongs to another deployment (or a newer schema)."""
+    """The store belongs to another deployment (or another schema)."""
 
 
 class Store:
@@ -205,6 +236,7 @@ class Store:
                 self.put("schema", SCHEMA_VERSION)
                 self.put("rollup", rollup.lower())
                 self.put("chain_id", chain_id)
+                self.put("first_block", first_block)
                 self.put("last_block", first_block - 1)
                 self.put("last_block_hash", "")
                 return
@@ -226,14 +258,38 @@ class Store:
     def set_last_block(self, number: int, block_hash: str) -> None:
         self.put("last_block", number)
         self.put("last_block_hash", block_hash)
+        self.add_block(number, block_hash)
 
-    def reset_progress(self, first_block: int) -> None:
-        """Forget what was read from L1 (after a reorganisation): batches and snapshot.
+    # --- blocks read, and rolling back to one of them
+
+    def add_block(self, number: int, block_hash: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO blocks (number, hash) VALUES (?, ?)", (number, block_hash))
+
+    def blocks_newest_first(self) -> list[tuple[int, str]]:
+        return [(int(r[0]), str(r[1])) for r in self.db.execute("SELECT number, hash FROM blocks ORDER BY number DESC")]
+
+    def prune_blocks(self, below: int) -> None:
+        """Forget the hashes of blocks below `below` (no reorganisation reaches them)."""
+        self.db.execute("DELETE FROM blocks WHERE number < ?", (below,))
+
+    def roll_back(self, block: int, block_hash: str) -> None:
+        """Forget everything read from blocks after `block` (an L1 reorganisation dropped
+        them): batches submitted after it go, statuses and proofs set after it are undone.
+        Verdicts of the batches that stay are kept (their data and context are unchanged).
         Challenge records stay, as the history of what this key sent."""
         with self.transaction():
-            self.db.execute("DELETE FROM batches")
-            self.db.execute("DELETE FROM snapshot")
-            self.set_last_block(first_block - 1, "")
+            self.db.execute("DELETE FROM batches WHERE block > ?", (block,))
+            self.db.execute("UPDATE batches SET status = ?, status_block = NULL WHERE status_block > ?",
+                            (PENDING, block))
+            self.db.execute("UPDATE batches SET proven_by = NULL, proven_step = NULL, proven_block = NULL "
+                            "WHERE proven_block > ?", (block,))
+            self.db.execute("UPDATE batches SET verdict = NULL, bad_step = NULL, posted_root = NULL, "
+                            "computed_root = NULL, detail = NULL WHERE verdict = ?", (AFTER_INVALID,))
+            self.db.execute("DELETE FROM blocks WHERE number > ?", (block,))
+            if int(self.get("frozen_block") or -1) > block:
+                self.db.execute("DELETE FROM meta WHERE key IN ('frozen', 'frozen_block')")
+            self.put("last_block", block)
+            self.put("last_block_hash", block_hash)
 
     # --- batches
 
@@ -253,12 +309,12 @@ class Store:
             "UPDATE batches SET verdict = ?, bad_step = ?, posted_root = ?, computed_root = ?, detail = ? "
             "WHERE id = ?", (verdict, bad_step, posted_root, computed_root, detail, batch_id))
 
-    def set_status(self, batch_id: int, status: str) -> None:
-        self.db.execute("UPDATE batches SET status = ? WHERE id = ?", (status, batch_id))
+    def set_status(self, batch_id: int, status: str, block: int) -> None:
+        self.db.execute("UPDATE batches SET status = ?, status_block = ? WHERE id = ?", (status, block, batch_id))
 
-    def set_proven(self, batch_id: int, challenger: str, step: int) -> None:
-        self.db.execute("UPDATE batches SET proven_by = ?, proven_step = ? WHERE id = ?",
-                        (challenger, step, batch_id))
+    def set_proven(self, batch_id: int, challenger: str, step: int, block: int) -> None:
+        self.db.execute("UPDATE batches SET proven_by = ?, proven_step = ?, proven_block = ? WHERE id = ?",
+                        (challenger, step, block, batch_id))
 
     def batch(self, batch_id: int) -> BatchRow | None:
         row = self.db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
@@ -278,24 +334,23 @@ class Store:
 
     # --- challenges
 
-    def add_challenge(self, batch: BatchRow, step: int, kind: str, outcome: str, *,
-                      tx_hash: str | None = None, nonce: int | None = None, raw_tx: bytes | None = None,
-                      reason: str | None = None) -> int:
+    def add_challenge(self, batch: BatchRow, step: int, kind: str, outcome: str, **fields: object) -> int:
+        """A new challenge record; `fields` are any of its columns (salt, claimed_root,
+        commit_tx, commit_nonce, commit_raw, tx_hash, nonce, raw_tx, reason)."""
         now = time.time()
+        columns = ["batch_id", "batch_tx", "step", "kind", "outcome", "created", "updated", *fields]
+        values = [batch.id, batch.tx_hash, step, kind, outcome, now, now, *fields.values()]
         with self.transaction():
             cursor = self.db.execute(
-                "INSERT INTO challenges (batch_id, batch_tx, step, kind, tx_hash, nonce, raw_tx, outcome, "
-                "reason, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (batch.id, batch.tx_hash, step, kind, tx_hash, nonce, raw_tx, outcome, reason, now, now))
+                f"INSERT INTO challenges ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
         return int(cursor.lastrowid or 0)
 
-    def settle_challenge(self, challenge_id: int, outcome: str, reason: str | None = None,
-                         reward: int | None = None, gas_used: int | None = None) -> None:
+    def update_challenge(self, challenge_id: int, **fields: object) -> None:
+        """Set some columns of a challenge record (outcome, reason, reward, ...)."""
+        assignments = ", ".join(f"{name} = ?" for name in fields)
         with self.transaction():
-            self.db.execute(
-                "UPDATE challenges SET outcome = ?, reason = COALESCE(?, reason), reward = ?, gas_used = ?, "
-                "updated = ? WHERE id = ?",
-                (outcome, reason, None if reward is None else str(reward), gas_used, time.time(), challenge_id))
+            self.db.execute(f"UPDATE challenges SET {assignments}, updated = ? WHERE id = ?",
+                            [*fields.values(), time.time(), challenge_id])
 
     def challenges(self, batch_id: int | None = None, kind: str | None = None,
                    outcome: str | None = None) -> list[ChallengeRow]:
@@ -305,6 +360,11 @@ class Store:
                 query += f" AND {column} = ?"
                 args.append(value)
         return [ChallengeRow(**dict(r)) for r in self.db.execute(query + " ORDER BY id", args)]
+
+    def in_flight(self) -> list[ChallengeRow]:
+        marks = ", ".join("?" * len(IN_FLIGHT))
+        return [ChallengeRow(**dict(r)) for r in self.db.execute(
+            f"SELECT * FROM challenges WHERE outcome IN ({marks}) ORDER BY id", IN_FLIGHT)]
 
     def challenge(self, challenge_id: int) -> ChallengeRow:
         row = self.db.execute("SELECT * FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
@@ -331,4 +391,3 @@ class Store:
     def drop_snapshot(self) -> None:
         with self.transaction():
             self.db.execute("DELETE FROM snapshot")
-

@@ -1,8 +1,8 @@
 """Every fraud mode end to end, with real processes: an operator started with `--fraud
-KIND` and a watcher. The watcher proves the fraudulent batch in one L1 transaction within
-the window; the batch and its descendants are reverted; the bond is slashed and the
-watcher paid; the operator resumes; an honest user's withdrawal then finalizes and is
-claimed on L1."""
+KIND` and a watcher. The watcher proves the fraudulent batch within the window (its
+commitment, then the reveal); the batch and its descendants are reverted; the bond is
+slashed and, after the reward delay, the watcher paid; the operator resumes; an honest
+user's withdrawal then finalizes and is claimed on L1."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from rollup.deploy import Params, deploy
+from rollup.deploy import deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import REVERTED, RollupL1
 from rollup.operator.fraud import CATALOG
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import Operator, Trader
-from tests.conftest import Process, free_port, start_operator, wait_for
+from tests.conftest import Process, free_port, params_for, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER, WATCHER = KEYS[0], KEYS[1], KEYS[2]
@@ -50,7 +50,7 @@ def deposit_together(l1_url: str, deployment: Any, keys: list[bytes], amount: in
 
 @pytest.mark.parametrize("kind", sorted(CATALOG))
 def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, kind: str) -> None:
-    deployment = deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=600))
+    deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=WINDOW, inclusion_delay=600))
     path = tmp_path / "deployment.json"
     deployment.save(path)
     port = free_port()
@@ -88,7 +88,6 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
         for later in (e["args"]["id"] for e in submitted if e["args"]["id"] > event["id"]):
             assert chain.batch(later).status == REVERTED
         assert event["reward"] == deployment.params["bond"] // 2
-        assert w3.eth.get_balance(event["challenger"]) > watcher_balance  # paid more than the gas
         assert event["proposer"] == L1(l1_url, PROPOSER).address
 
         # the operator resumes; an honest withdrawal finalizes and is paid on L1
@@ -115,6 +114,11 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
         live = chain.rollup.functions.length().call()
         tip = chain.batch(chain.rollup.functions.live(live - 1).call())
         assert tip.status != REVERTED
+        # the reward delay has passed (the loop above moved L1 time): the watcher claims it
+        paid = wait_for(lambda: chain.rollup.events.RewardPaid().get_logs(from_block=deployment.deploy_block),
+                        30, "the watcher to claim its reward")
+        assert paid[0]["args"]["challenger"] == event["challenger"] and paid[0]["args"]["amount"] == event["reward"]
+        assert w3.eth.get_balance(event["challenger"]) > watcher_balance  # paid more than the gas
     finally:
         for proc in procs:
             proc.stop()

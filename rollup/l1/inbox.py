@@ -1,10 +1,16 @@
 """The bridge's two L1 -> L2 queues (deposits, forced requests), read from its events.
 
-Both the operator and the watchers turn the queues into the STF's Deposit and
+The operator, the watchers and the proposer turn the queues into the STF's Deposit and
 ForcedRequest transactions and into the hash-chain heads a batch's Context carries. The
 heads are recomputed from the entries (the chain rule of fork.deposit_entry /
 forced_entry) and checked against the bridge's stored head, so a wrong event decoding
 cannot go unnoticed.
+
+L1 can reorganise. The reader stays `confirmations` blocks behind the head, remembers
+the hash of the last block of each range it read, and at every sync checks that the last
+one is still on the chain; if not, it walks back to the newest remembered block that is
+(the common ancestor), drops every entry read after it and reads on from there.
+`generation` counts such rewinds, so that a reader of the entries notices them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import threading
 from typing import Any
 
 from web3.contract import Contract
+from web3.exceptions import BlockNotFound
 
 from ..stf.fork import deposit_entry, forced_entry
 from ..stf.hashing import ZERO_HASH, keccak
@@ -24,34 +31,78 @@ class InboxError(Exception):
 
 
 class Inbox:
-    """An incremental reader of the bridge's queues (thread-safe)."""
+    """An incremental, reorganisation-aware reader of the bridge's queues (thread-safe)."""
 
     SCAN_BLOCKS = 5_000
+    CHECKPOINTS = 128
 
-    def __init__(self, bridge: Contract, deploy_block: int) -> None:
+    def __init__(self, bridge: Contract, deploy_block: int, confirmations: int = 0) -> None:
         self.bridge = bridge
+        self.deploy_block = deploy_block
+        self.confirmations = max(0, confirmations)
         self.next_block = deploy_block
         self.deposits: list[Deposit] = []
         self.deposit_heads: list[bytes] = [ZERO_HASH]
+        self.deposit_blocks: list[int] = []
         self.forced: list[ForcedRequest] = []
         self.forced_heads: list[bytes] = [ZERO_HASH]
-        self.lock = threading.Lock()
+        self.forced_blocks: list[int] = []
+        self.checkpoints: list[tuple[int, bytes]] = []
+        """(block number, block hash) of the end of each range read, oldest first."""
+        self.generation = 0
+        """How many times a reorganisation made the reader rewind."""
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------------ reading
 
     def sync(self) -> None:
-        """Read every queue entry up to the latest block."""
+        """Read every queue entry up to the confirmed head (`confirmations` blocks behind
+        the latest), rewinding first if L1 reorganised under what was read."""
         with self.lock:
-            latest = int(self.bridge.w3.eth.block_number)
-            while self.next_block <= latest:
-                end = min(latest, self.next_block + self.SCAN_BLOCKS - 1)
+            self._follow_reorg()
+            w3 = self.bridge.w3
+            head = int(w3.eth.block_number) - self.confirmations
+            while self.next_block <= head:
+                end = min(head, self.next_block + self.SCAN_BLOCKS - 1)
+                # the hash first: should L1 reorganise while the range is read, the next
+                # sync finds the hash changed and reads the range again
+                end_hash = bytes(w3.eth.get_block(end)["hash"])
                 deposits = self.bridge.events.Deposited().get_logs(from_block=self.next_block, to_block=end)
                 forced = self.bridge.events.ForcedRequested().get_logs(from_block=self.next_block, to_block=end)
                 for event in sorted(deposits, key=_order):
-                    self._add_deposit(event["args"])
+                    self._add_deposit(event["args"], int(event["blockNumber"]))
                 for event in sorted(forced, key=_order):
-                    self._add_forced(event["args"])
+                    self._add_forced(event["args"], int(event["blockNumber"]))
+                self.checkpoints.append((end, end_hash))
+                del self.checkpoints[:-self.CHECKPOINTS]
                 self.next_block = end + 1
 
-    def _add_deposit(self, a: Any) -> None:
+    def _hash_of(self, number: int) -> bytes | None:
+        try:
+            return bytes(self.bridge.w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None
+
+    def _follow_reorg(self) -> None:
+        if not self.checkpoints or self._hash_of(self.checkpoints[-1][0]) == self.checkpoints[-1][1]:
+            return
+        while self.checkpoints and self._hash_of(self.checkpoints[-1][0]) != self.checkpoints[-1][1]:
+            self.checkpoints.pop()
+        ancestor = self.checkpoints[-1][0] if self.checkpoints else self.deploy_block - 1
+        self.rewind(ancestor)
+
+    def rewind(self, block: int) -> None:
+        """Forget every entry of a block after `block`, and read on from there."""
+        with self.lock:
+            keep = sum(1 for b in self.deposit_blocks if b <= block)
+            del self.deposits[keep:], self.deposit_blocks[keep:], self.deposit_heads[keep + 1:]
+            keep = sum(1 for b in self.forced_blocks if b <= block)
+            del self.forced[keep:], self.forced_blocks[keep:], self.forced_heads[keep + 1:]
+            self.checkpoints = [c for c in self.checkpoints if c[0] <= block]
+            self.next_block = min(self.next_block, block + 1)
+            self.generation += 1
+
+    def _add_deposit(self, a: Any, block: int) -> None:
         if a["index"] != len(self.deposits):
             raise InboxError(f"deposit {a['index']} out of order (have {len(self.deposits)})")
         entry = Deposit(a["index"], a["account"], bytes.fromhex(a["owner"][2:]), a["amount"], a["timestamp"])
@@ -61,8 +112,9 @@ class Inbox:
             raise InboxError(f"deposit {entry.index}: recomputed head differs from the bridge's")
         self.deposits.append(entry)
         self.deposit_heads.append(head)
+        self.deposit_blocks.append(block)
 
-    def _add_forced(self, a: Any) -> None:
+    def _add_forced(self, a: Any, block: int) -> None:
         if a["index"] != len(self.forced):
             raise InboxError(f"forced request {a['index']} out of order (have {len(self.forced)})")
         entry = ForcedRequest(a["index"], a["kind"], a["account"], bytes.fromhex(a["requester"][2:]),
@@ -72,14 +124,18 @@ class Inbox:
             raise InboxError(f"forced request {entry.index}: recomputed head differs from the bridge's")
         self.forced.append(entry)
         self.forced_heads.append(head)
+        self.forced_blocks.append(block)
+
+    # ------------------------------------------------------------------ what a batch sees
 
     def heads(self, deposit_count: int, forced_count: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         """The queue heads a batch posted when the queues held these counts sees."""
-        if deposit_count >= len(self.deposit_heads) or forced_count >= len(self.forced_heads):
-            self.sync()
-        if deposit_count >= len(self.deposit_heads) or forced_count >= len(self.forced_heads):
-            raise InboxError("the bridge holds fewer entries than asked for")
-        return tuple(self.deposit_heads[: deposit_count + 1]), tuple(self.forced_heads[: forced_count + 1])
+        with self.lock:
+            if deposit_count >= len(self.deposit_heads) or forced_count >= len(self.forced_heads):
+                self.sync()
+            if deposit_count >= len(self.deposit_heads) or forced_count >= len(self.forced_heads):
+                raise InboxError("the bridge holds fewer confirmed entries than asked for")
+            return tuple(self.deposit_heads[: deposit_count + 1]), tuple(self.forced_heads[: forced_count + 1])
 
 
 def _order(event: Any) -> tuple[int, int]:
