@@ -17,12 +17,12 @@ import pytest
 from web3 import Web3
 
 from rollup.client import DEV_KEY_1
-from rollup.deploy import Deployment, Params, deploy
+from rollup.deploy import Deployment, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import Operator
-from tests.conftest import ROOT, free_port, start_operator, wait_for
+from tests.conftest import ROOT, free_port, params_for, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER = KEYS[0], KEYS[9]
@@ -36,7 +36,7 @@ USD = 10**6
 @pytest.fixture(scope="module")
 def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("client")
-    deployment = deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=5, inclusion_delay=300))
+    deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=5, inclusion_delay=300))
     path = tmp / "deployment.json"
     deployment.save(path)
     port = free_port()

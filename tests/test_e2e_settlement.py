@@ -9,13 +9,13 @@ from pathlib import Path
 from web3 import Web3
 from web3.logs import DISCARD
 
-from rollup.deploy import Params, deploy
+from rollup.deploy import deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import Operator, Trader
-from tests.conftest import free_port, start_operator, wait_for
+from tests.conftest import free_port, params_for, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
 DEPLOYER, PROPOSER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[3], KEYS[4]
@@ -34,7 +34,7 @@ def claim(user: RollupL1, proof: dict) -> int:
 
 
 def test_deposit_trade_funding_withdraw_claim_conserve_every_unit(l1_url: str, tmp_path: Path) -> None:
-    deployment = deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=600))
+    deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=WINDOW, inclusion_delay=600))
     path = tmp_path / "deployment.json"
     deployment.save(path)
     port = free_port()

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from rollup.deploy import Deployment, Params, deploy
+from rollup.deploy import Deployment, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import ApiError, Operator, Trader
-from tests.conftest import free_port, start_operator, wait_for
+from tests.conftest import free_port, params_for, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[5], KEYS[6]
@@ -25,7 +25,7 @@ DEPLOYER, PROPOSER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[5], KEYS[6]
 @pytest.fixture(scope="module")
 def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("operator")
-    deployment = deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=30, inclusion_delay=300))
+    deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=30, inclusion_delay=300))
     path = tmp / "deployment.json"
     deployment.save(path)
     port = free_port()

@@ -13,13 +13,13 @@ from typing import Any
 
 from challengers.watcher import Watcher
 from rollup.api import order_json
-from rollup.deploy import Params, deploy
+from rollup.deploy import deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import ApiError, Operator, Trader
-from tests.conftest import Process, free_port, wait_for
+from tests.conftest import Process, free_port, params_for, wait_for
 from tests.conftest import start_operator as operator_process
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
@@ -32,7 +32,7 @@ def start_operator(l1_url: str, deployment_path: Path, port: int, tmp: Path, nam
 
 
 def test_kill_9_under_load_then_restart(l1_url: str, tmp_path: Path) -> None:
-    deployment = deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=600, inclusion_delay=1_200))
+    deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=600, inclusion_delay=1_200))
     path = tmp_path / "deployment.json"
     deployment.save(path)
     port = free_port()

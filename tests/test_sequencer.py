@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from rollup.deploy import Deployment, Params, deploy
+from rollup.deploy import Deployment, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import REVERTED, RollupL1
@@ -20,6 +20,7 @@ from rollup.operator.store import Store
 from rollup.stf import apply, builders
 from rollup.stf.fork import Context
 from rollup.stf.state import State
+from tests.conftest import params_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, CHALLENGER, ALICE, BOB = KEYS[:5]
@@ -27,7 +28,7 @@ DEPLOYER, PROPOSER, CHALLENGER, ALICE, BOB = KEYS[:5]
 
 @pytest.fixture(scope="module")
 def deployment(l1_url: str) -> Deployment:
-    return deploy(L1(l1_url, DEPLOYER), params=Params(challenge_window=600, inclusion_delay=1_200))
+    return deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=600, inclusion_delay=1_200))
 
 
 @pytest.fixture

@@ -1,19 +1,29 @@
 """The operator's L2 chain: transactions applied in order, grouped into batches, posted
-to L1, recovered after a crash, resumed after a fraud proof.
+to L1; the L1 chain followed; recovered after a crash.
 
-A batch opens with the time (AdvanceTime to the latest L1 block's timestamp, the batch's
-timestamp) and every L1 deposit and forced request not yet consumed, as the queues stood
-at opening (the batch's Context). Then each transaction the operator accepts is applied
-to the head state at once and logged with the root after it (only transactions that
-change the state are kept: a refused one is answered and dropped). A batch is cut when
-it is full or old enough and posted with `Rollup.submit` at the live chain's next
-position; a stale position makes the submission fail instead of conflicting.
+A batch opens with the time (AdvanceTime to the latest L1 block's timestamp: the batch's
+timestamp, at which all its transactions run) and the L1 deposits and forced requests
+not yet consumed, oldest first, as many as leave a quarter of the batch to users (a
+backlog of any length is consumed over as many batches as it takes, each within the
+contract's limits). Then each transaction the operator accepts is applied to the head
+state at once and logged with the root after it (only transactions that change the
+state are kept: a refused one is answered and dropped). A batch is cut when it is full
+or old enough and posted with `Rollup.submit` at the live chain's next position.
+
+L1 is the authority (`follow_l1`). The live chain it holds is compared with the
+operator's: batches of the operator that L1 no longer holds (reverted by a fraud proof,
+or dropped by a reorganisation) and batches another proposer posted (after the
+sequencer's silence) are told apart. Another proposer's batch is re-executed from L1
+data alone and adopted if valid; the operator never builds on an invalid one (it waits
+for a watcher to prove it). Then the operator's own work that did not make it (its
+reverted batches, and the batches not yet posted) is sequenced again on top: every user
+transaction once more (a refused one is reported to the order books through
+`on_resequenced`), the time and the L1 queues afresh. The same happens when L1 refuses a
+batch whose timestamp has grown too old, and when the deposit queue reorganised under
+transactions not yet posted.
 
 Recovery (`recover`) replays the log over genesis, checking every logged root, then
-reconciles with L1: a batch cut but not known to be posted is matched against the batch
-L1 holds at its position (posted by the crashed process) or posted again. When L1
-reverts the operator's batches (a proven fraud), their transactions are sequenced again,
-honestly, from the last good state.
+follows L1 (a batch posted just before a crash is recognised on L1 by its step root).
 """
 
 from __future__ import annotations
@@ -24,7 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..batch import MAX_BATCH_BYTES, MAX_STEPS, MAX_TX
+from web3 import Web3
+
+from ..batch import MAX_BATCH_BYTES, MAX_STEPS, MAX_TX, step_root
+from ..l1.batches import VALID, batch_calldata, verify_batch
 from ..l1.client import L1Error
 from ..l1.inbox import Inbox
 from ..l1.rollup_client import FINAL, REVERTED, RollupL1, config_of
@@ -32,7 +45,7 @@ from ..stf import apply
 from ..stf.fork import Context, Receipt
 from ..stf.genesis import genesis_state
 from ..stf.state import State
-from ..stf.transactions import AdvanceTime
+from ..stf.transactions import ADVANCE_TIME, DEPOSIT, FORCED_REQUEST, AdvanceTime
 from .store import Store
 
 log = logging.getLogger("rollup.operator")
@@ -41,6 +54,12 @@ Corrupt = Callable[[State, list[bytes], list[bytes], Context], tuple[list[bytes]
 """A fraud: given the batch's pre-state, transactions, honest roots and context, the
 transactions and roots to post instead, or None if this batch offers no occasion
 (rollup/operator/fraud.py)."""
+
+RETAKEN = (ADVANCE_TIME, DEPOSIT, FORCED_REQUEST)
+"""Transaction types a batch takes afresh when it opens (never sequenced again as such)."""
+
+USER_SHARE = 4
+"""A batch leaves at least 1/USER_SHARE of its room to user transactions."""
 
 
 @dataclass
@@ -85,30 +104,44 @@ class PostedBatch:
     posted_txs: list[bytes] | None = None
     posted_roots: list[bytes] | None = None
     """What went to L1 when it differs from the honest batch (a fraud mode)."""
+    foreign: bool = False
+    """Posted by another proposer, adopted from L1."""
 
 
 class Sequencer:
     def __init__(self, store: Store, chain: RollupL1, *, max_txs: int = 256, max_age: float = 2.0,
-                 heartbeat: float = 30.0, corrupt: Corrupt | None = None) -> None:
+                 heartbeat: float = 30.0, corrupt: Corrupt | None = None, confirmations: int = 0) -> None:
         self.store = store
         self.chain = chain
         self.deployment = chain.deployment
         self.config = config_of(chain.deployment)
-        self.inbox = Inbox(chain.bridge, chain.deployment.deploy_block)
-        self.max_txs = min(max_txs, MAX_STEPS)
+        self.inbox = Inbox(chain.bridge, chain.deployment.deploy_block, confirmations)
+        self.confirmations = confirmations
+        self.max_txs = max(2, min(max_txs, MAX_STEPS))
         self.max_age = max_age
-        self.heartbeat = heartbeat
+        params = self.deployment.params
+        # post at least three times per silence period (else outsiders may propose), and
+        # cut a batch well before its timestamp grows too old for L1
+        self.heartbeat = min(heartbeat, int(params.get("silence_period", 10**9)) / 3 or heartbeat)
+        self.max_open = int(params.get("max_time_lag", 10**9)) / 2
         self.corrupt = corrupt
-        owner = bytes.fromhex(self.deployment.params["insurance_owner"][2:])
+        owner = bytes.fromhex(params["insurance_owner"][2:])
         self.genesis = genesis_state(owner)
-        if "0x" + self.genesis.root().hex() != self.deployment.params["genesis_root"]:
+        if "0x" + self.genesis.root().hex() != params["genesis_root"]:
             raise RuntimeError("the deployment's genesis root is not this STF's genesis")
         self.state = self.genesis.copy()
         self.batch: OpenBatch | None = None
         self.cut_batches: list[CutBatch] = []
         self.posted: list[PostedBatch] = []
-        """Live batches on L1 (pending or final), in position order."""
+        """The live chain as the operator holds it (its batches and adopted ones), by position."""
         self.last_cut = time.monotonic()
+        self.blocked: str | None = None
+        """Why posting waits (an invalid batch of another proposer at the tip), or None."""
+        self.on_resequenced: Callable[[list[tuple[bytes, Receipt]], bool], None] | None = None
+        """Told, after a rebase, of each user transaction sequenced again with its new
+        receipt, and whether batches of another proposer were adopted."""
+        self._seen: tuple[Any, ...] | None = None
+        self._inbox_generation = 0
 
     # ------------------------------------------------------------------ context
 
@@ -122,7 +155,8 @@ class Sequencer:
     # ------------------------------------------------------------------ sequencing
 
     def open(self, db: Any) -> OpenBatch:
-        """Open a batch: the time, then the L1 queues' new entries."""
+        """Open a batch: the time, then the oldest L1 queue entries not yet consumed (as
+        many as leave a quarter of the batch's room to users)."""
         self.inbox.sync()
         timestamp = max(self.l1_time(), self.state.globals.time)  # never before the parent's
         local = self._next_local()
@@ -137,10 +171,19 @@ class Sequencer:
         if timestamp > self.state.globals.time:
             self._append(db, AdvanceTime(timestamp).encode())
         g = self.state.globals
-        for entry in self.inbox.deposits[g.deposit_count:deposit_count]:
-            self._append(db, entry.encode())
-        for entry in self.inbox.forced[g.forced_count:forced_count]:
-            self._append(db, entry.encode())
+        deposits = list(self.inbox.deposits[g.deposit_count:deposit_count])
+        forced = list(self.inbox.forced[g.forced_count:forced_count])
+        budget_txs = self.max_txs - self.max_txs // USER_SHARE - len(batch.txs)
+        budget_bytes = MAX_BATCH_BYTES - MAX_BATCH_BYTES // USER_SHARE
+        while (deposits or forced) and budget_txs > 0:
+            # the oldest entry of either queue first (each queue in its own order)
+            take_forced = bool(forced) and (not deposits or forced[0].l1_time < deposits[0].l1_time)
+            entry = (forced if take_forced else deposits).pop(0)
+            tx = entry.encode()
+            if batch.size + 2 + len(tx) > budget_bytes:
+                break
+            self._append(db, tx)
+            budget_txs -= 1
         return batch
 
     def _next_local(self) -> int:
@@ -172,6 +215,9 @@ class Sequencer:
             self.cut(db)
         if self.batch is None:
             self.open(db)
+        if not self.room(len(tx)):  # a new batch full of queue entries already
+            self.cut(db)
+            self.open(db)
         receipt = self._append(db, tx)
         if receipt.applied:
             assert self.batch is not None
@@ -186,7 +232,8 @@ class Sequencer:
         if b is None:
             return time.monotonic() - self.last_cut >= self.heartbeat or self._queues_moved()
         age = time.monotonic() - b.opened_at
-        return (b.user_txs > 0 or len(b.txs) > 1) and age >= self.max_age or age >= self.heartbeat
+        return ((b.user_txs > 0 or len(b.txs) > 1) and age >= self.max_age or age >= self.heartbeat
+                or not self.room(MAX_TX) or age >= self.max_open)
 
     def _queues_moved(self) -> bool:
         self.inbox.sync()
@@ -208,18 +255,20 @@ class Sequencer:
         self.last_cut = time.monotonic()
 
     def tick(self) -> None:
-        """Periodic work: open or cut by time, post cut batches, follow L1's verdicts."""
+        """Periodic work: follow L1, open or cut by time, post cut batches."""
+        self.follow_l1()
+        self.inbox.sync()
+        self._follow_inbox()
         with self.store.transaction() as db:
             if self.batch is None and self.due():
                 self.open(db)
             elif self.batch is not None and self.due():
                 self.cut(db)
         self.post_pending()
-        self.follow_l1()
 
     def post_pending(self) -> None:
         """Post every cut batch, in order (a failure leaves it for the next tick)."""
-        while self.cut_batches:
+        while self.cut_batches and self.blocked is None:
             if not self._post(self.cut_batches[0]):
                 return
             self.cut_batches.pop(0)
@@ -250,6 +299,9 @@ class Sequencer:
             batch_id, receipt = self.chain.submit(txs, roots, cut.timestamp, position=position)
         except L1Error as exc:
             log.error("posting batch local %d at position %d failed: %s", cut.local, position, exc)
+            if exc.reason in ("batch: wrong position", "batch: timestamp too old", "batch: timestamp before parent"):
+                self._seen = None  # L1 moved on without us, or the batch is stale: follow it
+                self.follow_l1(restale=exc.reason != "batch: wrong position")
             return False
         with self.store.transaction() as db:
             db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ?, l1_tx = ? WHERE local = ?",
@@ -258,77 +310,167 @@ class Sequencer:
         # sequenced again after the revert)
         self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state,
                                        posted_txs=txs, posted_roots=roots))
+        self._seen = None
         log.info("posted batch %d (local %d) at position %d: %d transactions", batch_id, cut.local, position, len(txs))
         return True
 
-    # ------------------------------------------------------------------ L1's verdicts
+    # ------------------------------------------------------------------ following L1
 
-    def follow_l1(self) -> None:
-        """Mark final batches; if L1 reverted ours, sequence their transactions again."""
-        if not self.posted:
+    def _fingerprint(self) -> tuple[Any, ...]:
+        functions = self.chain.rollup.functions
+        length = int(functions.length().call())
+        tip = int(functions.live(length - 1).call()) if length else -1
+        return int(functions.batch_count().call()), length, int(functions.finalized().call()), tip
+
+    def follow_l1(self, restale: bool = False) -> None:
+        """Hold the live chain L1 holds: mark final batches; drop the operator's batches L1
+        no longer has and adopt valid ones of other proposers; then sequence the dropped
+        work again (also when `restale`: the unposted batches' timestamps are too old)."""
+        fingerprint = self._fingerprint()
+        if fingerprint == self._seen and not restale:
             return
-        length = int(self.chain.rollup.functions.length().call())
-        changed = False
-        for batch in self.posted:
-            if batch.status == "final":
-                continue
-            info = self.chain.batch(batch.l1_id)
-            if info.status == FINAL:
-                batch.status = "final"
-                changed = True
-            elif info.status == REVERTED:
-                batch.status = "reverted"
-                changed = True
-        if changed:
+        _, length, finalized, _ = fingerprint
+        live = self.chain.rollup.functions.live
+        # the first position where L1 and the operator part: they agree on a prefix (a
+        # revert or another proposer changes every position from one on), found by halving
+        low, high = 0, min(len(self.posted), length)
+        while low < high:
+            middle = (low + high) // 2
+            if self.posted[middle].l1_id == int(live(middle).call()):
+                low = middle + 1
+            else:
+                high = middle
+        d = low
+        if any(b.status != "final" for b in self.posted[:min(d, finalized)]):
             with self.store.transaction() as db:
-                for batch in self.posted:
-                    if batch.status in ("final", "reverted"):
-                        db.execute("UPDATE batches SET status = ? WHERE local = ?", (batch.status, batch.local))
-        reverted = [b for b in self.posted if b.status == "reverted"]
-        if reverted or length < len(self.posted):
-            self.resume_after_revert()
+                for batch in self.posted[:min(d, finalized)]:
+                    if batch.status != "final":
+                        batch.status = "final"
+                        db.execute("UPDATE batches SET status = 'final' WHERE local = ?", (batch.local,))
+        if d == len(self.posted) == length and not restale:
+            self.blocked = None
+            self._seen = fingerprint
+            return
+        self._rebase(d, length, {p: int(live(p).call()) for p in range(d, length)})
+        self._seen = self._fingerprint()
 
-    def resume_after_revert(self) -> None:
-        """L1 reverted some of our batches: go back to the last live one's state and
-        sequence the reverted transactions (and the open batch's) again."""
-        good = [b for b in self.posted if b.status != "reverted"]
-        first_bad = len(good)
+    def _rebase(self, d: int, length: int, live: dict[int, int]) -> None:
+        """Positions from `d` on differ: drop the operator's batches there, adopt L1's,
+        and sequence the operator's dropped and unposted work again on top."""
+        dropped = self.posted[d:]
         redo: list[bytes] = []
-        for b in self.posted[first_bad:]:
-            redo += b.txs
         with self.store.transaction() as db:
-            for b in self.posted[first_bad:]:
+            for b in dropped:
                 db.execute("UPDATE batches SET status = 'reverted' WHERE local = ?", (b.local,))
+                if not b.foreign:
+                    redo += b.txs
             for cut in self.cut_batches:
                 redo += cut.txs
                 db.execute("UPDATE batches SET status = 'reverted' WHERE local = ?", (cut.local,))
-            self.cut_batches = []
+            pending_cuts, self.cut_batches = self.cut_batches, []
             if self.batch is not None:
                 redo += self.batch.txs
                 db.execute("UPDATE batches SET status = 'reverted' WHERE local = ?", (self.batch.local,))
                 self.batch = None
-        self.posted = good
-        self.state = good[-1].state.copy() if good else self.genesis.copy()
-        log.warning("L1 reverted our batches from position %d: sequencing %d transactions again", first_bad, len(redo))
+        self.posted = self.posted[:d]
+        self.state = self.posted[-1].state.copy() if self.posted else self.genesis.copy()
+        if dropped:
+            log.warning("L1 no longer holds our batches from position %d (%d of them)", d, len(dropped))
+        self.blocked = None
+        adopted = False
+        for position in range(d, length):
+            if not self._adopt(position, live[position], pending_cuts, redo):
+                break
+            adopted = adopted or self.posted[-1].foreign
+        user_txs = [tx for tx in redo if tx and tx[0] not in RETAKEN]
+        results = []
+        if user_txs:
+            log.warning("sequencing %d user transactions again on top of position %d", len(user_txs),
+                        len(self.posted))
+            with self.store.transaction() as db:
+                for tx in user_txs:
+                    results.append((tx, self.sequence(db, tx)))
+            refused = [r for _, r in results if not r.applied]
+            if refused:
+                log.warning("%d of them are refused now: %s", len(refused), sorted({r.reason.name for r in refused}))
+        if self.on_resequenced is not None and (results or adopted):
+            self.on_resequenced(results, adopted)
+
+    def _adopt(self, position: int, batch_id: int, pending_cuts: list[CutBatch], redo: list[bytes]) -> bool:
+        """Take L1's batch at `position` into the operator's chain: one of its own cut
+        batches posted before a crash, or another proposer's, re-executed from L1 data and
+        adopted if valid. False (and posting waits) if it is invalid or not yet confirmed."""
+        info = self.chain.batch(batch_id)
+        for cut in pending_cuts:
+            if info.steps == len(cut.txs) and info.step_root == step_root(cut.txs, cut.roots) \
+                    and info.parent_root == self.state.root():
+                self._record_adopted(cut.local, batch_id, position, cut.txs, cut.roots, cut.state, foreign=False)
+                for tx in cut.txs:  # posted after all: not to be sequenced again
+                    redo.remove(tx)
+                log.info("batch %d at position %d is ours, posted before a restart", batch_id, position)
+                return True
+        event = self.chain.rollup.events.BatchSubmitted().get_logs(
+            argument_filters={"id": batch_id}, from_block=self.deployment.deploy_block)
+        if not event:
+            self.blocked = f"batch {batch_id} at position {position}: its submission is not found"
+            return False
+        entry = event[-1]
+        if int(self.chain.l1.w3.eth.block_number) - int(entry["blockNumber"]) < self.confirmations:
+            self.blocked = f"batch {batch_id} at position {position}: not yet confirmed"
+            return False
+        data = batch_calldata(self.chain.l1.w3, self.chain.rollup, Web3.to_hex(entry["transactionHash"]), position,
+                              info.timestamp, info.steps, info.step_root)
+        self.inbox.sync()
+        context = self.context_for(info.timestamp, info.deposit_count, info.forced_count)
+        verdict, state = verify_batch(self.state, data, context)
+        if verdict.kind != VALID or state is None:
+            self.blocked = f"batch {batch_id} at position {position} of {info.proposer} is {verdict.describe()}"
+            log.error("%s: waiting for a watcher to prove it wrong", self.blocked)
+            return False
         with self.store.transaction() as db:
-            self.open(db)
-            for tx in redo:
-                if tx and tx[0] in (0x01, 0x09, 0x0A):
-                    continue  # the time and the L1 queues are taken afresh at opening
-                self.sequence(db, tx)
+            local = self._next_local()
+            db.execute("INSERT INTO batches(local, timestamp, deposit_count, forced_count, status, foreign_) "
+                       "VALUES (?, ?, ?, ?, 'posted', 1)", (local, info.timestamp, info.deposit_count,
+                                                             info.forced_count))
+            for tx, root in zip(data.txs, data.roots, strict=True):
+                db.execute("INSERT INTO txlog(local, tx, root) VALUES (?, ?, ?)", (local, tx, root))
+        self._record_adopted(local, batch_id, position, data.txs, data.roots, state, foreign=True)
+        log.warning("adopted batch %d at position %d, posted by %s", batch_id, position, info.proposer)
+        return True
+
+    def _record_adopted(self, local: int, batch_id: int, position: int, txs: list[bytes], roots: list[bytes],
+                        state: State, foreign: bool) -> None:
+        with self.store.transaction() as db:
+            db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ? WHERE local = ?",
+                       (batch_id, position, local))
+        self.posted.append(PostedBatch(local, batch_id, position, txs, roots, state.copy(), foreign=foreign))
+        self.state = state.copy()
+
+    def _follow_inbox(self) -> None:
+        """After the deposit or forced queue reorganised under transactions not yet posted,
+        sequence them again (the queues are retaken afresh)."""
+        if self.inbox.generation == self._inbox_generation:
+            return
+        self._inbox_generation = self.inbox.generation
+        g = self.state.globals
+        if g.deposit_count > len(self.inbox.deposits) or g.forced_count > len(self.inbox.forced) \
+                or self.cut_batches or (self.batch is not None and self.batch.txs):
+            log.warning("the L1 queues reorganised: sequencing the unposted batches again")
+            self._rebase(len(self.posted), len(self.posted), {})
 
     # ------------------------------------------------------------------ recovery
 
     def recover(self) -> None:
-        """Rebuild the head state from the store and reconcile with L1."""
+        """Rebuild the head state from the store and follow L1."""
         self.inbox.sync()
         rows = self.store.query(
-            "SELECT local, timestamp, deposit_count, forced_count, status, l1_id, position FROM batches ORDER BY local")
+            "SELECT local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign_ "
+            "FROM batches ORDER BY local")
         self.state = self.genesis.copy()
         self.posted = []
         self.cut_batches = []
         self.batch = None
-        for local, timestamp, deposit_count, forced_count, status, l1_id, position in rows:
+        for local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign in rows:
             if status == "reverted":
                 continue
             context = self.context_for(int(timestamp), int(deposit_count), int(forced_count))
@@ -337,35 +479,28 @@ class Sequencer:
             txs, roots = [], []
             for tx, root in log_rows:
                 receipt = apply(self.state, bytes(tx), context)
-                if not receipt.applied or self.state.root() != bytes(root):
+                if not (receipt.applied or foreign) or self.state.root() != bytes(root):
                     raise RuntimeError(f"store: batch {local} does not replay to its logged roots")
                 txs.append(bytes(tx))
                 roots.append(bytes(root))
             if status in ("posted", "final"):
-                self.posted.append(PostedBatch(int(local), int(l1_id), int(position), txs, roots, self.state.copy(), status))
+                self.posted.append(PostedBatch(int(local), int(l1_id), int(position), txs, roots, self.state.copy(),
+                                               status, foreign=bool(foreign)))
             elif status == "open":
                 self.batch = OpenBatch(int(local), int(timestamp), int(deposit_count), int(forced_count), context, pre,
                                        txs, roots, sum(2 + len(t) for t in txs), len(txs))
             elif status == "cut":
-                cut = CutBatch(int(local), int(timestamp), int(deposit_count), int(forced_count), txs, roots,
-                               pre, self.state.copy())
-                if not self._reconcile_cut(cut):
-                    self.cut_batches.append(cut)
+                self.cut_batches.append(CutBatch(int(local), int(timestamp), int(deposit_count), int(forced_count),
+                                                 txs, roots, pre, self.state.copy()))
+        self._inbox_generation = self.inbox.generation
+        self._seen = None
         self.follow_l1()
         log.info("recovered: %d batches live, head root %s", len(self.posted), self.state.root().hex())
 
-    def _reconcile_cut(self, cut: CutBatch) -> bool:
-        """A batch cut before the crash: if L1 holds it at its position, it was posted by
-        the crashed process (True); else it is still to post."""
-        position = len(self.posted)
-        length = int(self.chain.rollup.functions.length().call())
-        if position < length:
-            batch_id = int(self.chain.rollup.functions.live(position).call())
-            info = self.chain.batch(batch_id)
-            if info.state_root == cut.roots[-1] and info.steps == len(cut.txs):
-                with self.store.transaction() as db:
-                    db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ? WHERE local = ?",
-                               (batch_id, position, cut.local))
-                self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state))
-                return True
-        return False
+    # ------------------------------------------------------------------ reads
+
+    def final_batches(self) -> list[PostedBatch]:
+        return [b for b in self.posted if b.status == "final"]
+
+
+__all__ = ["FINAL", "REVERTED", "CutBatch", "OpenBatch", "PostedBatch", "Sequencer"]

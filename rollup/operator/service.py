@@ -38,7 +38,7 @@ from ..stf.fork import filled_so_far, order_hash
 from ..stf.genesis import DEVNET_MARKETS
 from ..stf.reasons import Reason
 from ..stf.signing import recover, typed_digest
-from ..stf.transactions import Cancel, Order, Withdraw, decode
+from ..stf.transactions import TRADE, Cancel, Order, Trade, Withdraw, decode
 from . import keeper
 from .book import Entry, ExitReason, Fill, Kind, OrderBook, Verdict
 from .sequencer import Sequencer
@@ -147,6 +147,7 @@ class OperatorService(jsonrpc.Service):
         }
         self.stopping = threading.Event()
         self._restore_books()
+        sequencer.on_resequenced = self._after_resequencing
 
     # ------------------------------------------------------------------ persistence of the books
 
@@ -166,6 +167,46 @@ class OperatorService(jsonrpc.Service):
             top = self.store.query("SELECT MAX(id) FROM orders WHERE market = ?", (market,))[0][0]
             if top is not None:
                 book._next_id = max(book._next_id, int(top) % 10**12 + 1)
+
+    def _after_resequencing(self, results: list[tuple[bytes, Any]], adopted: bool) -> None:
+        """The sequencer rebased on L1 (a batch of ours dropped or refused, or another
+        proposer's adopted) and sequenced user transactions again: a trade the state now
+        refuses did not happen, so both its orders are aligned with what the state records
+        of them; after another proposer's batch (which may have filled or cancelled
+        orders), every resting order is."""
+        if adopted:
+            for book in self.books.values():
+                for is_buy in (True, False):
+                    for entry in list(book.orders(is_buy)):
+                        self._realign(entry.order, entry.signature)
+        for tx, receipt in results:
+            trade = decode(tx)
+            if receipt.applied or not tx or tx[0] != TRADE or not isinstance(trade, Trade):
+                continue
+            signatures = {trade.maker: trade.maker_signature, trade.taker: trade.taker_signature}
+            for order in (trade.maker, trade.taker):
+                self._realign(order, signatures[order])
+
+    def _realign(self, order: Order, signature: bytes) -> None:
+        """Make an acknowledged order's book entry and stored status agree with the state:
+        its slot's fill (it rests again if it can still fill), or its end (slot reused)."""
+        rows = self.store.query("SELECT id, kind, created_seq FROM orders WHERE account = ? AND nonce = ? AND body = ?",
+                                (order.account, order.nonce, order.encode() + signature))
+        book = self.books.get(order.market)
+        if not rows or book is None:
+            return
+        gid, kind_name, seq = rows[0]
+        book_id = int(gid) % 10**12
+        filled = filled_so_far(self.state.slot(order.account, order.nonce), order.nonce, order_hash(order))
+        entry = book.remove(book_id)
+        remaining = 0 if filled is None else order.size - filled
+        rests = KINDS[kind_name] != Kind.IOC and remaining >= book.step_size
+        if rests:
+            book.restore([Entry(book_id, order, signature, KINDS[kind_name], remaining,
+                                entry.seq if entry is not None else int(seq))])
+        status = "open" if rests else ("cancelled" if filled is None else "done")
+        with self.store.transaction() as db:
+            db.execute("UPDATE orders SET remaining = ?, status = ? WHERE id = ?", (remaining, status, gid))
 
     # ------------------------------------------------------------------ checks
 
@@ -476,7 +517,8 @@ class OperatorService(jsonrpc.Service):
                 log.exception("operator tick failed")
 
     def _keep(self) -> None:
-        """Funding ticks and liquidations (rollup/operator/keeper.py), in one store transaction."""
+        """Funding ticks, liquidations and fee sweeps (rollup/operator/keeper.py), in one store
+        transaction."""
         with self.store.transaction() as db:
             def sequence(tx: bytes) -> Any:
                 return self.seq.sequence(db, tx)
@@ -487,6 +529,7 @@ class OperatorService(jsonrpc.Service):
                 mids[market] = (bid + ask) // 2 if bid is not None and ask is not None else None
             keeper.fund_ticks(self.state, mids, self.funding_interval, sequence)
             keeper.liquidate(self.state, sequence)
+            keeper.sweep_fees(self.state, sequence)
 
     def _finalize(self) -> None:
         """Finalize what the window allows (asked first with a call: no gas for nothing)."""

@@ -7,8 +7,9 @@ After a crash the operator rebuilds its state by replaying this log over what L1
 (rollup/operator/service.py `recover`).
 
 Tables:
-    batches(local, timestamp, deposit_count, forced_count, status, l1_id, position, l1_tx)
-        one row per batch the operator opened; status open | cut | posted | final | reverted
+    batches(local, timestamp, deposit_count, forced_count, status, l1_id, position, l1_tx, foreign_)
+        one row per batch the operator opened, or adopted from another proposer (foreign_ = 1,
+        its transactions as L1 holds them); status open | cut | posted | final | reverted
     txlog(seq, local, tx, root)   every sequenced L2 transaction, in order
     orders(id, account, nonce, market, body, kind, status, remaining, created_seq)
     trades(seq, market, price, size, maker, taker, maker_order, taker_order, time)
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS batches (
     status TEXT NOT NULL,
     l1_id INTEGER,
     position INTEGER,
-    l1_tx TEXT
+    l1_tx TEXT,
+    foreign_ INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS txlog (
     seq INTEGER PRIMARY KEY,
@@ -85,6 +87,9 @@ class Store:
         # OS holds); only a power loss can take the last commits.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(batches)")}
+        if "foreign_" not in columns:  # a store written before adopted batches existed
+            self.db.execute("ALTER TABLE batches ADD COLUMN foreign_ INTEGER NOT NULL DEFAULT 0")
         self.lock = threading.RLock()
 
     @contextmanager
