@@ -165,7 +165,7 @@ class Watcher:
 
         self.store = Store(store_path)
         self.store.bind(self.rollup.address, deployment.chain_id, deployment.deploy_block)
-        self.inbox = Inbox(self.chain.bridge, deployment.deploy_block)
+        self.inbox = Inbox(self.chain.bridge, deployment.deploy_block, self.confirmations)
         self._live: dict[int, int] = {}
         """position -> batch id, the live chain as of the last processed block."""
         self._states: dict[int, State] = {}
@@ -686,10 +686,6 @@ class Watcher:
         if not self._live:
             return None
         return self._states.get(max(self._live))
-
-    def state_at(self, position: int) -> State | None:
-        """The state after the live batch at `position - 1` (genesis for 0), if held."""
-        return self._parent(position)
 
     def verdicts(self) -> dict[int, str]:
         """batch id -> verdict, for every batch seen."""

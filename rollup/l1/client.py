@@ -7,7 +7,9 @@ same code works against `rollup l1`, anvil, geth or a hosted endpoint.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -31,11 +33,20 @@ def default_dev_key() -> str:
     return "0x" + bytes(dev_accounts(1)[0].key).hex()
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
 def connect(url: str, timeout: float = 60.0) -> Web3:
     """A web3 connection to `url`. The chain id is asked once and remembered (web3's
-    validation would otherwise ask for it before every transaction built and sent)."""
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True,
-                                  cacheable_requests={"eth_chainId"}))
+    validation would otherwise ask for it before every transaction built and sent). A node
+    on this machine is reached without looking for proxy settings in the environment at
+    every request (a third of a local request's time)."""
+    session = None
+    if urlsplit(url).netloc.rsplit(":", 1)[0] in LOOPBACK:
+        session = requests.Session()
+        session.trust_env = False
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}, session=session,
+                                  cache_allowed_requests=True, cacheable_requests={"eth_chainId"}))
 
 
 class EncodedCall:

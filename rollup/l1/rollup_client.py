@@ -97,24 +97,6 @@ class RollupL1:
         length = int(self.rollup.functions.length().call())
         return [self.batch(int(self.rollup.functions.live(p).call())) for p in range(length)]
 
-    def decided_position(self, at_time: int | None = None) -> int:
-        """How many live positions are final once every batch past its window (at L1 time
-        `at_time`, default: the latest block's) is finalized: the state a freeze, an
-        escape or a reclaim is decided on is the one after the batch at this position - 1."""
-        if at_time is None:
-            at_time = int(self.l1.w3.eth.get_block("latest")["timestamp"])
-        position = int(self.rollup.functions.finalized().call())
-        length = int(self.rollup.functions.length().call())
-        while position < length and self.batch(int(self.rollup.functions.live(position).call())).deadline <= at_time:
-            position += 1
-        return position
-
-    def deposit_heads(self, count: int) -> list[bytes]:
-        return [ZERO_HASH] + [bytes(self.bridge.functions.deposit_head(i).call()) for i in range(1, count + 1)]
-
-    def forced_heads(self, count: int) -> list[bytes]:
-        return [ZERO_HASH] + [bytes(self.bridge.functions.forced_head(i).call()) for i in range(1, count + 1)]
-
     # --- proposer
 
     def bond(self) -> Any:
@@ -206,7 +188,7 @@ class RollupL1:
 
     def freeze(self, forced_index: int, final_state: State) -> Any:
         """Freeze, with the globals of the state the freeze is decided on (`final_state`:
-        after the last batch past its window, see `decided_position`)."""
+        after the last batch whose challenge window has passed)."""
         accounts, markets, _, withdrawals = final_state.root_parts()
         return self.l1.send(self.rollup.functions.freeze(
             forced_index, accounts, markets, records.globals_(final_state.globals), withdrawals))

@@ -497,10 +497,5 @@ class Sequencer:
         self.follow_l1()
         log.info("recovered: %d batches live, head root %s", len(self.posted), self.state.root().hex())
 
-    # ------------------------------------------------------------------ reads
-
-    def final_batches(self) -> list[PostedBatch]:
-        return [b for b in self.posted if b.status == "final"]
-
 
 __all__ = ["FINAL", "REVERTED", "CutBatch", "OpenBatch", "PostedBatch", "Sequencer"]
