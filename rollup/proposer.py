@@ -31,7 +31,7 @@ from .stf import apply
 from .stf.fork import Context
 from .stf.genesis import genesis_state
 from .stf.state import State
-from .stf.transactions import AdvanceTime
+from .stf.transactions import AdvanceTime, Deposit, ForcedRequest
 
 log = logging.getLogger("rollup.proposer")
 
@@ -108,8 +108,9 @@ class Proposer:
             add(AdvanceTime(timestamp).encode())
         g = state.globals
         # the oldest entries of either queue first (each queue keeps its own order)
-        queued = sorted([*self.inbox.deposits[g.deposit_count:], *self.inbox.forced[g.forced_count:]],
-                        key=lambda entry: (entry.l1_time, entry.index))[:QUEUE_ENTRIES]
+        pending: list[Deposit | ForcedRequest] = [*self.inbox.deposits[g.deposit_count:],
+                                                   *self.inbox.forced[g.forced_count:]]
+        queued = sorted(pending, key=lambda entry: (entry.l1_time, entry.index))[:QUEUE_ENTRIES]
         taken_deposits = taken_forced = 0
         for entry in queued:
             before = (state.globals.deposit_count, state.globals.forced_count)

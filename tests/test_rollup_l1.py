@@ -16,6 +16,7 @@ from rollup.batch import batch_time
 from rollup.deploy import Deployment, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1, L1Error
+from rollup.l1.inbox import Inbox
 from rollup.l1.rollup_client import FINAL, PENDING, REVERTED, RollupL1, config_of
 from rollup.stf import apply, builders
 from rollup.stf.fork import Context
@@ -48,9 +49,10 @@ class Operator:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def context(self, timestamp: int) -> Context:
-        bridge = self.chain.bridge.functions
-        deposits = self.chain.deposit_heads(bridge.deposit_count().call())
-        forced = self.chain.forced_heads(bridge.forced_count().call())
+        """The queues as they stand (rollup/l1/inbox.py, the reader every component uses)."""
+        inbox = Inbox(self.chain.bridge, self.chain.deployment.deploy_block)
+        inbox.sync()
+        deposits, forced = inbox.heads(len(inbox.deposits), len(inbox.forced))
         return Context(config_of(self.chain.deployment), timestamp, deposits, forced)
 
     def run(self, txs: list[bytes], lie_at: int | None = None) -> tuple[list[bytes], list[bytes], int]:
