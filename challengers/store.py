@@ -366,6 +366,12 @@ class Store:
         return [ChallengeRow(**dict(r)) for r in self.db.execute(
             f"SELECT * FROM challenges WHERE outcome IN ({marks}) ORDER BY id", IN_FLIGHT)]
 
+    def unclaimed_rewards(self) -> list[ChallengeRow]:
+        """Honest challenges proven, whose reward is not yet claimed (nor known taken)."""
+        return [ChallengeRow(**dict(r)) for r in self.db.execute(
+            "SELECT * FROM challenges WHERE outcome = ? AND kind = ? AND reward_tx IS NULL ORDER BY id",
+            (PROVEN, HONEST))]
+
     def challenge(self, challenge_id: int) -> ChallengeRow:
         row = self.db.execute("SELECT * FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
         return ChallengeRow(**dict(row))

@@ -173,6 +173,8 @@ class Watcher:
         self._finalized = 0
         """How many positions are final."""
         self._loaded = False
+        self._rewards_held: dict[int, int] = {}
+        """challenge id -> the L1 time its reward becomes payable (known to be held until then)."""
 
     # ------------------------------------------------------------------ the loop
 
@@ -660,12 +662,16 @@ class Watcher:
 
     def _claim_rewards(self) -> None:
         """Claim the reward of each of our proofs once its delay has passed (or note that
-        an older commitment took it)."""
-        for challenge in self.store.challenges(outcome=PROVEN):
-            if challenge.reward_tx is not None or challenge.kind == HOSTILE:
+        an older commitment took it). A reward known to be held is looked at again only
+        once L1's time reaches its payment time."""
+        unclaimed = self.store.unclaimed_rewards()
+        if not unclaimed:
+            return
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        for challenge in unclaimed:
+            if now < self._rewards_held.get(challenge.id, 0):
                 continue
-            held = self.rollup.functions.rewards(challenge.batch_id).call()
-            holder, _, amount, payable_at, paid = held
+            holder, _, amount, payable_at, paid = self.rollup.functions.rewards(challenge.batch_id).call()
             if str(holder).lower() != self.address.lower():
                 self.store.update_challenge(challenge.id, reward_tx=f"taken by {holder}")
                 log.info("batch %d: the reward went to %s (an older commitment)", challenge.batch_id, holder)
@@ -673,7 +679,8 @@ class Watcher:
             if paid:
                 self.store.update_challenge(challenge.id, reward_tx="paid")
                 continue
-            if int(self.w3.eth.get_block("latest")["timestamp"]) < int(payable_at):
+            if now < int(payable_at):
+                self._rewards_held[challenge.id] = int(payable_at)
                 continue
             receipt = self.l1.send(self.rollup.functions.claim_reward(challenge.batch_id))
             self.store.update_challenge(challenge.id, reward_tx=_hex(receipt["transactionHash"]))

@@ -121,7 +121,7 @@ def rogue_batch(world: World, rng: random.Random, kind: str) -> tuple[list[bytes
 def test_rogue_proposer_fuzz(anvil_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with l1_snapshot(anvil_url):
         deployment = deploy(L1(anvil_url, DEV_KEYS[0]), params=params_for(
-            SEQUENCER, challenge_window=WINDOW, silence_period=SILENCE, reward_delay=0))
+            SEQUENCER, challenge_window=WINDOW, silence_period=SILENCE, reward_delay=10**6))
         world = make_world(anvil_url, deployment, SEQUENCER, DEV_KEYS[3:7])
         world.post([world.trade(world.users[0], world.users[1], 0, True, 50, 300_000)])  # positions to tamper with
         outsider = RollupL1(L1(anvil_url, OUTSIDER), deployment)
