@@ -20,7 +20,7 @@ from rollup.l1.client import L1
 from rollup.l1.rollup_client import REVERTED, RollupL1
 from rollup.operator.fraud import CATALOG
 from rollup.oracle import Feeder, RandomWalk
-from rollup.sdk import Operator, Trader
+from rollup.sdk import NOT_FOUND, ApiError, Operator, Trader
 from tests.conftest import Process, free_port, params_for, start_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(10)]
@@ -100,8 +100,9 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
             time.sleep(0.5)
             try:
                 proof = operator.call("withdrawal_proof", index=withdrawal["index"])
-            except Exception:
-                proof = None
+            except ApiError as exc:  # not final yet; any other error is raised
+                if exc.code != NOT_FOUND:
+                    raise
         assert proof is not None, "the withdrawal never became final"
         user = RollupL1(L1(l1_url, USERS[0]), deployment)
         before = user.token.functions.balanceOf(user.l1.address).call()

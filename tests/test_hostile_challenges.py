@@ -32,7 +32,7 @@ from rollup.stf.hashing import ZERO_HASH, keccak
 from rollup.stf.witness import step_witness
 from tests.conftest import DEV_KEYS, l1_snapshot, params_for
 from tests.forge import WITNESS, change, forge, leaves
-from tests.verifier_harness import revert_string
+from tests.verifier_harness import ALL_TAGS, revert_string
 
 LONG = bool(os.environ.get("ROLLUP_LONG"))
 FORGERIES = 10_000 if LONG else 1_000
@@ -63,6 +63,7 @@ class Counts:
     by_reason: Counter[str] = field(default_factory=Counter)
     by_part: Counter[str] = field(default_factory=Counter)
     by_kind: Counter[str] = field(default_factory=Counter)
+    by_tag: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     statuses: set[int] = field(default_factory=set)
     fraud_events: int = 0
@@ -139,6 +140,7 @@ def anvil_forgeries(anvil_url: str) -> Counts:
             counts.by_reason[reason] += 1
             counts.by_part[part] += 1
             counts.by_kind[target.kind] += 1
+            counts.by_tag[target.args[2][0] if target.args[2] else 0] += 1
             if not named(reason):
                 counts.failures.append(f"{target.kind} step {target.step}, forged {part}: {reason or '<no reason>'}")
         counts.statuses = {world.proposer.batch(i).status for i in ids}
@@ -151,7 +153,8 @@ def test_every_forged_challenge_is_refused_with_a_named_reason(anvil_forgeries: 
     print(f"\nforged challenges: {sum(counts.by_reason.values())}; by refusal: {sorted(counts.by_reason.items())}")
     assert sum(counts.by_reason.values()) >= FORGERIES
     assert counts.failures == []
-    assert set(counts.by_kind) == set(SCENARIOS)  # against a correct batch of every transaction type
+    assert set(counts.by_kind) == set(SCENARIOS)
+    assert set(counts.by_tag) >= ALL_TAGS  # against a correct step of every transaction type
     assert set(counts.by_part) == set(PARTS)
     for reason in ("challenge: step not in batch", "challenge: previous step not in batch", "challenge: no such step",
                    "challenge: step is correct"):

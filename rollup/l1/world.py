@@ -26,6 +26,7 @@ from ..stf.transactions import (
     FundingTick,
     Liquidate,
     Order,
+    SweepFees,
 )
 from .client import L1
 from .inbox import Inbox
@@ -270,6 +271,11 @@ def deleverage(w: World) -> list[bytes]:
     return [w.deleverage(w.users[2].account, w.users[3].account, 0, 100)]
 
 
+def sweep_fees(w: World) -> list[bytes]:
+    w.post([w.trade(w.users[0], w.users[1], 0, True, 100, 300_000)])  # fees to sweep
+    return [SweepFees(w.state.globals.fee_pool).encode()]
+
+
 SCENARIOS: dict[str, Callable[[World], list[bytes]]] = {
     "AdvanceTime": advance_time,
     "OracleUpdate": oracle_update,
@@ -282,4 +288,5 @@ SCENARIOS: dict[str, Callable[[World], list[bytes]]] = {
     "ForcedRequest(close)": forced_close,
     "Liquidate": liquidate,
     "Deleverage": deleverage,
+    "SweepFees": sweep_fees,
 }
