@@ -317,10 +317,22 @@ class Sequencer:
     # ------------------------------------------------------------------ following L1
 
     def _fingerprint(self) -> tuple[Any, ...]:
+        """What changes whenever L1's live chain does: the batch count, the length, the
+        finalized count, and the tip (its id and step root: after a reorganisation another
+        batch can hold the same id at the same position)."""
         functions = self.chain.rollup.functions
         length = int(functions.length().call())
         tip = int(functions.live(length - 1).call()) if length else -1
-        return int(functions.batch_count().call()), length, int(functions.finalized().call()), tip
+        tip_root = self.chain.batch(tip).step_root if length else b""
+        return int(functions.batch_count().call()), length, int(functions.finalized().call()), tip, tip_root
+
+    def _holds(self, batch: PostedBatch) -> bool:
+        """Whether L1's live batch at `batch`'s position is that batch (its id and step root)."""
+        l1_id = int(self.chain.rollup.functions.live(batch.position).call())
+        if l1_id != batch.l1_id:
+            return False
+        txs, roots = batch.posted_txs or batch.txs, batch.posted_roots or batch.roots
+        return self.chain.batch(l1_id).step_root == step_root(txs, roots)
 
     def follow_l1(self, restale: bool = False) -> None:
         """Hold the live chain L1 holds: mark final batches; drop the operator's batches L1
@@ -329,14 +341,14 @@ class Sequencer:
         fingerprint = self._fingerprint()
         if fingerprint == self._seen and not restale:
             return
-        _, length, finalized, _ = fingerprint
+        _, length, finalized, _, _ = fingerprint
         live = self.chain.rollup.functions.live
         # the first position where L1 and the operator part: they agree on a prefix (a
         # revert or another proposer changes every position from one on), found by halving
         low, high = 0, min(len(self.posted), length)
         while low < high:
             middle = (low + high) // 2
-            if self.posted[middle].l1_id == int(live(middle).call()):
+            if self._holds(self.posted[middle]):
                 low = middle + 1
             else:
                 high = middle
