@@ -31,7 +31,7 @@ from .stf import apply
 from .stf.fork import Context
 from .stf.genesis import genesis_state
 from .stf.state import State
-from .stf.transactions import AdvanceTime, Deposit, ForcedRequest
+from .stf.transactions import AdvanceTime
 
 log = logging.getLogger("rollup.proposer")
 
@@ -107,12 +107,8 @@ class Proposer:
         if timestamp > state.globals.time:
             add(AdvanceTime(timestamp).encode())
         g = state.globals
-        # the oldest entries of either queue first (each queue keeps its own order)
-        pending: list[Deposit | ForcedRequest] = [*self.inbox.deposits[g.deposit_count:],
-                                                   *self.inbox.forced[g.forced_count:]]
-        queued = sorted(pending, key=lambda entry: (entry.l1_time, entry.index))[:QUEUE_ENTRIES]
         taken_deposits = taken_forced = 0
-        for entry in queued:
+        for entry in self.inbox.pending(g.deposit_count, g.forced_count)[:QUEUE_ENTRIES]:
             before = (state.globals.deposit_count, state.globals.forced_count)
             if not add(entry.encode()):
                 break

@@ -128,6 +128,13 @@ class Inbox:
 
     # ------------------------------------------------------------------ what a batch sees
 
+    def pending(self, deposits_taken: int, forced_taken: int) -> list[Deposit | ForcedRequest]:
+        """The entries after the first `deposits_taken` deposits and `forced_taken` forced
+        requests, oldest first across both queues (each queue keeps its own order)."""
+        with self.lock:
+            entries: list[Deposit | ForcedRequest] = [*self.deposits[deposits_taken:], *self.forced[forced_taken:]]
+        return sorted(entries, key=lambda entry: (entry.l1_time, entry.index))
+
     def heads(self, deposit_count: int, forced_count: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         """The queue heads a batch posted when the queues held these counts sees."""
         with self.lock:

@@ -171,19 +171,13 @@ class Sequencer:
         if timestamp > self.state.globals.time:
             self._append(db, AdvanceTime(timestamp).encode())
         g = self.state.globals
-        deposits = list(self.inbox.deposits[g.deposit_count:deposit_count])
-        forced = list(self.inbox.forced[g.forced_count:forced_count])
         budget_txs = self.max_txs - self.max_txs // USER_SHARE - len(batch.txs)
         budget_bytes = MAX_BATCH_BYTES - MAX_BATCH_BYTES // USER_SHARE
-        while (deposits or forced) and budget_txs > 0:
-            # the oldest entry of either queue first (each queue in its own order)
-            take_forced = bool(forced) and (not deposits or forced[0].l1_time < deposits[0].l1_time)
-            entry = (forced if take_forced else deposits).pop(0)
+        for entry in self.inbox.pending(g.deposit_count, g.forced_count)[:max(0, budget_txs)]:
             tx = entry.encode()
             if batch.size + 2 + len(tx) > budget_bytes:
                 break
             self._append(db, tx)
-            budget_txs -= 1
         return batch
 
     def _next_local(self) -> int:
