@@ -538,8 +538,9 @@ class Watcher:
         return nonce, bytes(signed.raw_transaction), _hex(signed.hash)
 
     def _advance(self, challenge: ChallengeRow) -> None:
-        """Move a challenge in flight on: the commitment to its receipt, then (from the
-        next block on) the reveal, then the reveal to its outcome."""
+        """Move a challenge in flight on: the commitment to its receipt, then the reveal
+        (sent once the commitment is mined, it lands in a later block), then the reveal to
+        its outcome."""
         row = self.store.batch(challenge.batch_id)
         if challenge.outcome == COMMITTING:
             assert challenge.commit_tx is not None and challenge.commit_raw is not None
