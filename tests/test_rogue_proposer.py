@@ -103,7 +103,9 @@ def rogue_batch(world: World, rng: random.Random, kind: str) -> tuple[list[bytes
     if kind.startswith("truncated"):
         i = rng.randrange(1, len(txs))
         txs[i] = txs[i][: rng.randrange(len(txs[i]))]
-    timestamp = batch_time(txs, world.state.globals.time)
+    # the batch's time: its AdvanceTime's, else the clock's, but never so old that L1 refuses
+    # it (a run of wrong batches leaves the clock behind while L1 time moves on)
+    timestamp = max(batch_time(txs, world.state.globals.time), world.now() - 60)
     context = world.context(timestamp)
     truth = roots_of(world.state, txs, context)
     if kind == "random":
