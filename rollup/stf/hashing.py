@@ -19,3 +19,28 @@ def keccak(data: bytes) -> bytes:
 
 ZERO_HASH = b"\0" * 32
 """The hash of an empty leaf or an all-empty subtree."""
+
+
+def keccak_backend() -> str:
+    """The name of the backend `eth_hash.auto.keccak` uses (resolving it if not yet)."""
+    from eth_hash.auto import keccak as auto
+
+    auto(b"")  # the first call binds the backend
+    return type(getattr(auto.hasher, "__self__", auto.hasher)).__module__
+
+
+def use_fast_keccak() -> None:
+    """Bind eth-hash's shared `keccak` (used by py-evm, web3, eth-account and eth-utils)
+    to safe-pysha3 when it is installed (ETH_HASH_BACKEND, if set, is respected)."""
+    import os
+
+    from eth_hash.auto import keccak as auto
+
+    if os.environ.get("ETH_HASH_BACKEND"):
+        return
+    try:
+        from eth_hash.backends.pysha3 import backend
+    except ImportError:  # pragma: no cover - pycryptodome it is
+        return
+    auto.hasher = backend.keccak256  # type: ignore[method-assign]
+    auto.preimage = backend.preimage  # type: ignore[method-assign]
