@@ -201,6 +201,7 @@ def test_after_a_revert_every_honest_entry_is_sequenced_again(l1: str, tmp_path:
     carol.deposit(carol.l1.address, 7_000_000)
     alice.deposit(alice.l1.address, 3_000_000)
     bob.force_withdraw(1_000_000)
+    seq.refresh()  # what the background loop does: read the queues and the clock
     with seq.store.transaction() as db:
         seq.cut(db)
         seq.open(db)  # takes the two deposits and the forced request

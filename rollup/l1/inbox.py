@@ -52,30 +52,36 @@ class Inbox:
         self.generation = 0
         """How many times a reorganisation made the reader rewind."""
         self.lock = threading.RLock()
+        """Guards the entries (held briefly: never across an L1 request)."""
+        self._sync_lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
 
     def sync(self) -> None:
         """Read every queue entry up to the confirmed head (`confirmations` blocks behind
-        the latest), rewinding first if L1 reorganised under what was read."""
-        with self.lock:
+        the latest), rewinding first if L1 reorganised under what was read. The L1 reads
+        hold no lock a reader of the entries waits on (`pending` and `heads` answer from
+        what is read so far); one sync runs at a time."""
+        with self._sync_lock:
             self._follow_reorg()
             w3 = self.bridge.w3
             head = int(w3.eth.block_number) - self.confirmations
             while self.next_block <= head:
-                end = min(head, self.next_block + self.SCAN_BLOCKS - 1)
+                start = self.next_block
+                end = min(head, start + self.SCAN_BLOCKS - 1)
                 # the hash first: should L1 reorganise while the range is read, the next
                 # sync finds the hash changed and reads the range again
                 end_hash = bytes(w3.eth.get_block(end)["hash"])
-                deposits = self.bridge.events.Deposited().get_logs(from_block=self.next_block, to_block=end)
-                forced = self.bridge.events.ForcedRequested().get_logs(from_block=self.next_block, to_block=end)
-                for event in sorted(deposits, key=_order):
-                    self._add_deposit(event["args"], int(event["blockNumber"]))
-                for event in sorted(forced, key=_order):
-                    self._add_forced(event["args"], int(event["blockNumber"]))
-                self.checkpoints.append((end, end_hash))
-                del self.checkpoints[:-self.CHECKPOINTS]
-                self.next_block = end + 1
+                deposits = self.bridge.events.Deposited().get_logs(from_block=start, to_block=end)
+                forced = self.bridge.events.ForcedRequested().get_logs(from_block=start, to_block=end)
+                with self.lock:
+                    for event in sorted(deposits, key=_order):
+                        self._add_deposit(event["args"], int(event["blockNumber"]))
+                    for event in sorted(forced, key=_order):
+                        self._add_forced(event["args"], int(event["blockNumber"]))
+                    self.checkpoints.append((end, end_hash))
+                    del self.checkpoints[:-self.CHECKPOINTS]
+                    self.next_block = end + 1
 
     def _hash_of(self, number: int) -> bytes | None:
         try:
@@ -137,12 +143,13 @@ class Inbox:
 
     def heads(self, deposit_count: int, forced_count: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         """The queue heads a batch posted when the queues held these counts sees."""
-        with self.lock:
-            if deposit_count >= len(self.deposit_heads) or forced_count >= len(self.forced_heads):
+        for attempt in range(2):
+            with self.lock:
+                if deposit_count < len(self.deposit_heads) and forced_count < len(self.forced_heads):
+                    return tuple(self.deposit_heads[: deposit_count + 1]), tuple(self.forced_heads[: forced_count + 1])
+            if attempt == 0:
                 self.sync()
-            if deposit_count >= len(self.deposit_heads) or forced_count >= len(self.forced_heads):
-                raise InboxError("the bridge holds fewer confirmed entries than asked for")
-            return tuple(self.deposit_heads[: deposit_count + 1]), tuple(self.forced_heads[: forced_count + 1])
+        raise InboxError("the bridge holds fewer confirmed entries than asked for")
 
 
 def _order(event: Any) -> tuple[int, int]:

@@ -24,11 +24,21 @@ transactions not yet posted.
 
 Recovery (`recover`) replays the log over genesis, checking every logged root, then
 follows L1 (a batch posted just before a crash is recognised on L1 by its step root).
+
+Two kinds of caller share a sequencer, under its `lock`: the request path (`sequence`,
+and `cut`/`open` when a batch is full), which never waits for L1 and never copies the
+state; and the background loop (`tick`), which reads L1 (the clock, the queues, the live
+chain) and posts batches without holding the lock, taking it only to change what the
+request path reads. The head state keeps a journal instead of a copy per batch: each
+batch records the journal's mark at its start and end; a rebase rolls back to a mark.
+The journal is forgotten as batches become final; the final batch's withdrawal tree (for
+`Bridge.claim` proofs) is kept beside it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,13 +47,15 @@ from typing import Any
 from web3 import Web3
 
 from ..batch import MAX_BATCH_BYTES, MAX_STEPS, MAX_TX, step_root
-from ..l1.batches import VALID, batch_calldata, verify_batch
+from ..l1.batches import batch_calldata
 from ..l1.client import L1Error
 from ..l1.inbox import Inbox
 from ..l1.rollup_client import FINAL, REVERTED, RollupL1, config_of
 from ..stf import apply
 from ..stf.fork import Context, Receipt
+from ..stf.constants import WITHDRAWAL_TREE_DEPTH
 from ..stf.genesis import genesis_state
+from ..stf.merkle import QuadTree
 from ..stf.state import State
 from ..stf.transactions import ADVANCE_TIME, DEPOSIT, FORCED_REQUEST, AdvanceTime
 from .store import Store
@@ -69,12 +81,29 @@ class OpenBatch:
     deposit_count: int
     forced_count: int
     context: Context
-    pre_state: State
+    start: int
+    """The head state's journal mark when the batch opened."""
     txs: list[bytes] = field(default_factory=list)
     roots: list[bytes] = field(default_factory=list)
     size: int = 0
     user_txs: int = 0
     opened_at: float = field(default_factory=time.monotonic)
+    pre_state: State | None = None
+    """A copy of the state it opened on, kept only for a fraud mode (`corrupt`)."""
+
+
+@dataclass
+class BatchEnd:
+    """What a closed batch leaves behind of the state after it: the journal mark, the four
+    parts of its root, and how many withdrawals it holds (for claims once it is final)."""
+
+    mark: int
+    root_parts: tuple[bytes, bytes, bytes, bytes]
+    withdrawal_count: int
+
+    @classmethod
+    def of(cls, state: State) -> BatchEnd:
+        return cls(state.mark(), state.root_parts(), len(state.withdrawals))
 
 
 @dataclass
@@ -87,8 +116,8 @@ class CutBatch:
     forced_count: int
     txs: list[bytes]
     roots: list[bytes]
-    pre_state: State
-    state: State
+    end: BatchEnd
+    pre_state: State | None = None
 
 
 @dataclass
@@ -98,8 +127,11 @@ class PostedBatch:
     position: int
     txs: list[bytes]
     roots: list[bytes]
-    state: State
-    """The state after the batch (for withdrawal proofs once it is final)."""
+    end: BatchEnd
+    """The state after the batch (its mark, root parts and withdrawal count)."""
+    timestamp: int
+    deposit_count: int
+    forced_count: int
     status: str = "posted"
     posted_txs: list[bytes] | None = None
     posted_roots: list[bytes] | None = None
@@ -129,12 +161,20 @@ class Sequencer:
         self.genesis = genesis_state(owner)
         if "0x" + self.genesis.root().hex() != params["genesis_root"]:
             raise RuntimeError("the deployment's genesis root is not this STF's genesis")
-        self.state = self.genesis.copy()
+        self.lock = threading.RLock()
+        """Held by whoever reads or changes the head state, the batches or the books."""
+        self.state = self._fresh_state()
         self.batch: OpenBatch | None = None
         self.cut_batches: list[CutBatch] = []
         self.posted: list[PostedBatch] = []
         """The live chain as the operator holds it (its batches and adopted ones), by position."""
+        self.final_count = 0
+        """How many of `posted` (a prefix) are final."""
+        self.final_withdrawals = QuadTree(WITHDRAWAL_TREE_DEPTH)
+        """The withdrawal tree of the newest final batch."""
         self.last_cut = time.monotonic()
+        self.l1_now = 0
+        """The latest L1 block's timestamp, as last read by `refresh`."""
         self.blocked: str | None = None
         """Why posting waits (an invalid batch of another proposer at the tip), or None."""
         self.on_resequenced: Callable[[list[tuple[bytes, Receipt]], bool], None] | None = None
@@ -142,6 +182,11 @@ class Sequencer:
         receipt, and whether batches of another proposer were adopted."""
         self._seen: tuple[Any, ...] | None = None
         self._inbox_generation = 0
+
+    def _fresh_state(self) -> State:
+        state = self.genesis.copy()
+        state.start_journal()  # mark 0 is genesis
+        return state
 
     # ------------------------------------------------------------------ context
 
@@ -152,13 +197,19 @@ class Sequencer:
     def l1_time(self) -> int:
         return int(self.chain.l1.w3.eth.get_block("latest")["timestamp"])
 
+    def refresh(self) -> None:
+        """Read what batches open with (the L1 clock and the queues) from L1; the request
+        path only ever uses what was read last. Holds no lock while reading."""
+        self.inbox.sync()
+        self.l1_now = self.l1_time()
+
     # ------------------------------------------------------------------ sequencing
 
     def open(self, db: Any) -> OpenBatch:
         """Open a batch: the time, then the oldest L1 queue entries not yet consumed (as
-        many as leave a quarter of the batch's room to users)."""
-        self.inbox.sync()
-        timestamp = max(self.l1_time(), self.state.globals.time)  # never before the parent's
+        many as leave a quarter of the batch's room to users), both as last read from L1
+        (`refresh`): opening never waits for L1."""
+        timestamp = max(self.l1_now, self.state.globals.time)  # never before the parent's
         local = self._next_local()
         deposit_count, forced_count = len(self.inbox.deposits), len(self.inbox.forced)
         context = self.context_for(timestamp, deposit_count, forced_count)
@@ -166,7 +217,8 @@ class Sequencer:
             "INSERT INTO batches(local, timestamp, deposit_count, forced_count, status) VALUES (?, ?, ?, ?, 'open')",
             (local, timestamp, deposit_count, forced_count),
         )
-        batch = OpenBatch(local, timestamp, deposit_count, forced_count, context, self.state.copy())
+        batch = OpenBatch(local, timestamp, deposit_count, forced_count, context, self.state.mark(),
+                          pre_state=self.state.copy() if self.corrupt is not None else None)
         self.batch = batch
         if timestamp > self.state.globals.time:
             self._append(db, AdvanceTime(timestamp).encode())
@@ -202,7 +254,8 @@ class Sequencer:
 
     def sequence(self, db: Any, tx: bytes) -> Receipt:
         """Apply a user's transaction to the head state in the open batch (opening one if
-        needed; cutting the full one first). Call inside a store transaction."""
+        needed; cutting the full one first). Call inside a store transaction, holding
+        the lock."""
         if len(tx) > MAX_TX:
             raise ValueError("transaction too long")
         if self.batch is not None and not self.room(len(tx)):
@@ -230,7 +283,6 @@ class Sequencer:
                 or not self.room(MAX_TX) or age >= self.max_open)
 
     def _queues_moved(self) -> bool:
-        self.inbox.sync()
         g = self.state.globals
         return len(self.inbox.deposits) > g.deposit_count or len(self.inbox.forced) > g.forced_count
 
@@ -244,28 +296,30 @@ class Sequencer:
         else:
             db.execute("UPDATE batches SET status = 'cut' WHERE local = ?", (b.local,))
             self.cut_batches.append(CutBatch(b.local, b.timestamp, b.deposit_count, b.forced_count,
-                                             list(b.txs), list(b.roots), b.pre_state, self.state.copy()))
+                                             list(b.txs), list(b.roots), BatchEnd.of(self.state), b.pre_state))
         self.batch = None
         self.last_cut = time.monotonic()
 
     def tick(self) -> None:
-        """Periodic work: follow L1, open or cut by time, post cut batches."""
+        """Background work: read L1, follow its chain, open or cut by time, post cut
+        batches. L1 is read and written without the lock."""
+        self.refresh()
         self.follow_l1()
-        self.inbox.sync()
-        self._follow_inbox()
-        with self.store.transaction() as db:
-            if self.batch is None and self.due():
-                self.open(db)
-            elif self.batch is not None and self.due():
-                self.cut(db)
+        with self.lock:
+            self._follow_inbox()
+            with self.store.transaction() as db:
+                if self.batch is None and self.due():
+                    self.open(db)
+                elif self.batch is not None and self.due():
+                    self.cut(db)
         self.post_pending()
 
     def post_pending(self) -> None:
         """Post every cut batch, in order (a failure leaves it for the next tick)."""
         while self.cut_batches and self.blocked is None:
-            if not self._post(self.cut_batches[0]):
+            cut = self.cut_batches[0]
+            if not self._post(cut):
                 return
-            self.cut_batches.pop(0)
 
     def ensure_bonded(self) -> None:
         """Bond (again, after a slash) before posting."""
@@ -282,7 +336,7 @@ class Sequencer:
             log.error("cannot bond: %s", exc)
             return False
         position = len(self.posted)
-        if self.corrupt is not None:
+        if self.corrupt is not None and cut.pre_state is not None:
             context = self.context_for(cut.timestamp, cut.deposit_count, cut.forced_count)
             fraud = self.corrupt(cut.pre_state.copy(), list(txs), list(roots), context)
             if fraud is not None:
@@ -297,14 +351,17 @@ class Sequencer:
                 self._seen = None  # L1 moved on without us, or the batch is stale: follow it
                 self.follow_l1(restale=exc.reason != "batch: wrong position")
             return False
-        with self.store.transaction() as db:
-            db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ?, l1_tx = ? WHERE local = ?",
-                       (batch_id, position, receipt["transactionHash"].hex(), cut.local))
-        # what the operator keeps is the honest batch (a fraud's extra transactions are not
-        # sequenced again after the revert)
-        self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.state,
-                                       posted_txs=txs, posted_roots=roots))
+        with self.lock:
+            with self.store.transaction() as db:
+                db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ?, l1_tx = ? WHERE local = ?",
+                           (batch_id, position, receipt["transactionHash"].hex(), cut.local))
+            # what the operator keeps is the honest batch (a fraud's extra transactions are
+            # not sequenced again after the revert)
+            self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.end, cut.timestamp,
+                                           cut.deposit_count, cut.forced_count, posted_txs=txs, posted_roots=roots))
+            self.cut_batches.remove(cut)
         self._seen = None
+        self.l1_now = max(self.l1_now, self.l1_time())  # the next batch opens at the clock after this one
         log.info("posted batch %d (local %d) at position %d: %d transactions", batch_id, cut.local, position, len(txs))
         return True
 
@@ -331,7 +388,9 @@ class Sequencer:
     def follow_l1(self, restale: bool = False) -> None:
         """Hold the live chain L1 holds: mark final batches; drop the operator's batches L1
         no longer has and adopt valid ones of other proposers; then sequence the dropped
-        work again (also when `restale`: the unposted batches' timestamps are too old)."""
+        work again (also when `restale`: the unposted batches' timestamps are too old).
+        Called by the background loop only (the one writer of `posted`); L1 is read
+        without the lock, which is taken to change the head."""
         fingerprint = self._fingerprint()
         if fingerprint == self._seen and not restale:
             return
@@ -347,18 +406,58 @@ class Sequencer:
             else:
                 high = middle
         d = low
-        if any(b.status != "final" for b in self.posted[:min(d, finalized)]):
-            with self.store.transaction() as db:
-                for batch in self.posted[:min(d, finalized)]:
-                    if batch.status != "final":
-                        batch.status = "final"
-                        db.execute("UPDATE batches SET status = 'final' WHERE local = ?", (batch.local,))
+        self._mark_final(min(d, finalized))
         if d == len(self.posted) == length and not restale:
             self.blocked = None
             self._seen = fingerprint
             return
-        self._rebase(d, length, {p: int(live(p).call()) for p in range(d, length)})
+        positions = {p: int(live(p).call()) for p in range(d, length)}
+        with self.lock:
+            self._rebase(d, length, positions)
         self._seen = self._fingerprint()
+
+    def _mark_final(self, count: int) -> None:
+        """The first `count` live batches are final: record it, extend the final withdrawal
+        tree, and forget the journal before the newest final batch's end."""
+        if count <= self.final_count:
+            return
+        with self.lock:
+            with self.store.transaction() as db:
+                for batch in self.posted[self.final_count:count]:
+                    if batch.status != "final":
+                        batch.status = "final"
+                        db.execute("UPDATE batches SET status = 'final' WHERE local = ?", (batch.local,))
+            self._final_upto(count)
+
+    def _final_upto(self, count: int) -> None:
+        withdrawals = self.state.withdrawals
+        done = self.posted[self.final_count - 1].end.withdrawal_count if self.final_count else 0
+        newest = self.posted[count - 1]
+        for index in range(done, newest.end.withdrawal_count):
+            self.final_withdrawals.set(index, withdrawals[index].leaf())
+        self.final_count = count
+        self.state.forget(newest.end.mark)
+
+    def final_batch(self) -> PostedBatch | None:
+        """The newest final batch (its withdrawals are claimable on L1)."""
+        return self.posted[self.final_count - 1] if self.final_count else None
+
+    def _state_at(self, d: int) -> None:
+        """Make the head state the state after the first `d` live batches: a rollback to
+        the mark of that batch's end, or, should the journal not reach back so far, a
+        replay of the batches from genesis."""
+        mark = self.posted[d - 1].end.mark if d else 0
+        journal = self.state.journal
+        if journal is not None and self.state.journal_base <= mark <= self.state.mark():
+            self.state.rollback(mark)
+            return
+        log.warning("rebuilding the state of position %d from genesis", d)
+        self.state = self._fresh_state()
+        for batch in self.posted[:d]:
+            context = self.context_for(batch.timestamp, batch.deposit_count, batch.forced_count)
+            for tx in batch.txs:
+                apply(self.state, tx, context)
+            batch.end = BatchEnd.of(self.state)
 
     def _rebase(self, d: int, length: int, live: dict[int, int]) -> None:
         """Positions from `d` on differ: drop the operator's batches there, adopt L1's,
@@ -379,7 +478,8 @@ class Sequencer:
                 db.execute("UPDATE batches SET status = 'reverted' WHERE local = ?", (self.batch.local,))
                 self.batch = None
         self.posted = self.posted[:d]
-        self.state = self.posted[-1].state.copy() if self.posted else self.genesis.copy()
+        self.final_count = min(self.final_count, d)
+        self._state_at(d)
         if dropped:
             log.warning("L1 no longer holds our batches from position %d (%d of them)", d, len(dropped))
         self.blocked = None
@@ -402,6 +502,17 @@ class Sequencer:
         if self.on_resequenced is not None and (results or adopted):
             self.on_resequenced(results, adopted)
 
+    def _replays(self, txs: list[bytes], roots: list[bytes], context: Context) -> bool:
+        """Apply a batch to the head state, checking each root after each step; if one
+        differs, roll back to before the batch and say no (the STF never raises)."""
+        mark = self.state.mark()
+        for tx, root in zip(txs, roots, strict=True):
+            apply(self.state, tx, context)
+            if self.state.root() != root:
+                self.state.rollback(mark)
+                return False
+        return True
+
     def _adopt(self, position: int, batch_id: int, pending_cuts: list[CutBatch], redo: list[bytes]) -> bool:
         """Take L1's batch at `position` into the operator's chain: one of its own cut
         batches posted before a crash, or another proposer's, re-executed from L1 data and
@@ -410,7 +521,10 @@ class Sequencer:
         for cut in pending_cuts:
             if info.steps == len(cut.txs) and info.step_root == step_root(cut.txs, cut.roots) \
                     and info.parent_root == self.state.root():
-                self._record_adopted(cut.local, batch_id, position, cut.txs, cut.roots, cut.state, foreign=False)
+                context = self.context_for(cut.timestamp, cut.deposit_count, cut.forced_count)
+                if not self._replays(cut.txs, cut.roots, context):
+                    raise RuntimeError(f"batch local {cut.local} does not replay to its own roots")
+                self._record_adopted(cut.local, batch_id, position, cut.txs, cut.roots, info, foreign=False)
                 for tx in cut.txs:  # posted after all: not to be sequenced again
                     redo.remove(tx)
                 log.info("batch %d at position %d is ours, posted before a restart", batch_id, position)
@@ -428,9 +542,8 @@ class Sequencer:
                               info.timestamp, info.steps, info.step_root)
         self.inbox.sync()
         context = self.context_for(info.timestamp, info.deposit_count, info.forced_count)
-        verdict, state = verify_batch(self.state, data, context)
-        if verdict.kind != VALID or state is None:
-            self.blocked = f"batch {batch_id} at position {position} of {info.proposer} is {verdict.describe()}"
+        if not self._replays(data.txs, data.roots, context):
+            self.blocked = f"batch {batch_id} at position {position} of {info.proposer} is invalid"
             log.error("%s: waiting for a watcher to prove it wrong", self.blocked)
             return False
         with self.store.transaction() as db:
@@ -440,17 +553,17 @@ class Sequencer:
                                                              info.forced_count))
             for tx, root in zip(data.txs, data.roots, strict=True):
                 db.execute("INSERT INTO txlog(local, tx, root) VALUES (?, ?, ?)", (local, tx, root))
-        self._record_adopted(local, batch_id, position, data.txs, data.roots, state, foreign=True)
+        self._record_adopted(local, batch_id, position, data.txs, data.roots, info, foreign=True)
         log.warning("adopted batch %d at position %d, posted by %s", batch_id, position, info.proposer)
         return True
 
     def _record_adopted(self, local: int, batch_id: int, position: int, txs: list[bytes], roots: list[bytes],
-                        state: State, foreign: bool) -> None:
+                        info: Any, foreign: bool) -> None:
         with self.store.transaction() as db:
             db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ? WHERE local = ?",
                        (batch_id, position, local))
-        self.posted.append(PostedBatch(local, batch_id, position, txs, roots, state.copy(), foreign=foreign))
-        self.state = state.copy()
+        self.posted.append(PostedBatch(local, batch_id, position, txs, roots, BatchEnd.of(self.state),
+                                       info.timestamp, info.deposit_count, info.forced_count, foreign=foreign))
 
     def _follow_inbox(self) -> None:
         """After the deposit or forced queue reorganised under transactions not yet posted,
@@ -468,40 +581,50 @@ class Sequencer:
 
     def recover(self) -> None:
         """Rebuild the head state from the store and follow L1."""
-        self.inbox.sync()
+        self.refresh()
         rows = self.store.query(
             "SELECT local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign_ "
             "FROM batches ORDER BY local")
-        self.state = self.genesis.copy()
-        self.posted = []
-        self.cut_batches = []
-        self.batch = None
-        for local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign in rows:
-            if status == "reverted":
-                continue
-            context = self.context_for(int(timestamp), int(deposit_count), int(forced_count))
-            log_rows = self.store.query("SELECT tx, root FROM txlog WHERE local = ? ORDER BY seq", (local,))
-            pre = self.state.copy()
-            txs, roots = [], []
-            for tx, root in log_rows:
-                receipt = apply(self.state, bytes(tx), context)
-                if not (receipt.applied or foreign) or self.state.root() != bytes(root):
-                    raise RuntimeError(f"store: batch {local} does not replay to its logged roots")
-                txs.append(bytes(tx))
-                roots.append(bytes(root))
-            if status in ("posted", "final"):
-                self.posted.append(PostedBatch(int(local), int(l1_id), int(position), txs, roots, self.state.copy(),
-                                               status, foreign=bool(foreign)))
-            elif status == "open":
-                self.batch = OpenBatch(int(local), int(timestamp), int(deposit_count), int(forced_count), context, pre,
-                                       txs, roots, sum(2 + len(t) for t in txs), len(txs))
-            elif status == "cut":
-                self.cut_batches.append(CutBatch(int(local), int(timestamp), int(deposit_count), int(forced_count),
-                                                 txs, roots, pre, self.state.copy()))
+        with self.lock:
+            self.state = self._fresh_state()
+            self.posted = []
+            self.cut_batches = []
+            self.batch = None
+            self.final_count = 0
+            self.final_withdrawals = QuadTree(WITHDRAWAL_TREE_DEPTH)
+            for local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign in rows:
+                if status == "reverted":
+                    continue
+                context = self.context_for(int(timestamp), int(deposit_count), int(forced_count))
+                log_rows = self.store.query("SELECT tx, root FROM txlog WHERE local = ? ORDER BY seq", (local,))
+                start = self.state.mark()
+                pre = self.state.copy() if self.corrupt is not None and status in ("open", "cut") else None
+                txs, roots = [], []
+                for tx, root in log_rows:
+                    receipt = apply(self.state, bytes(tx), context)
+                    if not (receipt.applied or foreign) or self.state.root() != bytes(root):
+                        raise RuntimeError(f"store: batch {local} does not replay to its logged roots")
+                    txs.append(bytes(tx))
+                    roots.append(bytes(root))
+                if status in ("posted", "final"):
+                    self.posted.append(PostedBatch(int(local), int(l1_id), int(position), txs, roots,
+                                                   BatchEnd.of(self.state), int(timestamp), int(deposit_count),
+                                                   int(forced_count), status, foreign=bool(foreign)))
+                elif status == "open":
+                    self.batch = OpenBatch(int(local), int(timestamp), int(deposit_count), int(forced_count), context,
+                                           start, txs, roots, sum(2 + len(t) for t in txs), len(txs), pre_state=pre)
+                elif status == "cut":
+                    self.cut_batches.append(CutBatch(int(local), int(timestamp), int(deposit_count),
+                                                     int(forced_count), txs, roots, BatchEnd.of(self.state), pre))
+            final = 0
+            while final < len(self.posted) and self.posted[final].status == "final":
+                final += 1
+            if final:
+                self._final_upto(final)
         self._inbox_generation = self.inbox.generation
         self._seen = None
         self.follow_l1()
         log.info("recovered: %d batches live, head root %s", len(self.posted), self.state.root().hex())
 
 
-__all__ = ["FINAL", "REVERTED", "CutBatch", "OpenBatch", "PostedBatch", "Sequencer"]
+__all__ = ["FINAL", "REVERTED", "BatchEnd", "CutBatch", "OpenBatch", "PostedBatch", "Sequencer"]

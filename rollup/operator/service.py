@@ -137,6 +137,7 @@ class OperatorService(jsonrpc.Service):
     def __init__(self, sequencer: Sequencer, maker_fee_ppm: int = 200, taker_fee_ppm: int = 500,
                  funding_interval: int = 60) -> None:
         super().__init__()
+        self.lock = sequencer.lock  # one lock for the API, the books and the sequencer
         self.funding_interval = funding_interval
         self.seq = sequencer
         self.store = sequencer.store
@@ -470,16 +471,14 @@ class OperatorService(jsonrpc.Service):
 
     def rpc_withdrawal_proof(self, params: Any) -> dict[str, Any]:
         index = _int(_param(params, 0, "index"), "index")
-        final = [b for b in self.seq.posted if b.status == "final"]
-        if not final or index >= len(final[-1].state.withdrawals):
+        batch = self.seq.final_batch()
+        if batch is None or index >= batch.end.withdrawal_count:
             raise error("not_found", f"withdrawal {index} is in no final batch yet")
-        batch = final[-1]
-        state = batch.state
-        accounts, markets, globals_hash, _ = state.root_parts()
-        record = state.withdrawals[index]
+        accounts, markets, globals_hash, _ = batch.end.root_parts
+        record = self.state.withdrawals[index]  # the head's withdrawals extend the final batch's
         return {"batch": batch.l1_id, "index": index,
                 "record": {"account": record.account, "owner": "0x" + record.owner.hex(), "amount": record.amount},
-                "proof": ["0x" + p.hex() for p in flat_proof(state.withdrawal_proof(index))],
+                "proof": ["0x" + p.hex() for p in flat_proof(self.seq.final_withdrawals.proof(index))],
                 "accounts_root": "0x" + accounts.hex(), "markets_root": "0x" + markets.hex(),
                 "globals_hash": "0x" + globals_hash.hex()}
 
@@ -499,20 +498,23 @@ class OperatorService(jsonrpc.Service):
     # ------------------------------------------------------------------ background work
 
     def run(self, interval: float = 0.2) -> None:
-        """Cut and post batches, follow L1, finalize, expire orders, until stopped."""
+        """The background loop, beside the request path, until stopped: read L1, follow
+        it, cut and post batches (the sequencer takes the lock only to change the head),
+        then expire orders and run the keeper (under the lock, no L1), and finalize what
+        the window allows."""
         last_finalize = 0.0
         while not self.stopping.wait(interval):
             try:
+                self.seq.tick()
                 with self.lock:
-                    self.seq.tick()
                     for book in self.books.values():
                         for entry in book.expire(self.state.globals.time):
                             self.store.query("UPDATE orders SET status = 'expired' WHERE id = ?",
                                              (order_id(book.market, entry.id),))
                     self._keep()
-                    if time.monotonic() - last_finalize > 2.0:
-                        last_finalize = time.monotonic()
-                        self._finalize()
+                if time.monotonic() - last_finalize > 2.0:
+                    last_finalize = time.monotonic()
+                    self._finalize()
             except Exception:  # L1 hiccups must not stop the operator
                 log.exception("operator tick failed")
 
