@@ -223,9 +223,9 @@ def _watch_available() -> bool:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     from .deploy import Deployment
-    from .jsonrpc import serve
     from .l1.client import L1, L1Error
     from .l1.rollup_client import RollupL1
+    from .operator.edge import EdgeServer
     from .operator.fraud import CATALOG
     from .operator.sequencer import Sequencer
     from .operator.service import OperatorService
@@ -250,9 +250,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
                           corrupt=corrupt, confirmations=args.confirmations)
     sequencer.recover()
     service = OperatorService(sequencer, funding_interval=args.funding_interval)
-    server = serve(service, args.host, args.port)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"operator: JSON-RPC on http://{args.host}:{args.port}, proposer {l1.address}, "
+    server = EdgeServer(service, args.host, args.port).start()
+    print(f"operator: JSON-RPC on http://{args.host}:{args.port} (WebSocket at /ws), proposer {l1.address}, "
           f"head root 0x{sequencer.state.root().hex()}"
           + (f", FRAUD MODE {args.fraud}" if args.fraud else ""), flush=True)
     _stop_on_signals(lambda: service.stopping.set())

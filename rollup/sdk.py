@@ -8,6 +8,9 @@
 Orders, cancels and withdrawals are signed locally with EIP-712 (the key never leaves);
 the operator only relays what the state transition accepts.
 
+`Operator` keeps one HTTP connection alive per thread and sends JSON-RPC batches
+(`batch`); `OperatorStream` speaks over a WebSocket and follows the book and trades feeds.
+
 The L1 side: `deposit(chain, amount)` approves and deposits through the bridge and
 `wait_credited` waits for the operator to credit it; `wait_withdrawal_proof` waits until a
 withdrawal is in a final batch and `claim(chain, proof)` pays it out on L1 (`chain` is a
@@ -16,10 +19,15 @@ withdrawal is in a final batch and `claim(chain, proof)` pays it out on L1 (`cha
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
+import socket
+import threading
 import time
-import urllib.request
+import urllib.error
+import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,22 +60,152 @@ class ApiError(Exception):
 
 
 class Operator:
-    """The operator's JSON-RPC API."""
+    """The operator's JSON-RPC API over HTTP, on one kept-alive connection per thread.
+
+    `call` sends one request; `batch` sends several in one JSON-RPC batch (one round trip,
+    answered in order). A refused connection raises urllib's URLError (as urlopen does)."""
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
         self.timeout = timeout
+        parts = urllib.parse.urlsplit(url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port
+        self._path = parts.path or "/"
         self._ids = itertools.count(1)
+        self._local = threading.local()
 
     def call(self, method: str, **params: Any) -> Any:
-        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            reply = json.loads(response.read())
-        if "error" in reply:
-            e = reply["error"]
-            raise ApiError(int(e["code"]), str(e["message"]), e.get("data"))
-        return reply["result"]
+        reply = self._post(json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
+                                       "params": params}).encode())
+        return _result(reply)
+
+    def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Several calls in one round trip: each one's result, or its ApiError (not raised)."""
+        ids = [next(self._ids) for _ in calls]
+        replies = self._post(json.dumps([{"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+                                         for i, (method, params) in zip(ids, calls, strict=True)]).encode())
+        if not isinstance(replies, list):  # the whole batch refused
+            _result(replies)
+        by_id = {r.get("id"): r for r in replies}
+        out: list[Any] = []
+        for i in ids:
+            try:
+                out.append(_result(by_id[i]))
+            except ApiError as exc:
+                out.append(exc)
+        return out
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            connection = self._local.connection = kind(self._host, self._port, timeout=self.timeout)
+            self._local.used = False
+        return connection  # type: ignore[no-any-return]
+
+    def _post(self, body: bytes) -> Any:
+        for attempt in range(2):
+            connection = self._connection()
+            reused = self._local.used
+            try:
+                connection.request("POST", self._path, body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self.close()
+                if reused and attempt == 0:
+                    continue  # the server closed an idle kept-alive connection: once more, anew
+                raise urllib.error.URLError(exc) from None
+            except (ConnectionError, socket.gaierror) as exc:
+                self.close()
+                raise urllib.error.URLError(exc) from None
+            except BaseException:
+                self.close()
+                raise
+            self._local.used = True
+            if response.status != 200 and not data.startswith((b"{", b"[")):
+                raise urllib.error.HTTPError(self.url, response.status, response.reason, response.headers, None)
+            return json.loads(data)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close this thread's connection (the next call opens another)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+        self._local.connection = None
+
+
+def _result(reply: Any) -> Any:
+    if not isinstance(reply, dict):
+        raise ApiError(-32603, f"unexpected reply: {str(reply)[:100]}")
+    if "error" in reply:
+        e = reply["error"]
+        raise ApiError(int(e["code"]), str(e["message"]), e.get("data"))
+    return reply["result"]
+
+
+class OperatorStream:
+    """The operator's API over one WebSocket (`ws://host:port/ws`): calls, and the book and
+    trades feeds.
+
+        with OperatorStream("http://127.0.0.1:8550") as stream:
+            book = stream.subscribe("book", market=0)
+            for subscription, result in stream.notifications(timeout=5):
+                ...
+    """
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        from websockets.sync.client import connect
+
+        parts = urllib.parse.urlsplit(url)
+        scheme = "wss" if parts.scheme in ("https", "wss") else "ws"
+        self.timeout = timeout
+        # entered at once (closed by `close`): the form every websockets version takes
+        self._ws = connect(f"{scheme}://{parts.netloc}/ws", open_timeout=timeout, max_size=2**24).__enter__()
+        self._ids = itertools.count(1)
+        self._pending: list[tuple[int, Any]] = []
+
+    def __enter__(self) -> OperatorStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._ws.close()
+
+    def call(self, method: str, **params: Any) -> Any:
+        request_id = next(self._ids)
+        self._ws.send(json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._ws.recv(timeout=self.timeout))
+            if isinstance(message, dict) and message.get("method") == "subscription":
+                params_ = message["params"]
+                self._pending.append((int(params_["subscription"]), params_["result"]))
+                continue
+            return _result(message)
+
+    def subscribe(self, channel: str, market: int, depth: int = 10) -> int:
+        """Follow a market's book ("book") or its trades ("trades"): the subscription id."""
+        return int(self.call("subscribe", channel=channel, market=market, depth=depth))
+
+    def unsubscribe(self, subscription: int) -> bool:
+        return bool(self.call("unsubscribe", subscription=subscription))
+
+    def notifications(self, timeout: float | None = None) -> Iterator[tuple[int, Any]]:
+        """(subscription id, result) as they come; ends after `timeout` seconds of silence."""
+        while True:
+            while self._pending:
+                yield self._pending.pop(0)
+            try:
+                message = json.loads(self._ws.recv(timeout=timeout))
+            except TimeoutError:
+                return
+            if isinstance(message, dict) and message.get("method") == "subscription":
+                yield int(message["params"]["subscription"]), message["params"]["result"]
 
 
 @dataclass
