@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from web3 import Web3
 
 from rollup.api import order_json
 from rollup.deploy import Deployment
@@ -98,7 +99,7 @@ def fund(devnet: Devnet, count: int) -> list[tuple[bytes, int]]:
     keys = [os.urandom(32) for _ in range(count)]
     chain.l1.send(chain.token.functions.approve(chain.bridge.address, FUNDING * count))
     for key in keys:
-        chain.l1.send(chain.bridge.functions.deposit("0x" + address_of(key).hex(), FUNDING))
+        chain.l1.send(chain.bridge.functions.deposit(Web3.to_checksum_address(address_of(key)), FUNDING))
     operator = Operator(devnet.operator_url)
     accounts: list[tuple[bytes, int]] = []
     deadline = time.monotonic() + 120
@@ -193,7 +194,7 @@ class Client:
 
     async def __aenter__(self) -> Client:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.connections),
-                                             timeout=aiohttp.ClientTimeout(total=60))
+                                             timeout=aiohttp.ClientTimeout(total=30))
         if self.transport == "ws":
             self.sockets = asyncio.Queue()
             for _ in range(self.connections):
@@ -208,6 +209,13 @@ class Client:
         await self.session.close()
 
     async def send(self, body: bytes) -> dict[str, Any]:
+        """The reply, or an error object of our own when none came within the timeout."""
+        try:
+            return await self._send(body)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return {"error": {"code": 0, "message": f"client: {type(exc).__name__}"}}
+
+    async def _send(self, body: bytes) -> dict[str, Any]:
         assert self.session is not None
         if self.sockets is not None:
             ws = await self.sockets.get()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -46,7 +47,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     store = Path(args.store) if args.store else default_store(args.deployment, address)
     try:
         watcher = Watcher(args.l1_rpc, deployment, args.key, store, poll_interval=args.poll,
-                          hostile=args.hostile, confirmations=args.confirmations)
+                          hostile=args.hostile, confirmations=args.confirmations, workers=args.workers)
     except (StoreMismatch, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -82,6 +83,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--confirmations", type=int, default=0,
                    help="read L1 this many blocks behind its head (reorganisations deeper than it are "
                         "still followed; default 0, use a few on a real chain)")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                   help="processes recovering signatures ahead of re-execution (default: one per core "
+                        "but the watcher's own; 0: none)")
     p.add_argument("--hostile", action="store_true",
                    help="misbehave (tests): also challenge a random step of every correct batch")
     p.set_defaults(func=cmd_watch)

@@ -78,6 +78,7 @@ from rollup.l1.rollup_client import NOT_COMMITTED, RollupL1, commitment, config_
 from rollup.l1.rollup_client import PENDING as PENDING_ON_L1
 from rollup.stf.fork import Context
 from rollup.stf.genesis import genesis_state
+from rollup.stf.prefetch import Recoverer
 from rollup.stf.state import State
 
 from .store import (
@@ -131,7 +132,7 @@ class Watcher:
     def __init__(self, l1_url: str, deployment: Deployment | str | Path, key: str | bytes,
                  store_path: str | Path, poll_interval: float = 1.0, *, hostile: bool = False,
                  log_chunk: int = 2_000, snapshot_every: int = 16, receipt_timeout: float = 60.0,
-                 seed: int | None = None, confirmations: int = 0) -> None:
+                 seed: int | None = None, confirmations: int = 0, workers: int = 0) -> None:
         if not isinstance(deployment, Deployment):
             deployment = Deployment.load(deployment)
         self.deployment = deployment
@@ -148,6 +149,8 @@ class Watcher:
         self.snapshot_every = max(1, snapshot_every)
         self.receipt_timeout = receipt_timeout
         self.confirmations = max(0, confirmations)
+        self.recoverer = Recoverer(workers) if workers > 0 else None
+        """Recovers each batch's signatures on `workers` processes ahead of re-execution."""
         self._rng = random.Random(seed)
         self._events = {
             bytes(Web3.to_bytes(hexstr=getattr(self.rollup.events, name)().topic)): getattr(self.rollup.events, name)()
@@ -198,6 +201,8 @@ class Watcher:
         self.act()
 
     def close(self) -> None:
+        if self.recoverer is not None:
+            self.recoverer.close()
         self.store.close()
 
     # ------------------------------------------------------------------ reading L1
@@ -360,7 +365,7 @@ class Watcher:
         parent = self._parent(row.position)
         if parent is None:
             return Verdict(AFTER_INVALID), None
-        return verify_batch(parent, self._calldata(row), self._context(row))
+        return verify_batch(parent, self._calldata(row), self._context(row), self.recoverer)
 
     def _prune(self, below: int | None = None) -> None:
         """Drop the states no revert can return to (below the last final position), and

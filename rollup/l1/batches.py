@@ -20,7 +20,8 @@ from web3.contract import Contract
 
 from .. import batch as batch_format
 from ..stf import apply
-from ..stf.fork import Context
+from ..stf.fork import Context, Receipt
+from ..stf.prefetch import Prefetch, Recoverer, apply_all
 from ..stf.state import State
 
 log = logging.getLogger(__name__)
@@ -83,15 +84,27 @@ def batch_calldata(w3: Web3, rollup: Contract, tx_hash: str, position: int, time
     return Calldata(txs, roots)
 
 
-def verify_batch(parent: State, data: Calldata, context: Context) -> tuple[Verdict, State | None]:
+def verify_batch(parent: State, data: Calldata, context: Context, recoverer: Recoverer | None = None,
+                 prefetches: list[Prefetch] | None = None) -> tuple[Verdict, State | None]:
     """Re-execute a batch on a copy of `parent`: its verdict and, when valid, the state
-    after it (`parent` itself is not modified). The STF is total: it never raises."""
+    after it (`parent` itself is not modified). The STF is total: it never raises. With a
+    `recoverer`, the batch's signatures are recovered on its workers ahead of execution
+    (or `prefetches`: their recovery already started)."""
     state = parent.copy()
-    for i, (tx, posted) in enumerate(zip(data.txs, data.roots, strict=True)):
-        apply(state, tx, context)
+    if prefetches is None:
+        prefetches = recoverer.start(data.txs, context) if recoverer is not None else []
+    wrong: list[Verdict] = []
+
+    def check(step: int, receipt: Receipt) -> bool:
         computed = state.root()
-        if computed != posted:
-            return Verdict(INVALID, step=i, posted=posted, computed=computed), None
+        if computed != data.roots[step]:
+            wrong.append(Verdict(INVALID, step=step, posted=data.roots[step], computed=computed))
+            return False
+        return True
+
+    apply_all(state, data.txs, context, prefetches, check)
+    if wrong:
+        return wrong[0], None
     return Verdict(VALID), state
 
 

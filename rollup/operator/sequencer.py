@@ -52,10 +52,11 @@ from ..l1.client import L1Error
 from ..l1.inbox import Inbox
 from ..l1.rollup_client import FINAL, REVERTED, RollupL1, config_of
 from ..stf import apply
-from ..stf.fork import Context, Receipt
 from ..stf.constants import WITHDRAWAL_TREE_DEPTH
+from ..stf.fork import Context, Receipt
 from ..stf.genesis import genesis_state
 from ..stf.merkle import QuadTree
+from ..stf.prefetch import Recoverer, apply_all
 from ..stf.state import State
 from ..stf.transactions import ADVANCE_TIME, DEPOSIT, FORCED_REQUEST, AdvanceTime
 from .store import Store
@@ -69,6 +70,9 @@ transactions and roots to post instead, or None if this batch offers no occasion
 
 RETAKEN = (ADVANCE_TIME, DEPOSIT, FORCED_REQUEST)
 """Transaction types a batch takes afresh when it opens (never sequenced again as such)."""
+
+RECOVER_IN_PARALLEL = 4_000
+"""From this many logged transactions on, recovery replays with a `Recoverer`."""
 
 USER_SHARE = 4
 """A batch leaves at least 1/USER_SHARE of its room to user transactions."""
@@ -585,6 +589,22 @@ class Sequencer:
         rows = self.store.query(
             "SELECT local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign_ "
             "FROM batches ORDER BY local")
+        logged = int(self.store.query("SELECT COUNT(*) FROM txlog")[0][0])
+        # a long log replays faster with its signatures recovered on every core
+        recoverer = Recoverer() if logged >= RECOVER_IN_PARALLEL else None
+        try:
+            self._replay_store(rows, recoverer)
+        finally:
+            if recoverer is not None:
+                recoverer.close()
+        self._inbox_generation = self.inbox.generation
+        self._seen = None
+        self.follow_l1()
+        log.info("recovered: %d batches live, head root %s", len(self.posted), self.state.root().hex())
+
+    def _replay_store(self, rows: list[tuple[Any, ...]], recoverer: Recoverer | None) -> None:
+        """Replay every batch the store holds (but reverted ones) over genesis, checking
+        each logged root."""
         with self.lock:
             self.state = self._fresh_state()
             self.posted = []
@@ -599,13 +619,15 @@ class Sequencer:
                 log_rows = self.store.query("SELECT tx, root FROM txlog WHERE local = ? ORDER BY seq", (local,))
                 start = self.state.mark()
                 pre = self.state.copy() if self.corrupt is not None and status in ("open", "cut") else None
-                txs, roots = [], []
-                for tx, root in log_rows:
-                    receipt = apply(self.state, bytes(tx), context)
-                    if not (receipt.applied or foreign) or self.state.root() != bytes(root):
+                txs, roots = [bytes(r[0]) for r in log_rows], [bytes(r[1]) for r in log_rows]
+
+                def check(step: int, receipt: Receipt, foreign: Any = foreign, roots: list[bytes] = roots,
+                          local: Any = local) -> bool:
+                    if not (receipt.applied or foreign) or self.state.root() != roots[step]:
                         raise RuntimeError(f"store: batch {local} does not replay to its logged roots")
-                    txs.append(bytes(tx))
-                    roots.append(bytes(root))
+                    return True
+
+                apply_all(self.state, txs, context, recoverer.start(txs, context) if recoverer else [], check)
                 if status in ("posted", "final"):
                     self.posted.append(PostedBatch(int(local), int(l1_id), int(position), txs, roots,
                                                    BatchEnd.of(self.state), int(timestamp), int(deposit_count),
@@ -621,10 +643,6 @@ class Sequencer:
                 final += 1
             if final:
                 self._final_upto(final)
-        self._inbox_generation = self.inbox.generation
-        self._seen = None
-        self.follow_l1()
-        log.info("recovered: %d batches live, head root %s", len(self.posted), self.state.root().hex())
 
 
 __all__ = ["FINAL", "REVERTED", "BatchEnd", "CutBatch", "OpenBatch", "PostedBatch", "Sequencer"]
