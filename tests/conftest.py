@@ -93,12 +93,12 @@ def anvil_binary() -> Path | None:
     return binary if binary.exists() else None
 
 
-def start_anvil(tmp: Path) -> tuple[str, Process]:
+def start_anvil(tmp: Path, *extra: str) -> tuple[str, Process]:
     binary = anvil_binary()
     if binary is None:
         pytest.skip("anvil unavailable: npm is not installed, so @foundry-rs/anvil-linux-amd64 cannot be fetched")
     port = free_port()
-    proc = Process([str(binary), "--host", "127.0.0.1", "--port", str(port)], tmp / f"anvil-{port}.log")
+    proc = Process([str(binary), "--host", "127.0.0.1", "--port", str(port), *extra], tmp / f"anvil-{port}.log")
     url = f"http://127.0.0.1:{port}"
     if not wait_for_rpc(url, 30, proc.popen):
         proc.stop()

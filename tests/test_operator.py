@@ -72,7 +72,8 @@ def test_deposit_trade_and_batches(setup: dict[str, Any]) -> None:
 
     # batches reach L1 with the operator's roots
     chain = RollupL1(L1(setup["l1"]), deployment)
-    status = wait_for(lambda: (s := operator.call("status"))["open_batch_txs"] == 0 and s["batches"]["posted"] + s["batches"]["final"] > 0 and s, 30, "a posted batch")
+    status = wait_for(lambda: (s := operator.call("status"))["open_batch_txs"] == 0 and s["batches"]["cut"] == 0
+                      and s["batches"]["posted"] + s["batches"]["final"] > 0 and s, 30, "a posted batch")
     length = chain.rollup.functions.length().call()
     tip = chain.batch(chain.rollup.functions.live(length - 1).call())
     assert "0x" + tip.state_root.hex() == status["state_root"]
