@@ -35,6 +35,73 @@ def invalid(message: str) -> RpcError:
     return RpcError(-32602, f"invalid params: {message}")
 
 
+# ---------------------------------------------------------------------- params
+# One set of parsers for every API (the operator's and the L1 node's): each returns the
+# value or raises the invalid-params error naming what is wrong.
+
+
+def param(params: list[Any] | dict[str, Any], index: int, default: Any = ..., *, name: str | None = None) -> Any:
+    """Param `index` of an array, or the one called `name` of an object; `default` if
+    absent (none given: an error naming it)."""
+    if isinstance(params, dict):
+        if name is not None and name in params:
+            return params[name]
+    elif index < len(params):
+        return params[index]
+    if default is ...:
+        raise invalid(f"missing {name}" if name else f"missing parameter {index}")
+    return default
+
+
+def integer(value: Any, name: str, low: int = 0, high: int = 2**64 - 1) -> int:
+    """A JSON integer, or a 0x-hex string, within [low, high]."""
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            value = int(value, 16)
+        except ValueError:
+            raise invalid(f"{name} must be an integer") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise invalid(f"{name} must be in [{low}, {high}]")
+    return value
+
+
+def quantity(value: Any, name: str = "quantity", bound: int = 2**256 - 1) -> int:
+    """An Ethereum quantity: 0x-hex (JSON integers accepted too), 0 <= value <= bound."""
+    if isinstance(value, bool):
+        raise invalid(f"{name} must be a hex quantity")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value[:2] in ("0x", "0X") and 2 < len(value) <= 66:
+        try:
+            number = int(value[2:], 16)
+        except ValueError:
+            raise invalid(f"{name} is not hex: {value[:80]!r}") from None
+    else:
+        raise invalid(f"{name} must be a 0x-prefixed hex quantity, got {str(value)[:80]!r}")
+    if not 0 <= number <= bound:
+        raise invalid(f"{name} out of range")
+    return number
+
+
+def hex_data(value: Any, name: str = "data", length: int | None = None, *, prefixed: bool = True) -> bytes:
+    """Hex bytes (0x-prefixed; with `prefixed` False the prefix may be left out),
+    optionally of an exact length."""
+    if not isinstance(value, str) or (prefixed and value[:2] not in ("0x", "0X")):
+        raise invalid(f"{name} must be 0x-prefixed hex" if prefixed else f"{name} must be a hex string")
+    body = value[2:] if value[:2] in ("0x", "0X") else value
+    if len(body) % 2:
+        raise invalid(f"{name} has an odd number of hex digits")
+    try:
+        data = bytes.fromhex(body)
+    except ValueError:
+        raise invalid(f"{name} is not hex") from None
+    if length is not None and len(data) != length:
+        raise invalid(f"{name} must be {length} bytes")
+    return data
+
+
 def error_response(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from .. import jsonrpc
-from ..jsonrpc import RpcError, Server, invalid
+from ..jsonrpc import RpcError, Server, hex_data, invalid, param, quantity
 from .chain import (
     CLIENT_VERSION,
     DEFAULT_PRIORITY_FEE,
@@ -37,50 +37,12 @@ UINT256_MAX = 2**256 - 1
 # ---------------------------------------------------------------------- parsing
 
 
-def parse_quantity(value: Any, name: str = "quantity", bound: int = UINT256_MAX) -> int:
-    """A 0x-hex quantity (JSON integers accepted too), 0 <= value <= bound."""
-    if isinstance(value, bool):
-        raise invalid(f"{name} must be a hex quantity")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value[:2] in ("0x", "0X") and 2 < len(value) <= 66:
-        try:
-            number = int(value[2:], 16)
-        except ValueError:
-            raise invalid(f"{name} is not hex: {value[:80]!r}") from None
-    else:
-        raise invalid(f"{name} must be a 0x-prefixed hex quantity, got {str(value)[:80]!r}")
-    if not 0 <= number <= bound:
-        raise invalid(f"{name} out of range")
-    return number
-
-
-def parse_data(value: Any, name: str = "data", length: int | None = None) -> bytes:
-    """0x-hex bytes, optionally of an exact length."""
-    if not isinstance(value, str) or value[:2] not in ("0x", "0X"):
-        raise invalid(f"{name} must be 0x-prefixed hex")
-    body = value[2:]
-    if len(body) % 2:
-        raise invalid(f"{name} has an odd number of hex digits")
-    try:
-        data = bytes.fromhex(body)
-    except ValueError:
-        raise invalid(f"{name} is not hex") from None
-    if length is not None and len(data) != length:
-        raise invalid(f"{name} must be {length} bytes")
-    return data
+parse_quantity = quantity
+parse_data = hex_data
 
 
 def parse_address(value: Any, name: str = "address") -> bytes:
-    return parse_data(value, name, 20)
-
-
-def param(params: list[Any], index: int, default: Any = ...) -> Any:
-    if index < len(params):
-        return params[index]
-    if default is ...:
-        raise invalid(f"missing parameter {index}")
-    return default
+    return hex_data(value, name, 20)
 
 
 CALL_FIELDS = {

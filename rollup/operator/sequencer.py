@@ -59,7 +59,7 @@ from ..stf.merkle import QuadTree
 from ..stf.prefetch import Recoverer, apply_all
 from ..stf.state import State
 from ..stf.transactions import ADVANCE_TIME, DEPOSIT, FORCED_REQUEST, AdvanceTime
-from .store import Store
+from .store import BatchRow, BatchStatus, Store, Writes
 
 log = logging.getLogger("rollup.operator")
 
@@ -136,7 +136,7 @@ class PostedBatch:
     timestamp: int
     deposit_count: int
     forced_count: int
-    status: str = "posted"
+    status: str = BatchStatus.POSTED
     posted_txs: list[bytes] | None = None
     posted_roots: list[bytes] | None = None
     """What went to L1 when it differs from the honest batch (a fraud mode)."""
@@ -209,7 +209,7 @@ class Sequencer:
 
     # ------------------------------------------------------------------ sequencing
 
-    def open(self, db: Any) -> OpenBatch:
+    def open(self, db: Writes) -> OpenBatch:
         """Open a batch: the time, then the oldest L1 queue entries not yet consumed (as
         many as leave a quarter of the batch's room to users), both as last read from L1
         (`refresh`): opening never waits for L1."""
@@ -217,10 +217,7 @@ class Sequencer:
         local = self._next_local()
         deposit_count, forced_count = len(self.inbox.deposits), len(self.inbox.forced)
         context = self.context_for(timestamp, deposit_count, forced_count)
-        db.execute(
-            "INSERT INTO batches(local, timestamp, deposit_count, forced_count, status) VALUES (?, ?, ?, ?, 'open')",
-            (local, timestamp, deposit_count, forced_count),
-        )
+        db.open_batch(local, timestamp, deposit_count, forced_count)
         batch = OpenBatch(local, timestamp, deposit_count, forced_count, context, self.state.mark(),
                           pre_state=self.state.copy() if self.corrupt is not None else None)
         self.batch = batch
@@ -237,10 +234,9 @@ class Sequencer:
         return batch
 
     def _next_local(self) -> int:
-        rows = self.store.query("SELECT MAX(local) FROM batches")
-        return int(rows[0][0] or 0) + 1
+        return self.store.next_local()
 
-    def _append(self, db: Any, tx: bytes) -> Receipt:
+    def _append(self, db: Writes, tx: bytes) -> Receipt:
         assert self.batch is not None
         receipt = apply(self.state, tx, self.batch.context)
         if receipt.applied:
@@ -248,7 +244,7 @@ class Sequencer:
             self.batch.txs.append(tx)
             self.batch.roots.append(root)
             self.batch.size += 2 + len(tx)
-            db.execute("INSERT INTO txlog(local, tx, root) VALUES (?, ?, ?)", (self.batch.local, tx, root))
+            db.log_tx(self.batch.local, tx, root)
         return receipt
 
     def room(self, tx_len: int) -> bool:
@@ -256,7 +252,7 @@ class Sequencer:
         b = self.batch
         return b is None or (len(b.txs) < self.max_txs and b.size + 2 + tx_len <= MAX_BATCH_BYTES)
 
-    def sequence(self, db: Any, tx: bytes) -> Receipt:
+    def sequence(self, db: Writes, tx: bytes) -> Receipt:
         """Apply a user's transaction to the head state in the open batch (opening one if
         needed; cutting the full one first). Call inside a store transaction, holding
         the lock."""
@@ -290,15 +286,15 @@ class Sequencer:
         g = self.state.globals
         return len(self.inbox.deposits) > g.deposit_count or len(self.inbox.forced) > g.forced_count
 
-    def cut(self, db: Any) -> None:
+    def cut(self, db: Writes) -> None:
         """Close the open batch (it is posted by `post_pending`)."""
         b = self.batch
         if b is None:
             return
         if not b.txs:
-            db.execute("DELETE FROM batches WHERE local = ?", (b.local,))
+            db.drop_batch(b.local)
         else:
-            db.execute("UPDATE batches SET status = 'cut' WHERE local = ?", (b.local,))
+            db.batch_status(b.local, BatchStatus.CUT)
             self.cut_batches.append(CutBatch(b.local, b.timestamp, b.deposit_count, b.forced_count,
                                              list(b.txs), list(b.roots), BatchEnd.of(self.state), b.pre_state))
         self.batch = None
@@ -357,8 +353,7 @@ class Sequencer:
             return False
         with self.lock:
             with self.store.transaction() as db:
-                db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ?, l1_tx = ? WHERE local = ?",
-                           (batch_id, position, receipt["transactionHash"].hex(), cut.local))
+                db.batch_posted(cut.local, batch_id, position, receipt["transactionHash"].hex())
             # what the operator keeps is the honest batch (a fraud's extra transactions are
             # not sequenced again after the revert)
             self.posted.append(PostedBatch(cut.local, batch_id, position, cut.txs, cut.roots, cut.end, cut.timestamp,
@@ -428,9 +423,9 @@ class Sequencer:
         with self.lock:
             with self.store.transaction() as db:
                 for batch in self.posted[self.final_count:count]:
-                    if batch.status != "final":
-                        batch.status = "final"
-                        db.execute("UPDATE batches SET status = 'final' WHERE local = ?", (batch.local,))
+                    if batch.status != BatchStatus.FINAL:
+                        batch.status = BatchStatus.FINAL
+                        db.batch_status(batch.local, BatchStatus.FINAL)
             self._final_upto(count)
 
     def _final_upto(self, count: int) -> None:
@@ -470,16 +465,16 @@ class Sequencer:
         redo: list[bytes] = []
         with self.store.transaction() as db:
             for b in dropped:
-                db.execute("UPDATE batches SET status = 'reverted' WHERE local = ?", (b.local,))
+                db.batch_status(b.local, BatchStatus.REVERTED)
                 if not b.foreign:
                     redo += b.txs
             for cut in self.cut_batches:
                 redo += cut.txs
-                db.execute("UPDATE batches SET status = 'reverted' WHERE local = ?", (cut.local,))
+                db.batch_status(cut.local, BatchStatus.REVERTED)
             pending_cuts, self.cut_batches = self.cut_batches, []
             if self.batch is not None:
                 redo += self.batch.txs
-                db.execute("UPDATE batches SET status = 'reverted' WHERE local = ?", (self.batch.local,))
+                db.batch_status(self.batch.local, BatchStatus.REVERTED)
                 self.batch = None
         self.posted = self.posted[:d]
         self.final_count = min(self.final_count, d)
@@ -552,11 +547,7 @@ class Sequencer:
             return False
         with self.store.transaction() as db:
             local = self._next_local()
-            db.execute("INSERT INTO batches(local, timestamp, deposit_count, forced_count, status, foreign_) "
-                       "VALUES (?, ?, ?, ?, 'posted', 1)", (local, info.timestamp, info.deposit_count,
-                                                             info.forced_count))
-            for tx, root in zip(data.txs, data.roots, strict=True):
-                db.execute("INSERT INTO txlog(local, tx, root) VALUES (?, ?, ?)", (local, tx, root))
+            db.adopted_batch(local, info.timestamp, info.deposit_count, info.forced_count, data.txs, data.roots)
         self._record_adopted(local, batch_id, position, data.txs, data.roots, info, foreign=True)
         log.warning("adopted batch %d at position %d, posted by %s", batch_id, position, info.proposer)
         return True
@@ -564,8 +555,7 @@ class Sequencer:
     def _record_adopted(self, local: int, batch_id: int, position: int, txs: list[bytes], roots: list[bytes],
                         info: Any, foreign: bool) -> None:
         with self.store.transaction() as db:
-            db.execute("UPDATE batches SET status = 'posted', l1_id = ?, position = ? WHERE local = ?",
-                       (batch_id, position, local))
+            db.batch_posted(local, batch_id, position)
         self.posted.append(PostedBatch(local, batch_id, position, txs, roots, BatchEnd.of(self.state),
                                        info.timestamp, info.deposit_count, info.forced_count, foreign=foreign))
 
@@ -586,10 +576,8 @@ class Sequencer:
     def recover(self) -> None:
         """Rebuild the head state from the store and follow L1."""
         self.refresh()
-        rows = self.store.query(
-            "SELECT local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign_ "
-            "FROM batches ORDER BY local")
-        logged = int(self.store.query("SELECT COUNT(*) FROM txlog")[0][0])
+        rows = self.store.batches_in_order()
+        logged = self.store.logged_count()
         # a long log replays faster with its signatures recovered on every core
         recoverer = Recoverer() if logged >= RECOVER_IN_PARALLEL else None
         try:
@@ -602,7 +590,7 @@ class Sequencer:
         self.follow_l1()
         log.info("recovered: %d batches live, head root %s", len(self.posted), self.state.root().hex())
 
-    def _replay_store(self, rows: list[tuple[Any, ...]], recoverer: Recoverer | None) -> None:
+    def _replay_store(self, rows: list[BatchRow], recoverer: Recoverer | None) -> None:
         """Replay every batch the store holds (but reverted ones) over genesis, checking
         each logged root."""
         with self.lock:
@@ -612,34 +600,34 @@ class Sequencer:
             self.batch = None
             self.final_count = 0
             self.final_withdrawals = QuadTree(WITHDRAWAL_TREE_DEPTH)
-            for local, timestamp, deposit_count, forced_count, status, l1_id, position, foreign in rows:
-                if status == "reverted":
+            for row in rows:
+                if row.status == BatchStatus.REVERTED:
                     continue
-                context = self.context_for(int(timestamp), int(deposit_count), int(forced_count))
-                log_rows = self.store.query("SELECT tx, root FROM txlog WHERE local = ? ORDER BY seq", (local,))
+                context = self.context_for(row.timestamp, row.deposit_count, row.forced_count)
+                txs, roots = self.store.logged(row.local)
                 start = self.state.mark()
-                pre = self.state.copy() if self.corrupt is not None and status in ("open", "cut") else None
-                txs, roots = [bytes(r[0]) for r in log_rows], [bytes(r[1]) for r in log_rows]
+                pre = self.state.copy() if self.corrupt is not None and row.status in (BatchStatus.OPEN,
+                                                                                      BatchStatus.CUT) else None
 
-                def check(step: int, receipt: Receipt, foreign: Any = foreign, roots: list[bytes] = roots,
-                          local: Any = local) -> bool:
-                    if not (receipt.applied or foreign) or self.state.root() != roots[step]:
-                        raise RuntimeError(f"store: batch {local} does not replay to its logged roots")
+                def check(step: int, receipt: Receipt, row: BatchRow = row, roots: list[bytes] = roots) -> bool:
+                    if not (receipt.applied or row.foreign) or self.state.root() != roots[step]:
+                        raise RuntimeError(f"store: batch {row.local} does not replay to its logged roots")
                     return True
 
                 apply_all(self.state, txs, context, recoverer.start(txs, context) if recoverer else [], check)
-                if status in ("posted", "final"):
-                    self.posted.append(PostedBatch(int(local), int(l1_id), int(position), txs, roots,
-                                                   BatchEnd.of(self.state), int(timestamp), int(deposit_count),
-                                                   int(forced_count), status, foreign=bool(foreign)))
-                elif status == "open":
-                    self.batch = OpenBatch(int(local), int(timestamp), int(deposit_count), int(forced_count), context,
+                if row.status in (BatchStatus.POSTED, BatchStatus.FINAL):
+                    assert row.l1_id is not None and row.position is not None
+                    self.posted.append(PostedBatch(row.local, int(row.l1_id), int(row.position), txs, roots,
+                                                   BatchEnd.of(self.state), row.timestamp, row.deposit_count,
+                                                   row.forced_count, row.status, foreign=row.foreign))
+                elif row.status == BatchStatus.OPEN:
+                    self.batch = OpenBatch(row.local, row.timestamp, row.deposit_count, row.forced_count, context,
                                            start, txs, roots, sum(2 + len(t) for t in txs), len(txs), pre_state=pre)
-                elif status == "cut":
-                    self.cut_batches.append(CutBatch(int(local), int(timestamp), int(deposit_count),
-                                                     int(forced_count), txs, roots, BatchEnd.of(self.state), pre))
+                elif row.status == BatchStatus.CUT:
+                    self.cut_batches.append(CutBatch(row.local, row.timestamp, row.deposit_count, row.forced_count,
+                                                     txs, roots, BatchEnd.of(self.state), pre))
             final = 0
-            while final < len(self.posted) and self.posted[final].status == "final":
+            while final < len(self.posted) and self.posted[final].status == BatchStatus.FINAL:
                 final += 1
             if final:
                 self._final_upto(final)

@@ -29,8 +29,8 @@ import time
 from typing import Any
 
 from .. import jsonrpc
-from ..api import order_json
-from ..jsonrpc import RpcError
+from ..api import book_id_of, order_id, order_json
+from ..jsonrpc import RpcError, hex_data, integer, param
 from ..l1.records import proof as flat_proof
 from ..stf import margin
 from ..stf.constants import MAX_PRICE, MAX_SIZE, ORDER_SLOTS, PPM
@@ -42,6 +42,7 @@ from ..stf.transactions import TRADE, Cancel, Order, Trade, Withdraw, decode
 from . import keeper
 from .book import Entry, ExitReason, Fill, Kind, OrderBook, Verdict
 from .sequencer import Sequencer
+from .store import BatchStatus, OrderStatus
 
 log = logging.getLogger("rollup.operator")
 
@@ -68,48 +69,6 @@ def error(kind: str, message: str, reason: Any = None) -> RpcError:
     return RpcError(ERRORS[kind], message, None if reason is None else str(getattr(reason, "name", reason)))
 
 
-def order_id(market: int, book_id: int) -> int:
-    """Order ids are unique across markets: market * 10**12 + the book's id."""
-    return market * 10**12 + book_id
-
-
-def _param(params: Any, index: int, name: str, default: Any = ...) -> Any:
-    if isinstance(params, dict):
-        if name in params:
-            return params[name]
-    elif index < len(params):
-        return params[index]
-    if default is ...:
-        raise error("invalid_params", f"invalid params: missing {name}")
-    return default
-
-
-def _int(value: Any, name: str, low: int = 0, high: int = U64) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.startswith("0x"):
-            try:
-                value = int(value, 16)
-            except ValueError:
-                raise error("invalid_params", f"invalid params: {name} must be an integer") from None
-        else:
-            raise error("invalid_params", f"invalid params: {name} must be an integer")
-    if not low <= value <= high:
-        raise error("invalid_params", f"invalid params: {name} must be in [{low}, {high}]")
-    return value
-
-
-def _hex(value: Any, name: str, length: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise error("invalid_params", f"invalid params: {name} must be a hex string")
-    try:
-        raw = bytes.fromhex(value[2:] if value.startswith("0x") else value)
-    except ValueError:
-        raise error("invalid_params", f"invalid params: {name} is not hex") from None
-    if length is not None and len(raw) != length:
-        raise error("invalid_params", f"invalid params: {name} must be {length} bytes")
-    return raw
-
-
 def parse_order(value: Any) -> Order:
     if not isinstance(value, dict):
         raise error("invalid_params", "invalid params: order must be an object")
@@ -117,14 +76,14 @@ def parse_order(value: Any) -> Order:
     if side not in ("buy", "sell"):
         raise error("invalid_params", "invalid params: order.side must be 'buy' or 'sell'")
     return Order(
-        _int(value.get("account"), "order.account", 0, 2**32 - 1),
-        _int(value.get("market"), "order.market", 0, 255),
+        integer(value.get("account"), "order.account", 0, 2**32 - 1),
+        integer(value.get("market"), "order.market", 0, 255),
         side == "buy",
-        _int(value.get("size"), "order.size", 1, MAX_SIZE),
-        _int(value.get("price"), "order.price", 1, MAX_PRICE),
-        _int(value.get("max_fee_ppm"), "order.max_fee_ppm", 0, 2**32 - 1),
-        _int(value.get("nonce"), "order.nonce", 0, U64),
-        _int(value.get("expiry"), "order.expiry", 0, U64),
+        integer(value.get("size"), "order.size", 1, MAX_SIZE),
+        integer(value.get("price"), "order.price", 1, MAX_PRICE),
+        integer(value.get("max_fee_ppm"), "order.max_fee_ppm", 0, 2**32 - 1),
+        integer(value.get("nonce"), "order.nonce", 0, U64),
+        integer(value.get("expiry"), "order.expiry", 0, U64),
     )
 
 
@@ -153,21 +112,19 @@ class OperatorService(jsonrpc.Service):
     # ------------------------------------------------------------------ persistence of the books
 
     def _restore_books(self) -> None:
-        rows = self.store.query("SELECT id, body, kind, remaining, created_seq FROM orders WHERE status = 'open' ORDER BY id")
         by_market: dict[int, list[Entry]] = {}
-        for gid, body, kind, remaining, seq in rows:
-            raw = bytes(body)
-            order = Order.decode(raw[:42])
+        for row in self.store.open_orders():
+            order = Order.decode(row.body[:42])
             assert order is not None
-            entry = Entry(int(gid) % 10**12, order, raw[42:], KINDS[kind], int(remaining), int(seq))
+            entry = Entry(book_id_of(row.id), order, row.body[42:], KINDS[row.kind], row.remaining, row.created_seq)
             by_market.setdefault(order.market, []).append(entry)
         for market, entries in by_market.items():
             self.books[market].restore(entries)
         # ids already handed out (filled orders included) are never reused
         for market, book in self.books.items():
-            top = self.store.query("SELECT MAX(id) FROM orders WHERE market = ?", (market,))[0][0]
+            top = self.store.highest_order_id(market)
             if top is not None:
-                book._next_id = max(book._next_id, int(top) % 10**12 + 1)
+                book._next_id = max(book._next_id, book_id_of(top) + 1)
 
     def _after_resequencing(self, results: list[tuple[bytes, Any]], adopted: bool) -> None:
         """The sequencer rebased on L1 (a batch of ours dropped or refused, or another
@@ -191,13 +148,12 @@ class OperatorService(jsonrpc.Service):
     def _realign(self, order: Order, signature: bytes) -> None:
         """Make an acknowledged order's book entry and stored status agree with the state:
         its slot's fill (it rests again if it can still fill), or its end (slot reused)."""
-        rows = self.store.query("SELECT id, kind, created_seq FROM orders WHERE account = ? AND nonce = ? AND body = ?",
-                                (order.account, order.nonce, order.encode() + signature))
+        row = self.store.order_by_body(order.account, order.nonce, order.encode() + signature)
         book = self.books.get(order.market)
-        if not rows or book is None:
+        if row is None or book is None:
             return
-        gid, kind_name, seq = rows[0]
-        book_id = int(gid) % 10**12
+        gid, kind_name, seq = row.id, row.kind, row.created_seq
+        book_id = book_id_of(gid)
         filled = filled_so_far(self.state.slot(order.account, order.nonce), order.nonce, order_hash(order))
         entry = book.remove(book_id)
         remaining = 0 if filled is None else order.size - filled
@@ -205,9 +161,9 @@ class OperatorService(jsonrpc.Service):
         if rests:
             book.restore([Entry(book_id, order, signature, KINDS[kind_name], remaining,
                                 entry.seq if entry is not None else int(seq))])
-        status = "open" if rests else ("cancelled" if filled is None else "done")
+        status = OrderStatus.OPEN if rests else (OrderStatus.CANCELLED if filled is None else OrderStatus.DONE)
         with self.store.transaction() as db:
-            db.execute("UPDATE orders SET remaining = ?, status = ? WHERE id = ?", (remaining, status, gid))
+            db.order_remaining(gid, remaining, status)
 
     # ------------------------------------------------------------------ checks
 
@@ -267,9 +223,9 @@ class OperatorService(jsonrpc.Service):
     # ------------------------------------------------------------------ orders
 
     def rpc_submit_order(self, params: Any) -> dict[str, Any]:
-        order = parse_order(_param(params, 0, "order"))
-        signature = _hex(_param(params, 1, "signature"), "signature", 65)
-        kind_name = _param(params, 2, "kind", "limit")
+        order = parse_order(param(params, 0, name="order"))
+        signature = hex_data(param(params, 1, name="signature"), "signature", 65, prefixed=False)
+        kind_name = param(params, 2, "limit", name="kind")
         if kind_name not in KINDS:
             raise error("invalid_params", "invalid params: kind must be limit, ioc or post_only")
         self._check_taker(order, signature)
@@ -284,14 +240,10 @@ class OperatorService(jsonrpc.Service):
                 receipt = self.seq.sequence(db, tx)
                 if receipt.ok:
                     maker = fill.maker_entry
-                    db.execute("UPDATE orders SET remaining = remaining - ?, status = CASE WHEN remaining - ? < ? "
-                               "THEN 'done' ELSE status END WHERE id = ?",
-                               (fill.size, fill.size, book.step_size, order_id(order.market, maker.id)))
-                    db.execute("INSERT INTO trades(market, price, size, maker, taker, maker_order, taker_order, time) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               (order.market, fill.price, fill.size, maker.order.account, order.account,
-                                order_id(order.market, maker.id), order_id(order.market, fill.taker_entry.id),
-                                self.state.globals.time))
+                    db.order_filled(order_id(order.market, maker.id), fill.size, book.step_size)
+                    db.add_trade(order.market, fill.price, fill.size, maker.order.account, order.account,
+                                 order_id(order.market, maker.id), order_id(order.market, fill.taker_entry.id),
+                                 self.state.globals.time)
                     fills.append({"price": fill.price, "size": fill.size, "maker_order": order_id(order.market, maker.id)})
                     return Verdict.ACCEPT
                 if receipt.reason in MAKER_REASONS:
@@ -306,16 +258,14 @@ class OperatorService(jsonrpc.Service):
                 raise error("book", f"the book refuses the order: {result.rejected.name.lower()}", result.rejected.name)
             taker = result.taker
             gid = order_id(order.market, taker.id)
-            status = "open" if result.rested else "done"
-            db.execute("INSERT INTO orders(id, account, nonce, market, body, kind, status, remaining, created_seq) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (gid, order.account, order.nonce, order.market, order.encode() + signature, kind_name, status,
-                        taker.remaining, taker.seq))
+            status = OrderStatus.OPEN if result.rested else OrderStatus.DONE
+            db.add_order(gid, order.account, order.nonce, order.market, order.encode() + signature, kind_name, status,
+                         taker.remaining, taker.seq)
             for dropped in result.dropped:
-                db.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (order_id(order.market, dropped.id),))
+                db.order_status(order_id(order.market, dropped.id), OrderStatus.CANCELLED)
             for exit_ in result.exits:
-                status_name = "done" if exit_.reason == ExitReason.FILLED else "cancelled"
-                db.execute("UPDATE orders SET status = ? WHERE id = ?", (status_name, order_id(order.market, exit_.entry.id)))
+                db.order_status(order_id(order.market, exit_.entry.id),
+                                OrderStatus.DONE if exit_.reason == ExitReason.FILLED else OrderStatus.CANCELLED)
         return {
             "id": gid,
             "status": "resting" if result.rested else ("filled" if taker.remaining < book.step_size else "done"),
@@ -325,9 +275,9 @@ class OperatorService(jsonrpc.Service):
         }
 
     def rpc_cancel_order(self, params: Any) -> dict[str, Any]:
-        account = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
-        nonce = _int(_param(params, 1, "nonce"), "nonce")
-        signature = _hex(_param(params, 2, "signature"), "signature", 65)
+        account = integer(param(params, 0, name="account"), "account", 0, 2**32 - 1)
+        nonce = integer(param(params, 1, name="nonce"), "nonce")
+        signature = hex_data(param(params, 2, name="signature"), "signature", 65, prefixed=False)
         self._owner(account)
         with self.store.transaction() as db:
             receipt = self.seq.sequence(db, Cancel(account, nonce, signature).encode())
@@ -338,15 +288,15 @@ class OperatorService(jsonrpc.Service):
                 entry = book.cancel(account, nonce)
                 if entry is not None:
                     cancelled = order_id(market, entry.id)
-                    db.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (cancelled,))
+                    db.order_status(cancelled, OrderStatus.CANCELLED)
         return {"cancelled": cancelled, "nonce": nonce}
 
     def rpc_withdraw(self, params: Any) -> dict[str, Any]:
-        account = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
-        amount = _int(_param(params, 1, "amount"), "amount", 1)
-        nonce = _int(_param(params, 2, "nonce"), "nonce")
-        expiry = _int(_param(params, 3, "expiry"), "expiry")
-        signature = _hex(_param(params, 4, "signature"), "signature", 65)
+        account = integer(param(params, 0, name="account"), "account", 0, 2**32 - 1)
+        amount = integer(param(params, 1, name="amount"), "amount", 1)
+        nonce = integer(param(params, 2, name="nonce"), "nonce")
+        expiry = integer(param(params, 3, name="expiry"), "expiry")
+        signature = hex_data(param(params, 4, name="signature"), "signature", 65, prefixed=False)
         self._owner(account)
         index = self.state.globals.withdrawal_count
         with self.store.transaction() as db:
@@ -356,7 +306,7 @@ class OperatorService(jsonrpc.Service):
         return {"index": index, "amount": amount}
 
     def rpc_submit_oracle(self, params: Any) -> dict[str, Any]:
-        tx = _hex(_param(params, 0, "tx"), "tx")
+        tx = hex_data(param(params, 0, name="tx"), "tx", prefixed=False)
         if not tx or tx[0] != 0x05:
             raise error("invalid_params", "invalid params: not an OracleUpdate")
         with self.store.transaction() as db:
@@ -370,7 +320,7 @@ class OperatorService(jsonrpc.Service):
 
     def rpc_status(self, params: Any) -> dict[str, Any]:
         g = self.state.globals
-        rows = dict(self.store.query("SELECT status, COUNT(*) FROM batches GROUP BY status"))
+
         return {
             "chain_id": self.seq.deployment.chain_id,
             "contracts": self.seq.deployment.contracts,
@@ -379,7 +329,7 @@ class OperatorService(jsonrpc.Service):
             "deposits": g.deposit_count,
             "forced_requests": g.forced_count,
             "withdrawals": g.withdrawal_count,
-            "batches": {name: int(rows.get(name, 0)) for name in ("open", "cut", "posted", "final", "reverted")},
+            "batches": self.store.batch_counts(),
             "open_batch_txs": len(self.seq.batch.txs) if self.seq.batch else 0,
             "accounts": len(self.state.accounts),
             "fee_pool": g.fee_pool,
@@ -404,7 +354,7 @@ class OperatorService(jsonrpc.Service):
         return out
 
     def rpc_account(self, params: Any) -> dict[str, Any]:
-        account_id = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
+        account_id = integer(param(params, 0, name="account"), "account", 0, 2**32 - 1)
         account = self.state.account(account_id)
         if account.owner == b"\0" * 20:
             raise error("not_found", f"account {account_id} does not exist")
@@ -430,15 +380,15 @@ class OperatorService(jsonrpc.Service):
         }
 
     def rpc_account_of(self, params: Any) -> dict[str, Any]:
-        owner = _hex(_param(params, 0, "owner"), "owner", 20)
+        owner = hex_data(param(params, 0, name="owner"), "owner", 20, prefixed=False)
         for account_id, account in self.state.accounts.items():
             if account.owner == owner:
                 return {"account": account_id}
         raise error("not_found", "no account for this address (deposit first)")
 
     def rpc_book(self, params: Any) -> dict[str, Any]:
-        market = _int(_param(params, 0, "market"), "market", 0, 255)
-        levels = _int(_param(params, 1, "depth", 10), "depth", 1, 1000)
+        market = integer(param(params, 0, name="market"), "market", 0, 255)
+        levels = integer(param(params, 1, 10, name="depth"), "depth", 1, 1000)
         book = self.books.get(market)
         if book is None:
             raise error("unknown_market", f"market {market} does not exist")
@@ -447,30 +397,21 @@ class OperatorService(jsonrpc.Service):
                 "asks": [[lv.price, lv.size, lv.orders] for lv in depth.asks]}
 
     def rpc_trades(self, params: Any) -> list[dict[str, Any]]:
-        market = _int(_param(params, 0, "market"), "market", 0, 255)
-        limit = _int(_param(params, 1, "limit", 50), "limit", 1, 1000)
+        market = integer(param(params, 0, name="market"), "market", 0, 255)
+        limit = integer(param(params, 1, 50, name="limit"), "limit", 1, 1000)
         if market not in self.books:
             raise error("unknown_market", f"market {market} does not exist")
-        rows = self.store.query("SELECT seq, price, size, maker, taker, maker_order, taker_order, time FROM trades "
-                                "WHERE market = ? ORDER BY seq DESC LIMIT ?", (market, limit))
-        return [{"seq": r[0], "price": r[1], "size": r[2], "maker": r[3], "taker": r[4], "maker_order": r[5],
-                 "taker_order": r[6], "time": r[7]} for r in rows]
+        return self.store.trades(market, limit)
 
     def rpc_batches(self, params: Any) -> list[dict[str, Any]]:
-        limit = _int(_param(params, 0, "limit", 50), "limit", 1, 1000)
-        rows = self.store.query("SELECT local, timestamp, status, l1_id, position, l1_tx FROM batches "
-                                "ORDER BY local DESC LIMIT ?", (limit,))
-        out = []
-        for local, timestamp, status, l1_id, position, l1_tx in rows:
-            last = self.store.query("SELECT root, (SELECT COUNT(*) FROM txlog WHERE local = ?) FROM txlog "
-                                    "WHERE local = ? ORDER BY seq DESC LIMIT 1", (local, local))
-            out.append({"local": local, "index": l1_id, "position": position, "status": status,
-                        "timestamp": timestamp, "l1_tx": l1_tx, "txs": int(last[0][1]) if last else 0,
-                        "state_root": "0x" + bytes(last[0][0]).hex() if last else None})
-        return out
+        limit = integer(param(params, 0, 50, name="limit"), "limit", 1, 1000)
+        return [{"local": row.local, "index": row.l1_id, "position": row.position, "status": row.status,
+                 "timestamp": row.timestamp, "l1_tx": row.l1_tx, "txs": txs,
+                 "state_root": None if root is None else "0x" + root.hex()}
+                for row, txs, root in self.store.newest_batches(limit)]
 
     def rpc_withdrawal_proof(self, params: Any) -> dict[str, Any]:
-        index = _int(_param(params, 0, "index"), "index")
+        index = integer(param(params, 0, name="index"), "index")
         batch = self.seq.final_batch()
         if batch is None or index >= batch.end.withdrawal_count:
             raise error("not_found", f"withdrawal {index} is in no final batch yet")
@@ -483,7 +424,7 @@ class OperatorService(jsonrpc.Service):
                 "globals_hash": "0x" + globals_hash.hex()}
 
     def rpc_next_nonce(self, params: Any) -> dict[str, Any]:
-        account = _int(_param(params, 0, "account"), "account", 0, 2**32 - 1)
+        account = integer(param(params, 0, name="account"), "account", 0, 2**32 - 1)
         used = 0
         slots = self.state.slots.get(account, {})
         for slot in slots.values():
@@ -508,9 +449,11 @@ class OperatorService(jsonrpc.Service):
                 self.seq.tick()
                 with self.lock:
                     for book in self.books.values():
-                        for entry in book.expire(self.state.globals.time):
-                            self.store.query("UPDATE orders SET status = 'expired' WHERE id = ?",
-                                             (order_id(book.market, entry.id),))
+                        expired = book.expire(self.state.globals.time)
+                        if expired:
+                            with self.store.transaction() as db:
+                                for entry in expired:
+                                    db.order_status(order_id(book.market, entry.id), OrderStatus.EXPIRED)
                     self._keep()
                 if time.monotonic() - last_finalize > 2.0:
                     last_finalize = time.monotonic()
@@ -535,7 +478,7 @@ class OperatorService(jsonrpc.Service):
 
     def _finalize(self) -> None:
         """Finalize what the window allows (asked first with a call: no gas for nothing)."""
-        if not any(b.status == "posted" for b in self.seq.posted):
+        if not any(b.status == BatchStatus.POSTED for b in self.seq.posted):
             return
         call = self.seq.chain.rollup.functions.finalize(64)
         if int(call.call({"from": self.seq.chain.l1.address}, block_identifier="pending")) > 0:

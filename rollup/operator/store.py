@@ -21,6 +21,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +77,116 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+class OrderStatus(StrEnum):
+    """An accepted order's life in the store."""
+
+    OPEN = "open"
+    """In the book, waiting to be filled."""
+    DONE = "done"
+    """Filled, or an IOC that took what it could."""
+    CANCELLED = "cancelled"
+    """Cancelled by its owner, dropped by the book (its maker side refused), or its slot reused."""
+    EXPIRED = "expired"
+
+
+class BatchStatus(StrEnum):
+    """A batch's life in the store (the L1 statuses from `posted` on)."""
+
+    OPEN = "open"
+    CUT = "cut"
+    POSTED = "posted"
+    FINAL = "final"
+    REVERTED = "reverted"
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    id: int
+    body: bytes
+    """The encoded order (42 bytes) and its signature."""
+    kind: str
+    remaining: int
+    created_seq: int
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    local: int
+    timestamp: int
+    deposit_count: int
+    forced_count: int
+    status: str
+    l1_id: int | None
+    position: int | None
+    l1_tx: str | None
+    foreign: bool
+
+
+class Writes:
+    """The writes of one store transaction (`Store.transaction`), each by its name."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    # --- batches and the transaction log
+
+    def open_batch(self, local: int, timestamp: int, deposit_count: int, forced_count: int) -> None:
+        self.db.execute("INSERT INTO batches(local, timestamp, deposit_count, forced_count, status) "
+                        "VALUES (?, ?, ?, ?, ?)", (local, timestamp, deposit_count, forced_count, BatchStatus.OPEN))
+
+    def adopted_batch(self, local: int, timestamp: int, deposit_count: int, forced_count: int,
+                      txs: list[bytes], roots: list[bytes]) -> None:
+        """A batch another proposer posted, with its transactions as L1 holds them."""
+        self.db.execute("INSERT INTO batches(local, timestamp, deposit_count, forced_count, status, foreign_) "
+                        "VALUES (?, ?, ?, ?, ?, 1)", (local, timestamp, deposit_count, forced_count, BatchStatus.POSTED))
+        self.db.executemany("INSERT INTO txlog(local, tx, root) VALUES (?, ?, ?)",
+                            [(local, tx, root) for tx, root in zip(txs, roots, strict=True)])
+
+    def drop_batch(self, local: int) -> None:
+        self.db.execute("DELETE FROM batches WHERE local = ?", (local,))
+
+    def batch_status(self, local: int, status: BatchStatus) -> None:
+        self.db.execute("UPDATE batches SET status = ? WHERE local = ?", (status, local))
+
+    def batch_posted(self, local: int, l1_id: int, position: int, l1_tx: str | None = None) -> None:
+        self.db.execute("UPDATE batches SET status = ?, l1_id = ?, position = ?, l1_tx = COALESCE(?, l1_tx) "
+                        "WHERE local = ?", (BatchStatus.POSTED, l1_id, position, l1_tx, local))
+
+    def log_tx(self, local: int, tx: bytes, root: bytes) -> None:
+        self.db.execute("INSERT INTO txlog(local, tx, root) VALUES (?, ?, ?)", (local, tx, root))
+
+    # --- orders and trades
+
+    def add_order(self, order_id: int, account: int, nonce: int, market: int, body: bytes, kind: str,
+                  status: OrderStatus, remaining: int, created_seq: int) -> None:
+        self.db.execute("INSERT INTO orders(id, account, nonce, market, body, kind, status, remaining, created_seq) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (order_id, account, nonce, market, body, kind, status, remaining, created_seq))
+
+    def order_filled(self, order_id: int, size: int, step_size: int) -> None:
+        """A resting order filled by `size`: done once less than a step remains."""
+        self.db.execute("UPDATE orders SET remaining = remaining - ?, status = CASE WHEN remaining - ? < ? "
+                        "THEN ? ELSE status END WHERE id = ?", (size, size, step_size, OrderStatus.DONE, order_id))
+
+    def order_status(self, order_id: int, status: OrderStatus) -> None:
+        self.db.execute("UPDATE orders SET status = ? WHERE id = ?", (status, order_id))
+
+    def order_remaining(self, order_id: int, remaining: int, status: OrderStatus) -> None:
+        self.db.execute("UPDATE orders SET remaining = ?, status = ? WHERE id = ?", (remaining, status, order_id))
+
+    def add_trade(self, market: int, price: int, size: int, maker: int, taker: int, maker_order: int,
+                  taker_order: int, time: int) -> None:
+        self.db.execute("INSERT INTO trades(market, price, size, maker, taker, maker_order, taker_order, time) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (market, price, size, maker, taker, maker_order,
+                                                            taker_order, time))
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+
 class Store:
-    """One SQLite connection, used under a lock by the operator's threads."""
+    """One SQLite connection, used under a lock by the operator's threads. Reads are
+    methods; writes happen in `transaction()`, through its `Writes`."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -93,12 +203,12 @@ class Store:
         self.lock = threading.RLock()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Writes]:
         """All writes inside commit together, or not at all."""
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                yield Writes(self.db)
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
@@ -108,12 +218,66 @@ class Store:
         with self.lock:
             return list(self.db.execute(sql, args))
 
+    # --- batches and the transaction log
+
+    def next_local(self) -> int:
+        """The local number of the next batch (one above every one recorded)."""
+        return int(self.query("SELECT MAX(local) FROM batches")[0][0] or 0) + 1
+
+    def batches_in_order(self) -> list[BatchRow]:
+        return [BatchRow(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]), r[5], r[6], r[7], bool(r[8]))
+                for r in self.query("SELECT local, timestamp, deposit_count, forced_count, status, l1_id, position, "
+                                    "l1_tx, foreign_ FROM batches ORDER BY local")]
+
+    def newest_batches(self, limit: int) -> list[tuple[BatchRow, int, bytes | None]]:
+        """The newest `limit` batches, each with its number of transactions and last root."""
+        rows = self.query("SELECT b.local, b.timestamp, b.deposit_count, b.forced_count, b.status, b.l1_id, "
+                          "b.position, b.l1_tx, b.foreign_, (SELECT COUNT(*) FROM txlog t WHERE t.local = b.local), "
+                          "(SELECT root FROM txlog t WHERE t.local = b.local ORDER BY seq DESC LIMIT 1) "
+                          "FROM batches b ORDER BY b.local DESC LIMIT ?", (limit,))
+        return [(BatchRow(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]), r[5], r[6], r[7], bool(r[8])),
+                 int(r[9]), None if r[10] is None else bytes(r[10])) for r in rows]
+
+    def batch_counts(self) -> dict[str, int]:
+        """How many batches have each status."""
+        counts = dict(self.query("SELECT status, COUNT(*) FROM batches GROUP BY status"))
+        return {status.value: int(counts.get(status.value, 0)) for status in BatchStatus}
+
+    def logged_count(self) -> int:
+        return int(self.query("SELECT COUNT(*) FROM txlog")[0][0])
+
+    def logged(self, local: int) -> tuple[list[bytes], list[bytes]]:
+        """A batch's logged transactions and the root after each."""
+        rows = self.query("SELECT tx, root FROM txlog WHERE local = ? ORDER BY seq", (local,))
+        return [bytes(r[0]) for r in rows], [bytes(r[1]) for r in rows]
+
+    # --- orders and trades
+
+    def open_orders(self) -> list[OrderRow]:
+        return [OrderRow(int(r[0]), bytes(r[1]), str(r[2]), int(r[3]), int(r[4]))
+                for r in self.query("SELECT id, body, kind, remaining, created_seq FROM orders WHERE status = ? "
+                                    "ORDER BY id", (OrderStatus.OPEN,))]
+
+    def highest_order_id(self, market: int) -> int | None:
+        top = self.query("SELECT MAX(id) FROM orders WHERE market = ?", (market,))[0][0]
+        return None if top is None else int(top)
+
+    def order_by_body(self, account: int, nonce: int, body: bytes) -> OrderRow | None:
+        rows = self.query("SELECT id, body, kind, remaining, created_seq FROM orders "
+                          "WHERE account = ? AND nonce = ? AND body = ?", (account, nonce, body))
+        return OrderRow(int(rows[0][0]), bytes(rows[0][1]), str(rows[0][2]), int(rows[0][3]), int(rows[0][4])) \
+            if rows else None
+
+    def trades(self, market: int, limit: int) -> list[dict[str, int]]:
+        """A market's newest trades, newest first."""
+        rows = self.query("SELECT seq, price, size, maker, taker, maker_order, taker_order, time FROM trades "
+                          "WHERE market = ? ORDER BY seq DESC LIMIT ?", (market, limit))
+        return [{"seq": r[0], "price": r[1], "size": r[2], "maker": r[3], "taker": r[4], "maker_order": r[5],
+                 "taker_order": r[6], "time": r[7]} for r in rows]
+
     def get_meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
-
-    def set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
-        db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def close(self) -> None:
         with self.lock:
