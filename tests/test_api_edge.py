@@ -11,29 +11,10 @@ from typing import Any
 
 from websockets.sync.client import connect
 
-from rollup.l1.client import L1
-from rollup.l1.rollup_client import RollupL1
-from rollup.oracle import Feeder, RandomWalk
-from rollup.sdk import ApiError, Operator, OperatorStream, Trader
-from tests.conftest import wait_for
-from tests.test_operator import ALICE, BOB, setup  # noqa: F401  (the module fixture)
+from rollup.sdk import ApiError, Operator, OperatorStream
+from tests.test_operator import funded_traders, setup  # noqa: F401  (the module fixture)
 
 REQUESTS = 200
-
-
-def traders(setup: dict[str, Any]) -> tuple[Trader, Trader]:  # noqa: F811
-    operator: Operator = setup["operator"]
-    deployment = setup["deployment"]
-    for key in (ALICE, BOB):
-        user = RollupL1(L1(setup["l1"], key), deployment)
-        if not user.bridge.functions.registered(user.l1.address).call():
-            user.deposit(user.l1.address, 50_000_000)
-    alice = Trader.from_deployment(operator, ALICE, deployment)
-    bob = Trader.from_deployment(operator, BOB, deployment)
-    wait_for(lambda: alice.account and bob.account and operator.call("status")["time"], 30, "accounts")
-    if not operator.call("markets")[0]["price"]:
-        Feeder(operator, deployment, walk=RandomWalk({0: 300_000, 1: 1_000_000}, step_ppm=0)).round()
-    return alice, bob
 
 
 def test_one_kept_alive_connection_serves_every_request(setup: dict[str, Any]) -> None:  # noqa: F811
@@ -57,7 +38,7 @@ def test_one_kept_alive_connection_serves_every_request(setup: dict[str, Any]) -
 
 def test_a_batch_is_answered_in_order_with_each_error_in_place(setup: dict[str, Any]) -> None:  # noqa: F811
     operator: Operator = setup["operator"]
-    alice, _ = traders(setup)
+    alice, _ = funded_traders(setup)
     answers = operator.batch([("status", {}), ("book", {"market": 99}), ("account", {"account": alice.account}),
                               ("no_such_method", {}), ("markets", {})])
     assert len(answers) == 5
@@ -70,7 +51,7 @@ def test_a_batch_is_answered_in_order_with_each_error_in_place(setup: dict[str, 
 
 def test_websocket_calls_and_feeds(setup: dict[str, Any]) -> None:  # noqa: F811
     operator: Operator = setup["operator"]
-    alice, bob = traders(setup)
+    alice, bob = funded_traders(setup)
     with OperatorStream(operator.url, timeout=10) as stream:
         assert stream.call("status")["chain_id"] == setup["deployment"].chain_id
         try:

@@ -39,6 +39,22 @@ def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         print(proc.log()[-3000:])
 
 
+def funded_traders(setup: dict[str, Any]) -> tuple[Trader, Trader]:
+    """Alice and Bob with 50 tUSD each credited (deposited once per module) and first prices."""
+    operator: Operator = setup["operator"]
+    deployment = setup["deployment"]
+    for key in (ALICE, BOB):
+        user = RollupL1(L1(setup["l1"], key), deployment)
+        if not user.bridge.functions.registered(user.l1.address).call():
+            user.deposit(user.l1.address, 50_000_000)
+    alice = Trader.from_deployment(operator, ALICE, deployment)
+    bob = Trader.from_deployment(operator, BOB, deployment)
+    wait_for(lambda: alice.account and bob.account and operator.call("status")["time"], 30, "accounts")
+    if not operator.call("markets")[0]["price"]:
+        Feeder(operator, deployment, walk=RandomWalk({0: 300_000, 1: 1_000_000}, step_ppm=0)).round()
+    return alice, bob
+
+
 def set_prices(setup: dict[str, Any]) -> None:
     """One round of the oracle feeder: the devnet committee signs first prices."""
     operator: Operator = setup["operator"]

@@ -10,11 +10,8 @@ import urllib.request
 from typing import Any
 
 from rollup.api import order_json
-from rollup.l1.client import L1
-from rollup.l1.rollup_client import RollupL1
-from rollup.oracle import Feeder, RandomWalk
-from rollup.sdk import Operator, Trader
-from tests.test_operator import ALICE, BOB, setup, wait_for  # noqa: F401  (the module fixture)
+from rollup.sdk import Operator
+from tests.test_operator import funded_traders, setup  # noqa: F401  (the module fixture)
 
 REQUESTS = 1_000
 
@@ -27,16 +24,7 @@ def post(url: str, body: bytes) -> Any:
 
 def test_malformed_requests_get_errors_and_change_nothing(setup: dict[str, Any]) -> None:  # noqa: F811
     operator: Operator = setup["operator"]
-    deployment = setup["deployment"]
-    for key in (ALICE, BOB):
-        user = RollupL1(L1(setup["l1"], key), deployment)
-        if not user.bridge.functions.registered(user.l1.address).call():
-            user.deposit(user.l1.address, 50_000_000)
-    alice = Trader.from_deployment(operator, ALICE, deployment)
-    bob = Trader.from_deployment(operator, BOB, deployment)
-    wait_for(lambda: alice.account and bob.account and operator.call("status")["time"], 30, "accounts")
-    if not operator.call("markets")[0]["price"]:
-        Feeder(operator, deployment, walk=RandomWalk({0: 300_000, 1: 1_000_000}, step_ppm=0)).round()
+    alice, bob = funded_traders(setup)
     placed = alice.order(0, "buy", 3, 250_000)  # a resting order: its replay must fail
     order, signature = alice.sign_order(0, "buy", 3, 250_000, nonce=10**9)
 
