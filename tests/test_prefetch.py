@@ -79,3 +79,52 @@ def test_a_batch_judged_with_workers_is_judged_alike(forge: int | None) -> None:
     assert forge is None or alone[0].step == forge
     if forge is None:
         assert alone[1] is not None and together[1] is not None and alone[1].root() == together[1].root()
+
+
+ORPHAN = """
+import os, signal
+from multiprocessing import forkserver
+from rollup.stf.prefetch import Recoverer
+if __name__ == "__main__":
+    recoverer = Recoverer(2)
+    list(recoverer._pool.map(abs, range(8)))  # the workers are up
+    pids = [*recoverer._pool._processes, forkserver._forkserver._forkserver_pid]
+    print(" ".join(map(str, pids)), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_process_leaves_no_worker_behind(tmp_path: Any) -> None:
+    """kill -9 of a process using a Recoverer (a watcher, say): its worker processes and
+    their fork server end too, instead of living on as orphans."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import rollup
+
+    script, out = tmp_path / "orphan.py", tmp_path / "orphan.out"
+    script.write_text(ORPHAN)
+    env = {**os.environ, "PYTHONPATH": str(Path(rollup.__file__).parent.parent)}  # this checkout's rollup
+    with open(out, "w") as stdout:  # a file, not a pipe: its readers would wait for the orphans
+        done = subprocess.run([sys.executable, str(script)], stdout=stdout, stderr=subprocess.STDOUT, env=env,
+                              timeout=120)
+    assert done.returncode == -9, out.read_text()
+    pids = [int(p) for p in out.read_text().split()[:3]]
+    assert len(pids) == 3
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # a zombie (exited, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 15
+    while any(alive(p) for p in pids):
+        assert time.monotonic() < deadline, [p for p in pids if alive(p)]
+        time.sleep(0.2)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -67,6 +69,23 @@ def _recover_txs(domain: bytes, txs: Sequence[bytes]) -> list[tuple[bytes, bytes
     return list(out.items())
 
 
+def _follow_parent(parent: int) -> None:
+    """In a worker: end when the process that started the pool is gone (killed, say),
+    rather than live on as an orphan."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # (a pid reused by another user's process: gone too)
+                os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
 class Prefetch:
     """A chunk of a batch's transactions whose signatures a worker is recovering;
     `needed_by`: the index of its first transaction in the batch."""
@@ -107,7 +126,8 @@ class Recoverer:
         self.processes = max(1, processes if processes is not None else (os.cpu_count() or 2) - 1)
         # forkserver: a clean process to fork workers from (the caller may run threads)
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            self.processes, mp_context=multiprocessing.get_context("forkserver"))
+            self.processes, mp_context=multiprocessing.get_context("forkserver"), initializer=_follow_parent,
+            initargs=(os.getpid(),))
 
     def start(self, txs: Sequence[bytes], context: Context) -> list[Prefetch]:
         """Send a batch's transactions to the workers in chunks (their signatures are
