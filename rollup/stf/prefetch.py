@@ -128,6 +128,10 @@ class Recoverer:
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
             self.processes, mp_context=multiprocessing.get_context("forkserver"), initializer=_follow_parent,
             initargs=(os.getpid(),))
+        # every worker up now, each following this process, before anything else can happen
+        # (a process killed while a worker starts would leave it behind)
+        for future in [self._pool.submit(time.sleep, 0.05) for _ in range(self.processes)]:
+            future.result()
 
     def start(self, txs: Sequence[bytes], context: Context) -> list[Prefetch]:
         """Send a batch's transactions to the workers in chunks (their signatures are
