@@ -34,8 +34,7 @@ def test_the_rules_recover_nothing_prefetch_did_not_list(monkeypatch: pytest.Mon
     for context, tx in seen:
         signing._recovered.clear()
         pairs = signatures(tx, context.domain)
-        for digest, signature in pairs:
-            signing.remember(digest, signature, real(digest, signature))
+        signing.remember_all([(digest + signature, real(digest, signature)) for digest, signature in pairs])
         listed += len(pairs)
         calls.clear()
         assert apply(replay.state, tx, context).ok

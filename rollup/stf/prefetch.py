@@ -142,11 +142,6 @@ class Recoverer:
         return [Prefetch(i, self._pool.submit(_recover_txs, domain, txs[i:i + CHUNK]))
                 for i in range(0, len(txs), CHUNK)]
 
-    def warm(self, txs: Sequence[bytes], context: Context) -> None:
-        """Recover every signature of `txs` on the workers and memoise them (waits)."""
-        for prefetch in self.start(txs, context):
-            prefetch.store()
-
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)

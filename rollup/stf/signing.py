@@ -102,13 +102,6 @@ def recover(digest: bytes, signature: bytes) -> bytes | None:
     return address
 
 
-def remember(digest: bytes, signature: bytes, address: bytes | None) -> None:
-    """Memoise a recovery done elsewhere (a worker process running `_recover`)."""
-    if len(_recovered) >= _CACHE_LIMIT:
-        _recovered.clear()
-    _recovered[digest + signature] = address
-
-
 def remember_all(entries: list[tuple[bytes, bytes | None]]) -> None:
     """Memoise recoveries done elsewhere: (digest ++ signature, signer) pairs."""
     if len(_recovered) + len(entries) > _CACHE_LIMIT:
