@@ -90,7 +90,10 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
         assert event["reward"] == deployment.params["bond"] // 2
         assert event["proposer"] == L1(l1_url, PROPOSER).address
 
-        # the operator resumes; an honest withdrawal finalizes and is paid on L1
+        # the operator resumes (it posts again on top of the last good batch); an honest
+        # withdrawal then finalizes and is paid on L1
+        wait_for(lambda: chain.rollup.events.BatchSubmitted().get_logs(from_block=proven[0]["blockNumber"]),
+                 60, "the operator to post again after the proof")
         withdrawal = a.withdraw(5_000_000)
         deadline = time.monotonic() + 60
         proof = None

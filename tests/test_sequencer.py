@@ -124,3 +124,26 @@ def test_resume_after_a_proven_fraud(l1: str, deployment: Deployment, tmp_path: 
     assert len(seq.state.withdrawals) == 1 and seq.state.root() != pre.root()
     restarted = make(l1, deployment, tmp_path / "op.db")
     assert restarted.state.root() == seq.state.root()
+
+
+def test_withdrawal_index_answered_after_the_batch_opens(l1: str, deployment: Deployment, tmp_path: Path) -> None:
+    """A user's withdrawal that opens a batch comes after the forced withdrawals the batch
+    opens with: the index the API answers is the user's record, not the forced one's."""
+    from rollup.operator.service import OperatorService
+
+    alice = fund(l1, deployment, ALICE, 5_000_000)
+    bob = fund(l1, deployment, BOB, 5_000_000)
+    seq = make(l1, deployment, tmp_path / "op.db")
+    service = OperatorService(seq, funding_interval=10**9)
+    seq.tick()
+    seq.tick()  # the deposits' batch cut and posted: no batch open
+    assert seq.batch is None
+    bob.force_withdraw(2_000_000)
+    seq.refresh()  # the forced request is read; the next batch opens with it
+    account = int(alice.bridge.functions.account_of(alice.l1.address).call())
+    signed = builders.withdraw(account, 1_000_000, 1, 2**40, ALICE, Context(seq.config, 0))
+    with seq.lock:
+        answer = service.rpc_withdraw([account, 1_000_000, 1, 2**40, "0x" + signed.signature.hex()])
+    assert seq.state.globals.withdrawal_count == 2  # the forced one, then alice's
+    record = seq.state.withdrawals[answer["index"]]
+    assert answer["index"] == 1 and record.owner == bytes.fromhex(alice.l1.address[2:]) and record.amount == 1_000_000

@@ -5,7 +5,9 @@ Methods (params as an object, or positionally in the order listed):
     markets()                                  every market with its price, funding and parameters
     submit_order(order, signature, kind)       match a signed order (limit | ioc | post_only)
     cancel_order(account, nonce, signature)    a signed Cancel: the order leaves the book
-    withdraw(account, amount, nonce, expiry, signature)   a signed Withdraw
+    withdraw(account, amount, nonce, expiry, signature)   a signed Withdraw; answers the
+                                               record's index (it can move if L1 drops the
+                                               operator's batches: `account` lists the current)
     account(account)                           collateral, positions, value, margin, open orders
     account_of(owner)                          the account id of an L1 address
     book(market, depth)                        price levels per side
@@ -298,11 +300,12 @@ class OperatorService(jsonrpc.Service):
         expiry = integer(param(params, 3, name="expiry"), "expiry")
         signature = hex_data(param(params, 4, name="signature"), "signature", 65, prefixed=False)
         self._owner(account)
-        index = self.state.globals.withdrawal_count
         with self.store.transaction() as db:
             receipt = self.seq.sequence(db, Withdraw(account, amount, nonce, expiry, signature).encode())
             if not receipt.ok:
                 raise error("rejected", f"the withdrawal is refused: {receipt.reason.name}", receipt.reason)
+            # read after sequencing: opening a batch may first append forced withdrawals
+            index = self.state.globals.withdrawal_count - 1
         return {"index": index, "amount": amount}
 
     def rpc_submit_oracle(self, params: Any) -> dict[str, Any]:
