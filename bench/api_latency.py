@@ -42,7 +42,7 @@ from rollup.sdk import ApiError, Operator
 from rollup.stf import builders
 from rollup.stf.fork import Context
 from rollup.stf.signing import address_of
-from rollup.stf.transactions import Order
+from rollup.stf.transactions import ORDER_NO_EXPIRY, Order
 
 MARKET = 0
 FUNDING = 20_000 * 10**6
@@ -152,7 +152,7 @@ class Orders:
                                                (taker_key, taker, maker_sells, "ioc")):
                 nonce = self.nonces[account]
                 self.nonces[account] = nonce + 1
-                order = Order(account, MARKET, is_buy, self.step, self.price, 1_000, nonce, 2**40)
+                order = Order(account, MARKET, is_buy, self.step, self.price, 1_000, nonce, ORDER_NO_EXPIRY)
                 signature = builders.sign_order(order, key, self.context)
                 bodies.append(json.dumps({
                     "jsonrpc": "2.0", "id": len(bodies), "method": "submit_order",

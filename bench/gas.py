@@ -3,11 +3,19 @@ per trade, the gas of a fraud proof for each transaction type (its commitment an
 reveal, and the reward's claim), and the user operations (deposit, withdrawal claim,
 forced request, freeze, escape).
 
-    python bench/gas.py [--l1-rpc URL] [--trades 100]
+    python bench/gas.py [--l1-rpc URL] [--trades 200] [--fills-per-maker 4]
+
+Two submissions are measured, each a batch as the operator posts it (the time, a price
+for each market, then the trades): the realistic mix, where every maker order is filled
+`--fills-per-maker` times (its first fill a Trade that posts it, the others Fills that
+name it) and every taker order once; and the worst case, every maker order filled once
+(every trade a Trade). Bytes per trade are the submitting transaction's whole input
+(selector, ABI, transactions, roots) over the trades.
 
 Without --l1-rpc it starts our py-evm node on a free port. The last line of output is one
-JSON object: submit_gas_per_trade, l1_bytes_per_trade, max_proof_gas (the heaviest
-reveal), proof_gas ({type: reveal gas}), commit_gas, claim_reward and the rest of the table.
+JSON object: l1_bytes_per_trade and submit_gas_per_trade (the mix), worst_l1_bytes_per_trade
+and worst_submit_gas_per_trade, max_proof_gas (the heaviest reveal), proof_gas ({type:
+reveal gas}), commit_gas, claim_reward and the rest of the table.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.l1.world import SCENARIOS, World, make_world
+from rollup.stf import builders
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
@@ -55,22 +64,39 @@ def fresh_world(url: str, deployment: Any) -> World:
     return make_world(url, deployment, PROPOSER, USERS, deposit=500_000_000)
 
 
-def submission(world: World, trades: int) -> dict[str, float]:
-    """Gas and calldata of one batch of `trades` trades (pairs of users, two markets)."""
-    txs = []
+PRICES = {0: 300_000, 1: 1_000_000}
+
+
+def submission(world: World, trades: int, fills_per_maker: int) -> dict[str, float]:
+    """Gas and calldata of one batch of `trades` trades (two markets, makers among two
+    users, takers among two others): each maker order of `fills_per_maker` lots filled one
+    lot at a time, first by a Trade, then by Fills; each taker order filled once. The
+    batch opens as the operator's do: the time, then a price for each market."""
+    world.travel(1)
+    txs = [world.advance()] + [world.oracle_update(m, p, timestamp=world.now()) for m, p in PRICES.items()]
     users = world.users
+    maker_order = None
     for i in range(trades):
-        maker, taker = users[i % 2], users[2 + (i // 2) % 2]
-        market = i % 2
-        price = 300_000 if market == 0 else 1_000_000
-        txs.append(world.trade(maker, taker, market, i % 3 == 0, 1 + i % 7, price))
+        market = (i // fills_per_maker) % 2
+        taker = users[2 + i % 2]
+        if i % fills_per_maker == 0:
+            maker = users[(i // fills_per_maker) % 2]
+            maker_order = world.order(maker, market, (i // fills_per_maker) % 3 == 0, fills_per_maker, PRICES[market])
+            t = world.order(taker, market, not maker_order.is_buy, 1, PRICES[market])
+            txs.append(builders.trade(maker_order, maker.key, t, taker.key, 1, world.context(), 200, 500).encode())
+        else:
+            assert maker_order is not None
+            txs.append(world.fill(maker_order, taker, 1))
     posted = world.post(txs)
     assert all(r.ok for r in posted.receipts), [r for r in posted.receipts if not r.ok][:3]
+    trade_txs = txs[1 + len(PRICES):]
     return {
         "batch_gas": posted.gas_used,
         "submit_gas_per_trade": round(posted.gas_used / trades, 1),
         "l1_bytes_per_trade": round(posted.calldata_bytes / trades, 1),
-        "trade_tx_bytes": len(txs[0]),
+        "batch_bytes": posted.calldata_bytes,
+        "trade_tx_bytes": len(trade_txs[0]),
+        "fill_tx_bytes": len(trade_txs[1]) if fills_per_maker > 1 else 0,
     }
 
 
@@ -120,7 +146,8 @@ def user_operations(url: str, deployment: Any, w3: Web3) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--l1-rpc", help="an L1 node with the evm_snapshot/evm_revert dev methods")
-    parser.add_argument("--trades", type=int, default=100, help="trades in the submission batch")
+    parser.add_argument("--trades", type=int, default=200, help="trades in each submission batch")
+    parser.add_argument("--fills-per-maker", type=int, default=4, help="fills of each maker order in the mix")
     args = parser.parse_args()
     node = None
     url = args.l1_rpc
@@ -137,8 +164,12 @@ def main() -> None:
         deployment = deploy(L1(url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW,
                                                              sequencer=L1(url, PROPOSER).address))
         snap = snapshot(w3)
-        figures: dict[str, Any] = submission(fresh_world(url, deployment), args.trades)
+        figures: dict[str, Any] = submission(fresh_world(url, deployment), args.trades, args.fills_per_maker)
         revert(w3, snap)
+        worst = submission(fresh_world(url, deployment), args.trades, 1)
+        revert(w3, snap)
+        figures["worst_l1_bytes_per_trade"] = worst["l1_bytes_per_trade"]
+        figures["worst_submit_gas_per_trade"] = worst["submit_gas_per_trade"]
         proof_gas, other = proofs(url, deployment, w3)
         figures["max_proof_gas"] = max(proof_gas.values())
         figures["proof_gas"] = proof_gas
@@ -150,8 +181,12 @@ def main() -> None:
             node.terminate()
             node.wait(10)
 
-    print(f"batch of {args.trades} trades: {figures['batch_gas']:,} gas, "
-          f"{figures['submit_gas_per_trade']:,} gas and {figures['l1_bytes_per_trade']} calldata bytes per trade")
+    print(f"batch of {args.trades} trades, each maker order filled {args.fills_per_maker} times: "
+          f"{figures['batch_gas']:,} gas; per trade {figures['submit_gas_per_trade']:,} gas and "
+          f"{figures['l1_bytes_per_trade']} L1 bytes (a Trade {figures['trade_tx_bytes']} bytes, a Fill "
+          f"{figures['fill_tx_bytes']})")
+    print(f"worst case, every maker order filled once: per trade {figures['worst_submit_gas_per_trade']:,} gas "
+          f"and {figures['worst_l1_bytes_per_trade']} L1 bytes")
     print(f"fraud proof: a commitment ({figures['commit_gas']:,} gas), then the reveal, by transaction type "
           f"(and the reward's claim, {figures['claim_reward']:,} gas):")
     for kind, gas in proof_gas.items():

@@ -43,7 +43,7 @@ from rollup.stf.fork import Context
 from rollup.stf.genesis import genesis_state
 from rollup.stf.prefetch import Recoverer
 from rollup.stf.state import State
-from rollup.stf.transactions import AdvanceTime, Order
+from rollup.stf.transactions import ORDER_NO_EXPIRY, AdvanceTime, Order
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, USERS = KEYS[0], KEYS[1], KEYS[3:7]
@@ -69,13 +69,13 @@ def post_history(world: World, batches: int, trades: int) -> int:
             maker = users[round_ % len(users)]
             maker_buys = round_ % 2 == 0
             round_ += 1
-            order = Order(maker.account, 0, maker_buys, FILLS_PER_MAKER, PRICE, 1_000, maker.next_nonce(), 2**40)
+            order = Order(maker.account, 0, maker_buys, FILLS_PER_MAKER, PRICE, 1_000, maker.next_nonce(), ORDER_NO_EXPIRY)
             maker_signature = builders.sign_order(order, maker.key, sign_context)
             for k in range(FILLS_PER_MAKER):
                 taker = users[(round_ + k) % len(users)]
                 if taker is maker:
                     taker = users[(round_ + k + 1) % len(users)]
-                taken = Order(taker.account, 0, not maker_buys, 1, PRICE, 1_000, taker.next_nonce(), 2**40)
+                taken = Order(taker.account, 0, not maker_buys, 1, PRICE, 1_000, taker.next_nonce(), ORDER_NO_EXPIRY)
                 trade = builders.trade(order, maker.key, taken, taker.key, 1, sign_context, 200, 500)
                 assert trade.maker_signature == maker_signature
                 txs.append(trade.encode())

@@ -50,6 +50,8 @@ interface Inbox:
 MAX_TX: constant(uint256) = 1195
 MAX_BATCH_BYTES: constant(uint256) = 49152
 MAX_STEPS: constant(uint256) = 1024
+ROOT_PREFIX: constant(uint256) = 16
+MAX_PREFIX_BYTES: constant(uint256) = ROOT_PREFIX * (MAX_STEPS - 1)
 STEP_TREE_DEPTH: constant(uint256) = 10
 MAX_PENDING: constant(uint256) = 256
 # Pending batches beyond which only the sequencer may post: an outsider can never take
@@ -283,17 +285,32 @@ def may_propose(proposer: address) -> bool:
 
 @pure
 @internal
-def _step_root(txs: Bytes[MAX_BATCH_BYTES], roots: DynArray[bytes32, MAX_STEPS]) -> bytes32:
-    """The step tree's root over (tx_i, roots[i]); reverts unless `txs` is exactly
-    len(roots) length-prefixed transactions of at most MAX_TX bytes."""
+def _step_root(txs: Bytes[MAX_BATCH_BYTES], prefixes: Bytes[MAX_PREFIX_BYTES], state_root: bytes32) -> bytes32:
+    """The step tree's root over (tx_i, posted root_i): every root but the last is its
+    16-byte prefix in `prefixes` (padded with zeros in the leaf), the last is
+    `state_root`. Reverts unless `txs` is exactly one transaction per root, each of at
+    most MAX_TX bytes behind its canonical length prefix (one byte below 0x80, else two:
+    0x8000 | length), rollup/batch.py."""
+    assert len(prefixes) % ROOT_PREFIX == 0, "batch: bad encoding"
+    steps: uint256 = len(prefixes) // ROOT_PREFIX + 1
     nodes: DynArray[bytes32, MAX_STEPS] = []
     offset: uint256 = 0
-    for i: uint256 in range(len(roots), bound=MAX_STEPS):
-        assert offset + 2 <= len(txs), "batch: bad encoding"
-        n: uint256 = convert(slice(txs, offset, 2), uint256)
-        assert n <= MAX_TX and offset + 2 + n <= len(txs), "batch: bad encoding"
-        nodes.append(keccak256(concat(roots[i], keccak256(slice(txs, offset + 2, n)))))
-        offset += 2 + n
+    for i: uint256 in range(steps, bound=MAX_STEPS):
+        assert offset < len(txs), "batch: bad encoding"
+        n: uint256 = convert(slice(txs, offset, 1), uint256)
+        head: uint256 = 1
+        if n >= 128:
+            assert offset + 2 <= len(txs), "batch: bad encoding"
+            n = convert(slice(txs, offset, 2), uint256) & 32767
+            head = 2
+            assert n >= 128, "batch: bad encoding"
+        assert n <= MAX_TX and offset + head + n <= len(txs), "batch: bad encoding"
+        tx_hash: bytes32 = keccak256(slice(txs, offset + head, n))
+        if i + 1 < steps:
+            nodes.append(keccak256(concat(slice(prefixes, i * ROOT_PREFIX, ROOT_PREFIX), empty(bytes16), tx_hash)))
+        else:
+            nodes.append(keccak256(concat(state_root, tx_hash)))
+        offset += head + n
     assert offset == len(txs), "batch: bad encoding"
     width: uint256 = 1
     for _: uint256 in range(STEP_TREE_DEPTH):
@@ -315,11 +332,14 @@ def _step_root(txs: Bytes[MAX_BATCH_BYTES], roots: DynArray[bytes32, MAX_STEPS])
 
 @external
 @nonreentrant
-def submit(position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], roots: DynArray[bytes32, MAX_STEPS]) -> uint256:
+def submit(
+    position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], roots: Bytes[MAX_PREFIX_BYTES], state_root: bytes32,
+) -> uint256:
     """
     @notice Post a batch at `position` of the live chain (its length, which makes a
             conflicting or stale submission fail), with its timestamp, its transactions
-            (length-prefixed, rollup/batch.py) and the state root after each. Only as the
+            (length-prefixed, rollup/batch.py) and the state root after each: `roots` the
+            16-byte prefixes of all but the last, `state_root` the last. Only as the
             top-level call of a transaction from an account without code: the batch's data
             is then that transaction's input, which any node serves.
     @return The batch's id.
@@ -331,7 +351,6 @@ def submit(position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], r
     assert position == self.length, "batch: wrong position"
     assert position - self.finalized < MAX_PENDING, "batch: too many pending"
     assert msg.sender == sequencer or position - self.finalized < OUTSIDER_PENDING, "batch: too many pending"
-    assert len(roots) > 0, "batch: empty"
     parent_time: uint256 = 0
     if position > 0:
         parent_time = self.batches[self.live[position - 1]].timestamp
@@ -340,11 +359,11 @@ def submit(position: uint256, timestamp: uint256, txs: Bytes[MAX_BATCH_BYTES], r
     assert timestamp + max_time_lag >= block.timestamp, "batch: timestamp too old"
     if msg.sender == sequencer:
         self.sequencer_seen = block.timestamp
-    step_root: bytes32 = self._step_root(txs, roots)
+    step_root: bytes32 = self._step_root(txs, roots, state_root)
     batch_id: uint256 = self.batch_count
     deadline: uint256 = block.timestamp + challenge_window
     batch: Batch = Batch(
-        position=position, state_root=roots[len(roots) - 1], step_root=step_root, steps=len(roots),
+        position=position, state_root=state_root, step_root=step_root, steps=len(roots) // ROOT_PREFIX + 1,
         timestamp=timestamp, deposit_count=staticcall inbox.deposit_count(),
         forced_count=staticcall inbox.forced_count(), proposer=msg.sender, deadline=deadline, status=PENDING,
         parent_root=self._root_at(position),
@@ -394,6 +413,16 @@ def finalize(limit: uint256) -> uint256:
 
 
 # ---------------------------------------------------------------------- fraud proofs
+
+
+@pure
+@internal
+def _posted(root: bytes32, last: bool) -> bytes32:
+    """A root as a batch posts it: whole if it is the batch's last, else its 16-byte
+    prefix padded with zeros (rollup/batch.py posted_root)."""
+    if last:
+        return root
+    return convert(convert(root, uint256) >> 128 << 128, bytes32)
 
 
 @pure
@@ -480,11 +509,12 @@ def challenge(
 ):
     """
     @notice Prove step `step` of a pending batch wrong: open it (its transaction `data`,
-            its posted post-state root, its path) and its pre-state root (step - 1's root,
-            transaction hash and path; for step 0 the parent batch's root, and the
-            previous_* arguments are ignored), and the witness of the pre-state. The
-            verifier re-executes the step; if its post-state root differs from the posted
-            one, and the caller committed to exactly that root (with `salt`) in an earlier
+            its posted post-state root, its path) and its pre-state root (step - 1's
+            whole root, which must begin with the prefix step - 1 posted, its transaction
+            hash and path; for step 0 the parent batch's root, and the previous_*
+            arguments are ignored), and the witness of the pre-state. The verifier
+            re-executes the step; if its post-state root, as the step posts it (the
+            prefix; the last step: whole), differs from the posted one, and the caller committed to exactly that root (with `salt`) in an earlier
             block, the batch and all later ones are reverted and the proposer is slashed.
             While a proven batch's reward is held, an older commitment may prove it again
             and take the reward.
@@ -498,16 +528,18 @@ def challenge(
         assert held.challenger != empty(address) and block.timestamp < held.payable_at, "challenge: batch not pending"
         takeover = True
     assert step < batch.steps, "challenge: no such step"
+    last: bool = step + 1 == batch.steps
     assert self._open_step(batch.step_root, step, posted_root, keccak256(data), path, batch.steps), "challenge: step not in batch"
     pre_root: bytes32 = batch.parent_root
     if step > 0:
-        assert self._open_step(batch.step_root, step - 1, previous_root, previous_tx_hash, previous_path, batch.steps), "challenge: previous step not in batch"
+        # the whole pre-state root, which must begin with step - 1's posted prefix
+        assert self._open_step(batch.step_root, step - 1, self._posted(previous_root, False), previous_tx_hash, previous_path, batch.steps), "challenge: previous step not in batch"
         pre_root = previous_root
     reason: uint8 = 0
     applied: bool = False
     computed: bytes32 = empty(bytes32)
     reason, applied, computed = staticcall verifier.step(data, pre_root, batch.timestamp, batch.deposit_count, batch.forced_count, w)
-    assert computed != posted_root, "challenge: step is correct"
+    assert self._posted(computed, last) != posted_root, "challenge: step is correct"
     committed: uint256 = self.commitments[keccak256(abi_encode(msg.sender, batch_id, step, computed, salt))]
     assert committed != 0, "challenge: not committed"
     assert committed < block.number, "challenge: committed in this block"

@@ -6,7 +6,7 @@
         post-state root. Decoding failures are named here; each rule lives in a rules
         contract (the rules do not fit one contract's 24 KB):
             VerifyMarket: OracleUpdate, FundingTick, AdvanceTime
-            VerifyTrade: Trade
+            VerifyTrade: Trade, Fill
             VerifyAccount: Deposit, Withdraw, Cancel, ForcedRequest, SweepFees
             VerifyRisk: Liquidate, Deleverage
         The configuration is the STF's Config: the EIP-712 domain (name
@@ -85,7 +85,7 @@ def step(
         deposit_count=deposit_count, forced_count=forced_count, inbox=inbox,
     )
     rules: Rules = market_rules
-    if tag == txs.TRADE:
+    if tag == txs.TRADE or tag == txs.FILL:
         rules = trade_rules
     elif tag == txs.DEPOSIT or tag == txs.WITHDRAW or tag == txs.CANCEL or tag == txs.FORCED_REQUEST or tag == txs.SWEEP_FEES:
         rules = account_rules

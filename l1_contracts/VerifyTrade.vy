@@ -1,12 +1,16 @@
 # pragma version ~=0.4.3
 """
-@title One-step verifier: the trade rule (Trade, tag 0x03)
-@notice Re-executes one Trade under rollup/stf/fork.py `apply_trade`, with its checks in
-        the same order, and returns the reason and the writes. Stateless: the router
-        (Verifier.vy) has checked the witness against the pre-state root and the length
-        of the transaction's bytes.
-        Layout (231 bytes): tag | maker order 42 | maker signature 65 | taker order 42 |
-        taker signature 65 | fill u64 | maker fee u32 | taker fee u32.
+@title One-step verifier: the trade rules (Trade, tag 0x03; Fill, tag 0x0C)
+@notice Re-executes one Trade or Fill under rollup/stf/fork.py `apply_trade` and
+        `apply_fill`, with their checks in the same order, and returns the reason and the
+        writes. Stateless: the router (Verifier.vy) has checked the witness against the
+        pre-state root and the length of the transaction's bytes.
+        Trade (190 bytes): tag | maker order 26 | maker signature 64 | taker order 26 |
+        taker signature 64 | fill u40 | maker fee u16 | taker fee u16.
+        Fill (108 bytes): tag | maker account u32 | maker nonce u32 | taker order 26 |
+        taker signature 64 | fill u40 | maker fee u16 | taker fee u16; the witness
+        carries the maker order (`w.order`), which must hash to its slot's order hash.
+        Signatures are EIP-2098 (sigs.recover_compact).
         The witness opens the maker's account as "first" (with its nonce slot at the
         maker order's nonce) and the taker's as "second" (rollup/stf/witness.py `touched`).
 """
@@ -23,13 +27,24 @@ MAX_PRICE: constant(uint256) = 2**40 - 1
 MAX_COLLATERAL: constant(uint256) = 2**100 - 1
 ACCOUNT_CAPACITY: constant(uint256) = 4**10
 
+CANCELLED_HASH: constant(bytes32) = 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+
+# Trade
 MAKER_ORDER: constant(uint256) = 1
-MAKER_SIGNATURE: constant(uint256) = 43
-TAKER_ORDER: constant(uint256) = 108
-TAKER_SIGNATURE: constant(uint256) = 150
-FILL: constant(uint256) = 215
-MAKER_FEE: constant(uint256) = 223
-TAKER_FEE: constant(uint256) = 227
+MAKER_SIGNATURE: constant(uint256) = 27
+TAKER_ORDER: constant(uint256) = 91
+TAKER_SIGNATURE: constant(uint256) = 117
+FILL: constant(uint256) = 181
+MAKER_FEE: constant(uint256) = 186
+TAKER_FEE: constant(uint256) = 188
+# Fill
+FILL_MAKER_ACCOUNT: constant(uint256) = 1
+FILL_MAKER_NONCE: constant(uint256) = 5
+FILL_TAKER_ORDER: constant(uint256) = 9
+FILL_TAKER_SIGNATURE: constant(uint256) = 35
+FILL_FILL: constant(uint256) = 99
+FILL_MAKER_FEE: constant(uint256) = 104
+FILL_TAKER_FEE: constant(uint256) = 106
 
 
 # One side of a trade once its order is authorized: the account as opened, the order's
@@ -52,8 +67,10 @@ struct Filled:
 @external
 @view
 def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
-    """apply_trade, check for check:
-    - decoding: each order's side byte is 0 or 1 (BAD_FIELD);
+    """apply_trade (Trade) or apply_fill (Fill), check for check:
+    - Fill only, first: the maker's account exists (UNKNOWN_ACCOUNT); its nonce slot holds
+      a live order of exactly the named nonce (NO_ORDER: empty, cancelled or reused); the
+      witness's order is that order (its hash is the slot's: else the witness is refused);
     - orders: same market (MARKET_MISMATCH), opposite sides (SAME_SIDE), different
       accounts (SELF_TRADE); the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
     - amounts: order sizes, limit prices and fill in (0, bound], fee rates <= PPM
@@ -61,22 +78,46 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) ->
       multiple of the tick (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price
       (PRICE_NOT_FAIR); fee rates within each order's max fee (FEE_TOO_HIGH); neither
       order expired (EXPIRED);
-    - authority, maker then taker (`_authorize`);
+    - authority, maker then taker (`_authorize`; a Fill's maker: fill <= size - filled,
+      OVERFILL);
     - effects, maker then taker (`_fill`); the fee pool stays in bounds (OVERFLOW).
     Writes both accounts, both nonce slots (nonce, struct hash, filled + fill), the
     market's open interest, and the fee and funding pools."""
-    assert txs.u8(data, 0) == txs.TRADE, "verifier: not a trade"
+    tag: uint256 = txs.u8(data, 0)
+    assert tag == txs.TRADE or tag == txs.FILL, "verifier: not a trade"
     maker: sigs.Order = empty(sigs.Order)
     taker: sigs.Order = empty(sigs.Order)
-    maker_side_ok: bool = False
-    taker_side_ok: bool = False
-    maker, maker_side_ok = txs.order(data, MAKER_ORDER)
-    taker, taker_side_ok = txs.order(data, TAKER_ORDER)
-    if not maker_side_ok or not taker_side_ok:
-        return witness.refuse(txs.BAD_FIELD)
-    fill: uint256 = txs.u64(data, FILL)
-    maker_fee: uint256 = txs.u32(data, MAKER_FEE)
-    taker_fee: uint256 = txs.u32(data, TAKER_FEE)
+    fill: uint256 = 0
+    maker_fee: uint256 = 0
+    taker_fee: uint256 = 0
+    taker_signature: Bytes[64] = b""
+    posted: Side = empty(Side)  # a Fill's maker side, as its slot holds it
+    if tag == txs.TRADE:
+        maker = txs.order(data, MAKER_ORDER)
+        taker = txs.order(data, TAKER_ORDER)
+        taker_signature = txs.compact_signature(data, TAKER_SIGNATURE)
+        fill = txs.u40(data, FILL)
+        maker_fee = txs.u16(data, MAKER_FEE)
+        taker_fee = txs.u16(data, TAKER_FEE)
+    else:
+        maker_id: uint256 = txs.u32(data, FILL_MAKER_ACCOUNT)
+        maker_nonce: uint256 = txs.u32(data, FILL_MAKER_NONCE)
+        if maker_id >= ACCOUNT_CAPACITY:
+            return witness.refuse(txs.UNKNOWN_ACCOUNT)
+        maker_account: leaves.Account = witness.open_account(w.accounts_root, w.first, maker_id)
+        if maker_account.owner == empty(address):
+            return witness.refuse(txs.UNKNOWN_ACCOUNT)
+        slot: leaves.Slot = witness.open_slot(w.first, maker_nonce)
+        if slot.nonce != maker_nonce or slot.order_hash == empty(bytes32) or slot.order_hash == CANCELLED_HASH:
+            return witness.refuse(txs.NO_ORDER)
+        assert sigs.order_hash(w.order) == slot.order_hash, "witness: order is not its slot's"
+        maker = w.order
+        posted = Side(account=maker_account, digest=slot.order_hash, filled=slot.filled)
+        taker = txs.order(data, FILL_TAKER_ORDER)
+        taker_signature = txs.compact_signature(data, FILL_TAKER_SIGNATURE)
+        fill = txs.u40(data, FILL_FILL)
+        maker_fee = txs.u16(data, FILL_MAKER_FEE)
+        taker_fee = txs.u16(data, FILL_TAKER_FEE)
 
     if maker.market != taker.market:
         return witness.refuse(txs.MARKET_MISMATCH)
@@ -113,12 +154,15 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) ->
         return witness.refuse(txs.EXPIRED)
 
     reason: uint8 = txs.OK
-    maker_side: Side = empty(Side)
-    reason, maker_side = self._authorize(maker, txs.signature(data, MAKER_SIGNATURE), fill, w.accounts_root, w.first, ctx.domain)
-    if reason != txs.OK:
-        return witness.refuse(reason)
+    maker_side: Side = posted
+    if tag == txs.TRADE:
+        reason, maker_side = self._authorize(maker, txs.compact_signature(data, MAKER_SIGNATURE), fill, w.accounts_root, w.first, ctx.domain)
+        if reason != txs.OK:
+            return witness.refuse(reason)
+    elif posted.filled + fill > maker.size:
+        return witness.refuse(txs.OVERFILL)
     taker_side: Side = empty(Side)
-    reason, taker_side = self._authorize(taker, txs.signature(data, TAKER_SIGNATURE), fill, w.accounts_root, w.second, ctx.domain)
+    reason, taker_side = self._authorize(taker, taker_signature, fill, w.accounts_root, w.second, ctx.domain)
     if reason != txs.OK:
         return witness.refuse(reason)
 
@@ -158,7 +202,7 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) ->
 @internal
 @view
 def _authorize(
-    order: sigs.Order, signature: Bytes[65], fill: uint256, accounts_root: bytes32, opened: witness.Opened, domain: bytes32,
+    order: sigs.Order, signature: Bytes[64], fill: uint256, accounts_root: bytes32, opened: witness.Opened, domain: bytes32,
 ) -> (uint8, Side):
     """One side's authority (the loop body of apply_trade's first loop): the account
     exists (UNKNOWN_ACCOUNT: id in the tree and owner nonzero); the owner signed the
@@ -170,7 +214,7 @@ def _authorize(
     if account.owner == empty(address):
         return txs.UNKNOWN_ACCOUNT, empty(Side)
     digest: bytes32 = sigs.order_hash(order)
-    signer: address = sigs.recover(sigs.typed_digest(domain, digest), signature)
+    signer: address = sigs.recover_compact(sigs.typed_digest(domain, digest), signature)
     if signer == empty(address):
         return txs.BAD_SIGNATURE, empty(Side)
     if signer != account.owner:

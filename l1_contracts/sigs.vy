@@ -4,6 +4,8 @@
 @notice The EVM side of rollup/stf/signing.py: a signature is r ++ s ++ v (65 bytes) with
         v in {27, 28}, 0 < r < n, 0 < s <= n/2 (high-s refused); anything else, or a
         signature the ecrecover precompile cannot recover, yields the zero address.
+        Trades carry the 64-byte EIP-2098 form r ++ (v - 27) << 255 | s
+        (`recover_compact`).
 """
 
 SECP256K1_N: constant(uint256) = 115792089237316195423570985008687907852837564279074904382605163141518161494337
@@ -55,6 +57,22 @@ def recover(digest: bytes32, signature: Bytes[65]) -> address:
     v: uint256 = convert(slice(signature, 64, 1), uint256)
     if v != 27 and v != 28:
         return empty(address)
+    if r == 0 or r >= SECP256K1_N or s == 0 or s > SECP256K1_HALF_N:
+        return empty(address)
+    return ecrecover(digest, v, r, s)
+
+
+@internal
+@view
+def recover_compact(digest: bytes32, signature: Bytes[64]) -> address:
+    """`recover` of the 65-byte signature a 64-byte EIP-2098 one stands for
+    (signing.expand): v = 27 + the top bit of its second word, s = the rest."""
+    if len(signature) != 64:
+        return empty(address)
+    r: uint256 = extract32(signature, 0, output_type=uint256)
+    ys: uint256 = extract32(signature, 32, output_type=uint256)
+    v: uint256 = 27 + (ys >> 255)
+    s: uint256 = ys & (2**255 - 1)
     if r == 0 or r >= SECP256K1_N or s == 0 or s > SECP256K1_HALF_N:
         return empty(address)
     return ecrecover(digest, v, r, s)

@@ -3,6 +3,8 @@
 @title Transaction encodings (a module)
 @notice The EVM side of rollup/stf/transactions.py: a one-byte type tag, then fixed-width
         big-endian fields; each type's length is fixed (OracleUpdate: 11 + 74 per report).
+        Orders are 26 bytes: account u32 | market_side u8 (bit 7 buy) | size u40 |
+        limit_price u40 | max_fee_ppm u24 | nonce u32 | expiry u32.
         `shape` names the decoding failures that do not depend on a field's value (EMPTY,
         UNKNOWN_TYPE, BAD_LENGTH, and an OracleUpdate's report count); the readers below
         assume `shape` passed. Field checks (an order's side byte, a funding delta's bound,
@@ -25,6 +27,7 @@ DELEVERAGE: constant(uint256) = 8
 FORCED_REQUEST: constant(uint256) = 9
 ADVANCE_TIME: constant(uint256) = 10
 SWEEP_FEES: constant(uint256) = 11
+FILL: constant(uint256) = 12
 
 # reason codes (rollup/stf/reasons.py)
 OK: constant(uint8) = 0
@@ -46,6 +49,7 @@ SELF_TRADE: constant(uint8) = 27
 NOT_STEP_MULTIPLE: constant(uint8) = 28
 NOT_TICK_MULTIPLE: constant(uint8) = 29
 ALREADY_CANCELLED: constant(uint8) = 30
+NO_ORDER: constant(uint8) = 31
 UNDER_MARGIN: constant(uint8) = 40
 OVERFLOW: constant(uint8) = 42
 INSUFFICIENT_COLLATERAL: constant(uint8) = 43
@@ -83,7 +87,9 @@ def length_of(tag: uint256) -> uint256:
     if tag == WITHDRAW:
         return 94
     if tag == TRADE:
-        return 231
+        return 190
+    if tag == FILL:
+        return 108
     if tag == CANCEL:
         return 78
     if tag == FUNDING_TICK:
@@ -139,6 +145,24 @@ def u32(data: Bytes[MAX_TX], at: uint256) -> uint256:
 
 @internal
 @pure
+def u16(data: Bytes[MAX_TX], at: uint256) -> uint256:
+    return convert(slice(data, at, 2), uint256)
+
+
+@internal
+@pure
+def u24(data: Bytes[MAX_TX], at: uint256) -> uint256:
+    return convert(slice(data, at, 3), uint256)
+
+
+@internal
+@pure
+def u40(data: Bytes[MAX_TX], at: uint256) -> uint256:
+    return convert(slice(data, at, 5), uint256)
+
+
+@internal
+@pure
 def u64(data: Bytes[MAX_TX], at: uint256) -> uint256:
     return convert(slice(data, at, 8), uint256)
 
@@ -163,12 +187,18 @@ def signature(data: Bytes[MAX_TX], at: uint256) -> Bytes[65]:
 
 @internal
 @pure
-def order(data: Bytes[MAX_TX], at: uint256) -> (sigs.Order, bool):
-    """The 42-byte order at `at`, and whether its side byte is 0 or 1."""
-    side: uint256 = self.u8(data, at + 5)
+def compact_signature(data: Bytes[MAX_TX], at: uint256) -> Bytes[64]:
+    return slice(data, at, 64)
+
+
+@internal
+@pure
+def order(data: Bytes[MAX_TX], at: uint256) -> sigs.Order:
+    """The 26-byte order at `at` (every 26 bytes are one)."""
+    side: uint256 = self.u8(data, at + 4)
     return sigs.Order(
-        account=self.u32(data, at), market=self.u8(data, at + 4), is_buy=side == 1,
-        size=self.u64(data, at + 6), limit_price=self.u64(data, at + 14),
-        max_fee_ppm=self.u32(data, at + 22), nonce=self.u64(data, at + 26),
-        expiry=self.u64(data, at + 34),
-    ), side <= 1
+        account=self.u32(data, at), market=side & 127, is_buy=side >= 128,
+        size=self.u40(data, at + 5), limit_price=self.u40(data, at + 10),
+        max_fee_ppm=self.u24(data, at + 15), nonce=self.u32(data, at + 18),
+        expiry=self.u32(data, at + 22),
+    )

@@ -9,7 +9,9 @@
             with one nonce slot and its path under the account's orders_root;
           - for Deleverage, the insurance fund (account 0) with its path: its value is
             read, never written ("fund"; zeros for every other type);
-          - the path of the next (empty) withdrawal leaf.
+          - the path of the next (empty) withdrawal leaf;
+          - for Fill, the order it names (the preimage of the first account's slot hash;
+            zeros for every other type).
         `check` proves the records against the pre-state root; `open_account` and
         `open_slot` prove an account or slot at the index the transaction names; `post_root`
         applies a rule's writes and recomputes the root, as rollup/stf/fork.py `commit` does.
@@ -17,6 +19,7 @@
 """
 import leaves
 import merkle
+import sigs
 
 MAX_MARKETS: constant(uint256) = 16
 ACCOUNT_TREE_DEPTH: constant(uint256) = 10
@@ -52,6 +55,7 @@ struct Witness:
     second: Opened
     fund: Opened
     withdrawal_proof: bytes32[30]
+    order: sigs.Order
 
 
 struct Writes:

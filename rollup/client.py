@@ -48,7 +48,8 @@ DEFAULT_OPERATOR_URL = "http://127.0.0.1:8550"
 DEFAULT_L1_RPC = "http://127.0.0.1:8545"
 UNIT = 10**6
 """Collateral units per USD (a 6-decimal stablecoin)."""
-NO_EXPIRY = 2**40
+NO_EXPIRY = 2**32 - 1
+"""An order that never expires: transactions.ORDER_NO_EXPIRY (the widest an order carries)."""
 DEV_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 """The default key: dev account 1 of the well-known mnemonic `test test ... junk`, i.e.
 `rollup.l1.chain.dev_accounts(2)[1]` (written out: deriving it loads the whole EVM).

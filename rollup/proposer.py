@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from web3 import Web3
 
-from .batch import MAX_BATCH_BYTES, MAX_STEPS
+from .batch import MAX_BATCH_BYTES, MAX_STEPS, prefix_length
 from .deploy import Deployment
 from .l1.batches import VALID, batch_calldata, verify_batch
 from .l1.client import L1, L1Error
@@ -96,12 +96,12 @@ class Proposer:
 
         def add(tx: bytes) -> bool:
             nonlocal size
-            if len(txs) >= MAX_STEPS or size + 2 + len(tx) > MAX_BATCH_BYTES:
+            if len(txs) >= MAX_STEPS or size + prefix_length(len(tx)) + len(tx) > MAX_BATCH_BYTES:
                 return False
             if apply(state, tx, context).applied:
                 txs.append(tx)
                 roots.append(state.root())
-                size += 2 + len(tx)
+                size += prefix_length(len(tx)) + len(tx)
             return True
 
         if timestamp > state.globals.time:

@@ -36,7 +36,7 @@ from .stf import builders
 from .stf.fork import Context
 from .stf.signing import address_of
 from .stf.state import Config
-from .stf.transactions import Order
+from .stf.transactions import ORDER_NO_EXPIRY, Order
 
 if TYPE_CHECKING:  # web3 is imported when used: reading the operator's API does not need it
     from web3.contract import Contract
@@ -248,7 +248,7 @@ class Trader:
         self.nonces_used.append(nonce)
         return nonce
 
-    def sign_order(self, market: int, side: str, size: int, price: int, *, expiry: int = 2**40,
+    def sign_order(self, market: int, side: str, size: int, price: int, *, expiry: int = ORDER_NO_EXPIRY,
                    max_fee_ppm: int = 1_000, nonce: int | None = None) -> tuple[Order, str]:
         order = Order(self.account, market, side == "buy", size, price, max_fee_ppm,
                       self.next_nonce() if nonce is None else nonce, expiry)

@@ -48,13 +48,18 @@ class World:
         return self.nonces[account]
 
     def order(self, account: int, market: int, is_buy: bool, size: int, price: int,
-              max_fee_ppm: int = 1_000, expiry: int = 10**12) -> Order:
+              max_fee_ppm: int = 1_000, expiry: int = 10**9) -> Order:
         return Order(account, market, is_buy, size, price, max_fee_ppm, self.next_nonce(account), expiry)
 
     def trade(self, maker: Order, taker: Order, fill: int, maker_fee: int = 200,
               taker_fee: int = 500) -> bytes:
         return builders.trade(maker, USER_KEYS[maker.account - 1], taker, USER_KEYS[taker.account - 1],
                               fill, self.context, maker_fee, taker_fee).encode()
+
+    def fill(self, maker: Order, taker: Order, fill: int, maker_fee: int = 200, taker_fee: int = 500) -> bytes:
+        """A later fill of `maker` (posted by an earlier trade), naming it."""
+        return builders.fill(maker, taker, USER_KEYS[taker.account - 1], fill, self.context,
+                             maker_fee, taker_fee).encode()
 
     def set_price(self, market: int, price: int) -> Receipt:
         self.advance(1)

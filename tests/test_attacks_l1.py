@@ -88,7 +88,7 @@ FORWARDER = """
 # pragma version ~=0.4.3
 interface Rollup:
     def bond(): payable
-    def submit(position: uint256, timestamp: uint256, txs: Bytes[49152], roots: DynArray[bytes32, 1024]) -> uint256: nonpayable
+    def submit(position: uint256, timestamp: uint256, txs: Bytes[49152], roots: Bytes[16368], state_root: bytes32) -> uint256: nonpayable
 
 @external
 @payable
@@ -96,8 +96,8 @@ def bond(rollup: Rollup):
     extcall rollup.bond(value=msg.value)
 
 @external
-def submit(rollup: Rollup, position: uint256, timestamp: uint256, txs: Bytes[49152], roots: DynArray[bytes32, 1024]):
-    extcall rollup.submit(position, timestamp, txs, roots)
+def submit(rollup: Rollup, position: uint256, timestamp: uint256, txs: Bytes[49152], roots: Bytes[16368], state_root: bytes32):
+    extcall rollup.submit(position, timestamp, txs, roots, state_root)
 """
 
 
@@ -114,18 +114,18 @@ def test_a_batch_through_a_forwarder_contract_is_refused(world: World) -> None:
         txs, roots, timestamp = made_up_batch(world)
         length = int(rollup.functions.length().call())
         refused(NOT_TOP_LEVEL, l1.send, forwarder.functions.submit(
-            rollup.address, length, timestamp, batch_format.encode_txs(txs), roots))
+            rollup.address, length, timestamp, batch_format.encode_txs(txs), *batch_format.encode_roots(roots)))
         assert int(rollup.functions.length().call()) == length
 
 
 DELEGATE = """
 # pragma version ~=0.4.3
 interface Rollup:
-    def submit(position: uint256, timestamp: uint256, txs: Bytes[49152], roots: DynArray[bytes32, 1024]) -> uint256: nonpayable
+    def submit(position: uint256, timestamp: uint256, txs: Bytes[49152], roots: Bytes[16368], state_root: bytes32) -> uint256: nonpayable
 
 @external
-def submit(rollup: Rollup, position: uint256, timestamp: uint256, txs: Bytes[49152], roots: DynArray[bytes32, 1024]):
-    extcall rollup.submit(position, timestamp, txs, roots)
+def submit(rollup: Rollup, position: uint256, timestamp: uint256, txs: Bytes[49152], roots: Bytes[16368], state_root: bytes32):
+    extcall rollup.submit(position, timestamp, txs, roots, state_root)
 """
 
 
@@ -153,7 +153,7 @@ def test_a_batch_from_an_eip7702_delegated_account_is_refused(any_l1: str) -> No
         itself = w3.eth.contract(address=account.address, abi=abi)
         now = int(w3.eth.get_block("latest")["timestamp"])
         refused(NOT_TOP_LEVEL, sequencer.l1.send, itself.functions.submit(
-            sequencer.rollup.address, 0, now, batch_format.encode_txs([AdvanceTime(now).encode()]), [b"\1" * 32]))
+            sequencer.rollup.address, 0, now, batch_format.encode_txs([AdvanceTime(now).encode()]), b"", b"\1" * 32))
         assert int(sequencer.rollup.functions.length().call()) == 0
 
 

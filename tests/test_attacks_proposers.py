@@ -91,7 +91,7 @@ class Client:
 
     def order(self, side: str, size: int, price: int, kind: str = "limit") -> tuple[Order, dict[str, Any]]:
         self.nonce += 1
-        order = Order(self.account, 0, side == "buy", size, price, 1_000, self.nonce, 2**40)
+        order = Order(self.account, 0, side == "buy", size, price, 1_000, self.nonce, 2**32 - 1)
         signature = builders.sign_order(order, self.key, self.context)
         answer = self.service.rpc_submit_order({"order": order_json(order), "signature": "0x" + signature.hex(),
                                                 "kind": kind})

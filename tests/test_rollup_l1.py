@@ -130,9 +130,16 @@ def test_bonds_and_malformed_batches_are_refused(env: dict[str, Any]) -> None:
     refused("batch: timestamp in the future", chain.submit, [b"\x0a"], [b"\1" * 32], now + 1000)
     refused("batch: timestamp too old", chain.submit, [b"\x0a"], [b"\1" * 32],
             now - int(rollup.max_time_lag().call()) - 1)
-    refused("batch: empty", chain.submit, [], [], now)
-    bad_blob = rollup.submit(0, now, b"\x00\x05abc", [b"\1" * 32])  # length prefix says 5, 3 follow
-    refused("batch: bad encoding", chain.l1.send, bad_blob)
+    # a batch has at least one step: no transaction for its one root is a bad encoding
+    refused("batch: bad encoding", chain.l1.send, rollup.submit(0, now, b"", b"", b"\1" * 32))
+    for blob, prefixes in (
+        (b"\x05abc", b""),  # length prefix says 5, 3 follow
+        (b"\x80\x05abcde", b""),  # a length below 0x80 in the long form: not canonical
+        (b"\x01\x0a", b"\1" * 15),  # not a whole number of root prefixes
+        (b"\x01\x0a", b"\1" * 16),  # two roots, one transaction
+        (b"\x01\x0a\x01\x0a", b""),  # one root, two transactions
+    ):
+        refused("batch: bad encoding", chain.l1.send, rollup.submit(0, now, blob, prefixes, b"\1" * 32))
     assert rollup.length().call() == 0 and rollup.batch_count().call() == 0
     # unbond works only without pending batches
     op.post([AdvanceTime(now).encode()])

@@ -73,13 +73,52 @@ def test_trade_refusals_are_named() -> None:
     trade = decode(good)
     forged = builders.trade(trade.maker, USER_KEYS[4], trade.taker, USER_KEYS[1], 5, world.context)
     assert world.apply(forged.encode()).reason == Reason.WRONG_SIGNER
-    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    # (the malleated twin (n - s, v flipped) has no 64-byte form: n - s > 2**255 but for a
+    # negligible share of signatures; what a trade can carry with s > n/2 is refused)
+    half_n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
     sig = trade.maker_signature
-    high_s = sig[:32] + (n - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big") + bytes((55 - sig[64],))
+    high_s = sig[:32] + (((sig[64] - 27) << 255) | (half_n + 1)).to_bytes(32, "big")
     malleated = bytearray(good)
-    malleated[43:108] = high_s
+    malleated[27:91] = high_s
     assert world.apply(bytes(malleated)).reason == Reason.BAD_SIGNATURE
     assert world.apply(good).ok
+
+
+def test_fill_names_a_posted_order() -> None:
+    """A Fill names an order a Trade posted (by its account and nonce): it fills it
+    without its signature, up to its size; an order never posted, cancelled, or whose slot
+    a later nonce took, cannot be named."""
+    world = make_world(deposit=5_000_000)
+    maker = world.order(1, 0, False, 30, 300_000)
+    assert world.apply(world.trade(maker, world.order(2, 0, True, 10, 300_000), 10)).ok
+    fill = world.fill(maker, world.order(3, 0, True, 10, 300_000), 10)
+    assert len(fill) == 108 and world.apply(fill).ok
+    assert world.state.slot(1, maker.nonce).filled == 20
+    assert world.apply(world.fill(maker, world.order(4, 0, True, 11, 300_000), 11)).reason == Reason.OVERFILL
+    # the taker's signature is still checked; the taker's own rules too
+    forged = builders.fill(maker, world.order(2, 0, True, 5, 300_000), USER_KEYS[4], 5, world.context)
+    assert world.apply(forged.encode()).reason == Reason.WRONG_SIGNER
+    assert world.apply(world.fill(maker, world.order(2, 0, True, 5, 299_000), 5)).reason == Reason.PRICE_NOT_FAIR
+    assert world.apply(world.fill(maker, world.order(1, 0, True, 5, 300_000), 5)).reason == Reason.SELF_TRADE
+    root = world.state.root()
+    never = world.order(1, 0, False, 10, 300_000)  # signed, never posted
+    cases = {
+        Reason.NO_ORDER: world.fill(never, world.order(2, 0, True, 5, 300_000), 5),
+        Reason.UNKNOWN_ACCOUNT: world.fill(maker._replace(account=4**10), world.order(2, 0, True, 5, 300_000), 5),
+    }
+    for reason, tx in cases.items():
+        assert world.apply(tx).reason == reason, reason
+    # a cancelled order can no longer be named
+    assert world.apply(builders.cancel(1, maker.nonce, USER_KEYS[0], world.context)).ok
+    assert world.state.root() != root
+    assert world.apply(world.fill(maker, world.order(2, 0, True, 5, 300_000), 5)).reason == Reason.NO_ORDER
+    # nor one whose slot a later nonce took
+    first = world.order(2, 0, True, 20, 300_000)
+    assert world.apply(world.trade(first, world.order(3, 0, False, 5, 300_000), 5)).ok
+    later = first._replace(nonce=first.nonce + 256, size=5)
+    assert world.apply(world.trade(later, world.order(3, 0, False, 5, 300_000), 5)).ok
+    assert world.apply(world.fill(first, world.order(4, 0, False, 5, 300_000), 5)).reason == Reason.NO_ORDER
+    assert world.conserved()
 
 
 def test_signatures_are_bound_to_the_deployment() -> None:

@@ -36,7 +36,8 @@ class BatchDataError(Exception):
 
 @dataclass(frozen=True)
 class Calldata:
-    """A batch's transactions and posted roots."""
+    """A batch's transactions and roots (as posted: every one but the last a prefix
+    padded with zeros; or whole)."""
 
     txs: list[bytes]
     roots: list[bytes]
@@ -76,9 +77,9 @@ def batch_calldata(w3: Web3, rollup: Contract, tx_hash: str, position: int, time
         raise BatchDataError(f"calldata of {tx_hash} does not decode: {exc}") from None
     if function.fn_name != "submit":
         raise BatchDataError(f"transaction {tx_hash} calls {function.fn_name}, not submit")
-    roots = [bytes(r) for r in args["roots"]]
-    txs = batch_format.decode_txs(bytes(args["txs"]), len(roots))
-    if (txs is None or int(args["position"]) != position or int(args["timestamp"]) != timestamp
+    roots = batch_format.decode_roots(bytes(args["roots"]), bytes(args["state_root"]))
+    txs = None if roots is None else batch_format.decode_txs(bytes(args["txs"]), len(roots))
+    if (txs is None or roots is None or int(args["position"]) != position or int(args["timestamp"]) != timestamp
             or len(roots) != steps or batch_format.step_root(txs, roots) != step_root):
         raise BatchDataError(f"calldata of {tx_hash} does not match its BatchSubmitted event")
     return Calldata(txs, roots)
@@ -95,9 +96,11 @@ def verify_batch(parent: State, data: Calldata, context: Context, recoverer: Rec
         prefetches = recoverer.start(data.txs, context) if recoverer is not None else []
     wrong: list[Verdict] = []
 
+    last = len(data.txs) - 1
+
     def check(step: int, receipt: Receipt) -> bool:
         computed = state.root()
-        if computed != data.roots[step]:
+        if batch_format.posted_root(computed, step == last) != batch_format.posted_root(data.roots[step], step == last):
             wrong.append(Verdict(INVALID, step=step, posted=data.roots[step], computed=computed))
             return False
         return True

@@ -88,5 +88,5 @@ def step_witness(w: witness.StepWitness) -> tuple[object, ...]:
     market_tuples, listed = markets(w.state.markets)
     return (
         w.accounts_root, w.withdrawals_root, globals_(w.state.globals), market_tuples, listed,
-        opened(w.first), opened(w.second), opened(w.fund), proof(w.withdrawal_proof),
+        opened(w.first), opened(w.second), opened(w.fund), proof(w.withdrawal_proof), tuple(w.order),
     )

@@ -107,8 +107,9 @@ class RollupL1:
         """Post a batch; returns (batch id, receipt)."""
         if position is None:
             position = int(self.rollup.functions.length().call())
+        prefixes, state_root = batch_format.encode_roots(roots)
         receipt = self.l1.send(self.rollup.functions.submit(
-            position, timestamp, batch_format.encode_txs(txs), list(roots)))
+            position, timestamp, batch_format.encode_txs(txs), prefixes, state_root))
         event = self.rollup.events.BatchSubmitted().process_receipt(receipt, errors=DISCARD)[0]
         return int(event["args"]["id"]), receipt
 
@@ -120,25 +121,27 @@ class RollupL1:
     def challenge_call(self, batch_id: int, step: int, txs: Sequence[bytes], roots: Sequence[bytes],
                        pre_state: State, salt: bytes = ZERO_HASH) -> Any:
         """The contract call revealing the proof that step `step` of a batch is wrong,
-        given the batch's transactions and posted roots and the true state before that
-        step (`salt` is the one its commitment was made with)."""
+        given the batch's transactions and roots (whole or as posted) and the true state
+        before that step (`salt` is the one its commitment was made with). The previous
+        step is opened with the whole pre-state root, which begins with its posted prefix."""
         tx = txs[step]
         path = batch_format.step_proof(txs, roots, step)
+        posted = batch_format.posted_root(roots[step], step == len(roots) - 1)
         if step > 0:
-            previous_root, previous_hash = roots[step - 1], keccak(txs[step - 1])
+            previous_root, previous_hash = pre_state.root(), keccak(txs[step - 1])
             previous_path = batch_format.step_proof(txs, roots, step - 1)
         else:
             previous_root, previous_hash, previous_path = ZERO_HASH, ZERO_HASH, []
         w = records.step_witness(step_witness(pre_state, tx))
         return EncodedCall(self.l1.w3, self.rollup.address, encode_call("Rollup", "challenge", [
-            batch_id, step, tx, roots[step], path, previous_root, previous_hash, previous_path, w, salt]))
+            batch_id, step, tx, posted, path, previous_root, previous_hash, previous_path, w, salt]))
 
     def computed_root(self, batch_id: int, step: int, txs: Sequence[bytes], roots: Sequence[bytes],
                       pre_state: State) -> bytes:
         """The post-state root the L1 verifier computes for step `step` from `pre_state`
         (an eth_call of Verifier.step: exactly what the reveal will compare)."""
         batch = self.batch(batch_id)
-        pre_root = roots[step - 1] if step > 0 else batch.parent_root
+        pre_root = pre_state.root() if step > 0 else batch.parent_root
         w = records.step_witness(step_witness(pre_state, txs[step]))
         try:
             _, _, computed = self.verifier.functions.step(

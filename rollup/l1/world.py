@@ -21,6 +21,7 @@ from ..stf.fork import Context, Receipt
 from ..stf.genesis import genesis_state
 from ..stf.state import State
 from ..stf.transactions import (
+    ORDER_NO_EXPIRY,
     AdvanceTime,
     Deleverage,
     FundingTick,
@@ -141,13 +142,18 @@ class World:
         return builders.oracle_update(market, ts, reports, self.context()).encode()
 
     def order(self, user: User, market: int, is_buy: bool, size: int, price: int) -> Order:
-        return Order(user.account, market, is_buy, size, price, 1_000, user.next_nonce(), 2**40)
+        return Order(user.account, market, is_buy, size, price, 1_000, user.next_nonce(), ORDER_NO_EXPIRY)
 
     def trade(self, maker: User, taker: User, market: int, maker_buys: bool, size: int,
               price: int) -> bytes:
         m = self.order(maker, market, maker_buys, size, price)
         t = self.order(taker, market, not maker_buys, size, price)
         return builders.trade(m, maker.key, t, taker.key, size, self.context(), 200, 500).encode()
+
+    def fill(self, maker: Order, taker: User, size: int) -> bytes:
+        """A later fill of `maker` (posted by an earlier trade) by a new taker order."""
+        t = self.order(taker, maker.market, not maker.is_buy, size, maker.limit_price)
+        return builders.fill(maker, t, taker.key, size, self.context(), 200, 500).encode()
 
     def withdraw(self, user: User, amount: int) -> bytes:
         return builders.withdraw(user.account, amount, user.next_nonce(), 2**40, user.key, self.context()).encode()
@@ -233,6 +239,13 @@ def trade(w: World) -> list[bytes]:
     return [w.trade(w.users[0], w.users[1], 0, True, 100, 300_000)]
 
 
+def fill(w: World) -> list[bytes]:
+    maker = w.order(w.users[0], 0, True, 100, 300_000)
+    taker = w.order(w.users[1], 0, False, 40, 300_000)
+    w.post([builders.trade(maker, w.users[0].key, taker, w.users[1].key, 40, w.context(), 200, 500).encode()])
+    return [w.fill(maker, w.users[2], 60)]
+
+
 def deposit(w: World) -> list[bytes]:
     user = w.users[0]
     user.chain.deposit(user.address, 7_000_000)
@@ -281,6 +294,7 @@ SCENARIOS: dict[str, Callable[[World], list[bytes]]] = {
     "OracleUpdate": oracle_update,
     "FundingTick": funding_tick,
     "Trade": trade,
+    "Fill": fill,
     "Deposit": deposit,
     "Withdraw": withdraw,
     "Cancel": cancel,

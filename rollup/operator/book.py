@@ -9,7 +9,8 @@ Rules
 Entry. A new order is refused (`Rejection`), in this order, when:
   1. its market is not the book's (WRONG_MARKET);
   2. size not in (0, MAX_SIZE], limit price not in (0, MAX_PRICE], max_fee_ppm > PPM,
-     account, nonce or expiry beyond its width, or a signature not 65 bytes (BAD_FIELD);
+     account, market, nonce, expiry or max fee beyond the width an order is posted
+     in (transactions.ORDER_FIELD_BOUNDS: nonce and expiry u32), or a signature not 65 bytes (BAD_FIELD);
   3. its limit price is not a multiple of the market's tick (NOT_TICK_MULTIPLE);
   4. its size is below one step, so it could never trade (BELOW_STEP);
   5. it has expired: expiry < now (EXPIRED; the STF trades while time <= expiry);
@@ -73,9 +74,10 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import NamedTuple
 
-from rollup.stf.constants import MAX_PRICE, MAX_SIZE, MAX_U32, MAX_U64, ORDER_SLOTS, PPM
+from rollup.stf.constants import MAX_PRICE, MAX_SIZE, ORDER_SLOTS, PPM
 from rollup.stf.state import Market
 from rollup.stf.transactions import SIGNATURE_LENGTH, Order, Trade
+from rollup.stf.transactions import Fill as FillTx
 
 
 class Kind(IntEnum):
@@ -145,9 +147,13 @@ class Fill(NamedTuple):
     size: int
     price: int
 
-    def trade(self, maker_fee_ppm: int = 0, taker_fee_ppm: int = 0) -> Trade:
-        """The STF transaction of this fill."""
+    def trade(self, maker_fee_ppm: int = 0, taker_fee_ppm: int = 0, *, posted: bool = False) -> Trade | FillTx:
+        """The STF transaction of this fill: a Trade carrying the maker order, or, when the
+        maker order is `posted` already (its nonce slot holds it), a Fill naming it."""
         maker, taker = self.maker_entry, self.taker_entry
+        if posted:
+            return FillTx(maker.order.account, maker.order.nonce, taker.order, taker.signature, self.size,
+                          maker_fee_ppm, taker_fee_ppm)
         return Trade(maker.order, maker.signature, taker.order, taker.signature, self.size,
                      maker_fee_ppm, taker_fee_ppm)
 
@@ -365,9 +371,7 @@ class OrderBook:
             return Rejection.WRONG_MARKET
         if not (
             0 < order.size <= MAX_SIZE and 0 < order.limit_price <= MAX_PRICE
-            and 0 <= order.max_fee_ppm <= PPM and 0 <= order.account <= MAX_U32
-            and 0 <= order.nonce <= MAX_U64 and 0 <= order.expiry <= MAX_U64
-            and len(signature) == SIGNATURE_LENGTH
+            and 0 <= order.max_fee_ppm <= PPM and order.fits() and len(signature) == SIGNATURE_LENGTH
         ):
             return Rejection.BAD_FIELD
         if order.limit_price % self.tick_size:

@@ -29,6 +29,7 @@ from ..stf.transactions import (
     FORCED_REQUEST,
     TRADE,
     Deposit,
+    Fill,
     FundingTick,
     Liquidate,
     Order,
@@ -81,7 +82,7 @@ def head_after(pre: State, txs: list[bytes], context: Context) -> State:
 
 def next_nonce(state: State, account: int) -> int:
     """A nonce far above anything a client uses, in a free slot."""
-    return 2**40 + state.globals.time % 1_000 * 256 + account % 256
+    return 2**31 + state.globals.time % 1_000 * 256 + account % 256
 
 
 @contextmanager
@@ -103,9 +104,10 @@ def wrong_pnl(pre: State, txs: list[bytes], roots: list[bytes], context: Context
     """A trade settled with the maker paid 10% of the notional too much."""
     for i, tx in enumerate(txs):
         trade = decode(tx)
-        if tx and tx[0] == TRADE and isinstance(trade, Trade):
-            extra = max(1, trade.fill * trade.maker.limit_price // 10)
-            return txs, replay(pre, txs, context, {i: lambda s, t=trade, e=extra: credit(s, t.maker.account, e)})
+        if isinstance(trade, (Trade, Fill)):
+            maker = trade.maker.account if isinstance(trade, Trade) else trade.maker_account
+            extra = max(1, trade.fill * trade.taker.limit_price // 10)
+            return txs, replay(pre, txs, context, {i: lambda s, m=maker, e=extra: credit(s, m, e)})
     return None
 
 
@@ -130,8 +132,8 @@ def _forged_trade(head: State, context: Context, size: int, sign_taker: bool = T
     maker_id, taker_id = users[0], users[1]
     price = market.oracle_price - market.oracle_price % market.tick_size or market.tick_size
     size -= size % market.step_size
-    maker = Order(maker_id, market.id, True, size, price, 1_000_000, next_nonce(head, maker_id), 2**40)
-    taker = Order(taker_id, market.id, False, size, price, 1_000_000, next_nonce(head, taker_id) + 1, 2**40)
+    maker = Order(maker_id, market.id, True, size, price, 1_000_000, next_nonce(head, maker_id), 2**32 - 1)
+    taker = Order(taker_id, market.id, False, size, price, 1_000_000, next_nonce(head, taker_id) + 1, 2**32 - 1)
     maker_key, taker_key = DEV_KEYS[head.account(maker_id).owner], DEV_KEYS[head.account(taker_id).owner]
     trade = builders.trade(maker, maker_key, taker, taker_key, size, context)
     if not sign_taker:

@@ -46,7 +46,7 @@ from typing import Any
 
 from web3 import Web3
 
-from ..batch import MAX_BATCH_BYTES, MAX_STEPS, MAX_TX, step_root
+from ..batch import MAX_BATCH_BYTES, MAX_STEPS, MAX_TX, posted_root, prefix_length, step_root
 from ..l1.batches import batch_calldata
 from ..l1.client import L1Error
 from ..l1.inbox import Inbox
@@ -228,7 +228,7 @@ class Sequencer:
         budget_bytes = MAX_BATCH_BYTES - MAX_BATCH_BYTES // USER_SHARE
         for entry in self.inbox.pending(g.deposit_count, g.forced_count)[:max(0, budget_txs)]:
             tx = entry.encode()
-            if batch.size + 2 + len(tx) > budget_bytes:
+            if batch.size + prefix_length(len(tx)) + len(tx) > budget_bytes:
                 break
             self._append(db, tx)
         return batch
@@ -243,14 +243,14 @@ class Sequencer:
             root = self.state.root()
             self.batch.txs.append(tx)
             self.batch.roots.append(root)
-            self.batch.size += 2 + len(tx)
+            self.batch.size += prefix_length(len(tx)) + len(tx)
             db.log_tx(self.batch.local, tx, root)
         return receipt
 
     def room(self, tx_len: int) -> bool:
         """Whether the open batch can take one more transaction of this length."""
         b = self.batch
-        return b is None or (len(b.txs) < self.max_txs and b.size + 2 + tx_len <= MAX_BATCH_BYTES)
+        return b is None or (len(b.txs) < self.max_txs and b.size + prefix_length(tx_len) + tx_len <= MAX_BATCH_BYTES)
 
     def sequence(self, db: Writes, tx: bytes) -> Receipt:
         """Apply a user's transaction to the head state in the open batch (opening one if
@@ -501,16 +501,21 @@ class Sequencer:
         if self.on_resequenced is not None and (results or adopted):
             self.on_resequenced(results, adopted)
 
-    def _replays(self, txs: list[bytes], roots: list[bytes], context: Context) -> bool:
-        """Apply a batch to the head state, checking each root after each step; if one
-        differs, roll back to before the batch and say no (the STF never raises)."""
+    def _replays(self, txs: list[bytes], roots: list[bytes], context: Context) -> list[bytes] | None:
+        """Apply a batch to the head state, checking each root after each step (`roots`
+        whole or as posted); if one differs, roll back to before the batch and say no
+        (None; the STF never raises). Else the whole roots."""
         mark = self.state.mark()
-        for tx, root in zip(txs, roots, strict=True):
+        whole = []
+        for i, (tx, root) in enumerate(zip(txs, roots, strict=True)):
             apply(self.state, tx, context)
-            if self.state.root() != root:
+            computed = self.state.root()
+            last = i == len(txs) - 1
+            if posted_root(computed, last) != posted_root(root, last):
                 self.state.rollback(mark)
-                return False
-        return True
+                return None
+            whole.append(computed)
+        return whole
 
     def _adopt(self, position: int, batch_id: int, pending_cuts: list[CutBatch], redo: list[bytes]) -> bool:
         """Take L1's batch at `position` into the operator's chain: one of its own cut
@@ -521,7 +526,7 @@ class Sequencer:
             if info.steps == len(cut.txs) and info.step_root == step_root(cut.txs, cut.roots) \
                     and info.parent_root == self.state.root():
                 context = self.context_for(cut.timestamp, cut.deposit_count, cut.forced_count)
-                if not self._replays(cut.txs, cut.roots, context):
+                if self._replays(cut.txs, cut.roots, context) is None:
                     raise RuntimeError(f"batch local {cut.local} does not replay to its own roots")
                 self._record_adopted(cut.local, batch_id, position, cut.txs, cut.roots, info, foreign=False)
                 for tx in cut.txs:  # posted after all: not to be sequenced again
@@ -541,14 +546,15 @@ class Sequencer:
                               info.timestamp, info.steps, info.step_root)
         self.inbox.sync()
         context = self.context_for(info.timestamp, info.deposit_count, info.forced_count)
-        if not self._replays(data.txs, data.roots, context):
+        roots = self._replays(data.txs, data.roots, context)
+        if roots is None:
             self.blocked = f"batch {batch_id} at position {position} of {info.proposer} is invalid"
             log.error("%s: waiting for a watcher to prove it wrong", self.blocked)
             return False
         with self.store.transaction() as db:
             local = self._next_local()
-            db.adopted_batch(local, info.timestamp, info.deposit_count, info.forced_count, data.txs, data.roots)
-        self._record_adopted(local, batch_id, position, data.txs, data.roots, info, foreign=True)
+            db.adopted_batch(local, info.timestamp, info.deposit_count, info.forced_count, data.txs, roots)
+        self._record_adopted(local, batch_id, position, data.txs, roots, info, foreign=True)
         log.warning("adopted batch %d at position %d, posted by %s", batch_id, position, info.proposer)
         return True
 
@@ -622,7 +628,7 @@ class Sequencer:
                                                    row.forced_count, row.status, foreign=row.foreign))
                 elif row.status == BatchStatus.OPEN:
                     self.batch = OpenBatch(row.local, row.timestamp, row.deposit_count, row.forced_count, context,
-                                           start, txs, roots, sum(2 + len(t) for t in txs), len(txs), pre_state=pre)
+                                           start, txs, roots, sum(prefix_length(len(t)) + len(t) for t in txs), len(txs), pre_state=pre)
                 elif row.status == BatchStatus.CUT:
                     self.cut_batches.append(CutBatch(row.local, row.timestamp, row.deposit_count, row.forced_count,
                                                      txs, roots, BatchEnd.of(self.state), pre))

@@ -40,7 +40,8 @@ from ..stf.fork import filled_so_far, order_hash
 from ..stf.genesis import DEVNET_MARKETS
 from ..stf.reasons import Reason
 from ..stf.signing import recover, typed_digest
-from ..stf.transactions import TRADE, Cancel, Order, Trade, Withdraw, decode
+from ..stf.transactions import FEE_BOUND, ORDER_LENGTH, Cancel, Order, Trade, Withdraw, decode
+from ..stf.transactions import Fill as FillTx
 from . import keeper
 from .book import Entry, ExitReason, Fill, Kind, OrderBook, Verdict
 from .sequencer import Sequencer
@@ -64,7 +65,7 @@ KINDS = {"limit": Kind.LIMIT, "ioc": Kind.IOC, "post_only": Kind.POST_ONLY}
 MARKET_SYMBOLS = {info.id: info.symbol for info, _ in DEVNET_MARKETS}
 U64 = 2**64 - 1
 MAKER_REASONS = {Reason.UNKNOWN_ACCOUNT, Reason.BAD_SIGNATURE, Reason.WRONG_SIGNER, Reason.NONCE_USED,
-                 Reason.OVERFILL, Reason.EXPIRED}
+                 Reason.OVERFILL, Reason.EXPIRED, Reason.NO_ORDER}
 
 
 def error(kind: str, message: str, reason: Any = None) -> RpcError:
@@ -98,6 +99,8 @@ class OperatorService(jsonrpc.Service):
     def __init__(self, sequencer: Sequencer, maker_fee_ppm: int = 200, taker_fee_ppm: int = 500,
                  funding_interval: int = 60) -> None:
         super().__init__()
+        if not (0 <= maker_fee_ppm <= FEE_BOUND and 0 <= taker_fee_ppm <= FEE_BOUND):
+            raise ValueError(f"fee rates are at most {FEE_BOUND} ppm (the width a trade carries)")
         self.lock = sequencer.lock  # one lock for the API, the books and the sequencer
         self.funding_interval = funding_interval
         self.seq = sequencer
@@ -116,9 +119,9 @@ class OperatorService(jsonrpc.Service):
     def _restore_books(self) -> None:
         by_market: dict[int, list[Entry]] = {}
         for row in self.store.open_orders():
-            order = Order.decode(row.body[:42])
-            assert order is not None
-            entry = Entry(book_id_of(row.id), order, row.body[42:], KINDS[row.kind], row.remaining, row.created_seq)
+            order = Order.decode(row.body[:ORDER_LENGTH])
+            entry = Entry(book_id_of(row.id), order, row.body[ORDER_LENGTH:], KINDS[row.kind], row.remaining,
+                          row.created_seq)
             by_market.setdefault(order.market, []).append(entry)
         for market, entries in by_market.items():
             self.books[market].restore(entries)
@@ -141,11 +144,15 @@ class OperatorService(jsonrpc.Service):
                         self._realign(entry.order, entry.signature)
         for tx, receipt in results:
             trade = decode(tx)
-            if receipt.applied or not tx or tx[0] != TRADE or not isinstance(trade, Trade):
+            if receipt.applied:
                 continue
-            signatures = {trade.maker: trade.maker_signature, trade.taker: trade.taker_signature}
-            for order in (trade.maker, trade.taker):
-                self._realign(order, signatures[order])
+            if isinstance(trade, Trade):
+                self._realign(trade.maker, trade.maker_signature)
+            if isinstance(trade, FillTx):  # the maker order as acknowledged (its Trade may be refused too)
+                for row in self.store.orders_by_nonce(trade.maker_account, trade.maker_nonce):
+                    self._realign(Order.decode(row.body[:ORDER_LENGTH]), row.body[ORDER_LENGTH:])
+            if isinstance(trade, (Trade, FillTx)):
+                self._realign(trade.taker, trade.taker_signature)
 
     def _realign(self, order: Order, signature: bytes) -> None:
         """Make an acknowledged order's book entry and stored status agree with the state:
@@ -168,6 +175,13 @@ class OperatorService(jsonrpc.Service):
             db.order_remaining(gid, remaining, status)
 
     # ------------------------------------------------------------------ checks
+
+    def _posted(self, order: Order) -> bool:
+        """Whether a Trade posted `order` already: its nonce slot holds it (a later fill
+        then names it, a Fill, instead of carrying it again)."""
+        slot = self.state.slot(order.account, order.nonce)
+        return slot.nonce == order.nonce and slot.order_hash in self.state.orders \
+            and self.state.orders[slot.order_hash] == order
 
     @property
     def state(self) -> Any:
@@ -238,7 +252,7 @@ class OperatorService(jsonrpc.Service):
         fills: list[dict[str, Any]] = []
         with self.store.transaction() as db:
             def execute(fill: Fill) -> Verdict:
-                tx = fill.trade(self.maker_fee_ppm, self.taker_fee_ppm).encode()
+                tx = fill.trade(self.maker_fee_ppm, self.taker_fee_ppm, posted=self._posted(fill.maker_entry.order)).encode()
                 receipt = self.seq.sequence(db, tx)
                 if receipt.ok:
                     maker = fill.maker_entry

@@ -268,6 +268,11 @@ class Store:
         return OrderRow(int(rows[0][0]), bytes(rows[0][1]), str(rows[0][2]), int(rows[0][3]), int(rows[0][4])) \
             if rows else None
 
+    def orders_by_nonce(self, account: int, nonce: int) -> list[OrderRow]:
+        rows = self.query("SELECT id, body, kind, remaining, created_seq FROM orders "
+                          "WHERE account = ? AND nonce = ?", (account, nonce))
+        return [OrderRow(int(r[0]), bytes(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows]
+
     def trades(self, market: int, limit: int) -> list[dict[str, int]]:
         """A market's newest trades, newest first."""
         rows = self.query("SELECT seq, price, size, maker, taker, maker_order, taker_order, time FROM trades "

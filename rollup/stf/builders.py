@@ -21,6 +21,7 @@ from .signing import (
 from .transactions import (
     Cancel,
     Deposit,
+    Fill,
     ForcedRequest,
     OracleReport,
     OracleUpdate,
@@ -38,6 +39,13 @@ def trade(maker: Order, maker_key: bytes, taker: Order, taker_key: bytes, fill: 
           context: Context, maker_fee_ppm: int = 0, taker_fee_ppm: int = 0) -> Trade:
     return Trade(maker, sign_order(maker, maker_key, context), taker,
                  sign_order(taker, taker_key, context), fill, maker_fee_ppm, taker_fee_ppm)
+
+
+def fill(maker: Order, taker: Order, taker_key: bytes, fill: int, context: Context,
+         maker_fee_ppm: int = 0, taker_fee_ppm: int = 0) -> Fill:
+    """A later fill of `maker` (posted earlier by a Trade), named by its account and nonce."""
+    return Fill(maker.account, maker.nonce, taker, sign_order(taker, taker_key, context), fill,
+                maker_fee_ppm, taker_fee_ppm)
 
 
 def withdraw(account: int, amount: int, nonce: int, expiry: int, key: bytes, context: Context) -> Withdraw:

@@ -15,7 +15,7 @@ fate, and the receipt carries the action's reason with `applied = True`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -65,6 +65,7 @@ from .transactions import (
     Cancel,
     Deleverage,
     Deposit,
+    Fill,
     ForcedRequest,
     FundingTick,
     Liquidate,
@@ -133,6 +134,8 @@ class Effects:
     markets: list[Market] = field(default_factory=list)
     globals: Globals | None = None
     withdrawal: Withdrawal | None = None
+    orders: list[tuple[bytes, Order]] = field(default_factory=list)
+    """Orders posted by this step, by struct hash (State.orders)."""
 
 
 Outcome = Effects | Reason
@@ -175,6 +178,8 @@ def commit(state: State, effects: Effects) -> None:
         state.set_globals(effects.globals)
     if effects.withdrawal is not None:
         state.append_withdrawal(effects.withdrawal)
+    for digest, order in effects.orders:
+        state.orders[digest] = order
 
 
 # ---------------------------------------------------------------------- shared checks
@@ -401,8 +406,8 @@ def apply_cancel(state: State, tx: Cancel, context: Context) -> Outcome:
 
 
 def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
-    """Fill `fill` lots between a maker and a taker order at the maker's limit price.
-    Checks, in order:
+    """Fill `fill` lots between a maker and a taker order at the maker's limit price (the
+    maker order's first fill: it comes with its signature). Checks, in order:
     - orders: same market (MARKET_MISMATCH), opposite sides (SAME_SIDE), different
       accounts (SELF_TRADE); the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
     - amounts: order sizes, limit prices and fill in (0, bound] (BAD_FIELD); fill a
@@ -415,7 +420,40 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
       fill * price - fee; fee = ceil(fill * price * fee_ppm / PPM); bounds (OVERFLOW);
       each side satisfies the margin rule (UNDER_MARGIN).
     """
-    maker, taker = tx.maker, tx.taker
+    return match(state, context, tx.maker, tx.taker, tx.taker_signature, tx.fill, tx.maker_fee_ppm,
+                 tx.taker_fee_ppm, lambda: order_authority(state, context, tx.maker, tx.maker_signature, tx.fill))
+
+
+def apply_fill(state: State, tx: Fill, context: Context) -> Outcome:
+    """A later fill of a posted order, named by its account and nonce. Checks first: the
+    maker's account exists (UNKNOWN_ACCOUNT); its nonce slot holds a live order of exactly
+    `maker_nonce` (NO_ORDER: an empty, cancelled or reused slot); that order (the preimage
+    of the slot's hash) is the maker order. Then every check of `apply_trade` in its
+    order, the maker's authority being its slot's: fill <= size - filled (OVERFILL); its
+    signature was checked when it was posted."""
+    account = known_account(state, tx.maker_account)
+    if account is None:
+        return Reason.UNKNOWN_ACCOUNT
+    slot = state.slot(tx.maker_account, tx.maker_nonce)
+    maker = state.orders.get(slot.order_hash) if slot.nonce == tx.maker_nonce else None
+    if maker is None:
+        return Reason.NO_ORDER
+
+    def authority() -> tuple[Account, bytes, int] | Reason:
+        if slot.filled + tx.fill > maker.size:
+            return Reason.OVERFILL
+        return account, slot.order_hash, slot.filled
+
+    return match(state, context, maker, tx.taker, tx.taker_signature, tx.fill, tx.maker_fee_ppm,
+                 tx.taker_fee_ppm, authority)
+
+
+def match(
+    state: State, context: Context, maker: Order, taker: Order, taker_signature: bytes, fill: int,
+    maker_fee_ppm: int, taker_fee_ppm: int, maker_authority: Callable[[], tuple[Account, bytes, int] | Reason],
+) -> Outcome:
+    """The checks and effects a Trade and a Fill share (apply_trade's list), the maker's
+    authority given by the caller."""
     if maker.market != taker.market:
         return Reason.MARKET_MISMATCH
     if maker.is_buy == taker.is_buy:
@@ -426,29 +464,28 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
     if isinstance(market, Reason):
         return market
     if not (
-        0 < maker.size <= MAX_SIZE and 0 < taker.size <= MAX_SIZE and 0 < tx.fill <= MAX_SIZE
+        0 < maker.size <= MAX_SIZE and 0 < taker.size <= MAX_SIZE and 0 < fill <= MAX_SIZE
         and 0 < maker.limit_price <= MAX_PRICE and 0 < taker.limit_price <= MAX_PRICE
-        and tx.maker_fee_ppm <= PPM and tx.taker_fee_ppm <= PPM
+        and maker_fee_ppm <= PPM and taker_fee_ppm <= PPM
     ):
         return Reason.BAD_FIELD
-    if tx.fill % market.step_size != 0:
+    if fill % market.step_size != 0:
         return Reason.NOT_STEP_MULTIPLE
     price = maker.limit_price
     if price % market.tick_size != 0:
         return Reason.NOT_TICK_MULTIPLE
     if (taker.is_buy and price > taker.limit_price) or (not taker.is_buy and price < taker.limit_price):
         return Reason.PRICE_NOT_FAIR
-    if tx.maker_fee_ppm > maker.max_fee_ppm or tx.taker_fee_ppm > taker.max_fee_ppm:
+    if maker_fee_ppm > maker.max_fee_ppm or taker_fee_ppm > taker.max_fee_ppm:
         return Reason.FEE_TOO_HIGH
     now = state.globals.time
     if now > maker.expiry or now > taker.expiry:
         return Reason.EXPIRED
 
-    fill = tx.fill
-    maker_side = order_authority(state, context, maker, tx.maker_signature, fill)
+    maker_side = maker_authority()
     if isinstance(maker_side, Reason):
         return maker_side
-    taker_side = order_authority(state, context, taker, tx.taker_signature, fill)
+    taker_side = order_authority(state, context, taker, taker_signature, fill)
     if isinstance(taker_side, Reason):
         return taker_side
 
@@ -461,7 +498,7 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
     slots = []
     open_interest = market.open_interest
     for order, (account, digest, filled), fee_ppm in (
-        (maker, maker_side, tx.maker_fee_ppm), (taker, taker_side, tx.taker_fee_ppm)
+        (maker, maker_side, maker_fee_ppm), (taker, taker_side, taker_fee_ppm)
     ):
         before, payment = settle_funding(account, markets)
         funding_paid += payment
@@ -486,6 +523,7 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
         accounts=accounts,
         slots=slots,
         markets=[market.with_open_interest(open_interest)],
+        orders=[(maker_side[1], maker), (taker_side[1], taker)],
         globals=g.with_pools(g.fee_pool + fees, g.funding_pool + funding_paid),
     )
 
@@ -803,6 +841,7 @@ RULES = {
     Deposit: apply_deposit,
     Withdraw: apply_withdraw,
     Trade: apply_trade,
+    Fill: apply_fill,
     Cancel: apply_cancel,
     OracleUpdate: apply_oracle_update,
     FundingTick: apply_funding_tick,

@@ -30,7 +30,7 @@ from .signing import (
     typed_digest,
 )
 from .state import State
-from .transactions import Cancel, OracleUpdate, Trade, Withdraw, decode
+from .transactions import Cancel, Fill, OracleUpdate, Trade, Withdraw, decode
 
 Pair = tuple[bytes, bytes]
 """(the typed-data digest that was signed, the 65-byte signature)."""
@@ -46,6 +46,8 @@ def signatures(tx_bytes: bytes, domain: bytes) -> list[Pair]:
     if isinstance(tx, Trade):
         return [(typed_digest(domain, order_hash(tx.maker)), tx.maker_signature),
                 (typed_digest(domain, order_hash(tx.taker)), tx.taker_signature)]
+    if isinstance(tx, Fill):
+        return [(typed_digest(domain, order_hash(tx.taker)), tx.taker_signature)]
     if isinstance(tx, Withdraw):
         digest = struct_hash(WITHDRAWAL_TYPEHASH, tx.account, tx.amount, tx.nonce, tx.expiry)
         return [(typed_digest(domain, digest), tx.signature)]

@@ -29,6 +29,8 @@ class Reason(IntEnum):
     NOT_STEP_MULTIPLE = 28
     NOT_TICK_MULTIPLE = 29
     ALREADY_CANCELLED = 30
+    NO_ORDER = 31
+    """A Fill names a nonce slot that holds no live order of that nonce."""
     # money
     UNDER_MARGIN = 40
     OVERFLOW = 42

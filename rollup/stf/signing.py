@@ -146,3 +146,21 @@ def sign(digest: bytes, private_key: bytes) -> bytes:
 def address_of(private_key: bytes) -> bytes:
     public = coincurve.PrivateKey(private_key).public_key.format(compressed=False)
     return keccak(public[1:])[12:]
+
+
+def compact(signature: bytes) -> bytes:
+    """The 64-byte EIP-2098 form of a 65-byte signature r ++ s ++ v: r ++ (y << 255 | s)
+    with y = v - 27. Exact for every signature the rules accept (v in {27, 28}, s <= n/2
+    < 2**255); of any other 65 bytes it keeps r, the low 255 bits of s and v's low bit
+    flipped (y = (v - 27) & 1), so that it is defined on every input."""
+    if len(signature) != 65:
+        raise ValueError("a signature is 65 bytes")
+    y = (signature[64] - 27) & 1
+    s = int.from_bytes(signature[32:64], "big") & ((1 << 255) - 1)
+    return signature[:32] + ((y << 255) | s).to_bytes(32, "big")
+
+
+def expand(signature: bytes) -> bytes:
+    """The 65-byte r ++ s ++ v of a 64-byte EIP-2098 signature (v = 27 + its top bit)."""
+    ys = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (ys & ((1 << 255) - 1)).to_bytes(32, "big") + bytes((27 + (ys >> 255),))

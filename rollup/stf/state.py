@@ -281,6 +281,11 @@ class State:
     withdrawal_tree: QuadTree = field(default_factory=lambda: QuadTree(WITHDRAWAL_TREE_DEPTH))
     _markets_root: bytes = b""
     _globals_hash: bytes = b""
+    orders: dict[bytes, Any] = field(default_factory=dict)
+    """Every order posted so far, by its struct hash (what its nonce slot stores): the
+    preimages a Fill needs to find the order it names. Outside the root (the slot's hash
+    commits to the order); only ever added to, so copies share it and a rollback keeps
+    it: knowing a preimage is true of every state."""
     journal: list[tuple[Any, ...]] | None = None
     """What each write since `journal_base` replaced (None: no journal is kept)."""
     journal_base: int = 0
@@ -432,6 +437,7 @@ class State:
             order_trees={k: v.copy() for k, v in self.order_trees.items()},
             market_leaves=list(self.market_leaves),
             withdrawal_tree=self.withdrawal_tree.copy(),
+            orders=self.orders,
         )
 
     # --- witnesses

@@ -5,9 +5,13 @@ length is fixed by its type (OracleUpdate: by its report count). `decode` turns 
 string into a transaction or a Reason (EMPTY, UNKNOWN_TYPE, BAD_LENGTH, BAD_FIELD);
 `encode(decode(b)) == b` for every b that decodes.
 
-Signatures are 65 bytes r ++ s ++ v. Orders are 42 bytes:
-    account u32 | market u8 | is_buy u8 (0 or 1) | size u64 | limit_price u64 |
-    max_fee_ppm u32 | nonce u64 | expiry u64
+Signatures are 65 bytes r ++ s ++ v, except in trades, which carry the 64-byte EIP-2098
+form r ++ (v - 27) << 255 | s (signing.compact; decoded back to 65 bytes). Orders are 26
+bytes, narrowed to the rules' bounds:
+    account u32 | market_side u8 (bit 7: buy; bits 0-6: market) | size u40 |
+    limit_price u40 | max_fee_ppm u24 | nonce u32 | expiry u32
+An order is posted once: its first fill (Trade) carries it with its signature; its nonce
+slot then keeps its hash, and a later fill (Fill) names it by (account, nonce).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import NamedTuple
 
 from .constants import MAX_FUNDING_DELTA, MAX_ORACLE_SIGNERS
 from .reasons import Reason
+from .signing import compact, expand
 
 DEPOSIT = 0x01
 WITHDRAW = 0x02
@@ -29,6 +34,7 @@ DELEVERAGE = 0x08
 FORCED_REQUEST = 0x09
 ADVANCE_TIME = 0x0A
 SWEEP_FEES = 0x0B
+FILL = 0x0C
 
 FORCED_WITHDRAW = 0
 """ForcedRequest kind: withdraw `amount` of collateral."""
@@ -36,18 +42,29 @@ FORCED_CLOSE = 1
 """ForcedRequest kind: close the whole position in `market` against the insurance fund."""
 
 SIGNATURE_LENGTH = 65
-ORDER_LENGTH = 42
+COMPACT_SIGNATURE_LENGTH = 64
+ORDER_LENGTH = 26
 REPORT_LENGTH = 1 + 8 + SIGNATURE_LENGTH
+BUY_FLAG = 0x80
 
 
 def _u(data: bytes, start: int, width: int) -> int:
     return int.from_bytes(data[start : start + width], "big")
 
 
-ORDER_LAYOUT = struct.Struct(">IBBQQIQQ")
-"""account u32 | market u8 | is_buy u8 | size u64 | limit_price u64 | max_fee_ppm u32 | nonce u64 | expiry u64"""
-TRADE_LAYOUT = struct.Struct(">42s65s42s65sQII")
-"""maker order | maker signature | taker order | taker signature | fill u64 | maker fee u32 | taker fee u32"""
+TRADE_LAYOUT = struct.Struct(">26s64s26s64s5sHH")
+"""maker order | maker signature | taker order | taker signature | fill u40 | maker fee u16 | taker fee u16"""
+FILL_LAYOUT = struct.Struct(">II26s64s5sHH")
+"""maker account u32 | maker nonce u32 | taker order | taker signature | fill u40 | maker fee u16 | taker fee u16"""
+
+ORDER_FIELD_BOUNDS = (2**32 - 1, 2**7 - 1, 2**40 - 1, 2**40 - 1, 2**24 - 1, 2**32 - 1, 2**32 - 1)
+"""The widest account, market, size, limit price, max fee, nonce and expiry the 26-byte
+encoding carries (an order beyond them cannot be posted: the operator refuses it)."""
+ORDER_NO_EXPIRY = ORDER_FIELD_BOUNDS[6]
+"""The latest expiry an order can carry (2106): an order that does not expire."""
+FEE_BOUND = 2**16 - 1
+"""The widest fee rate (ppm) a Trade or Fill carries."""
+FILL_BOUND = 2**40 - 1
 
 
 class Order(NamedTuple):
@@ -60,17 +77,27 @@ class Order(NamedTuple):
     nonce: int
     expiry: int
 
+    def fits(self) -> bool:
+        """Whether every field fits the 26-byte encoding."""
+        values = (self.account, self.market, 0, self.size, self.limit_price, self.max_fee_ppm, self.nonce, self.expiry)
+        bounds = (ORDER_FIELD_BOUNDS[0], ORDER_FIELD_BOUNDS[1], 0, *ORDER_FIELD_BOUNDS[2:])
+        return all(0 <= v <= b for v, b in zip(values, bounds, strict=True))
+
     def encode(self) -> bytes:
-        return ORDER_LAYOUT.pack(self.account, self.market, int(self.is_buy), self.size,
-                                 self.limit_price, self.max_fee_ppm, self.nonce, self.expiry)
+        if not self.fits():
+            raise ValueError("order field beyond its encoding's width")
+        return (
+            self.account.to_bytes(4, "big") + bytes((self.market | (BUY_FLAG if self.is_buy else 0),))
+            + self.size.to_bytes(5, "big") + self.limit_price.to_bytes(5, "big")
+            + self.max_fee_ppm.to_bytes(3, "big") + self.nonce.to_bytes(4, "big") + self.expiry.to_bytes(4, "big")
+        )
 
     @staticmethod
-    def decode(data: bytes) -> Order | None:
-        """The order of a 42-byte encoding; None if is_buy is not 0 or 1."""
-        account, market, is_buy, size, price, fee, nonce, expiry = ORDER_LAYOUT.unpack(data)
-        if is_buy > 1:
-            return None
-        return Order(account, market, is_buy == 1, size, price, fee, nonce, expiry)
+    def decode(data: bytes) -> Order:
+        """The order of a 26-byte encoding (every 26 bytes are one)."""
+        side = data[4]
+        return Order(_u(data, 0, 4), side & ~BUY_FLAG, side & BUY_FLAG != 0, _u(data, 5, 5), _u(data, 10, 5),
+                     _u(data, 15, 3), _u(data, 18, 4), _u(data, 22, 4))
 
 
 class Deposit(NamedTuple):
@@ -112,7 +139,8 @@ class Withdraw(NamedTuple):
 
 
 class Trade(NamedTuple):
-    """Match a resting maker order with a taker order for `fill` lots at the maker's price."""
+    """Match a resting maker order with a taker order for `fill` lots at the maker's price:
+    the maker order's first fill (it carries the order and its signature)."""
 
     maker: Order
     maker_signature: bytes
@@ -123,10 +151,39 @@ class Trade(NamedTuple):
     taker_fee_ppm: int
 
     def encode(self) -> bytes:
+        _check_amounts(self.fill, self.maker_fee_ppm, self.taker_fee_ppm)
         return bytes((TRADE,)) + TRADE_LAYOUT.pack(
-            self.maker.encode(), self.maker_signature, self.taker.encode(), self.taker_signature,
-            self.fill, self.maker_fee_ppm, self.taker_fee_ppm,
+            self.maker.encode(), compact(self.maker_signature), self.taker.encode(), compact(self.taker_signature),
+            self.fill.to_bytes(5, "big"), self.maker_fee_ppm, self.taker_fee_ppm,
         )
+
+
+class Fill(NamedTuple):
+    """Match the order in nonce slot `maker_nonce` of account `maker_account` (posted by an
+    earlier Trade, which its slot's hash commits to) with a taker order: a later fill of
+    a resting order, which names it instead of carrying it."""
+
+    maker_account: int
+    maker_nonce: int
+    taker: Order
+    taker_signature: bytes
+    fill: int
+    maker_fee_ppm: int
+    taker_fee_ppm: int
+
+    def encode(self) -> bytes:
+        _check_amounts(self.fill, self.maker_fee_ppm, self.taker_fee_ppm)
+        if not (0 <= self.maker_account <= ORDER_FIELD_BOUNDS[0] and 0 <= self.maker_nonce <= ORDER_FIELD_BOUNDS[5]):
+            raise ValueError("maker account or nonce beyond its encoding's width")
+        return bytes((FILL,)) + FILL_LAYOUT.pack(
+            self.maker_account, self.maker_nonce, self.taker.encode(), compact(self.taker_signature),
+            self.fill.to_bytes(5, "big"), self.maker_fee_ppm, self.taker_fee_ppm,
+        )
+
+
+def _check_amounts(fill: int, maker_fee_ppm: int, taker_fee_ppm: int) -> None:
+    if not (0 <= fill <= FILL_BOUND and 0 <= maker_fee_ppm <= FEE_BOUND and 0 <= taker_fee_ppm <= FEE_BOUND):
+        raise ValueError("fill or fee rate beyond its encoding's width")
 
 
 class Cancel(NamedTuple):
@@ -245,14 +302,15 @@ class SweepFees(NamedTuple):
 
 
 Transaction = (
-    Deposit | Withdraw | Trade | Cancel | OracleUpdate | FundingTick | Liquidate | Deleverage
+    Deposit | Withdraw | Trade | Fill | Cancel | OracleUpdate | FundingTick | Liquidate | Deleverage
     | ForcedRequest | AdvanceTime | SweepFees
 )
 
 LENGTHS = {
     DEPOSIT: 1 + 8 + 4 + 20 + 8 + 8,
     WITHDRAW: 1 + 4 + 8 + 8 + 8 + SIGNATURE_LENGTH,
-    TRADE: 1 + 2 * (ORDER_LENGTH + SIGNATURE_LENGTH) + 8 + 4 + 4,
+    TRADE: 1 + 2 * (ORDER_LENGTH + COMPACT_SIGNATURE_LENGTH) + 5 + 2 + 2,
+    FILL: 1 + 4 + 4 + ORDER_LENGTH + COMPACT_SIGNATURE_LENGTH + 5 + 2 + 2,
     CANCEL: 1 + 4 + 8 + SIGNATURE_LENGTH,
     FUNDING_TICK: 1 + 1 + 16,
     LIQUIDATE: 1 + 4 + 1 + 8,
@@ -281,14 +339,13 @@ def decode(data: bytes) -> Transaction | Reason:
     if tag == WITHDRAW:
         return Withdraw(_u(data, 1, 4), _u(data, 5, 8), _u(data, 13, 8), _u(data, 21, 8), data[29:94])
     if tag == TRADE:
-        maker_bytes, maker_sig, taker_bytes, taker_sig, fill, maker_fee, taker_fee = (
-            TRADE_LAYOUT.unpack_from(data, 1)
-        )
-        maker = Order.decode(maker_bytes)
-        taker = Order.decode(taker_bytes)
-        if maker is None or taker is None:
-            return Reason.BAD_FIELD
-        return Trade(maker, maker_sig, taker, taker_sig, fill, maker_fee, taker_fee)
+        maker_bytes, maker_sig, taker_bytes, taker_sig, fill, maker_fee, taker_fee = TRADE_LAYOUT.unpack_from(data, 1)
+        return Trade(Order.decode(maker_bytes), expand(maker_sig), Order.decode(taker_bytes), expand(taker_sig),
+                     int.from_bytes(fill, "big"), maker_fee, taker_fee)
+    if tag == FILL:
+        maker_account, maker_nonce, taker_bytes, taker_sig, fill, maker_fee, taker_fee = FILL_LAYOUT.unpack_from(data, 1)
+        return Fill(maker_account, maker_nonce, Order.decode(taker_bytes), expand(taker_sig),
+                    int.from_bytes(fill, "big"), maker_fee, taker_fee)
     if tag == CANCEL:
         return Cancel(_u(data, 1, 4), _u(data, 5, 8), data[13:78])
     if tag == FUNDING_TICK:

@@ -23,8 +23,10 @@ from .transactions import (
     Cancel,
     Deleverage,
     Deposit,
+    Fill,
     ForcedRequest,
     Liquidate,
+    Order,
     SweepFees,
     Trade,
     Withdraw,
@@ -126,6 +128,8 @@ class StepWitness(NamedTuple):
     fund: Opened
     """The insurance fund, for the one rule that reads it without writing it (Deleverage)."""
     withdrawal_proof: Proof
+    order: Order = Order(0, 0, False, 0, 0, 0, 0, 0)
+    """The order a Fill names (the preimage of its slot's hash; zeros otherwise)."""
 
 
 def _empty_proof(depth: int) -> Proof:
@@ -144,6 +148,8 @@ def touched(tx: object) -> tuple[tuple[int | None, int | None], tuple[int | None
     """The (account id, nonce) pairs a transaction's rule opens, first and second."""
     if isinstance(tx, Trade):
         return (tx.maker.account, tx.maker.nonce), (tx.taker.account, tx.taker.nonce)
+    if isinstance(tx, Fill):
+        return (tx.maker_account, tx.maker_nonce), (tx.taker.account, tx.taker.nonce)
     if isinstance(tx, (Withdraw, Cancel)):
         return (tx.account, tx.nonce), (None, None)
     if isinstance(tx, Deposit):
@@ -169,8 +175,10 @@ def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
     )
     accounts_root, _, _, withdrawals_root = state.root_parts()
     fund_id = INSURANCE_ACCOUNT if isinstance(tx, Deleverage) else None
+    first = opened(state, first_id, first_nonce)
+    order = state.orders.get(first.slot.order_hash) if isinstance(tx, Fill) else None
     return StepWitness(
         accounts_root, withdrawals_root, state,
-        opened(state, first_id, first_nonce), opened(state, second_id, second_nonce), opened(state, fund_id),
-        withdrawal_proof,
+        first, opened(state, second_id, second_nonce), opened(state, fund_id),
+        withdrawal_proof, order or StepWitness._field_defaults["order"],
     )
