@@ -166,6 +166,7 @@ def main() -> None:
         snap = snapshot(w3)
         figures: dict[str, Any] = submission(fresh_world(url, deployment), args.trades, args.fills_per_maker)
         revert(w3, snap)
+        snap = snapshot(w3)  # (a snapshot is reverted to once)
         worst = submission(fresh_world(url, deployment), args.trades, 1)
         revert(w3, snap)
         figures["worst_l1_bytes_per_trade"] = worst["l1_bytes_per_trade"]

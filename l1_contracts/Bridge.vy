@@ -281,8 +281,9 @@ def escape(
     assert root == staticcall self.rollup.final_root(), "escape: bad proof"
     settled: leaves.Account = empty(leaves.Account)
     payment: int256 = 0
-    settled, payment = money.settle(account, markets)
-    equity: int256 = money.value(settled, markets)
+    k: money.Marks = money.marks(markets)
+    settled, payment = money.settle(account, k)
+    equity: int256 = money.value(settled, k)
     assert equity > 0, "escape: no equity"
     before: uint256 = self.escaped[account_id]
     assert before < convert(equity, uint256), "escape: already escaped"

@@ -9,19 +9,20 @@ import money
 @external
 @pure
 def settle(a: leaves.Account, markets: leaves.Market[16]) -> (leaves.Account, int256):
-    return money.settle(a, markets)
+    return money.settle(a, money.marks(markets))
 
 
 @external
 @pure
 def value_and_requirements(a: leaves.Account, markets: leaves.Market[16]) -> (int256, int256, int256):
-    return money.value(a, markets), money.requirement(a, markets, True), money.requirement(a, markets, False)
+    k: money.Marks = money.marks(markets)
+    return money.value(a, k), money.requirement(a, k, True), money.requirement(a, k, False)
 
 
 @external
 @pure
 def margin_ok(before: leaves.Account, after: leaves.Account, markets: leaves.Market[16]) -> bool:
-    return money.margin_ok(before, after, markets)
+    return money.margin_ok(before, after, money.marks(markets))
 
 
 @external

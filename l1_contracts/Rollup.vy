@@ -167,7 +167,19 @@ silence_period: public(immutable(uint256))
 max_time_lag: public(immutable(uint256))
 reward_delay: public(immutable(uint256))
 
-batches: public(HashMap[uint256, Batch])
+# Batches as stored: five words instead of a word per field (a proof reads them all, a
+# submission writes them all). `batches(id)` returns the Batch.
+# A proven batch's state root is void: its word holds the proof's reward instead (the
+# PROVEN bit of its head says so), which saves the proof a fresh storage slot.
+struct StoredBatch:
+    head: uint256  # proven u1 | position u48 | steps u16 | status u8 | timestamp u48 | deadline u48 (high to low)
+    origin: uint256  # proposer u160 | deposit_count u48 | forced_count u48
+    state_root: bytes32  # (proven: the reward)
+    step_root: bytes32
+    parent_root: bytes32
+
+
+_batches: HashMap[uint256, StoredBatch]
 # Batches ever submitted; ids are 0, 1, 2, ... (a reverted batch keeps its id).
 batch_count: public(uint256)
 # The live chain: position -> batch id, for positions [0, length); [0, finalized) are final.
@@ -182,7 +194,6 @@ sequencer_seen: public(uint256)
 # commitment -> the L1 block it was made in (0: none)
 commitments: public(HashMap[bytes32, uint256])
 # batch id -> the reward of its fraud proof, packed (see Reward; zero: none)
-_rewards: HashMap[uint256, uint256]
 
 
 @deploy
@@ -238,13 +249,63 @@ def unbond():
 # ---------------------------------------------------------------------- batches
 
 
+U48: constant(uint256) = 2**48 - 1
+STATUS_SHIFT: constant(uint256) = 96
+PROVEN: constant(uint256) = 1 << 168
+
+
+@view
+@internal
+def _batch(batch_id: uint256) -> Batch:
+    stored: StoredBatch = self._batches[batch_id]
+    state_root: bytes32 = stored.state_root
+    if stored.head & PROVEN != 0:
+        state_root = empty(bytes32)
+    return Batch(
+        position=(stored.head >> 120) & U48, state_root=state_root, step_root=stored.step_root,
+        steps=(stored.head >> 104) & 65535, timestamp=(stored.head >> 48) & U48,
+        deposit_count=(stored.origin >> 48) & U48, forced_count=stored.origin & U48,
+        proposer=convert(convert(stored.origin >> 96, uint160), address), deadline=stored.head & U48,
+        status=convert((stored.head >> STATUS_SHIFT) & 255, uint8), parent_root=stored.parent_root,
+    )
+
+
+@internal
+def _store(batch_id: uint256, b: Batch):
+    assert (b.position | b.timestamp | b.deadline | b.deposit_count | b.forced_count) <= U48 and b.steps < 65536
+    self._batches[batch_id] = StoredBatch(
+        head=(b.position << 120) | (b.steps << 104) | (convert(b.status, uint256) << STATUS_SHIFT) | (b.timestamp << 48) | b.deadline,
+        origin=(convert(b.proposer, uint256) << 96) | (b.deposit_count << 48) | b.forced_count,
+        state_root=b.state_root, step_root=b.step_root, parent_root=b.parent_root,
+    )
+
+
+@view
+@internal
+def _status(batch_id: uint256) -> uint8:
+    return convert((self._batches[batch_id].head >> STATUS_SHIFT) & 255, uint8)
+
+
+@internal
+def _set_status(batch_id: uint256, status: uint8):
+    head: uint256 = self._batches[batch_id].head
+    self._batches[batch_id].head = (head & ~(255 << STATUS_SHIFT)) | (convert(status, uint256) << STATUS_SHIFT)
+
+
+@view
+@external
+def batches(batch_id: uint256) -> Batch:
+    """Batch `batch_id` (zeros: no such batch)."""
+    return self._batch(batch_id)
+
+
 @view
 @internal
 def _root_at(position: uint256) -> bytes32:
     """The state root after the batch at `position - 1` of the live chain (genesis for 0)."""
     if position == 0:
         return genesis_root
-    return self.batches[self.live[position - 1]].state_root
+    return self._batches[self.live[position - 1]].state_root
 
 
 @view
@@ -264,7 +325,7 @@ def final_root() -> bytes32:
 @view
 @external
 def is_final(batch_id: uint256) -> bool:
-    return self.batches[batch_id].status == FINAL
+    return self._status(batch_id) == FINAL
 
 
 @view
@@ -353,7 +414,7 @@ def submit(
     assert msg.sender == sequencer or position - self.finalized < OUTSIDER_PENDING, "batch: too many pending"
     parent_time: uint256 = 0
     if position > 0:
-        parent_time = self.batches[self.live[position - 1]].timestamp
+        parent_time = (self._batches[self.live[position - 1]].head >> 48) & U48
     assert timestamp >= parent_time, "batch: timestamp before parent"
     assert timestamp <= block.timestamp, "batch: timestamp in the future"
     assert timestamp + max_time_lag >= block.timestamp, "batch: timestamp too old"
@@ -368,7 +429,7 @@ def submit(
         forced_count=staticcall inbox.forced_count(), proposer=msg.sender, deadline=deadline, status=PENDING,
         parent_root=self._root_at(position),
     )
-    self.batches[batch_id] = batch
+    self._store(batch_id, batch)
     self.batch_count = batch_id + 1
     self.live[position] = batch_id
     self.length = position + 1
@@ -389,10 +450,10 @@ def _finalize(limit: uint256) -> uint256:
         if done >= limit or self.finalized >= self.length:
             break
         batch_id: uint256 = self.live[self.finalized]
-        batch: Batch = self.batches[batch_id]
+        batch: Batch = self._batch(batch_id)
         if block.timestamp < batch.deadline:
             break
-        self.batches[batch_id].status = FINAL
+        self._set_status(batch_id, FINAL)
         self.pending_of[batch.proposer] -= 1
         log BatchFinalized(id=batch_id, position=self.finalized, state_root=batch.state_root)
         self.finalized += 1
@@ -450,7 +511,9 @@ def _open_step(step_root: bytes32, index: uint256, post_root: bytes32, tx_hash: 
 @view
 @internal
 def _reward(batch_id: uint256) -> Reward:
-    word: uint256 = self._rewards[batch_id]
+    word: uint256 = 0
+    if self._batches[batch_id].head & PROVEN != 0:
+        word = convert(self._batches[batch_id].state_root, uint256)
     amount: uint256 = 0
     if word & REWARD_FUNDED != 0:
         amount = bond_amount // 2
@@ -519,7 +582,7 @@ def challenge(
             While a proven batch's reward is held, an older commitment may prove it again
             and take the reward.
     """
-    batch: Batch = self.batches[batch_id]
+    batch: Batch = self._batch(batch_id)
     takeover: bool = False
     if batch.status == PENDING:
         assert block.timestamp < batch.deadline, "challenge: window closed"
@@ -548,7 +611,7 @@ def challenge(
         # the batch is already reverted and slashed: only the reward changes hands
         held: Reward = self._reward(batch_id)
         assert committed < held.commit_block, "challenge: batch not pending"
-        self._rewards[batch_id] = self._pack(msg.sender, committed, held.payable_at, held.amount > 0)
+        self._batches[batch_id].state_root = convert(self._pack(msg.sender, committed, held.payable_at, held.amount > 0), bytes32)
         log RewardReassigned(id=batch_id, challenger=msg.sender, previous=held.challenger, commit_block=committed)
         return
 
@@ -558,8 +621,8 @@ def challenge(
             break
         position: uint256 = self.length - 1
         reverted_id: uint256 = self.live[position]
-        self.batches[reverted_id].status = REVERTED
-        self.pending_of[self.batches[reverted_id].proposer] -= 1
+        self._set_status(reverted_id, REVERTED)
+        self.pending_of[convert(convert(self._batches[reverted_id].origin >> 96, uint160), address)] -= 1
         log BatchReverted(id=reverted_id, position=position)
         self.length = position
 
@@ -568,7 +631,8 @@ def challenge(
     self.bonds[batch.proposer] = 0
     reward: uint256 = bond // 2
     burned: uint256 = bond - reward
-    self._rewards[batch_id] = self._pack(msg.sender, committed, block.timestamp + reward_delay, reward > 0)
+    self._batches[batch_id].head |= PROVEN
+    self._batches[batch_id].state_root = convert(self._pack(msg.sender, committed, block.timestamp + reward_delay, reward > 0), bytes32)
     log FraudProven(
         id=batch_id, step=step, challenger=msg.sender, proposer=batch.proposer, reason=reason,
         computed_root=computed, posted_root=posted_root, reward=reward, burned=burned, commit_block=committed,
@@ -589,7 +653,7 @@ def claim_reward(batch_id: uint256) -> uint256:
     assert held.challenger != empty(address), "reward: no fraud proven"
     assert block.timestamp >= held.payable_at, "reward: still held"
     assert not held.paid, "reward: already paid"
-    self._rewards[batch_id] |= REWARD_PAID
+    self._batches[batch_id].state_root = convert(convert(self._batches[batch_id].state_root, uint256) | REWARD_PAID, bytes32)
     if held.amount > 0:
         send(held.challenger, held.amount)
     log RewardPaid(id=batch_id, challenger=held.challenger, amount=held.amount)

@@ -19,7 +19,7 @@ import txs
 import witness
 
 interface Rules:
-    def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes: view
+    def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes: view
 
 MAX_ORACLES: constant(uint256) = 16
 
@@ -75,7 +75,9 @@ def step(
     shape: uint8 = txs.shape(data)
     if shape != txs.OK:
         return shape, False, pre_root
-    witness.check(w, pre_root)
+    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
+    markets, market_leaves = witness.open(w, pre_root)
     tag: uint256 = txs.u8(data, 0)
     if tag != txs.ADVANCE_TIME and w.globals.time < batch_time:
         return txs.TIME_BEHIND_BATCH, False, pre_root
@@ -91,7 +93,10 @@ def step(
         rules = account_rules
     elif tag == txs.LIQUIDATE or tag == txs.DELEVERAGE:
         rules = risk_rules
-    writes: witness.Writes = staticcall rules.verify(data, ctx, w)
+    writes: witness.Writes = staticcall rules.verify(data, ctx, w, markets)
     if not writes.applied:
         return writes.reason, False, pre_root
-    return writes.reason, True, witness.post_root(w, writes)
+    return writes.reason, True, witness.post_root(
+        w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
+        writes, market_leaves,
+    )

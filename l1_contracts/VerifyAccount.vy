@@ -26,19 +26,19 @@ FORCED_CLOSE: constant(uint256) = 1
 
 @external
 @view
-def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
+def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
     tag: uint256 = txs.u8(data, 0)
     if tag == txs.DEPOSIT:
         return self._deposit(data, ctx.deposit_count, ctx.inbox, w.accounts_root, w.first, w.globals)
     if tag == txs.WITHDRAW:
-        return self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, w.markets)
+        return self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, markets)
     if tag == txs.CANCEL:
         return self._cancel(data, ctx.domain, w.accounts_root, w.first, w.globals)
     if tag == txs.SWEEP_FEES:
         return self._sweep_fees(data, w.accounts_root, w.first, w.globals)
     assert tag == txs.FORCED_REQUEST, "verifier: not an account rule"
     return self._forced_request(
-        data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, w.markets, w.listed
+        data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, markets, w.listed
     )
 
 
@@ -144,7 +144,7 @@ def _withdraw(
     slot: leaves.Slot = witness.open_slot(first, nonce)
     if slot.order_hash != empty(bytes32) and slot.nonce >= nonce:
         return witness.refuse(txs.NONCE_USED)
-    out: witness.Writes = transfers.withdraw_effects(g, markets, account_id, account, amount)
+    out: witness.Writes = transfers.withdraw_effects(g, money.marks(markets), account_id, account, amount)
     if out.reason != txs.OK:
         return out
     out.flags |= witness.WRITE_FIRST_SLOT
@@ -252,23 +252,24 @@ def _forced_action(
         amount: uint256 = txs.u64(data, 35)
         if amount == 0:
             return witness.refuse(txs.BAD_FIELD)
-        return transfers.withdraw_effects(g, markets, account_id, account, amount)
+        return transfers.withdraw_effects(g, money.marks(markets), account_id, account, amount)
     if account_id == transfers.INSURANCE_ACCOUNT:
         return witness.refuse(txs.UNKNOWN_ACCOUNT)
     m: leaves.Market = empty(leaves.Market)
     reason: uint8 = txs.OK
     m, reason = transfers.priced_market(markets, listed, txs.u8(data, 34))
+    k: money.Marks = money.marks(markets)
     if reason != txs.OK:
         return witness.refuse(reason)
     paid: int256 = 0
-    account, paid = money.settle(account, markets)
+    account, paid = money.settle(account, k)
     fund: leaves.Account = witness.open_account(accounts_root, second, transfers.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = money.settle(fund, markets)
+    fund, fund_paid = money.settle(fund, k)
     held: int256 = money.size_of(account, m.id)
     if held == 0:
         return witness.refuse(txs.NO_POSITION)
-    if money.value(account, markets) < money.requirement(account, markets, False):
+    if money.value(account, k) < money.requirement(account, k, False):
         return witness.refuse(txs.UNDER_MARGIN)
     closed: leaves.Account = empty(leaves.Account)
     taken: leaves.Account = empty(leaves.Account)

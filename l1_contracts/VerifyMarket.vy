@@ -21,14 +21,14 @@ MAX_FUNDING_DELTA: constant(int256) = 2**64 - 1
 
 @external
 @view
-def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
+def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
     tag: uint256 = txs.u8(data, 0)
     if tag == txs.ADVANCE_TIME:
         return self._advance_time(data, ctx.timestamp, w.globals)
     if tag == txs.FUNDING_TICK:
-        return self._funding_tick(data, w.globals, w.markets, w.listed)
+        return self._funding_tick(data, w.globals, markets, w.listed)
     assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"
-    return self._oracle_update(data, ctx, w.globals, w.markets, w.listed)
+    return self._oracle_update(data, ctx, w.globals, markets, w.listed)
 
 
 @internal

@@ -19,12 +19,12 @@ PPM: constant(int256) = 10**6
 
 @external
 @view
-def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
+def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
     tag: uint256 = txs.u8(data, 0)
     if tag == txs.LIQUIDATE:
-        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, w.markets, w.listed)
+        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, markets, w.listed)
     assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
-    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, w.markets, w.listed)
+    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, markets, w.listed)
 
 
 @internal
@@ -53,13 +53,14 @@ def _liquidate(
     m: leaves.Market = empty(leaves.Market)
     reason: uint8 = txs.OK
     m, reason = transfers.priced_market(markets, listed, txs.u8(data, 5))
+    k: money.Marks = money.marks(markets)
     if reason != txs.OK:
         return witness.refuse(reason)
     paid: int256 = 0
-    account, paid = money.settle(account, markets)
+    account, paid = money.settle(account, k)
     fund: leaves.Account = witness.open_account(accounts_root, second, transfers.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = money.settle(fund, markets)
+    fund, fund_paid = money.settle(fund, k)
     held: int256 = money.size_of(account, m.id)
     if held == 0:
         return witness.refuse(txs.NO_POSITION)
@@ -67,16 +68,16 @@ def _liquidate(
         return witness.refuse(txs.BAD_FIELD)
     if size > abs(held):
         return witness.refuse(txs.NOT_REDUCE_ONLY)
-    value: int256 = money.value(account, markets)
-    if value >= money.requirement(account, markets, False):
+    value: int256 = money.value(account, k)
+    if value >= money.requirement(account, k, False):
         return witness.refuse(txs.NOT_LIQUIDATABLE)
     notional: int256 = size * convert(m.oracle_price, int256)
     transfer: int256 = 0
     if value >= 0:
         transfer = -min(money.ceil_div(notional * convert(m.liquidation_penalty_ppm, int256), PPM), value)
     else:
-        transfer = transfers.deficit_share(account, markets, notional)
-        if transfer > money.value(fund, markets):
+        transfer = transfers.deficit_share(account, k, notional)
+        if transfer > money.value(fund, k):
             return witness.refuse(txs.INSURANCE_INSUFFICIENT)
     closed: leaves.Account = empty(leaves.Account)
     taken: leaves.Account = empty(leaves.Account)
@@ -121,12 +122,13 @@ def _deleverage(
     m: leaves.Market = empty(leaves.Market)
     reason: uint8 = txs.OK
     m, reason = transfers.priced_market(markets, listed, txs.u8(data, 9))
+    k: money.Marks = money.marks(markets)
     if reason != txs.OK:
         return witness.refuse(reason)
     paid_a: int256 = 0
     paid_b: int256 = 0
-    bankrupt, paid_a = money.settle(bankrupt, markets)
-    taker, paid_b = money.settle(taker, markets)
+    bankrupt, paid_a = money.settle(bankrupt, k)
+    taker, paid_b = money.settle(taker, k)
     held: int256 = money.size_of(bankrupt, m.id)
     if held == 0:
         return witness.refuse(txs.NO_POSITION)
@@ -137,20 +139,20 @@ def _deleverage(
         return witness.refuse(txs.BAD_FIELD)
     if size > abs(held) or size > abs(opposite):
         return witness.refuse(txs.NOT_REDUCE_ONLY)
-    if money.value(bankrupt, markets) >= 0:
+    if money.value(bankrupt, k) >= 0:
         return witness.refuse(txs.NOT_DELEVERAGEABLE)
-    share: int256 = transfers.deficit_share(bankrupt, markets, size * convert(m.oracle_price, int256))
+    share: int256 = transfers.deficit_share(bankrupt, k, size * convert(m.oracle_price, int256))
     fund: leaves.Account = witness.open_account(accounts_root, insurance, transfers.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = money.settle(fund, markets)
-    if share <= money.value(fund, markets):
+    fund, fund_paid = money.settle(fund, k)
+    if share <= money.value(fund, k):
         return witness.refuse(txs.NOT_DELEVERAGEABLE)
     closed: leaves.Account = empty(leaves.Account)
     taken: leaves.Account = empty(leaves.Account)
     closed, taken = transfers.transfer_position(bankrupt, taker, m, size)
     closed.collateral += share
     taken.collateral -= share
-    if money.value(taken, markets) < 0:
+    if money.value(taken, k) < 0:
         return witness.refuse(txs.BAD_COUNTERPARTY)
     if not transfers.in_bounds(closed) or not transfers.in_bounds(taken):
         return witness.refuse(txs.OVERFLOW)

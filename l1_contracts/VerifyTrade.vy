@@ -66,7 +66,7 @@ struct Filled:
 
 @external
 @view
-def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) -> witness.Writes:
+def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
     """apply_trade (Trade) or apply_fill (Fill), check for check:
     - Fill only, first: the maker's account exists (UNKNOWN_ACCOUNT); its nonce slot holds
       a live order of exactly the named nonce (NO_ORDER: empty, cancelled or reused); the
@@ -127,7 +127,7 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) ->
         return witness.refuse(txs.SELF_TRADE)
     market: leaves.Market = empty(leaves.Market)
     exists: bool = False
-    market, exists = witness.market(w.markets, w.listed, maker.market)
+    market, exists = witness.market(markets, w.listed, maker.market)
     if not exists:
         return witness.refuse(txs.UNKNOWN_MARKET)
     if market.oracle_price == 0:
@@ -167,12 +167,13 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness) ->
         return witness.refuse(reason)
 
     notional: int256 = convert(fill * price, int256)
+    k: money.Marks = money.marks(markets)
     maker_filled: Filled = empty(Filled)
-    reason, maker_filled = self._fill(maker_side.account, maker.is_buy, fill, notional, maker_fee, market, w.markets)
+    reason, maker_filled = self._fill(maker_side.account, maker.is_buy, fill, notional, maker_fee, market, k)
     if reason != txs.OK:
         return witness.refuse(reason)
     taker_filled: Filled = empty(Filled)
-    reason, taker_filled = self._fill(taker_side.account, taker.is_buy, fill, notional, taker_fee, market, w.markets)
+    reason, taker_filled = self._fill(taker_side.account, taker.is_buy, fill, notional, taker_fee, market, k)
     if reason != txs.OK:
         return witness.refuse(reason)
     fees: uint256 = convert(maker_filled.fee + taker_filled.fee, uint256)
@@ -236,7 +237,7 @@ def _authorize(
 @pure
 def _fill(
     account: leaves.Account, is_buy: bool, fill: uint256, notional: int256, fee_ppm: uint256,
-    market: leaves.Market, markets: leaves.Market[16],
+    market: leaves.Market, k: money.Marks,
 ) -> (uint8, Filled):
     """One side's effects (the loop body of apply_trade's second loop): settle funding
     (margin.settle_funding); fee = ceil(notional * fee_ppm / PPM); a buyer's size grows by
@@ -261,14 +262,15 @@ def _fill(
     old_size: int256 = 0
     for i: uint256 in range(account.count, bound=16):
         p: leaves.Position = account.positions[i]
-        m: leaves.Market = markets[p.market]
-        if m.funding_index != p.funding_index:
-            payment += money.ceil_div((m.funding_index - p.funding_index) * p.size, FUNDING_SCALE)
-            before.positions[i].funding_index = m.funding_index
-        price: int256 = convert(m.oracle_price, int256)
-        exposure += p.size * price
-        initial += self._requirement(p.size, price, m.initial_margin_ppm)
-        maintenance += self._requirement(p.size, price, m.maintenance_margin_ppm)
+        index: int256 = k.funding_index[p.market]
+        # unchecked: the widths bound every term far below 2**255 (money.vy's notice)
+        if index != p.funding_index:
+            payment = unsafe_add(payment, money.ceil_div(unsafe_mul(unsafe_sub(index, p.funding_index), p.size), FUNDING_SCALE))
+            before.positions[i].funding_index = index
+        price: int256 = k.price[p.market]
+        exposure = unsafe_add(exposure, unsafe_mul(p.size, price))
+        initial = unsafe_add(initial, self._requirement(p.size, price, k.initial_ppm[p.market]))
+        maintenance = unsafe_add(maintenance, self._requirement(p.size, price, k.maintenance_ppm[p.market]))
         if p.market == market.id:
             old_size = p.size
     before.collateral = account.collateral - payment
@@ -292,8 +294,8 @@ def _fill(
     price: int256 = convert(market.oracle_price, int256)
     value_after: int256 = collateral + exposure + (new_size - old_size) * price
     initial_after: int256 = (
-        initial - self._requirement(old_size, price, market.initial_margin_ppm)
-        + self._requirement(new_size, price, market.initial_margin_ppm)
+        initial - self._requirement(old_size, price, convert(market.initial_margin_ppm, int256))
+        + self._requirement(new_size, price, convert(market.initial_margin_ppm, int256))
     )
     if value_after < initial_after:
         reduce_only: bool = old_size != 0 and (
@@ -302,8 +304,8 @@ def _fill(
         if not reduce_only:
             return txs.UNDER_MARGIN, empty(Filled)
         maintenance_after: int256 = (
-            maintenance - self._requirement(old_size, price, market.maintenance_margin_ppm)
-            + self._requirement(new_size, price, market.maintenance_margin_ppm)
+            maintenance - self._requirement(old_size, price, convert(market.maintenance_margin_ppm, int256))
+            + self._requirement(new_size, price, convert(market.maintenance_margin_ppm, int256))
         )
         if maintenance_after == 0:
             if value_after < 0:
@@ -318,9 +320,9 @@ def _fill(
 
 @internal
 @pure
-def _requirement(size: int256, price: int256, fraction: uint256) -> int256:
+def _requirement(size: int256, price: int256, fraction: int256) -> int256:
     """ceil(|size * price| * fraction / PPM) (products.requirement)."""
-    return (abs(size * price) * convert(fraction, int256) + convert(PPM, int256) - 1) // convert(PPM, int256)
+    return unsafe_div(unsafe_add(unsafe_mul(abs(unsafe_mul(size, price)), fraction), convert(PPM, int256) - 1), convert(PPM, int256))
 
 
 @internal

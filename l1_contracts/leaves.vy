@@ -141,31 +141,31 @@ def account_leaf(a: Account) -> bytes32:
     if a.owner == empty(address) and a.collateral == 0 and a.orders_root == empty(bytes32) and a.count == 0:
         return empty(bytes32)
     # Vyper's byte strings cannot grow in a loop: concatenate all 16 position slots at a
-    # fixed 25 bytes each, then cut to the real length.
+    # fixed 25 bytes each (market u8 | size int64 | funding_index int128), then cut to the
+    # real length. One concatenation of fixed-size pieces: no call per position.
     full: Bytes[469] = concat(
         convert(a.owner, bytes20),
         convert(convert(a.collateral, int128), bytes16),
         a.orders_root,
         convert(convert(a.count, uint8), bytes1),
-        self._piece(a.positions[0]), self._piece(a.positions[1]), self._piece(a.positions[2]),
-        self._piece(a.positions[3]), self._piece(a.positions[4]), self._piece(a.positions[5]),
-        self._piece(a.positions[6]), self._piece(a.positions[7]), self._piece(a.positions[8]),
-        self._piece(a.positions[9]), self._piece(a.positions[10]), self._piece(a.positions[11]),
-        self._piece(a.positions[12]), self._piece(a.positions[13]), self._piece(a.positions[14]),
-        self._piece(a.positions[15]),
+        convert(convert(a.positions[0].market, uint8), bytes1), convert(convert(a.positions[0].size, int64), bytes8), convert(convert(a.positions[0].funding_index, int128), bytes16),
+        convert(convert(a.positions[1].market, uint8), bytes1), convert(convert(a.positions[1].size, int64), bytes8), convert(convert(a.positions[1].funding_index, int128), bytes16),
+        convert(convert(a.positions[2].market, uint8), bytes1), convert(convert(a.positions[2].size, int64), bytes8), convert(convert(a.positions[2].funding_index, int128), bytes16),
+        convert(convert(a.positions[3].market, uint8), bytes1), convert(convert(a.positions[3].size, int64), bytes8), convert(convert(a.positions[3].funding_index, int128), bytes16),
+        convert(convert(a.positions[4].market, uint8), bytes1), convert(convert(a.positions[4].size, int64), bytes8), convert(convert(a.positions[4].funding_index, int128), bytes16),
+        convert(convert(a.positions[5].market, uint8), bytes1), convert(convert(a.positions[5].size, int64), bytes8), convert(convert(a.positions[5].funding_index, int128), bytes16),
+        convert(convert(a.positions[6].market, uint8), bytes1), convert(convert(a.positions[6].size, int64), bytes8), convert(convert(a.positions[6].funding_index, int128), bytes16),
+        convert(convert(a.positions[7].market, uint8), bytes1), convert(convert(a.positions[7].size, int64), bytes8), convert(convert(a.positions[7].funding_index, int128), bytes16),
+        convert(convert(a.positions[8].market, uint8), bytes1), convert(convert(a.positions[8].size, int64), bytes8), convert(convert(a.positions[8].funding_index, int128), bytes16),
+        convert(convert(a.positions[9].market, uint8), bytes1), convert(convert(a.positions[9].size, int64), bytes8), convert(convert(a.positions[9].funding_index, int128), bytes16),
+        convert(convert(a.positions[10].market, uint8), bytes1), convert(convert(a.positions[10].size, int64), bytes8), convert(convert(a.positions[10].funding_index, int128), bytes16),
+        convert(convert(a.positions[11].market, uint8), bytes1), convert(convert(a.positions[11].size, int64), bytes8), convert(convert(a.positions[11].funding_index, int128), bytes16),
+        convert(convert(a.positions[12].market, uint8), bytes1), convert(convert(a.positions[12].size, int64), bytes8), convert(convert(a.positions[12].funding_index, int128), bytes16),
+        convert(convert(a.positions[13].market, uint8), bytes1), convert(convert(a.positions[13].size, int64), bytes8), convert(convert(a.positions[13].funding_index, int128), bytes16),
+        convert(convert(a.positions[14].market, uint8), bytes1), convert(convert(a.positions[14].size, int64), bytes8), convert(convert(a.positions[14].funding_index, int128), bytes16),
+        convert(convert(a.positions[15].market, uint8), bytes1), convert(convert(a.positions[15].size, int64), bytes8), convert(convert(a.positions[15].funding_index, int128), bytes16),
     )
     return keccak256(slice(full, 0, 69 + 25 * a.count))
-
-
-@internal
-@pure
-def _piece(p: Position) -> Bytes[25]:
-    """market u8 | size int64 | funding_index int128 (25 bytes)."""
-    return concat(
-        convert(convert(p.market, uint8), bytes1),
-        convert(convert(p.size, int64), bytes8),
-        convert(convert(p.funding_index, int128), bytes16),
-    )
 
 
 @internal
@@ -181,16 +181,71 @@ def slot_leaf(s: Slot) -> bytes32:
 @pure
 def market_leaf(m: Market) -> bytes32:
     """id u8 | product u8 | oracle_price u64 | oracle_time u64 | funding_index int128 |
-    funding_time u64 | open_interest u64 | five fractions u32 | oracle_staleness u32 | tick u64 | step u64"""
+    funding_time u64 | open_interest u64 | five fractions u32 | oracle_staleness u32 | tick u64 | step u64
+    (90 bytes, laid into three words by arithmetic)."""
+    assert (m.id | m.product) < 256, "leaves: value out of range"
+    assert (m.oracle_price | m.oracle_time | m.funding_time | m.open_interest | m.tick_size | m.step_size) < 1 << 64, "leaves: value out of range"
+    assert (m.initial_margin_ppm | m.maintenance_margin_ppm | m.liquidation_penalty_ppm | m.max_funding_rate_ppm
+            | m.max_price_move_ppm | m.oracle_staleness) < 1 << 32, "leaves: value out of range"
+    funding: uint256 = convert(convert(m.funding_index, bytes32), uint256)
+    assert unsafe_add(funding, 1 << 127) >> 128 == 0, "leaves: value out of range"
+    funding &= 2**128 - 1
+    # bytes 0-31: id, product, oracle_price, oracle_time, the top 14 bytes of funding_index
+    w0: uint256 = (m.id << 248) | (m.product << 240) | (m.oracle_price << 176) | (m.oracle_time << 112) | (funding >> 16)
+    # bytes 32-63: its last 2 bytes, funding_time, open_interest, three fractions, the top 2 bytes of the fourth
+    w1: uint256 = (
+        (funding << 240) | (m.funding_time << 176) | (m.open_interest << 112)
+        | (m.initial_margin_ppm << 80) | (m.maintenance_margin_ppm << 48) | (m.liquidation_penalty_ppm << 16)
+        | (m.max_funding_rate_ppm >> 16)
+    )
+    # bytes 64-89: the rest of max_funding_rate, max_price_move, staleness, tick, step
+    w2: uint256 = (
+        (m.max_funding_rate_ppm << 240) | (m.max_price_move_ppm << 208) | (m.oracle_staleness << 176)
+        | (m.tick_size << 112) | (m.step_size << 48)
+    )
+    return keccak256(slice(concat(convert(w0, bytes32), convert(w1, bytes32), convert(w2, bytes32)), 0, 90))
+
+
+@internal
+@pure
+def market_of(record: Bytes[90]) -> Market:
+    """The market of its 90-byte leaf encoding (market_leaf's layout; every 90 bytes are
+    one, each field within its width)."""
+    a: uint256 = extract32(record, 0, output_type=uint256)  # bytes 0-31
+    b: uint256 = extract32(record, 18, output_type=uint256)  # bytes 18-49
+    c: uint256 = extract32(record, 26, output_type=uint256)  # bytes 26-57
+    d: uint256 = extract32(record, 58, output_type=uint256)  # bytes 58-89
+    funding: int256 = convert(b >> 128, int256)
+    if funding >= 2**127:
+        funding -= 2**128
+    return Market(
+        id=a >> 248, product=(a >> 240) & 255, oracle_price=(a >> 176) & (2**64 - 1),
+        oracle_time=(a >> 112) & (2**64 - 1), funding_index=funding, funding_time=(b >> 64) & (2**64 - 1),
+        open_interest=b & (2**64 - 1), initial_margin_ppm=(c >> 32) & (2**32 - 1),
+        maintenance_margin_ppm=c & (2**32 - 1), liquidation_penalty_ppm=d >> 224,
+        max_funding_rate_ppm=(d >> 192) & (2**32 - 1), max_price_move_ppm=(d >> 160) & (2**32 - 1),
+        oracle_staleness=(d >> 128) & (2**32 - 1), tick_size=(d >> 64) & (2**64 - 1), step_size=d & (2**64 - 1),
+    )
+
+
+@internal
+@pure
+def market_leaves(markets: Market[MAX_MARKETS], listed: uint256) -> bytes32[MAX_MARKETS]:
+    """The 16 market leaves (an unlisted market's leaf is zero)."""
+    hashes: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
+    for i: uint256 in range(MAX_MARKETS):
+        if listed & (1 << i) != 0:
+            hashes[i] = self.market_leaf(markets[i])
+    return hashes
+
+
+@internal
+@pure
+def markets_root_of(hashes: bytes32[MAX_MARKETS]) -> bytes32:
+    """keccak of the 16 market leaves."""
     return keccak256(concat(
-        convert(convert(m.id, uint8), bytes1), convert(convert(m.product, uint8), bytes1),
-        convert(convert(m.oracle_price, uint64), bytes8), convert(convert(m.oracle_time, uint64), bytes8),
-        convert(convert(m.funding_index, int128), bytes16),
-        convert(convert(m.funding_time, uint64), bytes8), convert(convert(m.open_interest, uint64), bytes8),
-        convert(convert(m.initial_margin_ppm, uint32), bytes4), convert(convert(m.maintenance_margin_ppm, uint32), bytes4),
-        convert(convert(m.liquidation_penalty_ppm, uint32), bytes4), convert(convert(m.max_funding_rate_ppm, uint32), bytes4),
-        convert(convert(m.max_price_move_ppm, uint32), bytes4), convert(convert(m.oracle_staleness, uint32), bytes4),
-        convert(convert(m.tick_size, uint64), bytes8), convert(convert(m.step_size, uint64), bytes8),
+        hashes[0], hashes[1], hashes[2], hashes[3], hashes[4], hashes[5], hashes[6], hashes[7],
+        hashes[8], hashes[9], hashes[10], hashes[11], hashes[12], hashes[13], hashes[14], hashes[15],
     ))
 
 
@@ -198,14 +253,7 @@ def market_leaf(m: Market) -> bytes32:
 @pure
 def markets_root(markets: Market[MAX_MARKETS], listed: uint256) -> bytes32:
     """keccak of the 16 market leaves (an unlisted market's leaf is zero)."""
-    hashes: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
-    for i: uint256 in range(MAX_MARKETS):
-        if listed & (1 << i) != 0:
-            hashes[i] = self.market_leaf(markets[i])
-    return keccak256(concat(
-        hashes[0], hashes[1], hashes[2], hashes[3], hashes[4], hashes[5], hashes[6], hashes[7],
-        hashes[8], hashes[9], hashes[10], hashes[11], hashes[12], hashes[13], hashes[14], hashes[15],
-    ))
+    return self.markets_root_of(self.market_leaves(markets, listed))
 
 
 @internal

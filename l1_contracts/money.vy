@@ -4,6 +4,12 @@
 @notice The EVM side of rollup/stf/margin.py and products.py, rule for rule. The EVM's
         signed division truncates toward zero; the rules floor and ceil, so both are
         spelled out here.
+        The loops over positions use unchecked arithmetic where the records' widths bound
+        it far below 2**255 (accounts and markets come range-checked from the witness or
+        are computed from such): |size| < 2**63, prices and margin fractions < 2**64,
+        funding indexes and collateral < 2**127 (after settlement < 2**170), so a term
+        size * price or (index - index') * size stays below 2**193 and a sum of 17 terms
+        below 2**198.
 """
 import leaves
 
@@ -12,13 +18,35 @@ PPM: constant(int256) = 10**6
 MAX_MARKETS: constant(uint256) = 16
 
 
+# What the money rules read of the markets, by market id: 64 words where the records are
+# 240 (internal calls copy their arguments, so the rules pass these).
+struct Marks:
+    price: int256[MAX_MARKETS]
+    funding_index: int256[MAX_MARKETS]
+    initial_ppm: int256[MAX_MARKETS]
+    maintenance_ppm: int256[MAX_MARKETS]
+
+
+@internal
+@pure
+def marks(markets: leaves.Market[MAX_MARKETS]) -> Marks:
+    """The oracle prices, funding indexes and margin fractions of `markets`."""
+    out: Marks = empty(Marks)
+    for i: uint256 in range(MAX_MARKETS):
+        out.price[i] = convert(markets[i].oracle_price, int256)
+        out.funding_index[i] = markets[i].funding_index
+        out.initial_ppm[i] = convert(markets[i].initial_margin_ppm, int256)
+        out.maintenance_ppm[i] = convert(markets[i].maintenance_margin_ppm, int256)
+    return out
+
+
 @internal
 @pure
 def floor_div(a: int256, b: int256) -> int256:
-    """floor(a / b) for b > 0."""
-    q: int256 = a // b
-    if a < 0 and q * b != a:
-        q -= 1
+    """floor(a / b) for b > 0 (|a| < 2**254: no overflow)."""
+    q: int256 = unsafe_div(a, b)
+    if a < 0 and unsafe_mul(q, b) != a:
+        q = unsafe_sub(q, 1)
     return q
 
 
@@ -31,16 +59,16 @@ def ceil_div(a: int256, b: int256) -> int256:
 
 @internal
 @pure
-def settle(a: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> (leaves.Account, int256):
+def settle(a: leaves.Account, k: Marks) -> (leaves.Account, int256):
     """Every position's funding index brought up to its market's; the payment
     (sum of ceil((market index - position index) * size / FUNDING_SCALE)) taken from collateral."""
     payment: int256 = 0
     out: leaves.Account = a
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        index: int256 = markets[p.market].funding_index
+        index: int256 = k.funding_index[p.market]
         if index != p.funding_index:
-            payment += self.ceil_div((index - p.funding_index) * p.size, FUNDING_SCALE)
+            payment = unsafe_add(payment, self.ceil_div(unsafe_mul(unsafe_sub(index, p.funding_index), p.size), FUNDING_SCALE))
             out.positions[i].funding_index = index
     out.collateral = a.collateral - payment
     return out, payment
@@ -48,38 +76,37 @@ def settle(a: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> (leaves.Ac
 
 @internal
 @pure
-def value(a: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> int256:
+def value(a: leaves.Account, k: Marks) -> int256:
     """collateral + sum(size * oracle_price) (perpetuals; the one product of version 1)."""
     total: int256 = a.collateral
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        total += p.size * convert(markets[p.market].oracle_price, int256)
+        total = unsafe_add(total, unsafe_mul(p.size, k.price[p.market]))
     return total
 
 
 @internal
 @pure
-def requirement(a: leaves.Account, markets: leaves.Market[MAX_MARKETS], initial: bool) -> int256:
+def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
     """sum(ceil(|size * price| * fraction / PPM))."""
     total: int256 = 0
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        m: leaves.Market = markets[p.market]
-        fraction: uint256 = m.maintenance_margin_ppm
+        fraction: int256 = k.maintenance_ppm[p.market]
         if initial:
-            fraction = m.initial_margin_ppm
-        total += self.ceil_div(abs(p.size * convert(m.oracle_price, int256)) * convert(fraction, int256), PPM)
+            fraction = k.initial_ppm[p.market]
+        total = unsafe_add(total, self.ceil_div(unsafe_mul(abs(unsafe_mul(p.size, k.price[p.market])), fraction), PPM))
     return total
 
 
 @internal
 @pure
-def gross(a: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> int256:
+def gross(a: leaves.Account, k: Marks) -> int256:
     """sum(|size * price|)."""
     total: int256 = 0
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        total += abs(p.size) * convert(markets[p.market].oracle_price, int256)
+        total = unsafe_add(total, unsafe_mul(abs(p.size), k.price[p.market]))
     return total
 
 
@@ -111,17 +138,17 @@ def is_reduce_only(before: leaves.Account, after: leaves.Account) -> bool:
 
 @internal
 @pure
-def margin_ok(before: leaves.Account, after: leaves.Account, markets: leaves.Market[MAX_MARKETS]) -> bool:
+def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool:
     """value' >= IMR', or reduce-only with value' * MMR >= value * MMR' (value' >= 0 if MMR' = 0)."""
-    value_after: int256 = self.value(after, markets)
-    if value_after >= self.requirement(after, markets, True):
+    value_after: int256 = self.value(after, k)
+    if value_after >= self.requirement(after, k, True):
         return True
     if not self.is_reduce_only(before, after):
         return False
-    maintenance_after: int256 = self.requirement(after, markets, False)
+    maintenance_after: int256 = self.requirement(after, k, False)
     if maintenance_after == 0:
         return value_after >= 0
-    return value_after * self.requirement(before, markets, False) >= self.value(before, markets) * maintenance_after
+    return value_after * self.requirement(before, k, False) >= self.value(before, k) * maintenance_after
 
 
 @internal

@@ -60,7 +60,7 @@ def priced_market(markets: leaves.Market[16], listed: uint256, market_id: uint25
 @internal
 @pure
 def withdraw_effects(
-    g: leaves.Globals, markets: leaves.Market[16], account_id: uint256, account: leaves.Account, amount: uint256
+    g: leaves.Globals, k: money.Marks, account_id: uint256, account: leaves.Account, amount: uint256
 ) -> witness.Writes:
     """fork.withdraw_effects: settle funding; collateral - amount >= 0
     (INSUFFICIENT_COLLATERAL); the margin rule (UNDER_MARGIN); a free withdrawal leaf and
@@ -68,12 +68,12 @@ def withdraw_effects(
     the globals (count, total, funding pool) and the withdrawal record."""
     before: leaves.Account = empty(leaves.Account)
     payment: int256 = 0
-    before, payment = money.settle(account, markets)
+    before, payment = money.settle(account, k)
     after: leaves.Account = before
     after.collateral = before.collateral - convert(amount, int256)
     if after.collateral < 0:
         return witness.refuse(txs.INSUFFICIENT_COLLATERAL)
-    if not money.margin_ok(before, after, markets):
+    if not money.margin_ok(before, after, k):
         return witness.refuse(txs.UNDER_MARGIN)
     if g.withdrawal_count >= witness.WITHDRAWAL_CAPACITY or g.total_withdrawn + amount > MAX_TOTAL:
         return witness.refuse(txs.OVERFLOW)
@@ -112,10 +112,10 @@ def transfer_position(
 
 @internal
 @pure
-def deficit_share(a: leaves.Account, markets: leaves.Market[16], slice_notional: int256) -> int256:
+def deficit_share(a: leaves.Account, k: money.Marks, slice_notional: int256) -> int256:
     """fork.deficit_share: floor(-value * slice_notional / gross) (the account holds a
     position in a priced market, so gross > 0)."""
-    return money.floor_div(-money.value(a, markets) * slice_notional, money.gross(a, markets))
+    return money.floor_div(-money.value(a, k) * slice_notional, money.gross(a, k))
 
 
 @internal

@@ -3,8 +3,10 @@
 @title A disputed step's pre-state, opened by a witness, and its post-state root (a module)
 @notice The verifier re-executes one transaction against the part of the state it touches.
         The challenger opens that part of the pre-state:
-          - the four parts of the state root: accounts root, the 16 market records (the
-            markets root is recomputed from them), the globals record, the withdrawals root;
+          - the four parts of the state root: accounts root, the listed markets' records as
+            their 90-byte leaf encodings, in id order (each leaf is the hash of its bytes;
+            the markets root is recomputed from them), the globals record, the withdrawals
+            root;
           - up to two accounts ("first" and "second") with their account-tree paths, each
             with one nonce slot and its path under the account's orders_root;
           - for Deleverage, the insurance fund (account 0) with its path: its value is
@@ -12,7 +14,7 @@
           - the path of the next (empty) withdrawal leaf;
           - for Fill, the order it names (the preimage of the first account's slot hash;
             zeros for every other type).
-        `check` proves the records against the pre-state root; `open_account` and
+        `open` proves the records against the pre-state root (and decodes the markets); `open_account` and
         `open_slot` prove an account or slot at the index the transaction names; `post_root`
         applies a rule's writes and recomputes the root, as rollup/stf/fork.py `commit` does.
         Encodings are those of rollup/stf/state.py (packed big-endian, two's complement).
@@ -22,6 +24,8 @@ import merkle
 import sigs
 
 MAX_MARKETS: constant(uint256) = 16
+MARKET_RECORD: constant(uint256) = 90
+MAX_MARKET_BYTES: constant(uint256) = MARKET_RECORD * MAX_MARKETS
 ACCOUNT_TREE_DEPTH: constant(uint256) = 10
 ORDER_TREE_DEPTH: constant(uint256) = 4
 ORDER_SLOTS: constant(uint256) = 256
@@ -45,11 +49,13 @@ struct Opened:
     slot_proof: bytes32[12]
 
 
+# The witness as a challenger sends it: the market records packed (90 bytes each, only
+# the listed ones) since calldata is paid per byte.
 struct Witness:
     accounts_root: bytes32
     withdrawals_root: bytes32
     globals: leaves.Globals
-    markets: leaves.Market[MAX_MARKETS]
+    markets: Bytes[MAX_MARKET_BYTES]
     listed: uint256
     first: Opened
     second: Opened
@@ -94,18 +100,30 @@ struct Context:
 
 @internal
 @pure
-def check(w: Witness, pre_root: bytes32):
-    """The witness's records are those of the state with root `pre_root`."""
+def open(w: Witness, pre_root: bytes32) -> (leaves.Market[MAX_MARKETS], bytes32[MAX_MARKETS]):
+    """The witness's records are those of the state with root `pre_root`. Returns its
+    market records decoded (one per listed market, in id order, each its market's own;
+    the rules take them beside the witness) and the market leaves (`post_root` rehashes
+    only the one a rule writes)."""
     assert w.listed < 1 << MAX_MARKETS, "witness: bad market set"
+    assert leaves.globals_fit(w.globals), "witness: globals out of range"
+    markets: leaves.Market[MAX_MARKETS] = empty(leaves.Market[MAX_MARKETS])
+    market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
+    at: uint256 = 0
     for i: uint256 in range(MAX_MARKETS):
         if w.listed & (1 << i) != 0:
-            assert w.markets[i].id == i, "witness: market id"
-            assert leaves.market_fits(w.markets[i]), "witness: market out of range"
-    assert leaves.globals_fit(w.globals), "witness: globals out of range"
+            assert at + MARKET_RECORD <= len(w.markets), "witness: market records"
+            record: Bytes[MARKET_RECORD] = slice(w.markets, at, MARKET_RECORD)
+            markets[i] = leaves.market_of(record)
+            assert markets[i].id == i, "witness: market id"
+            market_leaves[i] = keccak256(record)
+            at += MARKET_RECORD
+    assert at == len(w.markets), "witness: market records"
     root: bytes32 = leaves.state_root(
-        w.accounts_root, leaves.markets_root(w.markets, w.listed), leaves.globals_hash(w.globals), w.withdrawals_root
+        w.accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(w.globals), w.withdrawals_root
     )
     assert root == pre_root, "witness: pre-state root"
+    return markets, market_leaves
 
 
 @internal
@@ -198,42 +216,46 @@ def accounts_root_after_two(
 
 @internal
 @pure
-def post_root(w: Witness, writes: Writes) -> bytes32:
+def post_root(
+    first_opened: Opened, second_opened: Opened, pre_accounts_root: bytes32, pre_withdrawals_root: bytes32,
+    withdrawal_count: uint256, withdrawal_proof: bytes32[30], writes: Writes, market_leaves: bytes32[MAX_MARKETS],
+) -> bytes32:
     """The state root after a rule's writes, as `commit` computes it: a slot write sets
     its account's orders_root; accounts, the market, the globals and an appended
-    withdrawal record are rehashed into their trees."""
-    first: leaves.Account = w.first.account
-    second: leaves.Account = w.second.account
+    withdrawal record are rehashed into their trees (`market_leaves`: the pre-state's,
+    from `check`)."""
+    first: leaves.Account = first_opened.account
+    second: leaves.Account = second_opened.account
     if writes.flags & WRITE_FIRST != 0:
         first = writes.first
     if writes.flags & WRITE_SECOND != 0:
         second = writes.second
     if writes.flags & WRITE_FIRST_SLOT != 0:
-        first.orders_root = merkle.root4(writes.first_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.first_slot), w.first.slot_proof)
+        first.orders_root = merkle.root4(writes.first_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.first_slot), first_opened.slot_proof)
     if writes.flags & WRITE_SECOND_SLOT != 0:
-        second.orders_root = merkle.root4(writes.second_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.second_slot), w.second.slot_proof)
+        second.orders_root = merkle.root4(writes.second_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.second_slot), second_opened.slot_proof)
     write_first: bool = writes.flags & (WRITE_FIRST | WRITE_FIRST_SLOT) != 0
     write_second: bool = writes.flags & (WRITE_SECOND | WRITE_SECOND_SLOT) != 0
 
-    accounts_root: bytes32 = w.accounts_root
+    accounts_root: bytes32 = pre_accounts_root
     if write_first and write_second:
         accounts_root = self.accounts_root_after_two(
-            writes.first_id, leaves.account_leaf(first), w.first.proof,
-            writes.second_id, leaves.account_leaf(second), w.second.proof,
+            writes.first_id, leaves.account_leaf(first), first_opened.proof,
+            writes.second_id, leaves.account_leaf(second), second_opened.proof,
         )
     elif write_first:
-        accounts_root = merkle.root10(writes.first_id, leaves.account_leaf(first), w.first.proof)
+        accounts_root = merkle.root10(writes.first_id, leaves.account_leaf(first), first_opened.proof)
     elif write_second:
-        accounts_root = merkle.root10(writes.second_id, leaves.account_leaf(second), w.second.proof)
+        accounts_root = merkle.root10(writes.second_id, leaves.account_leaf(second), second_opened.proof)
 
-    markets: leaves.Market[MAX_MARKETS] = w.markets
+    after: bytes32[MAX_MARKETS] = market_leaves
     if writes.flags & WRITE_MARKET != 0:
-        markets[writes.market.id] = writes.market
+        after[writes.market.id] = leaves.market_leaf(writes.market)
 
-    withdrawals_root: bytes32 = w.withdrawals_root
+    withdrawals_root: bytes32 = pre_withdrawals_root
     if writes.flags & WRITE_WITHDRAWAL != 0:
-        index: uint256 = w.globals.withdrawal_count
-        assert merkle.root10(index, empty(bytes32), w.withdrawal_proof) == w.withdrawals_root, "witness: withdrawal path"
-        withdrawals_root = merkle.root10(index, leaves.withdrawal_leaf(writes.withdrawal), w.withdrawal_proof)
+        index: uint256 = withdrawal_count
+        assert merkle.root10(index, empty(bytes32), withdrawal_proof) == pre_withdrawals_root, "witness: withdrawal path"
+        withdrawals_root = merkle.root10(index, leaves.withdrawal_leaf(writes.withdrawal), withdrawal_proof)
 
-    return leaves.state_root(accounts_root, leaves.markets_root(markets, w.listed), leaves.globals_hash(writes.globals), withdrawals_root)
+    return leaves.state_root(accounts_root, leaves.markets_root_of(after), leaves.globals_hash(writes.globals), withdrawals_root)

@@ -33,10 +33,11 @@ GLOBALS = _struct("time", "deposit_count", "deposit_head", "forced_count", "forc
 MARKET = _struct("id", "product", "oracle_price", "oracle_time", "funding_index", "funding_time",
                  "open_interest", "initial_margin_ppm", "maintenance_margin_ppm", "liquidation_penalty_ppm",
                  "max_funding_rate_ppm", "max_price_move_ppm", "oracle_staleness", "tick_size", "step_size")
+ORDER = _struct("account", "market", "is_buy", "size", "limit_price", "max_fee_ppm", "nonce", "expiry")
 WITNESS = _struct("accounts_root", "withdrawals_root", "globals", "markets", "listed", "first", "second", "fund",
-                  "withdrawal_proof", globals=GLOBALS, markets=[MARKET], first=OPENED, second=OPENED,
-                  fund=OPENED, withdrawal_proof=[None])
-"""witness.vy's Witness."""
+                  "withdrawal_proof", "order", globals=GLOBALS, first=OPENED, second=OPENED,
+                  fund=OPENED, withdrawal_proof=[None], order=ORDER)
+"""witness.vy's Witness (its markets one byte string: the listed records, 90 bytes each)."""
 SIGNED = {"collateral", "size", "funding_index", "funding_pool"}
 """Fields of a signed type (int256): they may go negative."""
 
@@ -89,6 +90,8 @@ def change(scalar: Any, rng: random.Random, signed: bool = False) -> Any:
         raw = bytearray(bytes.fromhex(scalar[2:]))
         raw[rng.randrange(20)] ^= rng.randrange(1, 256)
         return to_checksum_address(bytes(raw))
+    if isinstance(scalar, bool):
+        return not scalar
     assert isinstance(scalar, int)
     choice = rng.randrange(4)
     if choice == 0:
@@ -107,7 +110,7 @@ def forge(value: Any, rng: random.Random, paths: list[tuple[int, ...]] | None = 
     paths = paths if paths is not None else leaves(value)
     path = rng.choice(paths)
     label = name_of(path, schema) if schema is not None else str(path)
-    signed = label.rsplit(".", 1)[-1] in SIGNED
+    signed = label.rsplit(".", 1)[-1] in SIGNED and not label.startswith("order")  # an order's fields are unsigned
     old = get(value, path)
     new = change(old, rng, signed)
     while new == old:

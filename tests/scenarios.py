@@ -36,7 +36,9 @@ def world_factory(config: Config = CONFIG) -> Any:
     def fresh() -> World:
         queues = builders.L1Queues(list(base.queues.deposits), list(base.queues.deposit_heads),
                                    list(base.queues.forced), list(base.queues.forced_heads))
-        return World(base.state.copy(), queues, base.context, base.time, dict(base.nonces))
+        state = base.state.copy()
+        state.orders = dict(base.state.orders)  # (copies share the preimages: keep worlds apart)
+        return World(state, queues, base.context, base.time, dict(base.nonces))
 
     return fresh
 
@@ -45,8 +47,10 @@ account_ids = st.integers(1, USERS)
 markets = st.integers(0, 1)
 trades = st.tuples(st.just("trade"), account_ids, st.integers(0, USERS - 1), markets, st.booleans(),
                    st.integers(1, 300), st.integers(-2_000, 2_000), st.integers(-5, 0))
+fills = st.tuples(st.just("fill"), st.integers(0, 10**6), st.integers(0, USERS - 1), st.integers(1, 300),
+                  st.integers(-3, 1), st.integers(0, 9))
 actions = st.one_of(
-    trades, trades, trades,
+    trades, trades, trades, fills, fills,
     st.tuples(st.just("withdraw"), account_ids, st.integers(1, 60_000_000)),
     st.tuples(st.just("funding"), markets, st.integers(-10**6, 10**6), st.integers(1, 7200)),
     st.tuples(st.just("price"), markets, st.integers(-150_000, 150_000)),
@@ -81,6 +85,31 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
         maker = world.order(maker_id, market, maker_buys, size, price)
         taker = world.order(taker_id, market, not maker_buys, size, price + (50 if not maker_buys else -50))
         return world.trade(maker, taker, fill)
+    if kind == "fill":
+        # a later fill of a posted order (mostly one that still has room), or of one never
+        # posted (variant 0)
+        _, pick, shift, size, short, variant = action
+        posted = sorted(world.state.orders.values())
+        first: list[bytes] = []
+        if variant == 0:
+            maker = world.order(1 + pick % USERS, pick % 2, pick % 3 == 0, 10, 300_000)
+        elif not posted:  # post one first: a Trade of part of it
+            market = pick % 2
+            price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+            maker = world.order(1 + pick % USERS, market, pick % 3 == 0, 2 * size, price)
+            other = (maker.account + shift) % USERS + 1
+            first = [world.trade(maker, world.order(other, market, not maker.is_buy, size, price), size)]
+        else:
+            maker = posted[pick % len(posted)]
+        taker_id = (maker.account - 1 + shift) % USERS + 1  # shift 0 is a self-trade
+        slot = world.state.slot(maker.account, maker.nonce)
+        room = max(1, maker.size - slot.filled) if slot.nonce == maker.nonce else size
+        if first:
+            room = size
+        fill = max(1, min(size, room) + short)  # sometimes more than is left (overfill)
+        price = maker.limit_price + (50 if not maker.is_buy else -50)
+        taker = world.order(taker_id, maker.market, not maker.is_buy, max(fill, 1), max(1, price))
+        return [*first, world.fill(maker, taker, fill)]
     if kind == "withdraw":
         _, account, amount = action
         return builders.withdraw(account, amount, world.next_nonce(account), 10**12,
@@ -224,7 +253,8 @@ def run(world: World, scenario: list[tuple[Any, ...]], check: Any = None) -> lis
 
 def every_type(world: World, check: Any = None) -> list[bytes]:
     """A fixed scenario in which every transaction type succeeds at least once (applied to
-    `world` as it is built; each step's receipt is checked): a 9x levered trade, a fee
+    `world` as it is built; each step's receipt is checked): a 9x levered trade, a resting
+    order's two fills (a Trade, then a Fill), a fee
     sweep, a withdrawal, a cancel, a deposit, both forced requests, price moves, a funding
     tick, a liquidation of the levered long, then a crash that leaves it bankrupt with the
     insurance fund too small, and its deleveraging against the short. `check(world, tx)`
@@ -247,7 +277,9 @@ def every_type(world: World, check: Any = None) -> list[bytes]:
 
     price = world.state.markets[0].oracle_price  # type: ignore[union-attr]
     ok(world.trade(world.order(1, 0, True, 600, price), world.order(2, 0, False, 600, price), 600))
-    ok(world.trade(world.order(5, 1, True, 5, 1_000_000), world.order(6, 1, False, 5, 1_000_000), 5))
+    resting = world.order(5, 1, True, 10, 1_000_000)
+    ok(world.trade(resting, world.order(6, 1, False, 5, 1_000_000), 5))
+    ok(world.fill(resting, world.order(3, 1, False, 5, 1_000_000), 5))  # its second fill names it
     ok(SweepFees(world.state.globals.fee_pool // 2).encode())
     ok(builders.withdraw(3, 1_000_000, world.next_nonce(3), 10**12, USER_KEYS[2], world.context).encode())
     ok(builders.cancel(3, world.next_nonce(3), USER_KEYS[2], world.context).encode())

@@ -10,7 +10,7 @@ from rollup.stf.fork import Context, Receipt
 from rollup.stf.genesis import genesis_state
 from rollup.stf.signing import address_of
 from rollup.stf.state import Config, State
-from rollup.stf.transactions import ADVANCE_TIME, AdvanceTime, Order
+from rollup.stf.transactions import ADVANCE_TIME, ORDER_NO_EXPIRY, AdvanceTime, Order
 
 ORACLE_KEYS = tuple(bytes([0xA0 + i]) * 32 for i in range(3))
 USER_KEYS = tuple(bytes([0x10 + i]) * 32 for i in range(6))
@@ -48,7 +48,7 @@ class World:
         return self.nonces[account]
 
     def order(self, account: int, market: int, is_buy: bool, size: int, price: int,
-              max_fee_ppm: int = 1_000, expiry: int = 10**9) -> Order:
+              max_fee_ppm: int = 1_000, expiry: int = ORDER_NO_EXPIRY) -> Order:
         return Order(account, market, is_buy, size, price, max_fee_ppm, self.next_nonce(account), expiry)
 
     def trade(self, maker: Order, taker: Order, fill: int, maker_fee: int = 200,

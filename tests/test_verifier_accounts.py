@@ -288,7 +288,7 @@ MARKETS = 16
 PRICE = 1_000_000
 
 
-def heavy_world(config: Any, insurance: int) -> World:
+def heavy_world(config: Any, insurance: int, start: int = 1_000) -> World:
     """16 priced markets; account 2 long 100 lots in each against account 1 on 200 USD
     (8x), accounts 3 (short) and 4 (long) 100 lots in each on 1,000,000 USD; account 2
     liquidated by 1 lot in each market (the fund holds 16 positions), then a 27% crash
@@ -300,8 +300,8 @@ def heavy_world(config: Any, insurance: int) -> World:
     for user, amount in ((1, 10**12), (2, 200_000_000), (3, 10**12), (4, 10**12)):
         queues.deposit(user, address_of(USER_KEYS[user - 1]), amount)
     context = Context(config, 0, tuple(queues.deposit_heads), tuple(queues.forced_heads))
-    world = World(state, queues, context)
-    assert world.apply(AdvanceTime(1_000)).ok
+    world = World(state, queues, context, time=start)
+    assert world.apply(AdvanceTime(start)).ok
     for entry in queues.deposits:
         assert world.apply(entry).ok
 

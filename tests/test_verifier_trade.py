@@ -21,7 +21,7 @@ from rollup.stf.fork import order_hash
 from rollup.stf.reasons import Reason
 from rollup.stf.signing import address_of
 from rollup.stf.state import Globals, Market, OrderSlot, Position, State
-from rollup.stf.transactions import FEE_BOUND, FILL, AdvanceTime, Order, Trade
+from rollup.stf.transactions import FEE_BOUND, FILL, ORDER_NO_EXPIRY, AdvanceTime, Order, Trade
 from rollup.stf.witness import step_witness
 from tests.stf_world import USER_KEYS, World
 from tests.verifier_harness import EvmVerifier
@@ -40,7 +40,7 @@ def key_of(account: int) -> bytes:
 
 
 def order(world: World, account: int, is_buy: bool, size: int = 10, price: int | None = None,
-          market: int = 0, max_fee: int = 1_000, nonce: int | None = None, expiry: int = 10**9) -> Order:
+          market: int = 0, max_fee: int = 1_000, nonce: int | None = None, expiry: int = ORDER_NO_EXPIRY) -> Order:
     if price is None:
         price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
     if nonce is None:

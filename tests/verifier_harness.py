@@ -26,7 +26,7 @@ from tests.stf_world import ORACLE_KEYS
 RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyRisk")
 TAGS = {
     "VerifyMarket": {0x05, 0x06, 0x0A},
-    "VerifyTrade": {0x03},
+    "VerifyTrade": {0x03, 0x0C},
     "VerifyAccount": {0x01, 0x02, 0x04, 0x09, 0x0B},
     "VerifyRisk": {0x07, 0x08},
 }

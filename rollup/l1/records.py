@@ -83,10 +83,17 @@ def opened(o: witness.Opened) -> tuple[object, ...]:
     return (account(o.account), proof(o.proof), slot(o.slot), proof(o.slot_proof))
 
 
+def market_records(ms: Sequence[Market | None]) -> tuple[bytes, int]:
+    """(the listed markets' 90-byte leaf encodings, in id order; their bit set): how a
+    step witness carries the markets."""
+    listed = sum(1 << i for i, m in enumerate(ms) if m is not None)
+    return b"".join(m.encode() for m in ms if m is not None), listed
+
+
 def step_witness(w: witness.StepWitness) -> tuple[object, ...]:
     """witness.vy's Witness."""
-    market_tuples, listed = markets(w.state.markets)
+    records, listed = market_records(w.state.markets)
     return (
-        w.accounts_root, w.withdrawals_root, globals_(w.state.globals), market_tuples, listed,
+        w.accounts_root, w.withdrawals_root, globals_(w.state.globals), records, listed,
         opened(w.first), opened(w.second), opened(w.fund), proof(w.withdrawal_proof), tuple(w.order),
     )

@@ -1,0 +1,164 @@
+"""Whole fraud proofs on the heaviest inputs, on L1: every proof must fit in 500,000 gas.
+
+The pre-state is the heaviest the rules allow (16 markets; accounts, the insurance fund
+among them, holding 16 positions each, funding owed in every market: tests'
+`heavy_world`). A proposer posts a batch whose first step claims that state's root and
+whose second step, the disputed transaction, a wrong one; a challenger commits and
+reveals the proof of the second step, opening the heavy pre-state. The reveal's gas is
+the whole proof's (the commitment is a separate ~46,000)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from collections.abc import Callable, Iterator
+
+import pytest
+from web3.logs import DISCARD
+
+from rollup.deploy import Deployment, deploy
+from rollup.l1.client import L1
+from rollup.l1.inbox import Inbox
+from rollup.l1.rollup_client import RollupL1, config_of
+from rollup.stf import apply, builders
+from rollup.stf.reasons import Reason
+from rollup.stf.signing import address_of
+from rollup.stf.state import Account, Config
+from rollup.stf.transactions import AdvanceTime, Deleverage, Liquidate, SweepFees
+from tests.conftest import DEV_KEYS, l1_snapshot, params_for
+from tests.stf_world import ORACLE_KEYS, USER_KEYS, World
+from tests.test_verifier_accounts import heavy_world
+from tests.test_verifier_trade import order
+
+DEPLOYER, SEQUENCER, CHALLENGER = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]
+PROOF_GAS_LIMIT = 500_000
+LIE = b"\x66" * 32
+HEAVY_SECONDS = 3_604
+"""How far heavy_world moves its clock after its start."""
+
+
+@pytest.fixture(scope="module")
+def deployment(l1_url: str) -> Iterator[Deployment]:
+    with l1_snapshot(l1_url):
+        yield deploy(L1(l1_url, DEPLOYER), params=params_for(SEQUENCER, challenge_window=3_600))
+
+
+def heavy(deployment: Deployment, l1: L1, insurance: int) -> World:
+    """heavy_world in this deployment's EIP-712 domain, its clock ending 10 s before the
+    latest block (the batch runs at the state's time), and the account tree dense around
+    its accounts (ids 0-4): an account in every sibling subtree of their paths (ids 5-7
+    and j * 4**level + 1), so that no sibling hash on a path is zero (calldata costs more
+    per nonzero byte)."""
+    ours = config_of(deployment)
+    config = Config(ours.chain_id, ours.verifying_contract, tuple(address_of(k) for k in ORACLE_KEYS), 2)
+    now = int(l1.w3.eth.get_block("latest")["timestamp"])
+    world = heavy_world(config, insurance, start=now - HEAVY_SECONDS - 10)
+    filler = Account(owner=b"\x99" * 20, collateral=1)
+    ids = {5, 6, 7} | {j * 4**level + 1 for level in range(1, 10) for j in (1, 2, 3)}
+    world.state.set_accounts({i: filler for i in ids})
+    return world
+
+
+def reveal_gas(deployment: Deployment, l1_url: str, world: World, tx: bytes) -> int:
+    """Post [AdvanceTime, tx] claiming the world's state after step 0 and a wrong root after
+    `tx`; prove step 1 on L1; the reveal's gas."""
+    sequencer = RollupL1(L1(l1_url, SEQUENCER), deployment)
+    challenger = RollupL1(L1(l1_url, CHALLENGER), deployment)
+    if not sequencer.rollup.functions.bonds(sequencer.l1.address).call():
+        sequencer.bond()
+    state = world.state
+    timestamp = state.globals.time
+    txs = [AdvanceTime(timestamp).encode(), tx]
+    roots = [state.root(), LIE]
+    batch_id, _ = sequencer.submit(txs, roots, timestamp)
+    salt = b"\x05" * 32
+    claimed = challenger.computed_root(batch_id, 1, txs, roots, state)
+    challenger.commit(challenger.commitment(batch_id, 1, claimed, salt))
+    receipt = challenger.l1.send(challenger.challenge_call(batch_id, 1, txs, roots, state, salt))
+    assert challenger.rollup.events.FraudProven().process_receipt(receipt, errors=DISCARD)
+    return int(receipt["gasUsed"])
+
+
+def _deleverage(w: World) -> bytes:
+    return Deleverage(2, 3, 15, 50).encode()
+
+
+def _liquidate(w: World) -> bytes:
+    return Liquidate(2, 15, 50).encode()
+
+
+def _trade(w: World) -> bytes:
+    maker = order(w, 3, True, 10, market=15)
+    taker = order(w, 4, False, 10, market=15)
+    return builders.trade(maker, USER_KEYS[2], taker, USER_KEYS[3], 10, w.context, 200, 500).encode()
+
+
+def _fill(w: World) -> bytes:
+    maker = order(w, 3, True, 20, market=15)
+    taker = order(w, 4, False, 10, market=15)
+    assert w.apply(builders.trade(maker, USER_KEYS[2], taker, USER_KEYS[3], 10, w.context, 200, 500)).ok
+    return builders.fill(maker, order(w, 1, False, 10, market=15), USER_KEYS[0], 10, w.context, 200, 500).encode()
+
+
+def _withdraw(w: World) -> bytes:
+    return builders.withdraw(4, 1_000_000, 77, 10**12, USER_KEYS[3], w.context).encode()
+
+
+def _cancel(w: World) -> bytes:
+    return builders.cancel(4, 78, USER_KEYS[3], w.context).encode()
+
+
+def _sweep(w: World) -> bytes:
+    g = w.state.globals
+    w.state.set_globals(g.with_pools(1_000_000, g.funding_pool))
+    return SweepFees(1_000_000).encode()
+
+
+def _forced_close(w: World) -> bytes:
+    """Account 4 (16 positions) asks L1 to close its position in market 15 against the
+    fund (16 positions): the L1 queue's entry, which the witness's inbox reads."""
+    owner = RollupL1(L1(w.l1_url, USER_KEYS[3]), w.deployment)
+    owner.force_close(15)
+    inbox = Inbox(owner.bridge, w.deployment.deploy_block)
+    inbox.sync()
+    _, forced_heads = inbox.heads(0, len(inbox.forced))
+    w.context = replace(w.context, forced_heads=forced_heads)  # the queue as L1 holds it
+    return inbox.forced[0].encode()
+
+
+CASES: dict[str, tuple[int, Callable[[World], bytes]]] = {
+    "Deleverage": (1_000_000, _deleverage),  # the fund too poor to take the position
+    "Liquidate": (10**12, _liquidate),
+    "Trade": (10**12, _trade),
+    "Fill": (10**12, _fill),
+    "Withdraw": (10**12, _withdraw),
+    "Cancel": (10**12, _cancel),
+    "SweepFees": (10**12, _sweep),
+    "ForcedRequest(close)": (10**12, _forced_close),
+}
+
+
+def register_owners(l1_url: str, deployment: Deployment) -> None:
+    """L1 accounts 1-4 for heavy_world's owners (deposits on their behalf), and gas money
+    for the forced request of account 4's owner."""
+    funder = RollupL1(L1(l1_url, DEPLOYER), deployment)
+    for i, key in enumerate(USER_KEYS[:4]):
+        owner = "0x" + address_of(key).hex()
+        funder.deposit(L1(l1_url, key).address, 1)
+        assert int(funder.bridge.functions.account_of(L1(l1_url, key).address).call()) == i + 1, owner
+    funder.l1.transfer_eth(L1(l1_url, USER_KEYS[3]).address, 10**18)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_a_proof_on_the_heaviest_inputs_fits(l1_url: str, deployment: Deployment, kind: str) -> None:
+    insurance, build = CASES[kind]
+    with l1_snapshot(l1_url):
+        register_owners(l1_url, deployment)
+        world = heavy(deployment, L1(l1_url), insurance)
+        world.l1_url, world.deployment = l1_url, deployment  # type: ignore[attr-defined]
+        tx = build(world)
+        assert apply(world.state.copy(), tx, world.context).reason == Reason.OK, kind  # the heavy path
+        gas = reveal_gas(deployment, l1_url, world, tx)
+    if os.environ.get("ROLLUP_PRINT_GAS"):
+        print(f"\n{kind}: whole proof on the heaviest inputs {gas:,} gas")
+    assert gas <= PROOF_GAS_LIMIT, (kind, gas)
