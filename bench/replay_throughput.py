@@ -76,9 +76,12 @@ def post_history(world: World, batches: int, trades: int) -> int:
                 if taker is maker:
                     taker = users[(round_ + k + 1) % len(users)]
                 taken = Order(taker.account, 0, not maker_buys, 1, PRICE, 1_000, taker.next_nonce(), ORDER_NO_EXPIRY)
-                trade = builders.trade(order, maker.key, taken, taker.key, 1, sign_context, 200, 500)
-                assert trade.maker_signature == maker_signature
-                txs.append(trade.encode())
+                if k == 0:  # the first fill posts the maker order; the later ones name it
+                    trade = builders.trade(order, maker.key, taken, taker.key, 1, sign_context, 200, 500)
+                    assert trade.maker_signature == maker_signature
+                    txs.append(trade.encode())
+                else:
+                    txs.append(builders.fill(order, taken, taker.key, 1, sign_context, 200, 500).encode())
         txs = txs[:trades + 1]
         timestamp = int.from_bytes(txs[0][1:], "big")
         context = world.context(timestamp)

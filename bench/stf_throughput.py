@@ -73,8 +73,11 @@ def build(args: argparse.Namespace) -> tuple[Any, Context, list[bytes]]:
         fill = min(remaining, rng.randrange(1, 40))
         taker = Order(args.makers + t + 1, order.market, not order.is_buy, fill,
                       order.limit_price, 1_000, taker_nonce[t], 10**9)
-        txs.append(builders.trade(order, keys[m], taker, keys[args.makers + t], fill, context,
-                                  200, 500).encode())
+        if remaining == order.size:  # its first fill posts the maker order; later ones name it
+            txs.append(builders.trade(order, keys[m], taker, keys[args.makers + t], fill, context,
+                                      200, 500).encode())
+        else:
+            txs.append(builders.fill(order, taker, keys[args.makers + t], fill, context, 200, 500).encode())
         if remaining - fill == 0:
             resting.pop(index)
         else:

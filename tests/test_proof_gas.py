@@ -10,8 +10,8 @@ the whole proof's (the commitment is a separate ~46,000)."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from web3.logs import DISCARD
