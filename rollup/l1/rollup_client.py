@@ -91,8 +91,8 @@ class RollupL1:
 
     # --- reads
 
-    def batch(self, batch_id: int) -> BatchInfo:
-        return BatchInfo(batch_id, *self.rollup.functions.batches(batch_id).call())
+    def batch(self, batch_id: int, block: Any = "latest") -> BatchInfo:
+        return BatchInfo(batch_id, *self.rollup.functions.batches(batch_id).call(block_identifier=block))
 
     def root_at(self, position: int) -> bytes:
         """The state root a batch at `position` starts from."""

@@ -142,6 +142,8 @@ class PostedBatch:
     """What went to L1 when it differs from the honest batch (a fraud mode)."""
     foreign: bool = False
     """Posted by another proposer, adopted from L1."""
+    step_root: bytes | None = None
+    """The step tree's root of what went to L1 (computed once, by `Sequencer._holds`)."""
 
 
 class Sequencer:
@@ -185,6 +187,7 @@ class Sequencer:
         """Told, after a rebase, of each user transaction sequenced again with its new
         receipt, and whether batches of another proposer were adopted."""
         self._seen: tuple[Any, ...] | None = None
+        self._fingerprint_at: tuple[bytes, tuple[Any, ...]] | None = None
         self._inbox_generation = 0
 
     def _fresh_state(self) -> State:
@@ -370,19 +373,26 @@ class Sequencer:
         """What changes whenever L1's live chain does: the batch count, the length, the
         finalized count, and the tip (its id and step root: after a reorganisation another
         batch can hold the same id at the same position)."""
+        head = bytes(self.chain.l1.w3.eth.get_block("latest")["hash"])
+        if self._fingerprint_at is not None and self._fingerprint_at[0] == head:
+            return self._fingerprint_at[1]  # L1's state changes only with its blocks
         functions = self.chain.rollup.functions
-        length = int(functions.length().call())
-        tip = int(functions.live(length - 1).call()) if length else -1
-        tip_root = self.chain.batch(tip).step_root if length else b""
-        return int(functions.batch_count().call()), length, int(functions.finalized().call()), tip, tip_root
+        length = int(functions.length().call(block_identifier=head))
+        tip = int(functions.live(length - 1).call(block_identifier=head)) if length else -1
+        tip_root = self.chain.batch(tip, head).step_root if length else b""
+        fingerprint = (int(functions.batch_count().call(block_identifier=head)), length,
+                       int(functions.finalized().call(block_identifier=head)), tip, tip_root)
+        self._fingerprint_at = (head, fingerprint)
+        return fingerprint
 
     def _holds(self, batch: PostedBatch) -> bool:
         """Whether L1's live batch at `batch`'s position is that batch (its id and step root)."""
         l1_id = int(self.chain.rollup.functions.live(batch.position).call())
         if l1_id != batch.l1_id:
             return False
-        txs, roots = batch.posted_txs or batch.txs, batch.posted_roots or batch.roots
-        return self.chain.batch(l1_id).step_root == step_root(txs, roots)
+        if batch.step_root is None:
+            batch.step_root = step_root(batch.posted_txs or batch.txs, batch.posted_roots or batch.roots)
+        return self.chain.batch(l1_id).step_root == batch.step_root
 
     def follow_l1(self, restale: bool = False) -> None:
         """Hold the live chain L1 holds: mark final batches; drop the operator's batches L1
@@ -398,6 +408,8 @@ class Sequencer:
         # the first position where L1 and the operator part: they agree on a prefix (a
         # revert or another proposer changes every position from one on), found by halving
         low, high = 0, min(len(self.posted), length)
+        if self.posted and length >= len(self.posted) and self._holds(self.posted[-1]):
+            low = high  # the operator's newest batch is live: so is every one before it
         while low < high:
             middle = (low + high) // 2
             if self._holds(self.posted[middle]):

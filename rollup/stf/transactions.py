@@ -62,6 +62,7 @@ ORDER_FIELD_BOUNDS = (2**32 - 1, 2**7 - 1, 2**40 - 1, 2**40 - 1, 2**24 - 1, 2**3
 encoding carries (an order beyond them cannot be posted: the operator refuses it)."""
 ORDER_NO_EXPIRY = ORDER_FIELD_BOUNDS[6]
 """The latest expiry an order can carry (2106): an order that does not expire."""
+_U32, _MARKET, _U40, _U24 = 2**32 - 1, 2**7 - 1, 2**40 - 1, 2**24 - 1
 FEE_BOUND = 2**16 - 1
 """The widest fee rate (ppm) a Trade or Fill carries."""
 FILL_BOUND = 2**40 - 1
@@ -78,10 +79,10 @@ class Order(NamedTuple):
     expiry: int
 
     def fits(self) -> bool:
-        """Whether every field fits the 26-byte encoding."""
-        values = (self.account, self.market, 0, self.size, self.limit_price, self.max_fee_ppm, self.nonce, self.expiry)
-        bounds = (ORDER_FIELD_BOUNDS[0], ORDER_FIELD_BOUNDS[1], 0, *ORDER_FIELD_BOUNDS[2:])
-        return all(0 <= v <= b for v, b in zip(values, bounds, strict=True))
+        """Whether every field fits the 26-byte encoding (ORDER_FIELD_BOUNDS)."""
+        return (0 <= self.account <= _U32 and 0 <= self.market <= _MARKET and 0 <= self.size <= _U40
+                and 0 <= self.limit_price <= _U40 and 0 <= self.max_fee_ppm <= _U24 and 0 <= self.nonce <= _U32
+                and 0 <= self.expiry <= _U32)
 
     def encode(self) -> bytes:
         if not self.fits():
