@@ -463,7 +463,9 @@ def _l1_batches(c: Client, limit: int) -> list[dict[str, Any]]:
     for batch_id in range(count - 1, max(count - limit, 0) - 1, -1):
         b = chain.batch(batch_id)
         out.append({"index": b.id, "position": b.position, "status": b.status_name,
-                    "state_root": "0x" + b.state_root.hex(), "steps": b.steps, "timestamp": b.timestamp,
+                    # a batch proven wrong has no state root on L1 (its word holds the reward)
+                    "state_root": "0x" + b.state_root.hex() if any(b.state_root) else None,
+                    "steps": b.steps, "timestamp": b.timestamp,
                     "deadline": b.deadline, "proposer": b.proposer, "source": "l1"})
     return out
 
