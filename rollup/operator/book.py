@@ -10,7 +10,7 @@ Entry. A new order is refused (`Rejection`), in this order, when:
   1. its market is not the book's (WRONG_MARKET);
   2. size not in (0, MAX_SIZE], limit price not in (0, MAX_PRICE], max_fee_ppm > PPM,
      account, market, nonce, expiry or max fee beyond the width an order is posted
-     in (transactions.ORDER_FIELD_BOUNDS: nonce and expiry u32), or a signature not 65 bytes (BAD_FIELD);
+     in (`Order.fits`: nonce and expiry u32), or a signature not 65 bytes (BAD_FIELD);
   3. its limit price is not a multiple of the market's tick (NOT_TICK_MULTIPLE);
   4. its size is below one step, so it could never trade (BELOW_STEP);
   5. it has expired: expiry < now (EXPIRED; the STF trades while time <= expiry);

@@ -57,12 +57,12 @@ TRADE_LAYOUT = struct.Struct(">26s64s26s64s5sHH")
 FILL_LAYOUT = struct.Struct(">II26s64s5sHH")
 """maker account u32 | maker nonce u32 | taker order | taker signature | fill u40 | maker fee u16 | taker fee u16"""
 
-ORDER_FIELD_BOUNDS = (2**32 - 1, 2**7 - 1, 2**40 - 1, 2**40 - 1, 2**24 - 1, 2**32 - 1, 2**32 - 1)
-"""The widest account, market, size, limit price, max fee, nonce and expiry the 26-byte
-encoding carries (an order beyond them cannot be posted: the operator refuses it)."""
-ORDER_NO_EXPIRY = ORDER_FIELD_BOUNDS[6]
-"""The latest expiry an order can carry (2106): an order that does not expire."""
 _U32, _MARKET, _U40, _U24 = 2**32 - 1, 2**7 - 1, 2**40 - 1, 2**24 - 1
+"""The widest account, nonce and expiry (u32), market (7 bits), size and limit price (u40)
+and max fee (u24) the 26-byte order encoding carries (an order beyond them cannot be
+posted: the operator refuses it)."""
+ORDER_NO_EXPIRY = _U32
+"""The latest expiry an order can carry (2106): an order that does not expire."""
 FEE_BOUND = 2**16 - 1
 """The widest fee rate (ppm) a Trade or Fill carries."""
 FILL_BOUND = 2**40 - 1
@@ -79,7 +79,7 @@ class Order(NamedTuple):
     expiry: int
 
     def fits(self) -> bool:
-        """Whether every field fits the 26-byte encoding (ORDER_FIELD_BOUNDS)."""
+        """Whether every field fits the 26-byte encoding."""
         return (0 <= self.account <= _U32 and 0 <= self.market <= _MARKET and 0 <= self.size <= _U40
                 and 0 <= self.limit_price <= _U40 and 0 <= self.max_fee_ppm <= _U24 and 0 <= self.nonce <= _U32
                 and 0 <= self.expiry <= _U32)
@@ -174,7 +174,7 @@ class Fill(NamedTuple):
 
     def encode(self) -> bytes:
         _check_amounts(self.fill, self.maker_fee_ppm, self.taker_fee_ppm)
-        if not (0 <= self.maker_account <= ORDER_FIELD_BOUNDS[0] and 0 <= self.maker_nonce <= ORDER_FIELD_BOUNDS[5]):
+        if not (0 <= self.maker_account <= _U32 and 0 <= self.maker_nonce <= _U32):
             raise ValueError("maker account or nonce beyond its encoding's width")
         return bytes((FILL,)) + FILL_LAYOUT.pack(
             self.maker_account, self.maker_nonce, self.taker.encode(), compact(self.taker_signature),
