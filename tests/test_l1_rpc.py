@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from rollup import contracts
 from rollup.l1.chain import dev_accounts
@@ -265,3 +265,32 @@ def test_interval_mining(tmp_path: Any) -> None:
         assert w3.eth.block_number > first
     finally:
         proc.stop()
+
+
+def test_turning_automine_on_mines_what_waits(any_l1: str) -> None:
+    """A transaction sent while mining is off is mined as soon as mining is turned on
+    again, as on anvil; not left waiting for some later transaction."""
+    import time
+
+    w3 = Web3(Web3.HTTPProvider(any_l1))
+    alice, bob = (Account.from_key(bytes(a.key)) for a in dev_accounts(10)[8:10])  # used by no other test here
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        tx = {"to": bob.address, "value": 1, "gas": 21_000, "chainId": w3.eth.chain_id,
+              "nonce": w3.eth.get_transaction_count(alice.address, "pending"),
+              "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
+              "maxPriorityFeePerGas": 10**9}
+        tx_hash = w3.eth.send_raw_transaction(alice.sign_transaction(tx).raw_transaction)
+        assert w3.eth.get_transaction_count(alice.address) == tx["nonce"]  # not mined yet
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    deadline = time.monotonic() + 5
+    while True:  # anvil's miner runs in the background: give it a moment
+        try:
+            receipt = w3.eth.get_transaction_receipt(tx_hash)
+            break
+        except TransactionNotFound:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    assert receipt["status"] == 1

@@ -322,6 +322,14 @@ class DevChain:
             self.mine()
         return bytes(tx.hash)
 
+    def set_auto_mine(self, enabled: bool) -> None:
+        """Turn automatic mining on or off. Turning it on mines the transactions waiting in
+        the pending block at once (as anvil does): a transaction sent while mining was off
+        must not wait for some later transaction to be mined."""
+        self.auto_mine = enabled
+        if enabled and self._pending_txs:
+            self.mine()
+
     def _reset_pending(self) -> None:
         """Rebuild the pending block from what it held, dropping anything half-applied."""
         txs = list(self._pending_txs)

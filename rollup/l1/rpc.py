@@ -609,7 +609,7 @@ class Node(jsonrpc.Service):
         enabled = param(params, 0)
         if not isinstance(enabled, bool):
             raise invalid("expected a boolean")
-        self.chain.auto_mine = enabled
+        self.chain.set_auto_mine(enabled)
         return None
 
     def rpc_anvil_setBalance(self, params: list[Any]) -> None:
