@@ -18,6 +18,7 @@ from web3.exceptions import ContractLogicError
 
 from .. import contracts
 from .chain import dev_accounts
+from .wire import Rpc, Views
 
 
 class L1Error(Exception):
@@ -76,6 +77,8 @@ class L1:
     def __init__(self, url: str, key: str | bytes | None = None, timeout: float = 60.0) -> None:
         self.url = url
         self.w3 = connect(url, timeout)
+        self.rpc = Rpc(url, timeout)
+        """Light reads (`wire`): what is read often, without web3's per-call cost."""
         self.account: LocalAccount | None = Account.from_key(key) if key is not None else None
         self._chain_id: int | None = None
 
@@ -93,6 +96,10 @@ class L1:
 
     def contract(self, name: str, address: str) -> Contract:
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=contracts.load(name).abi)
+
+    def views(self, name: str, address: str) -> Views:
+        """A contract's view functions called through `rpc`."""
+        return Views(self.rpc, Web3.to_checksum_address(address), contracts.load(name).abi)
 
     def deploy(self, name: str, *args: Any) -> Contract:
         artifact = contracts.load(name)

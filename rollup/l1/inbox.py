@@ -19,11 +19,11 @@ import threading
 from typing import Any
 
 from web3.contract import Contract
-from web3.exceptions import BlockNotFound
 
 from ..stf.fork import deposit_entry, forced_entry
 from ..stf.hashing import ZERO_HASH, keccak
 from ..stf.transactions import Deposit, ForcedRequest
+from .wire import Events, NoSuchBlock, Rpc
 
 
 class InboxError(Exception):
@@ -36,8 +36,11 @@ class Inbox:
     SCAN_BLOCKS = 5_000
     CHECKPOINTS = 128
 
-    def __init__(self, bridge: Contract, deploy_block: int, confirmations: int = 0) -> None:
+    def __init__(self, bridge: Contract, deploy_block: int, confirmations: int = 0, rpc: Rpc | None = None) -> None:
         self.bridge = bridge
+        self.rpc = rpc if rpc is not None else Rpc(str(bridge.w3.provider.endpoint_uri))  # type: ignore[attr-defined]
+        """Block numbers, hashes and the queues' events are read through it (`wire`: lighter than web3)."""
+        self.events = Events(self.rpc, bridge.address, bridge.abi)  # type: ignore[arg-type]
         self.deploy_block = deploy_block
         self.confirmations = max(0, confirmations)
         self.next_block = deploy_block
@@ -64,29 +67,28 @@ class Inbox:
         what is read so far); one sync runs at a time."""
         with self._sync_lock:
             self._follow_reorg()
-            w3 = self.bridge.w3
-            head = int(w3.eth.block_number) - self.confirmations
+            head = self.rpc.block_number() - self.confirmations
             while self.next_block <= head:
                 start = self.next_block
                 end = min(head, start + self.SCAN_BLOCKS - 1)
                 # the hash first: should L1 reorganise while the range is read, the next
                 # sync finds the hash changed and reads the range again
-                end_hash = bytes(w3.eth.get_block(end)["hash"])
-                deposits = self.bridge.events.Deposited().get_logs(from_block=start, to_block=end)
-                forced = self.bridge.events.ForcedRequested().get_logs(from_block=start, to_block=end)
+                end_hash = bytes.fromhex(self.rpc.block(end)["hash"][2:])
+                events = self.events.logs(["Deposited", "ForcedRequested"], start, end)
                 with self.lock:
-                    for event in sorted(deposits, key=_order):
-                        self._add_deposit(event["args"], int(event["blockNumber"]))
-                    for event in sorted(forced, key=_order):
-                        self._add_forced(event["args"], int(event["blockNumber"]))
+                    for event in events:  # in chain order; each queue's own order is checked
+                        if event["event"] == "Deposited":
+                            self._add_deposit(event["args"], event["blockNumber"])
+                        else:
+                            self._add_forced(event["args"], event["blockNumber"])
                     self.checkpoints.append((end, end_hash))
                     del self.checkpoints[:-self.CHECKPOINTS]
                     self.next_block = end + 1
 
     def _hash_of(self, number: int) -> bytes | None:
         try:
-            return bytes(self.bridge.w3.eth.get_block(number)["hash"])
-        except BlockNotFound:
+            return bytes.fromhex(self.rpc.block(number)["hash"][2:])
+        except NoSuchBlock:  # the chain is shorter now
             return None
 
     def _follow_reorg(self) -> None:
@@ -151,6 +153,3 @@ class Inbox:
                 self.sync()
         raise InboxError("the bridge holds fewer confirmed entries than asked for")
 
-
-def _order(event: Any) -> tuple[int, int]:
-    return int(event["blockNumber"]), int(event["logIndex"])

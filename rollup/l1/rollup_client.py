@@ -88,22 +88,24 @@ class RollupL1:
         self.bridge: Contract = l1.contract("Bridge", deployment.contracts["Bridge"])
         self.token: Contract = l1.contract("CollateralToken", deployment.contracts["CollateralToken"])
         self.verifier: Contract = l1.contract("Verifier", deployment.contracts["Verifier"])
+        self.views = l1.views("Rollup", deployment.contracts["Rollup"])
+        """The Rollup's view functions, read lightly (`wire.Views`)."""
 
     # --- reads
 
     def batch(self, batch_id: int, block: Any = "latest") -> BatchInfo:
-        return BatchInfo(batch_id, *self.rollup.functions.batches(batch_id).call(block_identifier=block))
+        return BatchInfo(batch_id, *self.views.call("batches", batch_id, block=block))
 
     def root_at(self, position: int) -> bytes:
         """The state root a batch at `position` starts from."""
         if position == 0:
-            return bytes(self.rollup.functions.genesis_root().call())
-        return self.batch(self.rollup.functions.live(position - 1).call()).state_root
+            return bytes(self.views.call("genesis_root"))
+        return self.batch(self.views.call("live", position - 1)).state_root
 
     def live_chain(self) -> list[BatchInfo]:
         """The live batches, by position."""
-        length = int(self.rollup.functions.length().call())
-        return [self.batch(int(self.rollup.functions.live(p).call())) for p in range(length)]
+        length = int(self.views.call("length"))
+        return [self.batch(int(self.views.call("live", p))) for p in range(length)]
 
     # --- proposer
 

@@ -202,7 +202,7 @@ class Sequencer:
         return Context(self.config, timestamp, deposits, forced)
 
     def l1_time(self) -> int:
-        return int(self.chain.l1.w3.eth.get_block("latest")["timestamp"])
+        return int(self.chain.l1.rpc.block("latest")["timestamp"], 16)
 
     def refresh(self) -> None:
         """Read what batches open with (the L1 clock and the queues) from L1; the request
@@ -327,7 +327,8 @@ class Sequencer:
     def ensure_bonded(self) -> None:
         """Bond (again, after a slash) before posting."""
         chain = self.chain
-        if int(chain.rollup.functions.bonds(chain.l1.address).call()) < int(chain.rollup.functions.bond_amount().call()):
+        bond, amount = chain.views.calls([("bonds", (chain.l1.address,)), ("bond_amount", ())])
+        if int(bond) < int(amount):
             chain.bond()
             log.warning("posted the proposer bond")
 
@@ -373,21 +374,20 @@ class Sequencer:
         """What changes whenever L1's live chain does: the batch count, the length, the
         finalized count, and the tip (its id and step root: after a reorganisation another
         batch can hold the same id at the same position)."""
-        head = bytes(self.chain.l1.w3.eth.get_block("latest")["hash"])
+        head = bytes.fromhex(self.chain.l1.rpc.block("latest")["hash"][2:])
         if self._fingerprint_at is not None and self._fingerprint_at[0] == head:
             return self._fingerprint_at[1]  # L1's state changes only with its blocks
-        functions = self.chain.rollup.functions
-        length = int(functions.length().call(block_identifier=head))
-        tip = int(functions.live(length - 1).call(block_identifier=head)) if length else -1
+        views = self.chain.views
+        count, length, finalized = views.calls([("batch_count", ()), ("length", ()), ("finalized", ())], block=head)
+        tip = int(views.call("live", length - 1, block=head)) if length else -1
         tip_root = self.chain.batch(tip, head).step_root if length else b""
-        fingerprint = (int(functions.batch_count().call(block_identifier=head)), length,
-                       int(functions.finalized().call(block_identifier=head)), tip, tip_root)
+        fingerprint = (int(count), int(length), int(finalized), tip, tip_root)
         self._fingerprint_at = (head, fingerprint)
         return fingerprint
 
     def _holds(self, batch: PostedBatch) -> bool:
         """Whether L1's live batch at `batch`'s position is that batch (its id and step root)."""
-        l1_id = int(self.chain.rollup.functions.live(batch.position).call())
+        l1_id = int(self.chain.views.call("live", batch.position))
         if l1_id != batch.l1_id:
             return False
         if batch.step_root is None:
@@ -404,7 +404,6 @@ class Sequencer:
         if fingerprint == self._seen and not restale:
             return
         _, length, finalized, _, _ = fingerprint
-        live = self.chain.rollup.functions.live
         # the first position where L1 and the operator part: they agree on a prefix (a
         # revert or another proposer changes every position from one on), found by halving
         low, high = 0, min(len(self.posted), length)
@@ -422,7 +421,8 @@ class Sequencer:
             self.blocked = None
             self._seen = fingerprint
             return
-        positions = {p: int(live(p).call()) for p in range(d, length)}
+        live = self.chain.views.calls([("live", (p,)) for p in range(d, length)])
+        positions = {p: int(id_) for p, id_ in zip(range(d, length), live, strict=True)}
         with self.lock:
             self._rebase(d, length, positions)
         self._seen = self._fingerprint()
