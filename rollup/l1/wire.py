@@ -19,7 +19,11 @@ from urllib.parse import urlsplit
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import (
+    event_signature_to_log_topic,
+    function_signature_to_4byte_selector,
+    to_checksum_address,
+)
 
 
 class RpcCallError(Exception):
