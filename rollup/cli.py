@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -117,6 +118,11 @@ def wait_for_rpc(url: str, timeout: float, process: subprocess.Popen[Any] | None
 DEVNET_KEYS = {"deployer": 0, "operator": 9, "watcher-1": 8, "watcher-2": 7}
 """Which dev accounts (of the well-known mnemonic) play which part on the devnet; accounts
 1 to 6 are left to users."""
+DEVNET_NICENESS = {"l1": 5, "watcher": 10}
+"""Scheduling priority (nice) of the devnet's processes that share the machine with the
+operator but not its deadlines: the L1 node stands in for a chain elsewhere (a batch may
+post a little later), a watcher has the whole challenge window. The operator answers
+orders in milliseconds: on a small machine it is served first."""
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
@@ -134,9 +140,10 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     _stop_on_signals(stopping.set)
 
-    def start(name: str, argv: list[str]) -> subprocess.Popen[Any]:
+    def start(name: str, argv: list[str], niceness: int = 0) -> subprocess.Popen[Any]:
         log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the child
-        child = subprocess.Popen([sys.executable, "-m", "rollup", *argv], stdout=log, stderr=subprocess.STDOUT)
+        child = subprocess.Popen([sys.executable, "-m", "rollup", *argv], stdout=log, stderr=subprocess.STDOUT,
+                                 preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
         children[name] = child
         return child
 
@@ -145,7 +152,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             l1_url = args.l1_rpc
         else:
             l1_url = f"http://127.0.0.1:{args.l1_port}"
-            start("l1", ["l1", "--port", str(args.l1_port), "--chain-id", str(args.chain_id)])
+            start("l1", ["l1", "--port", str(args.l1_port), "--chain-id", str(args.chain_id)], DEVNET_NICENESS["l1"])
         if not wait_for_rpc(l1_url, 30, children.get("l1")):
             print(f"error: L1 at {l1_url} did not answer (see {logs}/l1.log)", file=sys.stderr)
             return 1
@@ -176,7 +183,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         if _watch_available():
             for name in watchers:
                 start(name, ["watch", "--l1-rpc", l1_url, "--deployment", str(deployment_file), "--key", keys[name],
-                             "--store", str(state_dir / f"{name}.db")])
+                             "--store", str(state_dir / f"{name}.db")], DEVNET_NICENESS["watcher"])
         else:
             watchers = []
         time.sleep(0.5)

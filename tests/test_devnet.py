@@ -54,6 +54,13 @@ def test_devnet_starts_deploys_and_stops(tmp_path: Path) -> None:
         status = Operator(endpoints["operator_url"]).call("status")
         assert status["chain_id"] == 31337 and status["contracts"] == deployment.contracts
         assert deployment.params["challenge_window"] == 10
+        # the processes without the operator's deadlines yield the CPU to it (DEVNET_NICENESS)
+        niceness = []
+        for child in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            niceness.append((argv[argv.index(b"rollup") + 1].decode(), int(fields[16])))  # field 19: nice
+        assert sorted(niceness) == [("l1", 5), ("operator", 0), ("oracle", 0), ("watch", 10), ("watch", 10)], niceness
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=20)

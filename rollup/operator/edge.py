@@ -19,6 +19,9 @@ transports: every request is answered, malformed input gets an error object.
 
 The service's methods run on the event loop thread, under the service's lock, which the
 operator's background loop holds only to change the head (never across an L1 request).
+Replies wait for their writes to be durable: the loop is the store's grouping thread
+(`Store.group_commits`), and the writes of all the requests handled in one turn of the
+loop are committed together at the start of the next, before any of them is answered.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class Edge:
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        self.store: Any = getattr(service, "store", None)
+        """The service's store, if it has one: its writes are committed in groups."""
+        self._commit: asyncio.Future[None] | None = None
         self.sockets: set[Socket] = set()
         self._ids = 0
         self.app = web.Application(client_max_size=service.max_body_bytes)
@@ -84,7 +90,37 @@ class Edge:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._json(error_response(None, -32600, "request body too large"), 413)
-        return self._json(self.service.handle_payload(body))
+        reply = self.service.handle_payload(body)
+        try:
+            await self._durable()
+        except Exception:
+            return self._json(error_response(None, -32603, "internal error: the writes could not be stored"), 500)
+        return self._json(reply)
+
+    # ------------------------------------------------------------------ group commit
+
+    async def _durable(self) -> None:
+        """Return once every write made so far is committed: one commit per turn of the
+        loop, shared by all the requests handled in that turn."""
+        if self.store is None or not self.store.uncommitted:
+            return
+        if self._commit is None:
+            loop = asyncio.get_running_loop()
+            self._commit = loop.create_future()
+            loop.call_soon(self._commit_group)
+        await asyncio.shield(self._commit)
+
+    def _commit_group(self) -> None:
+        future, self._commit = self._commit, None
+        assert future is not None
+        try:
+            self.store.commit()
+        except Exception as exc:  # noqa: BLE001 - every waiting request is told
+            log.exception("committing the requests' writes failed")
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+        else:
+            future.set_result(None)
 
     async def get(self, request: web.Request) -> web.Response:
         return self._json(error_response(None, -32600, "use POST with a JSON-RPC body, or a WebSocket at /ws"), 405)
@@ -106,6 +142,10 @@ class Edge:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     data = message.data.encode() if message.type == WSMsgType.TEXT else message.data
                     reply = self._ws_payload(socket, data)
+                    try:
+                        await self._durable()
+                    except Exception:
+                        reply = error_response(None, -32603, "internal error: the writes could not be stored")
                     if reply is not None:
                         await ws.send_str(json.dumps(reply))
                 elif message.type == WSMsgType.ERROR:
@@ -169,12 +209,16 @@ class Edge:
     # ------------------------------------------------------------------ feeds
 
     async def _start_feeds(self, app: web.Application) -> None:
+        if self.store is not None:
+            self.store.group_commits(threading.get_ident())  # this loop's requests commit in groups
         app["feeds"] = asyncio.get_running_loop().create_task(self._feeds())
 
     async def _close_sockets(self, app: web.Application) -> None:
         app["feeds"].cancel()
         for socket in list(self.sockets):
             await socket.ws.close()
+        if self.store is not None:
+            self.store.group_commits(None)  # commits what is open
 
     async def _feeds(self) -> None:
         """Every FEED_INTERVAL, send each feed what changed since it last sent."""

@@ -334,6 +334,7 @@ class Sequencer:
 
     def _post(self, cut: CutBatch) -> bool:
         txs, roots = cut.txs, cut.roots
+        self.store.commit()  # a batch cut by a request is durable before L1 sees it
         try:
             self.ensure_bonded()
         except L1Error as exc:

@@ -186,7 +186,16 @@ class Writes:
 
 class Store:
     """One SQLite connection, used under a lock by the operator's threads. Reads are
-    methods; writes happen in `transaction()`, through its `Writes`."""
+    methods; writes happen in `transaction()`, through its `Writes`.
+
+    Group commit. One thread may be named the grouping thread (`group_commits`: the API's
+    event loop). Its transactions do not commit one by one: each is a savepoint inside a
+    group transaction that stays open, and `commit()` commits the whole group at once (the
+    event loop calls it once per turn, after the requests of that turn, and sends their
+    replies only then: an answer is never sent for a write that is not durable). A
+    transaction of any other thread joins an open group and commits it with its own
+    writes, so a background write (a cut batch, before it is posted) is durable when its
+    transaction ends, as before."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -201,18 +210,54 @@ class Store:
         if "foreign_" not in columns:  # a store written before adopted batches existed
             self.db.execute("ALTER TABLE batches ADD COLUMN foreign_ INTEGER NOT NULL DEFAULT 0")
         self.lock = threading.RLock()
+        self._grouping_thread: int | None = None
+        self._group_open = False
+
+    def group_commits(self, thread: int | None) -> None:
+        """Make `thread` (a `threading.get_ident()`; None: no thread) the grouping thread."""
+        with self.lock:
+            self.commit()
+            self._grouping_thread = thread
+
+    @property
+    def uncommitted(self) -> bool:
+        """Whether a group holds writes not yet committed."""
+        return self._group_open
 
     @contextmanager
     def transaction(self) -> Iterator[Writes]:
-        """All writes inside commit together, or not at all."""
+        """All writes inside commit together, or not at all (in the grouping thread: they
+        are kept together or undone together, and commit with their group)."""
         with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            if not self._group_open and self._grouping_thread is None:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Writes(self.db)
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+                self.db.execute("COMMIT")
+                return
+            if not self._group_open:
+                self.db.execute("BEGIN IMMEDIATE")
+                self._group_open = True
+            self.db.execute("SAVEPOINT writes")
             try:
                 yield Writes(self.db)
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self.db.execute("ROLLBACK TO writes")
+                self.db.execute("RELEASE writes")
                 raise
-            self.db.execute("COMMIT")
+            self.db.execute("RELEASE writes")
+            if threading.get_ident() != self._grouping_thread:
+                self.commit()
+
+    def commit(self) -> None:
+        """Commit the open group, if any: every write so far is durable when this returns."""
+        with self.lock:
+            if self._group_open:
+                self._group_open = False
+                self.db.execute("COMMIT")
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self.lock:
