@@ -235,7 +235,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     from .operator.edge import EdgeServer
     from .operator.fraud import CATALOG
     from .operator.sequencer import Sequencer
-    from .operator.service import OperatorService
+    from .operator.service import Collector, OperatorService
     from .operator.store import Store
 
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
@@ -257,6 +257,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
                           corrupt=corrupt, confirmations=args.confirmations)
     sequencer.recover()
     service = OperatorService(sequencer, funding_interval=args.funding_interval)
+    service.collector = Collector()
+    service.collector.start()  # the recovered state is frozen; full collections only when idle
     server = EdgeServer(service, args.host, args.port).start()
     print(f"operator: JSON-RPC on http://{args.host}:{args.port} (WebSocket at /ws), proposer {l1.address}, "
           f"head root 0x{sequencer.state.root().hex()}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -120,6 +121,8 @@ class Service:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.last_request = time.monotonic()
+        """When the last request arrived (monotonic clock)."""
         self.methods: dict[str, Callable[[Any], Any]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("rpc_")
         }
@@ -130,6 +133,7 @@ class Service:
 
     def handle_payload(self, body: bytes) -> Any:
         """Answer a raw HTTP body: one request, a batch, or an error object. None = no reply."""
+        self.last_request = time.monotonic()
         try:
             request = json.loads(body)
         except (ValueError, RecursionError):
