@@ -53,6 +53,8 @@ MAX_STEPS: constant(uint256) = 1024
 ROOT_PREFIX: constant(uint256) = 16
 MAX_PREFIX_BYTES: constant(uint256) = ROOT_PREFIX * (MAX_STEPS - 1)
 STEP_TREE_DEPTH: constant(uint256) = 10
+# the high 16 bytes of a word: a root prefix, the rest zero (a step leaf's first word)
+PREFIX_MASK: constant(uint256) = ((1 << 128) - 1) << 128
 MAX_PENDING: constant(uint256) = 256
 # Pending batches beyond which only the sequencer may post: an outsider can never take
 # the sequencer's room.
@@ -354,40 +356,46 @@ def _step_root(txs: Bytes[MAX_BATCH_BYTES], prefixes: Bytes[MAX_PREFIX_BYTES], s
     0x8000 | length), rollup/batch.py."""
     assert len(prefixes) % ROOT_PREFIX == 0, "batch: bad encoding"
     steps: uint256 = len(prefixes) // ROOT_PREFIX + 1
-    nodes: DynArray[bytes32, MAX_STEPS] = []
+    size: uint256 = len(txs)
+    # copies with 32 zero bytes behind, so that extract32 reads a length prefix or a root
+    # prefix anywhere (its word may run past the data)
+    data: Bytes[MAX_BATCH_BYTES + 32] = concat(txs, empty(bytes32))
+    tops: Bytes[MAX_PREFIX_BYTES + 32] = concat(prefixes, empty(bytes32))
+    nodes: bytes32[MAX_STEPS] = empty(bytes32[MAX_STEPS])
     offset: uint256 = 0
     for i: uint256 in range(steps, bound=MAX_STEPS):
-        assert offset < len(txs), "batch: bad encoding"
-        n: uint256 = convert(slice(txs, offset, 1), uint256)
+        assert offset < size, "batch: bad encoding"
+        word: uint256 = convert(extract32(data, offset), uint256)
+        n: uint256 = word >> 248
         head: uint256 = 1
         if n >= 128:
-            assert offset + 2 <= len(txs), "batch: bad encoding"
-            n = convert(slice(txs, offset, 2), uint256) & 32767
+            n = (word >> 240) & 32767
             head = 2
             assert n >= 128, "batch: bad encoding"
-        assert n <= MAX_TX and offset + head + n <= len(txs), "batch: bad encoding"
-        tx_hash: bytes32 = keccak256(slice(txs, offset + head, n))
-        if i + 1 < steps:
-            nodes.append(keccak256(concat(slice(prefixes, i * ROOT_PREFIX, ROOT_PREFIX), empty(bytes16), tx_hash)))
+        # (unchecked sums: offset < 49,152, head <= 2, n < 32,768, i < 1,024)
+        start: uint256 = unsafe_add(offset, head)
+        end: uint256 = unsafe_add(start, n)
+        assert n <= MAX_TX and end <= size, "batch: bad encoding"
+        tx_hash: bytes32 = keccak256(slice(data, start, n))
+        if unsafe_add(i, 1) < steps:
+            top: bytes32 = convert(convert(extract32(tops, unsafe_mul(i, ROOT_PREFIX)), uint256) & PREFIX_MASK, bytes32)
+            nodes[i] = keccak256(concat(top, tx_hash))
         else:
-            nodes.append(keccak256(concat(state_root, tx_hash)))
-        offset += head + n
-    assert offset == len(txs), "batch: bad encoding"
+            nodes[i] = keccak256(concat(state_root, tx_hash))
+        offset = end
+    assert offset == size, "batch: bad encoding"
     width: uint256 = 1
     for _: uint256 in range(STEP_TREE_DEPTH):
-        if width >= len(nodes):
+        if width >= steps:
             break
         width *= 2
-    for _: uint256 in range(MAX_STEPS):
-        if len(nodes) >= width:
-            break
-        nodes.append(empty(bytes32))
     for _: uint256 in range(STEP_TREE_DEPTH):
         if width == 1:
             break
         width //= 2
         for j: uint256 in range(width, bound=MAX_STEPS // 2):
-            nodes[j] = keccak256(concat(nodes[2 * j], nodes[2 * j + 1]))
+            left: uint256 = unsafe_mul(j, 2)  # (j < 512)
+            nodes[j] = keccak256(concat(nodes[left], nodes[unsafe_add(left, 1)]))
     return nodes[0]
 
 

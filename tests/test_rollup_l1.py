@@ -135,6 +135,8 @@ def test_bonds_and_malformed_batches_are_refused(env: dict[str, Any]) -> None:
     for blob, prefixes in (
         (b"\x05abc", b""),  # length prefix says 5, 3 follow
         (b"\x80\x05abcde", b""),  # a length below 0x80 in the long form: not canonical
+        (b"\x81", b""),  # the first byte of a long length, the second missing
+        (b"\x84\xac" + b"x" * 1196, b""),  # 1,196 bytes: one more than a transaction may have
         (b"\x01\x0a", b"\1" * 15),  # not a whole number of root prefixes
         (b"\x01\x0a", b"\1" * 16),  # two roots, one transaction
         (b"\x01\x0a\x01\x0a", b""),  # one root, two transactions
