@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -98,5 +99,29 @@ def test_a_closed_connection_is_opened_again() -> None:
     try:
         rpc = Rpc(f"http://127.0.0.1:{server.server_address[1]}")
         assert [rpc.block_number() for _ in range(3)] == [1, 2, 3]  # each on a new connection
+    finally:
+        server.shutdown()
+
+
+class _Slow(_Closing):
+    """Answers after a pause the first time (longer than the client waits), then at once."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        if not self.served:
+            self.served.append(0)
+            time.sleep(0.5)
+            return
+        super().do_POST()
+
+
+def test_a_timed_out_connection_is_not_used_again() -> None:
+    _Slow.served = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        rpc = Rpc(f"http://127.0.0.1:{server.server_address[1]}", timeout=0.2)
+        with pytest.raises(TimeoutError):
+            rpc.block_number()
+        assert rpc.block_number() == 2  # a fresh connection, a whole answer
     finally:
         server.shutdown()

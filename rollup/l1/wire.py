@@ -73,6 +73,10 @@ class Rpc:
                 self._local.connection = None
                 if attempt:
                     raise
+            except BaseException:  # a timeout, say: the connection's state is unknown, start afresh
+                connection.close()
+                self._local.connection = None
+                raise
         if response.status != 200:
             raise RpcCallError(-32603, f"HTTP {response.status} from the node")
         return json.loads(data)
