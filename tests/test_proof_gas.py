@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
+from web3 import Web3
 from web3.logs import DISCARD
 
 from rollup.deploy import Deployment, deploy
@@ -21,6 +22,7 @@ from rollup.l1.client import L1
 from rollup.l1.inbox import Inbox
 from rollup.l1.rollup_client import RollupL1, config_of
 from rollup.stf import apply, builders
+from rollup.stf.constants import MAX_ORACLE_SIGNERS
 from rollup.stf.reasons import Reason
 from rollup.stf.signing import address_of
 from rollup.stf.state import Account, Config
@@ -43,14 +45,14 @@ def deployment(l1_url: str) -> Iterator[Deployment]:
         yield deploy(L1(l1_url, DEPLOYER), params=params_for(SEQUENCER, challenge_window=3_600))
 
 
-def heavy(deployment: Deployment, l1: L1, insurance: int) -> World:
+def heavy(deployment: Deployment, l1: L1, insurance: int, oracle_keys: tuple[bytes, ...] = ORACLE_KEYS) -> World:
     """heavy_world in this deployment's EIP-712 domain, its clock ending 10 s before the
     latest block (the batch runs at the state's time), and the account tree dense around
     its accounts (ids 0-4): an account in every sibling subtree of their paths (ids 5-7
     and j * 4**level + 1), so that no sibling hash on a path is zero (calldata costs more
     per nonzero byte)."""
     ours = config_of(deployment)
-    config = Config(ours.chain_id, ours.verifying_contract, tuple(address_of(k) for k in ORACLE_KEYS), 2)
+    config = Config(ours.chain_id, ours.verifying_contract, tuple(address_of(k) for k in oracle_keys), 2)
     now = int(l1.w3.eth.get_block("latest")["timestamp"])
     world = heavy_world(config, insurance, start=now - HEAVY_SECONDS - 10)
     filler = Account(owner=b"\x99" * 20, collateral=1)
@@ -162,3 +164,29 @@ def test_a_proof_on_the_heaviest_inputs_fits(l1_url: str, deployment: Deployment
     if os.environ.get("ROLLUP_PRINT_GAS"):
         print(f"\n{kind}: whole proof on the heaviest inputs {gas:,} gas")
     assert gas <= PROOF_GAS_LIMIT, (kind, gas)
+
+
+COMMITTEE = ORACLE_KEYS + tuple(bytes([0xB0 + i]) * 32 for i in range(16 - len(ORACLE_KEYS)))
+"""The largest oracle committee (MAX_ORACLE_SIGNERS = 16), heavy_world's signers first."""
+
+
+def test_an_oracle_update_of_sixteen_reports_fits(l1_url: str) -> None:
+    """The heaviest OracleUpdate: every one of 16 signers reports (16 signatures recovered
+    on L1), on the heavy pre-state."""
+    assert len(COMMITTEE) == MAX_ORACLE_SIGNERS
+    with l1_snapshot(l1_url):
+        signers = tuple(Web3.to_checksum_address(address_of(k)) for k in COMMITTEE)
+        deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(SEQUENCER, challenge_window=3_600,
+                                                                    oracle_signers=signers))
+        world = heavy(deployment, L1(l1_url), 10**12, COMMITTEE)
+        market = world.state.market(15)
+        assert market is not None
+        now = world.state.globals.time
+        reports = [(i, market.oracle_price + i, key) for i, key in enumerate(COMMITTEE)]
+        tx = builders.oracle_update(15, now, reports, world.context).encode()
+        assert apply(world.state.copy(), tx, world.context).reason == Reason.OK
+        gas = reveal_gas(deployment, l1_url, world, tx)
+    if os.environ.get("ROLLUP_PRINT_GAS"):
+        print(f"\nOracleUpdate (16 reports): whole proof on the heaviest inputs {gas:,} gas")
+    assert gas <= PROOF_GAS_LIMIT, gas
+
