@@ -43,6 +43,8 @@ FEED_INTERVAL = 0.05
 """Seconds between two looks at the subscribed books and trades."""
 MAX_SUBSCRIPTIONS = 64
 """Most feeds one WebSocket may hold."""
+NOT_STORED = error_response(None, -32603, "internal error: the writes could not be stored")
+"""The answer to requests whose writes the store could not commit."""
 
 
 @dataclass
@@ -91,24 +93,26 @@ class Edge:
         except web.HTTPRequestEntityTooLarge:
             return self._json(error_response(None, -32600, "request body too large"), 413)
         reply = self.service.handle_payload(body)
-        try:
-            await self._durable()
-        except Exception:
-            return self._json(error_response(None, -32603, "internal error: the writes could not be stored"), 500)
+        if not await self._durable():
+            return self._json(NOT_STORED, 500)
         return self._json(reply)
 
     # ------------------------------------------------------------------ group commit
 
-    async def _durable(self) -> None:
-        """Return once every write made so far is committed: one commit per turn of the
-        loop, shared by all the requests handled in that turn."""
+    async def _durable(self) -> bool:
+        """Return once every write made so far is committed (one commit per turn of the
+        loop, shared by all the requests handled in that turn): whether it could be."""
         if self.store is None or not self.store.uncommitted:
-            return
+            return True
         if self._commit is None:
             loop = asyncio.get_running_loop()
             self._commit = loop.create_future()
             loop.call_soon(self._commit_group)
-        await asyncio.shield(self._commit)
+        try:
+            await asyncio.shield(self._commit)
+        except Exception:  # (logged once, by _commit_group)
+            return False
+        return True
 
     def _commit_group(self) -> None:
         future, self._commit = self._commit, None
@@ -142,10 +146,8 @@ class Edge:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     data = message.data.encode() if message.type == WSMsgType.TEXT else message.data
                     reply = self._ws_payload(socket, data)
-                    try:
-                        await self._durable()
-                    except Exception:
-                        reply = error_response(None, -32603, "internal error: the writes could not be stored")
+                    if not await self._durable():
+                        reply = NOT_STORED
                     if reply is not None:
                         await ws.send_str(json.dumps(reply))
                 elif message.type == WSMsgType.ERROR:

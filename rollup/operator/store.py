@@ -229,15 +229,6 @@ class Store:
         """All writes inside commit together, or not at all (in the grouping thread: they
         are kept together or undone together, and commit with their group)."""
         with self.lock:
-            if not self._group_open and self._grouping_thread is None:
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield Writes(self.db)
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
-                self.db.execute("COMMIT")
-                return
             if not self._group_open:
                 self.db.execute("BEGIN IMMEDIATE")
                 self._group_open = True
@@ -246,11 +237,11 @@ class Store:
                 yield Writes(self.db)
             except BaseException:
                 self.db.execute("ROLLBACK TO writes")
-                self.db.execute("RELEASE writes")
                 raise
-            self.db.execute("RELEASE writes")
-            if threading.get_ident() != self._grouping_thread:
-                self.commit()
+            finally:
+                self.db.execute("RELEASE writes")
+                if threading.get_ident() != self._grouping_thread:
+                    self.commit()  # outside the grouping thread (or with none), at once
 
     def commit(self) -> None:
         """Commit the open group, if any: every write so far is durable when this returns."""
