@@ -168,7 +168,7 @@ class Watcher:
 
         self.store = Store(store_path)
         self.store.bind(self.rollup.address, deployment.chain_id, deployment.deploy_block)
-        self.inbox = Inbox(self.chain.bridge, deployment.deploy_block, self.confirmations)
+        self.inbox = Inbox(self.chain.bridge, deployment.deploy_block, self.confirmations, self.chain.l1.rpc)
         self._live: dict[int, int] = {}
         """position -> batch id, the live chain as of the last processed block."""
         self._states: dict[int, State] = {}

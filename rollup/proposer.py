@@ -60,7 +60,7 @@ class Proposer:
         self.chain = RollupL1(L1(l1_url, key), deployment)
         self.w3 = self.chain.l1.w3
         self.config = config_of(deployment)
-        self.inbox = Inbox(self.chain.bridge, deployment.deploy_block, confirmations)
+        self.inbox = Inbox(self.chain.bridge, deployment.deploy_block, confirmations, self.chain.l1.rpc)
         owner = bytes.fromhex(deployment.params["insurance_owner"][2:])
         self.genesis = genesis_state(owner)
 

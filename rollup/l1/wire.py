@@ -141,21 +141,23 @@ class Views:
     def __init__(self, rpc: Rpc, address: str, abi: list[dict[str, Any]]) -> None:
         self.rpc = rpc
         self.address = address
-        self._functions: dict[str, tuple[bytes, list[str], list[dict[str, Any]]]] = {}
+        self._functions: dict[str, tuple[bytes, list[str], list[dict[str, Any]], list[str]]] = {}
+        """name -> (selector, input types, outputs, output types)"""
         for entry in abi:
             if entry.get("type") == "function" and entry.get("stateMutability") in ("view", "pure"):
                 inputs = [_abi_type(i) for i in entry.get("inputs", [])]
+                outputs = list(entry.get("outputs", []))
                 selector = function_signature_to_4byte_selector(f"{entry['name']}({','.join(inputs)})")
-                self._functions[entry["name"]] = (selector, inputs, list(entry.get("outputs", [])))
+                self._functions[entry["name"]] = (selector, inputs, outputs, [_abi_type(o) for o in outputs])
 
     def encode(self, name: str, *args: Any) -> bytes:
-        selector, inputs, _ = self._functions[name]
+        selector, inputs, _, _ = self._functions[name]
         return selector + abi_encode(inputs, list(args))
 
     def decode(self, name: str, data: str) -> Any:
         """A call's result: the one value, or a tuple of several (a struct's fields)."""
-        outputs = self._functions[name][2]
-        values = _checksummed(outputs, abi_decode([_abi_type(o) for o in outputs], bytes.fromhex(data[2:])))
+        _, _, outputs, types = self._functions[name]
+        values = _checksummed(outputs, abi_decode(types, bytes.fromhex(data[2:])))
         return values[0] if len(values) == 1 else values
 
     def call(self, name: str, *args: Any, block: Any = "latest") -> Any:
@@ -198,13 +200,16 @@ class Events:
     def __init__(self, rpc: Rpc, address: str, abi: list[dict[str, Any]]) -> None:
         self.rpc = rpc
         self.address = address
-        self._by_topic: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        self._by_topic: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]], list[str]]] = {}
+        """topic -> (name, indexed inputs, the other inputs, the other inputs' types)"""
         self._topic: dict[str, str] = {}
         for entry in abi:
             if entry.get("type") == "event" and not entry.get("anonymous"):
                 signature = f"{entry['name']}({','.join(_abi_type(i) for i in entry['inputs'])})"
                 topic = "0x" + event_signature_to_log_topic(signature).hex()
-                self._by_topic[topic] = (entry["name"], entry["inputs"])
+                plain = [i for i in entry["inputs"] if not i.get("indexed")]
+                self._by_topic[topic] = (entry["name"], [i for i in entry["inputs"] if i.get("indexed")], plain,
+                                         [_abi_type(i) for i in plain])
                 self._topic[entry["name"]] = topic
 
     def logs(self, names: list[str], from_block: int, to_block: int) -> list[dict[str, Any]]:
@@ -218,13 +223,11 @@ class Events:
         return sorted(out, key=lambda e: (e["blockNumber"], e["logIndex"]))
 
     def decode(self, log: dict[str, Any]) -> dict[str, Any]:
-        name, inputs = self._by_topic[log["topics"][0]]
-        indexed = [i for i in inputs if i.get("indexed")]
-        plain = [i for i in inputs if not i.get("indexed")]
+        name, indexed, plain, types = self._by_topic[log["topics"][0]]
         args: dict[str, Any] = {}
         for entry, topic in zip(indexed, log["topics"][1:], strict=True):
             args[entry["name"]] = _checksummed([entry], abi_decode([_abi_type(entry)], bytes.fromhex(topic[2:])))[0]
-        values = _checksummed(plain, abi_decode([_abi_type(i) for i in plain], bytes.fromhex(log["data"][2:])))
+        values = _checksummed(plain, abi_decode(types, bytes.fromhex(log["data"][2:])))
         args.update((entry["name"], value) for entry, value in zip(plain, values, strict=True))
         return {"event": name, "args": args, "blockNumber": int(log["blockNumber"], 16),
                 "logIndex": int(log["logIndex"], 16), "transactionHash": log["transactionHash"]}

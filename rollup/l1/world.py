@@ -82,7 +82,7 @@ class World:
     inbox: Inbox = field(init=False)
 
     def __post_init__(self) -> None:
-        self.inbox = Inbox(self.proposer.bridge, self.deployment.deploy_block)
+        self.inbox = Inbox(self.proposer.bridge, self.deployment.deploy_block, rpc=self.proposer.l1.rpc)
 
     # --- time and context
 

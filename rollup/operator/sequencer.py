@@ -153,7 +153,7 @@ class Sequencer:
         self.chain = chain
         self.deployment = chain.deployment
         self.config = config_of(chain.deployment)
-        self.inbox = Inbox(chain.bridge, chain.deployment.deploy_block, confirmations)
+        self.inbox = Inbox(chain.bridge, chain.deployment.deploy_block, confirmations, chain.l1.rpc)
         self.confirmations = confirmations
         self.max_txs = max(2, min(max_txs, MAX_STEPS))
         self.max_age = max_age
