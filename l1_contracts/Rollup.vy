@@ -195,7 +195,6 @@ frozen: public(bool)
 sequencer_seen: public(uint256)
 # commitment -> the L1 block it was made in (0: none)
 commitments: public(HashMap[bytes32, uint256])
-# batch id -> the reward of its fraud proof, packed (see Reward; zero: none)
 
 
 @deploy
