@@ -1,0 +1,102 @@
+# pragma version ~=0.4.3
+"""
+@title Portfolio margin from the Greeks (a module)
+@notice The EVM side of rollup/stf/portfolio.py, rule for rule. Positions are netted per
+        underlying (sums of size * delta, size * gamma, size * vega and of the short
+        options' |size| * floor fraction); an underlying's worst loss over its grid of
+        7 price moves (k * m // 3, k = -3..3) times 3 volatility moves (-W, 0, W) is, times
+        SCENARIO_SCALE, the worst price part max(0, max over s > 0 of (-lin - quad,
+        lin - quad)), lin = 2 * delta * s * S, quad = gamma * s**2, plus the worst
+        volatility part |2 * 10**6 * vega| * W. Then
+            maintenance(u) = ceil((loss + floors_m) / SCALE)
+            initial(u)     = ceil((loss * i / m + floors_i) / SCALE)
+        and the account's requirement is their sum over the underlyings it holds.
+        Unchecked arithmetic: the inputs come from range-checked records (|size| < 2**40,
+        |delta| <= 10**6, |gamma|, |vega| < 2**63, 0 < price < 2**40, fractions and the
+        volatility shock < 2**32, at most 16 positions), which keep every sum below 2**175
+        and every product formed below 2**212.
+"""
+
+PPM: constant(int256) = 10**6
+SCENARIO_SCALE: constant(int256) = 2 * 10**12
+PRICE_STEPS: constant(int256) = 3
+MAX_UNDERLYINGS: constant(uint256) = 16
+MAX_EXPOSURES: constant(uint256) = 16
+
+
+# One position as the margin rule reads it (portfolio.Exposure).
+struct Exposure:
+    underlying: uint256
+    size: int256
+    delta: int256
+    gamma: int256
+    vega: int256
+    floor_maintenance_ppm: int256
+    floor_initial_ppm: int256
+
+
+# An underlying as the margin rule reads it (portfolio.Underlying).
+struct Underlying:
+    price: int256
+    maintenance_ppm: int256
+    initial_ppm: int256
+    vol_shock_ppm: int256
+
+
+@internal
+@pure
+def worst_loss(delta: int256, gamma: int256, vega: int256, u: Underlying) -> int256:
+    """The worst loss over the 21 scenarios of a net exposure, times SCENARIO_SCALE."""
+    price_part: int256 = 0
+    for k: uint256 in range(1, 4):
+        s: int256 = unsafe_div(unsafe_mul(convert(k, int256), u.maintenance_ppm), PRICE_STEPS)
+        lin: int256 = unsafe_mul(unsafe_mul(unsafe_mul(2, delta), s), u.price)
+        quad: int256 = unsafe_mul(unsafe_mul(gamma, s), s)
+        price_part = max(price_part, max(unsafe_sub(-lin, quad), unsafe_sub(lin, quad)))
+    return unsafe_add(price_part, unsafe_mul(abs(unsafe_mul(2 * PPM, vega)), u.vol_shock_ppm))
+
+
+@internal
+@pure
+def ceil_div(a: int256, b: int256) -> int256:
+    """ceil(a / b) for a >= 0, b > 0."""
+    return unsafe_div(unsafe_sub(unsafe_add(a, b), 1), b)
+
+
+@internal
+@pure
+def requirement(exposures: DynArray[Exposure, MAX_EXPOSURES], underlyings: Underlying[MAX_UNDERLYINGS],
+                initial: bool) -> int256:
+    """The sum over the underlyings some position is written on of their requirements:
+    maintenance ceil((loss + floors_m) / SCALE), initial ceil((loss * i / m + floors_i) / SCALE),
+    a floor being |size| * S * fraction (times SCALE / 10**6)."""
+    delta: int256[MAX_UNDERLYINGS] = empty(int256[MAX_UNDERLYINGS])
+    gamma: int256[MAX_UNDERLYINGS] = empty(int256[MAX_UNDERLYINGS])
+    vega: int256[MAX_UNDERLYINGS] = empty(int256[MAX_UNDERLYINGS])
+    short: int256[MAX_UNDERLYINGS] = empty(int256[MAX_UNDERLYINGS])
+    held: bool[MAX_UNDERLYINGS] = empty(bool[MAX_UNDERLYINGS])
+    for e: Exposure in exposures:
+        u: uint256 = e.underlying
+        delta[u] = unsafe_add(delta[u], unsafe_mul(e.size, e.delta))
+        gamma[u] = unsafe_add(gamma[u], unsafe_mul(e.size, e.gamma))
+        vega[u] = unsafe_add(vega[u], unsafe_mul(e.size, e.vega))
+        if e.size < 0:
+            fraction: int256 = e.floor_maintenance_ppm
+            if initial:
+                fraction = e.floor_initial_ppm
+            short[u] = unsafe_add(short[u], unsafe_mul(-e.size, fraction))
+        held[u] = True
+    total: int256 = 0
+    for u: uint256 in range(MAX_UNDERLYINGS):
+        if not held[u]:
+            continue
+        d: Underlying = underlyings[u]
+        loss: int256 = self.worst_loss(delta[u], gamma[u], vega[u], d)
+        floors: int256 = unsafe_mul(unsafe_mul(short[u], d.price), 2 * PPM)
+        if initial:
+            total = unsafe_add(total, self.ceil_div(
+                unsafe_add(unsafe_mul(loss, d.initial_ppm), unsafe_mul(floors, d.maintenance_ppm)),
+                unsafe_mul(SCENARIO_SCALE, d.maintenance_ppm)))
+        else:
+            total = unsafe_add(total, self.ceil_div(unsafe_add(loss, floors), SCENARIO_SCALE))
+    return total
