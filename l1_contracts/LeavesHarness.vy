@@ -25,6 +25,23 @@ def market_leaf(m: leaves.Market) -> bytes32:
 
 @external
 @pure
+def market_of(record: Bytes[leaves.OPTION_RECORD]) -> leaves.Market:
+    return leaves.market_of(record)
+
+
+@external
+@pure
+def option_fields(m: leaves.Market) -> (uint256, uint256, uint256, uint256, int256, int256, int256):
+    """(underlying, strike, expiry, settlement_price, delta, gamma, vega) of a series."""
+    delta: int256 = 0
+    gamma: int256 = 0
+    vega: int256 = 0
+    delta, gamma, vega = leaves.greeks_of(m)
+    return leaves.underlying_of(m), leaves.strike_of(m), leaves.expiry_of(m), leaves.settlement_of(m), delta, gamma, vega
+
+
+@external
+@pure
 def globals_hash(g: leaves.Globals) -> bytes32:
     return leaves.globals_hash(g)
 

@@ -13,6 +13,8 @@
 
 MAX_POSITIONS: constant(uint256) = 16
 MAX_MARKETS: constant(uint256) = 16
+PERPETUAL_RECORD: constant(uint256) = 94
+OPTION_RECORD: constant(uint256) = 139
 
 
 struct Position:
@@ -46,6 +48,14 @@ struct Market:
     oracle_staleness: uint256
     tick_size: uint256
     step_size: uint256
+    vol_shock_ppm: uint256
+    # An option series' terms and risk as their record bytes read as big-endian numbers
+    # (two words where seven fields would make every copy of a market table 112 words
+    # longer): `terms` = underlying u8 | strike u64 | expiry u64 | settlement_price u64
+    # (bytes 94-118), `risk` = delta int32 | gamma int64 | vega int64 (bytes 119-138);
+    # zero for a perpetual. Read them with the accessors below.
+    terms: uint256
+    risk: uint256
 
 
 struct Globals:
@@ -115,7 +125,8 @@ def market_fits(m: Market) -> bool:
     bad: uint256 = (m.id | m.product) >> 8
     bad |= (m.oracle_price | m.oracle_time | m.funding_time | m.open_interest | m.tick_size | m.step_size) >> 64
     bad |= (m.initial_margin_ppm | m.maintenance_margin_ppm | m.liquidation_penalty_ppm | m.max_funding_rate_ppm
-            | m.max_price_move_ppm | m.oracle_staleness) >> 32
+            | m.max_price_move_ppm | m.oracle_staleness | m.vol_shock_ppm) >> 32
+    bad |= (m.terms >> 200) | (m.risk >> 160)
     return bad | self._over(m.funding_index, 128) == 0
 
 
@@ -181,12 +192,15 @@ def slot_leaf(s: Slot) -> bytes32:
 @pure
 def market_leaf(m: Market) -> bytes32:
     """id u8 | product u8 | oracle_price u64 | oracle_time u64 | funding_index int128 |
-    funding_time u64 | open_interest u64 | five fractions u32 | oracle_staleness u32 | tick u64 | step u64
-    (90 bytes, laid into three words by arithmetic)."""
+    funding_time u64 | open_interest u64 | five fractions u32 | oracle_staleness u32 | tick u64 |
+    step u64 | vol_shock u32 (94 bytes, laid into three words by arithmetic); an option series
+    (product != 0) goes on with underlying u8 | strike u64 | expiry u64 | settlement u64 |
+    delta int32 | gamma int64 | vega int64 (139 bytes)."""
     assert (m.id | m.product) < 256, "leaves: value out of range"
     assert (m.oracle_price | m.oracle_time | m.funding_time | m.open_interest | m.tick_size | m.step_size) < 1 << 64, "leaves: value out of range"
+    assert m.terms < 1 << 200 and m.risk < 1 << 160, "leaves: value out of range"
     assert (m.initial_margin_ppm | m.maintenance_margin_ppm | m.liquidation_penalty_ppm | m.max_funding_rate_ppm
-            | m.max_price_move_ppm | m.oracle_staleness) < 1 << 32, "leaves: value out of range"
+            | m.max_price_move_ppm | m.oracle_staleness | m.vol_shock_ppm) < 1 << 32, "leaves: value out of range"
     funding: uint256 = convert(convert(m.funding_index, bytes32), uint256)
     assert unsafe_add(funding, 1 << 127) >> 128 == 0, "leaves: value out of range"
     funding &= 2**128 - 1
@@ -198,34 +212,87 @@ def market_leaf(m: Market) -> bytes32:
         | (m.initial_margin_ppm << 80) | (m.maintenance_margin_ppm << 48) | (m.liquidation_penalty_ppm << 16)
         | (m.max_funding_rate_ppm >> 16)
     )
-    # bytes 64-89: the rest of max_funding_rate, max_price_move, staleness, tick, step
+    # bytes 64-93: the rest of max_funding_rate, max_price_move, staleness, tick, step, vol_shock
     w2: uint256 = (
         (m.max_funding_rate_ppm << 240) | (m.max_price_move_ppm << 208) | (m.oracle_staleness << 176)
-        | (m.tick_size << 112) | (m.step_size << 48)
+        | (m.tick_size << 112) | (m.step_size << 48) | (m.vol_shock_ppm << 16)
     )
-    return keccak256(slice(concat(convert(w0, bytes32), convert(w1, bytes32), convert(w2, bytes32)), 0, 90))
+    base: Bytes[96] = concat(convert(w0, bytes32), convert(w1, bytes32), convert(w2, bytes32))
+    if m.product == 0:
+        return keccak256(slice(base, 0, 94))
+    # bytes 94-138: terms (25 bytes) and risk (20 bytes), left-aligned in two words
+    return keccak256(concat(
+        slice(base, 0, 94), slice(convert(m.terms << 56, bytes32), 0, 25), slice(convert(m.risk << 96, bytes32), 0, 20)
+    ))
 
 
 @internal
 @pure
-def market_of(record: Bytes[90]) -> Market:
-    """The market of its 90-byte leaf encoding (market_leaf's layout; every 90 bytes are
-    one, each field within its width)."""
+def market_of(record: Bytes[OPTION_RECORD]) -> Market:
+    """The market of its leaf encoding (market_leaf's layout): 94 bytes of a perpetual,
+    139 of an option series (the caller takes the length the product byte gives). Every
+    such string is one, each field within its width."""
     a: uint256 = extract32(record, 0, output_type=uint256)  # bytes 0-31
     b: uint256 = extract32(record, 18, output_type=uint256)  # bytes 18-49
     c: uint256 = extract32(record, 26, output_type=uint256)  # bytes 26-57
     d: uint256 = extract32(record, 58, output_type=uint256)  # bytes 58-89
+    e: uint256 = extract32(record, 62, output_type=uint256)  # bytes 62-93
     funding: int256 = convert(b >> 128, int256)
     if funding >= 2**127:
         funding -= 2**128
-    return Market(
+    m: Market = Market(
         id=a >> 248, product=(a >> 240) & 255, oracle_price=(a >> 176) & (2**64 - 1),
         oracle_time=(a >> 112) & (2**64 - 1), funding_index=funding, funding_time=(b >> 64) & (2**64 - 1),
         open_interest=b & (2**64 - 1), initial_margin_ppm=(c >> 32) & (2**32 - 1),
         maintenance_margin_ppm=c & (2**32 - 1), liquidation_penalty_ppm=d >> 224,
         max_funding_rate_ppm=(d >> 192) & (2**32 - 1), max_price_move_ppm=(d >> 160) & (2**32 - 1),
         oracle_staleness=(d >> 128) & (2**32 - 1), tick_size=(d >> 64) & (2**64 - 1), step_size=d & (2**64 - 1),
+        vol_shock_ppm=e & (2**32 - 1), terms=0, risk=0,
     )
+    if len(record) == OPTION_RECORD:
+        m.terms = extract32(record, 94, output_type=uint256) >> 56  # bytes 94-118
+        m.risk = extract32(record, 107, output_type=uint256) & (2**160 - 1)  # bytes 119-138
+    return m
+
+
+@internal
+@pure
+def underlying_of(m: Market) -> uint256:
+    return m.terms >> 192
+
+
+@internal
+@pure
+def strike_of(m: Market) -> uint256:
+    return (m.terms >> 128) & (2**64 - 1)
+
+
+@internal
+@pure
+def expiry_of(m: Market) -> uint256:
+    return (m.terms >> 64) & (2**64 - 1)
+
+
+@internal
+@pure
+def settlement_of(m: Market) -> uint256:
+    return m.terms & (2**64 - 1)
+
+
+@internal
+@pure
+def greeks_of(m: Market) -> (int256, int256, int256):
+    """(delta, gamma, vega): the risk word's int32, int64 and int64, sign-extended."""
+    return self._signed(m.risk >> 128, 32), self._signed((m.risk >> 64) & (2**64 - 1), 64), self._signed(m.risk & (2**64 - 1), 64)
+
+
+@internal
+@pure
+def _signed(x: uint256, bits: uint256) -> int256:
+    """The `bits`-bit two's complement number x (0 <= x < 2**bits)."""
+    if x >> (bits - 1) != 0:
+        return convert(x, int256) - convert(1 << bits, int256)
+    return convert(x, int256)
 
 
 @internal

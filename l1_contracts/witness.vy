@@ -4,7 +4,8 @@
 @notice The verifier re-executes one transaction against the part of the state it touches.
         The challenger opens that part of the pre-state:
           - the four parts of the state root: accounts root, the listed markets' records as
-            their 90-byte leaf encodings, in id order (each leaf is the hash of its bytes;
+            their leaf encodings (94 bytes, 139 for an option series: the product byte, the
+            record's second, says which), in id order (each leaf is the hash of its bytes;
             the markets root is recomputed from them), the globals record, the withdrawals
             root;
           - up to two accounts ("first" and "second") with their account-tree paths, each
@@ -24,8 +25,7 @@ import merkle
 import sigs
 
 MAX_MARKETS: constant(uint256) = 16
-MARKET_RECORD: constant(uint256) = 90
-MAX_MARKET_BYTES: constant(uint256) = MARKET_RECORD * MAX_MARKETS
+MAX_MARKET_BYTES: constant(uint256) = leaves.OPTION_RECORD * MAX_MARKETS
 ACCOUNT_TREE_DEPTH: constant(uint256) = 10
 ORDER_TREE_DEPTH: constant(uint256) = 4
 ORDER_SLOTS: constant(uint256) = 256
@@ -49,8 +49,8 @@ struct Opened:
     slot_proof: bytes32[12]
 
 
-# The witness as a challenger sends it: the market records packed (90 bytes each, only
-# the listed ones) since calldata is paid per byte.
+# The witness as a challenger sends it: the market records packed (94 or 139 bytes each,
+# only the listed ones) since calldata is paid per byte.
 struct Witness:
     accounts_root: bytes32
     withdrawals_root: bytes32
@@ -112,12 +112,17 @@ def open(w: Witness, pre_root: bytes32) -> (leaves.Market[MAX_MARKETS], bytes32[
     at: uint256 = 0
     for i: uint256 in range(MAX_MARKETS):
         if w.listed & (1 << i) != 0:
-            assert at + MARKET_RECORD <= len(w.markets), "witness: market records"
-            record: Bytes[MARKET_RECORD] = slice(w.markets, at, MARKET_RECORD)
+            assert at + leaves.PERPETUAL_RECORD <= len(w.markets), "witness: market records"
+            record: Bytes[leaves.OPTION_RECORD] = b""
+            if convert(slice(w.markets, at + 1, 1), uint256) == 0:  # the product byte: a perpetual
+                record = slice(w.markets, at, leaves.PERPETUAL_RECORD)
+            else:  # an option series
+                assert at + leaves.OPTION_RECORD <= len(w.markets), "witness: market records"
+                record = slice(w.markets, at, leaves.OPTION_RECORD)
             markets[i] = leaves.market_of(record)
             assert markets[i].id == i, "witness: market id"
             market_leaves[i] = keccak256(record)
-            at += MARKET_RECORD
+            at += len(record)
     assert at == len(w.markets), "witness: market records"
     root: bytes32 = leaves.state_root(
         w.accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(w.globals), w.withdrawals_root

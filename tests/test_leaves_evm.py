@@ -66,12 +66,24 @@ def test_market_globals_and_withdrawal_leaves_agree(harness: Contract) -> None:
         low = -top if signed else 0
         return rng.choice([low, top - 1, 0, rng.randrange(low, top)])
 
+    products = set()
     for _ in range(CASES // 3):
-        market = Market(pick(8), pick(8), pick(64), pick(64), pick(128, True), pick(64), pick(64),
-                        *(pick(32) for _ in range(6)), pick(64), pick(64))
+        market = Market(pick(8), rng.choice([0, 0, 1, 2, pick(8)]), pick(64), pick(64), pick(128, True), pick(64),
+                        pick(64), *(pick(32) for _ in range(6)), pick(64), pick(64), pick(32), pick(8), pick(64),
+                        pick(64), pick(64), pick(32, True), pick(64, True), pick(64, True))
         assert harness.functions.market_leaf(records.market(market)).call() == market.leaf()
+        # decoding: a perpetual's record carries no option terms, an option series' all of them
+        record = market.encode()
+        assert len(record) == (94 if market.product == 0 else 139)
+        kept = market if market.product else market._replace(underlying=0, strike=0, expiry=0, settlement_price=0,
+                                                               delta=0, gamma=0, vega=0)
+        assert tuple(harness.functions.market_of(record).call()) == records.market(kept)
+        assert tuple(harness.functions.option_fields(records.market(kept)).call()) == (
+            kept.underlying, kept.strike, kept.expiry, kept.settlement_price, kept.delta, kept.gamma, kept.vega)
+        products.add(market.product == 0)
         g = Globals(pick(64), pick(64), rng.randbytes(32), pick(64), rng.randbytes(32), pick(64),
                     pick(128), pick(128), pick(128), pick(128, True))
         assert harness.functions.globals_hash(records.globals_(g)).call() == g.leaf()
         record = Withdrawal(pick(32), rng.randbytes(20), pick(64))
         assert harness.functions.withdrawal_leaf(records.withdrawal(record)).call() == record.leaf()
+    assert products == {True, False}

@@ -40,7 +40,7 @@ def account_from(t: Sequence[object]) -> Account:
     )
 
 
-ZERO_MARKET = (0,) * 15
+ZERO_MARKET = (0,) * 18
 
 
 def market(m: Market | None) -> tuple[int, ...]:
@@ -50,7 +50,17 @@ def market(m: Market | None) -> tuple[int, ...]:
         m.id, m.product, m.oracle_price, m.oracle_time, m.funding_index, m.funding_time,
         m.open_interest, m.initial_margin_ppm, m.maintenance_margin_ppm, m.liquidation_penalty_ppm,
         m.max_funding_rate_ppm, m.max_price_move_ppm, m.oracle_staleness, m.tick_size, m.step_size,
+        m.vol_shock_ppm, *option_words(m),
     )
+
+
+def option_words(m: Market) -> tuple[int, int]:
+    """leaves.vy's (terms, risk) of a market: an option series' record bytes 94-118 and
+    119-138 read as big-endian numbers (0, 0 for a perpetual)."""
+    if m.product == 0:
+        return 0, 0
+    tail = m.encode()[94:]
+    return int.from_bytes(tail[:25], "big"), int.from_bytes(tail[25:], "big")
 
 
 def markets(ms: Sequence[Market | None]) -> tuple[list[tuple[int, ...]], int]:
@@ -84,8 +94,8 @@ def opened(o: witness.Opened) -> tuple[object, ...]:
 
 
 def market_records(ms: Sequence[Market | None]) -> tuple[bytes, int]:
-    """(the listed markets' 90-byte leaf encodings, in id order; their bit set): how a
-    step witness carries the markets."""
+    """(the listed markets' leaf encodings, 94 or 139 bytes, in id order; their bit
+    set): how a step witness carries the markets."""
     listed = sum(1 << i for i, m in enumerate(ms) if m is not None)
     return b"".join(m.encode() for m in ms if m is not None), listed
 

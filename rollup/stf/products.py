@@ -12,8 +12,16 @@ from .constants import PPM
 PERPETUAL = 0
 """A linear perpetual future: value size * price, requirement a fraction of |notional|."""
 
+CALL = 1
+"""A European call, cash-settled: pays max(settlement - strike, 0) per lot at expiry."""
+
+PUT = 2
+"""A European put, cash-settled: pays max(strike - settlement, 0) per lot at expiry."""
+
 PRODUCTS = frozenset({PERPETUAL})
-"""The products a market may trade in this version (checked at genesis)."""
+"""The products a market may trade in this version (checked at genesis). CALL and PUT
+records exist (state.Market, its option fields) but are not listed until the risk feed
+and settlement rules are in."""
 
 
 def mark_value(product: int, size: int, price: int) -> int:

@@ -51,7 +51,8 @@ def u32(value: int) -> bytes:
 _POSITION_HEAD = struct.Struct(">Bq")
 _SLOT = struct.Struct(">Q32sQ")
 _MARKET_HEAD = struct.Struct(">BBQQ")
-_MARKET_TAIL = struct.Struct(">QQIIIIIIQQ")
+_MARKET_TAIL = struct.Struct(">QQIIIIIIQQI")
+_OPTION_TAIL = struct.Struct(">BQQQiqq")
 _GLOBALS_HEAD = struct.Struct(">QQ32sQ32sQ")
 
 # ---------------------------------------------------------------------- records
@@ -134,12 +135,13 @@ EMPTY_SLOT = OrderSlot()
 
 
 class Market(NamedTuple):
-    """A perpetual market: oracle state, funding state, open interest and parameters.
-    Prices are collateral units per lot; fractions are parts per million."""
+    """A market: oracle state, funding state, open interest and parameters, and for an
+    option series its terms and risk. Prices are collateral units per lot; fractions are
+    parts per million. A perpetual's fields past `vol_shock_ppm` are zero."""
 
     id: int
     product: int = 0
-    """What is traded (products.PERPETUAL in version 1): decides valuation and margin."""
+    """What is traded (products.PERPETUAL, CALL or PUT): decides valuation and margin."""
     oracle_price: int = 0
     oracle_time: int = 0
     funding_index: int = 0
@@ -156,21 +158,45 @@ class Market(NamedTuple):
     """Oldest accepted oracle report, in seconds before the system time."""
     tick_size: int = 1
     step_size: int = 1
+    vol_shock_ppm: int = 0
+    """The volatility move W of the margin grid of the options written on this perpetual
+    (portfolio.py), in ppm of volatility."""
+    underlying: int = 0
+    """An option series: the perpetual market it is written on (its spot)."""
+    strike: int = 0
+    """An option series: the strike, collateral units per lot."""
+    expiry: int = 0
+    """An option series: when it expires, in seconds (L2 time)."""
+    settlement_price: int = 0
+    """An option series: the underlying's signed price at expiry (0 until settled)."""
+    delta: int = 0
+    """An option series: delta per lot in ppm, from the risk feed (oracle_price is its mark)."""
+    gamma: int = 0
+    """An option series: cash gamma per lot, from the risk feed."""
+    vega: int = 0
+    """An option series: vega per lot per 1.0 of volatility, from the risk feed."""
 
     def encode(self) -> bytes:
         """id u8 | product u8 | oracle_price u64 | oracle_time u64 | funding_index int128 |
         funding_time u64 | open_interest u64 | initial, maintenance, penalty, max funding
-        rate, max price move (u32 each) | oracle_staleness u32 | tick u64 | step u64."""
-        return (
+        rate, max price move (u32 each) | oracle_staleness u32 | tick u64 | step u64 |
+        vol_shock u32 (94 bytes); an option series (any product but PERPETUAL, 0) goes on
+        with underlying u8 | strike u64 | expiry u64 | settlement_price u64 | delta int32 |
+        gamma int64 | vega int64 (139 bytes)."""
+        base = (
             _MARKET_HEAD.pack(self.id, self.product, self.oracle_price, self.oracle_time)
             + i128(self.funding_index)
             + _MARKET_TAIL.pack(
                 self.funding_time, self.open_interest, self.initial_margin_ppm,
                 self.maintenance_margin_ppm, self.liquidation_penalty_ppm,
                 self.max_funding_rate_ppm, self.max_price_move_ppm, self.oracle_staleness,
-                self.tick_size, self.step_size,
+                self.tick_size, self.step_size, self.vol_shock_ppm,
             )
         )
+        if self.product == 0:  # products.PERPETUAL
+            return base
+        return base + _OPTION_TAIL.pack(self.underlying, self.strike, self.expiry, self.settlement_price,
+                                        self.delta, self.gamma, self.vega)
 
     def leaf(self) -> bytes:
         return keccak(self.encode())
@@ -181,7 +207,8 @@ class Market(NamedTuple):
             self.id, self.product, self.oracle_price, self.oracle_time, self.funding_index, self.funding_time,
             open_interest, self.initial_margin_ppm, self.maintenance_margin_ppm,
             self.liquidation_penalty_ppm, self.max_funding_rate_ppm, self.max_price_move_ppm,
-            self.oracle_staleness, self.tick_size, self.step_size,
+            self.oracle_staleness, self.tick_size, self.step_size, self.vol_shock_ppm, self.underlying,
+            self.strike, self.expiry, self.settlement_price, self.delta, self.gamma, self.vega,
         )
 
 
