@@ -31,14 +31,16 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
     if tag == txs.DEPOSIT:
         return self._deposit(data, ctx.deposit_count, ctx.inbox, w.accounts_root, w.first, w.globals)
     if tag == txs.WITHDRAW:
-        return self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, markets)
+        return self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, money.marks(markets))
     if tag == txs.CANCEL:
         return self._cancel(data, ctx.domain, w.accounts_root, w.first, w.globals)
     if tag == txs.SWEEP_FEES:
         return self._sweep_fees(data, w.accounts_root, w.first, w.globals)
     assert tag == txs.FORCED_REQUEST, "verifier: not an account rule"
+    # the rules take the marks and their market's entry, not the whole table (a copy each)
     return self._forced_request(
-        data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, markets, w.listed
+        data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, money.marks(markets),
+        markets[txs.u8(data, 34) & 15], w.listed,
     )
 
 
@@ -116,7 +118,7 @@ def _sweep_fees(data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.
 @view
 def _withdraw(
     data: Bytes[txs.MAX_TX], domain: bytes32, accounts_root: bytes32, first: witness.Opened, g: leaves.Globals,
-    markets: leaves.Market[16],
+    k: money.Marks,
 ) -> witness.Writes:
     """apply_withdraw: the account exists (UNKNOWN_ACCOUNT); amount > 0 (BAD_FIELD); not
     expired (EXPIRED); signed by the owner over the EIP-712 Withdrawal (BAD_SIGNATURE,
@@ -144,7 +146,7 @@ def _withdraw(
     slot: leaves.Slot = witness.open_slot(first, nonce)
     if slot.order_hash != empty(bytes32) and slot.nonce >= nonce:
         return witness.refuse(txs.NONCE_USED)
-    out: witness.Writes = transfers.withdraw_effects(g, money.marks(markets), account_id, account, amount)
+    out: witness.Writes = transfers.withdraw_effects(g, k, account_id, account, amount)
     if out.reason != txs.OK:
         return out
     out.flags |= witness.WRITE_FIRST_SLOT
@@ -195,7 +197,7 @@ def _cancel(
 @view
 def _forced_request(
     data: Bytes[txs.MAX_TX], queued: uint256, inbox: address, accounts_root: bytes32, first: witness.Opened,
-    second: witness.Opened, g: leaves.Globals, markets: leaves.Market[16], listed: uint256,
+    second: witness.Opened, g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
 ) -> witness.Writes:
     """apply_forced_request: kind 0 or 1 (BAD_FIELD, a decoding check); index = requests
     consumed (FORCED_OUT_OF_ORDER); the entry extends the chain to the L1 queue's head
@@ -215,7 +217,7 @@ def _forced_request(
     )))
     if head != staticcall Inbox(inbox).forced_head(index + 1):
         return witness.refuse(txs.FORCED_NOT_ON_L1)
-    out: witness.Writes = self._forced_action(data, kind, accounts_root, first, second, g, markets, listed)
+    out: witness.Writes = self._forced_action(data, kind, accounts_root, first, second, g, k, candidate, listed)
     reason: uint8 = out.reason
     if reason != txs.OK:
         out = witness.nothing(g)
@@ -230,7 +232,7 @@ def _forced_request(
 @view
 def _forced_action(
     data: Bytes[txs.MAX_TX], kind: uint256, accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
-    g: leaves.Globals, markets: leaves.Market[16], listed: uint256,
+    g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
 ) -> witness.Writes:
     """fork.forced_action: the account exists (UNKNOWN_ACCOUNT) and the requester owns it
     (WRONG_SIGNER); then
@@ -252,13 +254,12 @@ def _forced_action(
         amount: uint256 = txs.u64(data, 35)
         if amount == 0:
             return witness.refuse(txs.BAD_FIELD)
-        return transfers.withdraw_effects(g, money.marks(markets), account_id, account, amount)
+        return transfers.withdraw_effects(g, k, account_id, account, amount)
     if account_id == transfers.INSURANCE_ACCOUNT:
         return witness.refuse(txs.UNKNOWN_ACCOUNT)
     m: leaves.Market = empty(leaves.Market)
     reason: uint8 = txs.OK
-    m, reason = transfers.priced_market(markets, listed, txs.u8(data, 34))
-    k: money.Marks = money.marks(markets)
+    m, reason = transfers.priced_market(candidate, listed, txs.u8(data, 34))
     if reason != txs.OK:
         return witness.refuse(reason)
     paid: int256 = 0

@@ -25,10 +25,11 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
     tag: uint256 = txs.u8(data, 0)
     if tag == txs.ADVANCE_TIME:
         return self._advance_time(data, ctx.timestamp, w.globals)
+    candidate: leaves.Market = markets[txs.u8(data, 1) & 15]  # both rules name their market at byte 1
     if tag == txs.FUNDING_TICK:
-        return self._funding_tick(data, w.globals, markets, w.listed)
+        return self._funding_tick(data, w.globals, candidate, w.listed)
     assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"
-    return self._oracle_update(data, ctx, w.globals, markets, w.listed)
+    return self._oracle_update(data, ctx, w.globals, candidate, w.listed)
 
 
 @internal
@@ -48,7 +49,7 @@ def _advance_time(data: Bytes[txs.MAX_TX], batch_time: uint256, g: leaves.Global
 
 @internal
 @pure
-def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, markets: leaves.Market[16], listed: uint256) -> witness.Writes:
+def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, candidate: leaves.Market, listed: uint256) -> witness.Writes:
     """apply_funding_tick: |delta| <= MAX_FUNDING_DELTA (BAD_FIELD, a decoding check); the
     market exists with a price (UNKNOWN_MARKET, NO_PRICE); elapsed > 0 (FUNDING_NO_TIME);
     |delta| * PPM * 3600 <= max rate * price * elapsed * FUNDING_SCALE (FUNDING_TOO_LARGE);
@@ -58,7 +59,7 @@ def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, markets: leaves.Ma
         return witness.refuse(txs.BAD_FIELD)
     market: leaves.Market = empty(leaves.Market)
     exists: bool = False
-    market, exists = witness.market(markets, listed, txs.u8(data, 1))
+    market, exists = witness.market(candidate, listed, txs.u8(data, 1))
     if not exists:
         return witness.refuse(txs.UNKNOWN_MARKET)
     if market.oracle_price == 0:
@@ -82,12 +83,12 @@ def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, markets: leaves.Ma
 
 @internal
 @view
-def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Globals, markets: leaves.Market[16], listed: uint256) -> witness.Writes:
+def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Globals, candidate: leaves.Market, listed: uint256) -> witness.Writes:
     """apply_oracle_update, check for check."""
     market_id: uint256 = txs.u8(data, 1)
     market: leaves.Market = empty(leaves.Market)
     exists: bool = False
-    market, exists = witness.market(markets, listed, market_id)
+    market, exists = witness.market(candidate, listed, market_id)
     if not exists:
         return witness.refuse(txs.UNKNOWN_MARKET)
     count: uint256 = txs.u8(data, 10)

@@ -21,17 +21,19 @@ PPM: constant(int256) = 10**6
 @view
 def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
     tag: uint256 = txs.u8(data, 0)
+    # the rules take the marks and their market's entry, not the whole table (a copy each)
+    k: money.Marks = money.marks(markets)
     if tag == txs.LIQUIDATE:
-        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, markets, w.listed)
+        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) & 15], w.listed)
     assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
-    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, markets, w.listed)
+    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, k, markets[txs.u8(data, 9) & 15], w.listed)
 
 
 @internal
 @pure
 def _liquidate(
     data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
-    g: leaves.Globals, markets: leaves.Market[16], listed: uint256,
+    g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
 ) -> witness.Writes:
     """apply_liquidate: the account exists and is not the fund (UNKNOWN_ACCOUNT,
     BAD_COUNTERPARTY); the market exists with a price (UNKNOWN_MARKET, NO_PRICE); after
@@ -52,8 +54,7 @@ def _liquidate(
         return witness.refuse(txs.BAD_COUNTERPARTY)
     m: leaves.Market = empty(leaves.Market)
     reason: uint8 = txs.OK
-    m, reason = transfers.priced_market(markets, listed, txs.u8(data, 5))
-    k: money.Marks = money.marks(markets)
+    m, reason = transfers.priced_market(candidate, listed, txs.u8(data, 5))
     if reason != txs.OK:
         return witness.refuse(reason)
     paid: int256 = 0
@@ -95,7 +96,7 @@ def _liquidate(
 @pure
 def _deleverage(
     data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
-    insurance: witness.Opened, g: leaves.Globals, markets: leaves.Market[16], listed: uint256,
+    insurance: witness.Opened, g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
 ) -> witness.Writes:
     """apply_deleverage: both accounts exist (UNKNOWN_ACCOUNT) and differ
     (BAD_COUNTERPARTY); the market exists with a price (UNKNOWN_MARKET, NO_PRICE); after
@@ -121,8 +122,7 @@ def _deleverage(
         return witness.refuse(txs.BAD_COUNTERPARTY)
     m: leaves.Market = empty(leaves.Market)
     reason: uint8 = txs.OK
-    m, reason = transfers.priced_market(markets, listed, txs.u8(data, 9))
-    k: money.Marks = money.marks(markets)
+    m, reason = transfers.priced_market(candidate, listed, txs.u8(data, 9))
     if reason != txs.OK:
         return witness.refuse(reason)
     paid_a: int256 = 0

@@ -152,11 +152,13 @@ def open_slot(o: Opened, nonce: uint256) -> leaves.Slot:
 
 @internal
 @pure
-def market(markets: leaves.Market[MAX_MARKETS], listed: uint256, market_id: uint256) -> (leaves.Market, bool):
-    """(the market, whether it exists)."""
+def market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (leaves.Market, bool):
+    """(the market, whether it exists). `candidate` is the table's entry at market_id & 15,
+    picked by the caller (so that the whole table is not copied to read one entry); it is
+    not read when market_id is outside the table or not listed."""
     if market_id >= MAX_MARKETS or listed & (1 << market_id) == 0:
         return empty(leaves.Market), False
-    return markets[market_id], True
+    return candidate, True
 
 
 # ---------------------------------------------------------------------- the post-state
