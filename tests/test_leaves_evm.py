@@ -68,16 +68,22 @@ def test_market_globals_and_withdrawal_leaves_agree(harness: Contract) -> None:
 
     products = set()
     for _ in range(CASES // 3):
-        market = Market(pick(8), rng.choice([0, 0, 1, 2, pick(8)]), pick(64), pick(64), pick(128, True), pick(64),
-                        pick(64), *(pick(32) for _ in range(6)), pick(64), pick(64), pick(32), pick(8), pick(64),
-                        pick(64), pick(64), pick(32, True), pick(64, True), pick(64, True))
+        market = Market(
+            id=pick(8), product=rng.choice([0, 0, 1, 2, pick(8)]), oracle_price=pick(64), oracle_time=pick(64),
+            funding_index=pick(128, True), funding_time=pick(64), open_interest=pick(64),
+            initial_margin_ppm=pick(32), maintenance_margin_ppm=pick(32), liquidation_penalty_ppm=pick(32),
+            max_funding_rate_ppm=pick(32), max_price_move_ppm=pick(32), oracle_staleness=pick(32),
+            tick_size=pick(64), step_size=pick(64), vol_shock_ppm=pick(32), underlying=pick(8), strike=pick(64),
+            expiry=pick(64), settlement_price=pick(64), delta=pick(32, True), gamma=pick(64, True),
+            vega=pick(64, True),
+        )
         assert harness.functions.market_leaf(records.market(market)).call() == market.leaf()
         # decoding: a perpetual's record carries no option terms, an option series' all of them
-        record = market.encode()
-        assert len(record) == (94 if market.product == 0 else 139)
+        encoded = market.encode()
+        assert len(encoded) == (94 if market.product == 0 else 139)
         kept = market if market.product else market._replace(underlying=0, strike=0, expiry=0, settlement_price=0,
                                                                delta=0, gamma=0, vega=0)
-        assert tuple(harness.functions.market_of(record).call()) == records.market(kept)
+        assert tuple(harness.functions.market_of(encoded).call()) == records.market(kept)
         assert tuple(harness.functions.option_fields(records.market(kept)).call()) == (
             kept.underlying, kept.strike, kept.expiry, kept.settlement_price, kept.delta, kept.gamma, kept.vega)
         products.add(market.product == 0)
