@@ -40,7 +40,7 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
     # the rules take the marks and their market's entry, not the whole table (a copy each)
     return self._forced_request(
         data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, money.marks(markets),
-        markets[txs.u8(data, 34) & 15], w.listed,
+        markets[txs.u8(data, 34) % witness.MAX_MARKETS], w.listed,
     )
 
 

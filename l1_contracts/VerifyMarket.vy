@@ -25,7 +25,7 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
     tag: uint256 = txs.u8(data, 0)
     if tag == txs.ADVANCE_TIME:
         return self._advance_time(data, ctx.timestamp, w.globals)
-    candidate: leaves.Market = markets[txs.u8(data, 1) & 15]  # both rules name their market at byte 1
+    candidate: leaves.Market = markets[txs.u8(data, 1) % witness.MAX_MARKETS]  # both rules name their market at byte 1
     if tag == txs.FUNDING_TICK:
         return self._funding_tick(data, w.globals, candidate, w.listed)
     assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"

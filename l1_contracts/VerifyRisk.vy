@@ -24,9 +24,9 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
     # the rules take the marks and their market's entry, not the whole table (a copy each)
     k: money.Marks = money.marks(markets)
     if tag == txs.LIQUIDATE:
-        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) & 15], w.listed)
+        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
     assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
-    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, k, markets[txs.u8(data, 9) & 15], w.listed)
+    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, k, markets[txs.u8(data, 9) % witness.MAX_MARKETS], w.listed)
 
 
 @internal

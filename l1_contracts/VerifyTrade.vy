@@ -127,7 +127,7 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
         return witness.refuse(txs.SELF_TRADE)
     market: leaves.Market = empty(leaves.Market)
     exists: bool = False
-    market, exists = witness.market(markets[maker.market & 15], w.listed, maker.market)
+    market, exists = witness.market(markets[maker.market % witness.MAX_MARKETS], w.listed, maker.market)
     if not exists:
         return witness.refuse(txs.UNKNOWN_MARKET)
     if market.oracle_price == 0:

@@ -13,6 +13,7 @@
 
 MAX_POSITIONS: constant(uint256) = 16
 MAX_MARKETS: constant(uint256) = 16
+PERPETUAL: constant(uint256) = 0  # products.PERPETUAL; any other product is an option series
 PERPETUAL_RECORD: constant(uint256) = 94
 OPTION_RECORD: constant(uint256) = 139
 
@@ -218,8 +219,8 @@ def market_leaf(m: Market) -> bytes32:
         | (m.tick_size << 112) | (m.step_size << 48) | (m.vol_shock_ppm << 16)
     )
     base: Bytes[96] = concat(convert(w0, bytes32), convert(w1, bytes32), convert(w2, bytes32))
-    if m.product == 0:
-        return keccak256(slice(base, 0, 94))
+    if m.product == PERPETUAL:
+        return keccak256(slice(base, 0, PERPETUAL_RECORD))
     # bytes 94-138: terms (25 bytes) and risk (20 bytes), left-aligned in two words
     return keccak256(concat(
         slice(base, 0, 94), slice(convert(m.terms << 56, bytes32), 0, 25), slice(convert(m.risk << 96, bytes32), 0, 20)

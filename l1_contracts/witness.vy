@@ -114,7 +114,7 @@ def open(w: Witness, pre_root: bytes32) -> (leaves.Market[MAX_MARKETS], bytes32[
         if w.listed & (1 << i) != 0:
             assert at + leaves.PERPETUAL_RECORD <= len(w.markets), "witness: market records"
             record: Bytes[leaves.OPTION_RECORD] = b""
-            if convert(slice(w.markets, at + 1, 1), uint256) == 0:  # the product byte: a perpetual
+            if convert(slice(w.markets, at + 1, 1), uint256) == leaves.PERPETUAL:  # the product byte
                 record = slice(w.markets, at, leaves.PERPETUAL_RECORD)
             else:  # an option series
                 assert at + leaves.OPTION_RECORD <= len(w.markets), "witness: market records"
@@ -153,7 +153,7 @@ def open_slot(o: Opened, nonce: uint256) -> leaves.Slot:
 @internal
 @pure
 def market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (leaves.Market, bool):
-    """(the market, whether it exists). `candidate` is the table's entry at market_id & 15,
+    """(the market, whether it exists). `candidate` is the table's entry at market_id % MAX_MARKETS,
     picked by the caller (so that the whole table is not copied to read one entry); it is
     not read when market_id is outside the table or not listed."""
     if market_id >= MAX_MARKETS or listed & (1 << market_id) == 0:

@@ -12,6 +12,7 @@ from eth_utils import to_checksum_address
 
 from rollup.stf import witness
 from rollup.stf.constants import MAX_MARKETS, MAX_POSITIONS
+from rollup.stf.products import PERPETUAL
 from rollup.stf.state import Account, Globals, Market, OrderSlot, Withdrawal
 
 ZERO_POSITION = (0, 0, 0)
@@ -57,7 +58,7 @@ def market(m: Market | None) -> tuple[int, ...]:
 def option_words(m: Market) -> tuple[int, int]:
     """leaves.vy's (terms, risk) of a market: an option series' record bytes 94-118 and
     119-138 read as big-endian numbers (0, 0 for a perpetual)."""
-    if m.product == 0:
+    if m.product == PERPETUAL:
         return 0, 0
     tail = m.encode()[94:]
     return int.from_bytes(tail[:25], "big"), int.from_bytes(tail[25:], "big")

@@ -28,6 +28,7 @@ from .constants import (
 )
 from .hashing import ZERO_HASH, keccak
 from .merkle import Proof, QuadTree
+from .products import PERPETUAL
 
 ZERO_ADDRESS = b"\0" * 20
 
@@ -193,7 +194,7 @@ class Market(NamedTuple):
                 self.tick_size, self.step_size, self.vol_shock_ppm,
             )
         )
-        if self.product == 0:  # products.PERPETUAL
+        if self.product == PERPETUAL:
             return base
         return base + _OPTION_TAIL.pack(self.underlying, self.strike, self.expiry, self.settlement_price,
                                         self.delta, self.gamma, self.vega)
