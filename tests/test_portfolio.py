@@ -4,7 +4,6 @@ identity with the perpetual rule on accounts of perpetuals only, and its EVM twi
 
 from __future__ import annotations
 
-import math
 import os
 import random
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from web3.contract import Contract
 
 from rollup.l1.client import L1, default_dev_key
+from rollup.pricing import quote
 from rollup.stf import margin, portfolio
 from rollup.stf.portfolio import DELTA_ONE, Exposure, Underlying
 from rollup.stf.state import Account, Market, Position
@@ -26,24 +26,11 @@ MAX_GREEK = 2**63 - 1
 MAX_PRICE = 2**40 - 1
 
 
-def black_scholes(spot: float, strike: float, years: float, vol: float, call: bool) -> tuple[float, float, float, float]:
-    """(price, delta, cash gamma = gamma * S**2, vega per 1.0 of volatility), no rates."""
-    d1 = (math.log(spot / strike) + vol * vol * years / 2) / (vol * math.sqrt(years))
-    d2 = d1 - vol * math.sqrt(years)
-    cdf = lambda x: (1 + math.erf(x / math.sqrt(2))) / 2  # noqa: E731
-    pdf = math.exp(-d1 * d1 / 2) / math.sqrt(2 * math.pi)
-    if call:
-        price, delta = spot * cdf(d1) - strike * cdf(d2), cdf(d1)
-    else:
-        price, delta = strike * cdf(-d2) - spot * cdf(-d1), cdf(d1) - 1
-    return price, delta, spot * pdf / (vol * math.sqrt(years)), spot * pdf * math.sqrt(years)
-
-
 def option(underlying: int, size: int, spot: int, strike: int, call: bool, floor_m: int = 10_000,
            floor_i: int = 15_000) -> Exposure:
-    """An exposure with the Greeks of a 30-day option at 80% volatility, in integers."""
-    _, delta, gamma, vega = black_scholes(spot, strike, 30 / 365, 0.8, call)
-    return Exposure(underlying, size, round(delta * 1e6), round(gamma), round(vega), floor_m, floor_i)
+    """An exposure with the risk feed's integers of a 30-day option at 80% volatility."""
+    q = quote(spot, strike, 30 / 365, 0.8, call)
+    return Exposure(underlying, size, q.delta, q.gamma, q.vega, floor_m, floor_i)
 
 
 ETH = Underlying(price=300_000, maintenance_ppm=50_000, initial_ppm=100_000, vol_shock_ppm=100_000)
