@@ -39,7 +39,11 @@ import leaves
 import witness
 
 interface Verifier:
-    def step(data: Bytes[1195], pre_root: bytes32, batch_time: uint256, deposit_count: uint256, forced_count: uint256, w: witness.Witness) -> (uint8, bool, bytes32): view
+    def route(tag: uint256, batch_time: uint256, deposit_count: uint256, forced_count: uint256) -> (Rules, witness.Context): view
+
+# a rules contract (Verifier.vy `route` names the one of each transaction type)
+interface Rules:
+    def step(data: Bytes[1195], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
 
 interface Inbox:
     def deposit_count() -> uint256: view
@@ -608,7 +612,13 @@ def challenge(
     reason: uint8 = 0
     applied: bool = False
     computed: bytes32 = empty(bytes32)
-    reason, applied, computed = staticcall verifier.step(data, pre_root, batch.timestamp, batch.deposit_count, batch.forced_count, w)
+    tag: uint256 = 0
+    if len(data) > 0:
+        tag = convert(slice(data, 0, 1), uint256)
+    rules: Rules = empty(Rules)
+    ctx: witness.Context = empty(witness.Context)
+    rules, ctx = staticcall verifier.route(tag, batch.timestamp, batch.deposit_count, batch.forced_count)
+    reason, applied, computed = staticcall rules.step(data, pre_root, ctx, w)
     assert self._posted(computed, last) != posted_root, "challenge: step is correct"
     committed: uint256 = self.commitments[keccak256(abi_encode(msg.sender, batch_id, step, computed, salt))]
     assert committed != 0, "challenge: not committed"

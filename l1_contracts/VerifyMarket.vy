@@ -2,9 +2,9 @@
 """
 @title One-step verifier: the market rules (OracleUpdate, FundingTick, AdvanceTime)
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
-        the same order, and returns the reason and the writes. Stateless: the router
-        (Verifier.vy) has checked the witness against the pre-state root and the shape of
-        the transaction's bytes.
+        the same order, and returns the reason and the writes. Stateless: `step`
+        checks the shape of the transaction's bytes and the witness against the pre-state
+        root first (witness.vy `begin`).
 """
 import leaves
 import sigs
@@ -21,15 +21,31 @@ MAX_FUNDING_DELTA: constant(int256) = 2**64 - 1
 
 @external
 @view
-def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
+def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
+    """Verifier.vy `step`, for the transaction types of this contract, in the context
+    `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
+    reason: uint8 = txs.OK
+    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
+    reason, markets, market_leaves = witness.begin(
+        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
+    )
+    if reason != txs.OK:
+        return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
-    if tag == txs.ADVANCE_TIME:
-        return self._advance_time(data, ctx.timestamp, w.globals)
+    writes: witness.Writes = empty(witness.Writes)
     candidate: leaves.Market = markets[txs.u8(data, 1) % witness.MAX_MARKETS]  # both rules name their market at byte 1
-    if tag == txs.FUNDING_TICK:
-        return self._funding_tick(data, w.globals, candidate, w.listed)
-    assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"
-    return self._oracle_update(data, ctx, w.globals, candidate, w.listed)
+    if tag == txs.ADVANCE_TIME:
+        writes = self._advance_time(data, ctx.timestamp, w.globals)
+    elif tag == txs.FUNDING_TICK:
+        writes = self._funding_tick(data, w.globals, candidate, w.listed)
+    else:
+        assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"
+        writes = self._oracle_update(data, ctx, w.globals, candidate, w.listed)
+    return witness.finish(
+        w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
+        writes, market_leaves, pre_root,
+    )
 
 
 @internal

@@ -2,9 +2,9 @@
 """
 @title One-step verifier: the risk rules (Liquidate, Deleverage)
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
-        the same order, and returns the reason and the writes. Stateless: the router
-        (Verifier.vy) has checked the witness against the pre-state root and the shape of
-        the transaction's bytes. Liquidate: "first" is the account, "second" the insurance
+        the same order, and returns the reason and the writes. Stateless: `step`
+        checks the shape of the transaction's bytes and the witness against the pre-state
+        root first (witness.vy `begin`). Liquidate: "first" is the account, "second" the insurance
         fund (account 0). Deleverage: "first" is the deleveragee, "second" the deleverager,
         and the fund's value is read from the witness's "fund".
 """
@@ -19,14 +19,30 @@ PPM: constant(int256) = 10**6
 
 @external
 @view
-def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
+def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
+    """Verifier.vy `step`, for the transaction types of this contract, in the context
+    `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
+    reason: uint8 = txs.OK
+    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
+    reason, markets, market_leaves = witness.begin(
+        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
+    )
+    if reason != txs.OK:
+        return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
     # the rules take the marks and their market's entry, not the whole table (a copy each)
     k: money.Marks = money.marks(markets)
+    writes: witness.Writes = empty(witness.Writes)
     if tag == txs.LIQUIDATE:
-        return self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
-    assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
-    return self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, k, markets[txs.u8(data, 9) % witness.MAX_MARKETS], w.listed)
+        writes = self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
+    else:
+        assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
+        writes = self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, k, markets[txs.u8(data, 9) % witness.MAX_MARKETS], w.listed)
+    return witness.finish(
+        w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
+        writes, market_leaves, pre_root,
+    )
 
 
 @internal

@@ -66,8 +66,10 @@ struct Filled:
 
 @external
 @view
-def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, markets: leaves.Market[16]) -> witness.Writes:
-    """apply_trade (Trade) or apply_fill (Fill), check for check:
+def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
+    """Verifier.vy `step` for Trade and Fill, in the context `ctx` the router gives
+    (`route`: the Rollup asks the router, then calls this). After witness.vy `begin`,
+    apply_trade (Trade) or apply_fill (Fill), check for check:
     - Fill only, first: the maker's account exists (UNKNOWN_ACCOUNT); its nonce slot holds
       a live order of exactly the named nonce (NO_ORDER: empty, cancelled or reused); the
       witness's order is that order (its hash is the slot's: else the witness is refused);
@@ -83,6 +85,14 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
     - effects, maker then taker (`_fill`); the fee pool stays in bounds (OVERFLOW).
     Writes both accounts, both nonce slots (nonce, struct hash, filled + fill), the
     market's open interest, and the fee and funding pools."""
+    reason: uint8 = txs.OK
+    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
+    reason, markets, market_leaves = witness.begin(
+        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
+    )
+    if reason != txs.OK:
+        return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
     assert tag == txs.TRADE or tag == txs.FILL, "verifier: not a trade"
     maker: sigs.Order = empty(sigs.Order)
@@ -103,13 +113,13 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
         maker_id: uint256 = txs.u32(data, FILL_MAKER_ACCOUNT)
         maker_nonce: uint256 = txs.u32(data, FILL_MAKER_NONCE)
         if maker_id >= ACCOUNT_CAPACITY:
-            return witness.refuse(txs.UNKNOWN_ACCOUNT)
+            return txs.UNKNOWN_ACCOUNT, False, pre_root
         maker_account: leaves.Account = witness.open_account(w.accounts_root, w.first, maker_id)
         if maker_account.owner == empty(address):
-            return witness.refuse(txs.UNKNOWN_ACCOUNT)
+            return txs.UNKNOWN_ACCOUNT, False, pre_root
         slot: leaves.Slot = witness.open_slot(w.first, maker_nonce)
         if slot.nonce != maker_nonce or slot.order_hash == empty(bytes32) or slot.order_hash == CANCELLED_HASH:
-            return witness.refuse(txs.NO_ORDER)
+            return txs.NO_ORDER, False, pre_root
         assert sigs.order_hash(w.order) == slot.order_hash, "witness: order is not its slot's"
         maker = w.order
         posted = Side(account=maker_account, digest=slot.order_hash, filled=slot.filled)
@@ -120,18 +130,18 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
         taker_fee = txs.u16(data, FILL_TAKER_FEE)
 
     if maker.market != taker.market:
-        return witness.refuse(txs.MARKET_MISMATCH)
+        return txs.MARKET_MISMATCH, False, pre_root
     if maker.is_buy == taker.is_buy:
-        return witness.refuse(txs.SAME_SIDE)
+        return txs.SAME_SIDE, False, pre_root
     if maker.account == taker.account:
-        return witness.refuse(txs.SELF_TRADE)
+        return txs.SELF_TRADE, False, pre_root
     market: leaves.Market = empty(leaves.Market)
     exists: bool = False
     market, exists = witness.market(markets[maker.market % witness.MAX_MARKETS], w.listed, maker.market)
     if not exists:
-        return witness.refuse(txs.UNKNOWN_MARKET)
+        return txs.UNKNOWN_MARKET, False, pre_root
     if market.oracle_price == 0:
-        return witness.refuse(txs.NO_PRICE)
+        return txs.NO_PRICE, False, pre_root
     if not (
         maker.size > 0 and maker.size <= MAX_SIZE and taker.size > 0 and taker.size <= MAX_SIZE
         and fill > 0 and fill <= MAX_SIZE
@@ -139,46 +149,46 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
         and taker.limit_price > 0 and taker.limit_price <= MAX_PRICE
         and maker_fee <= PPM and taker_fee <= PPM
     ):
-        return witness.refuse(txs.BAD_FIELD)
+        return txs.BAD_FIELD, False, pre_root
     if fill % market.step_size != 0:
-        return witness.refuse(txs.NOT_STEP_MULTIPLE)
+        return txs.NOT_STEP_MULTIPLE, False, pre_root
     price: uint256 = maker.limit_price
     if price % market.tick_size != 0:
-        return witness.refuse(txs.NOT_TICK_MULTIPLE)
+        return txs.NOT_TICK_MULTIPLE, False, pre_root
     if (taker.is_buy and price > taker.limit_price) or (not taker.is_buy and price < taker.limit_price):
-        return witness.refuse(txs.PRICE_NOT_FAIR)
+        return txs.PRICE_NOT_FAIR, False, pre_root
     if maker_fee > maker.max_fee_ppm or taker_fee > taker.max_fee_ppm:
-        return witness.refuse(txs.FEE_TOO_HIGH)
+        return txs.FEE_TOO_HIGH, False, pre_root
     now: uint256 = w.globals.time
     if now > maker.expiry or now > taker.expiry:
-        return witness.refuse(txs.EXPIRED)
+        return txs.EXPIRED, False, pre_root
 
-    reason: uint8 = txs.OK
+    reason = txs.OK
     maker_side: Side = posted
     if tag == txs.TRADE:
         reason, maker_side = self._authorize(maker, txs.compact_signature(data, MAKER_SIGNATURE), fill, w.accounts_root, w.first, ctx.domain)
         if reason != txs.OK:
-            return witness.refuse(reason)
+            return reason, False, pre_root
     elif posted.filled + fill > maker.size:
-        return witness.refuse(txs.OVERFILL)
+        return txs.OVERFILL, False, pre_root
     taker_side: Side = empty(Side)
     reason, taker_side = self._authorize(taker, taker_signature, fill, w.accounts_root, w.second, ctx.domain)
     if reason != txs.OK:
-        return witness.refuse(reason)
+        return reason, False, pre_root
 
     notional: int256 = convert(fill * price, int256)
     k: money.Marks = money.marks(markets)
     maker_filled: Filled = empty(Filled)
     reason, maker_filled = self._fill(maker_side.account, maker.is_buy, fill, notional, maker_fee, market, k)
     if reason != txs.OK:
-        return witness.refuse(reason)
+        return reason, False, pre_root
     taker_filled: Filled = empty(Filled)
     reason, taker_filled = self._fill(taker_side.account, taker.is_buy, fill, notional, taker_fee, market, k)
     if reason != txs.OK:
-        return witness.refuse(reason)
+        return reason, False, pre_root
     fees: uint256 = convert(maker_filled.fee + taker_filled.fee, uint256)
     if w.globals.fee_pool + fees > MAX_COLLATERAL:
-        return witness.refuse(txs.OVERFLOW)
+        return txs.OVERFLOW, False, pre_root
 
     out: witness.Writes = witness.nothing(w.globals)
     out.flags = witness.WRITE_FIRST | witness.WRITE_SECOND | witness.WRITE_FIRST_SLOT | witness.WRITE_SECOND_SLOT | witness.WRITE_MARKET
@@ -197,7 +207,10 @@ def verify(data: Bytes[txs.MAX_TX], ctx: witness.Context, w: witness.Witness, ma
     )
     out.globals.fee_pool = w.globals.fee_pool + fees
     out.globals.funding_pool = w.globals.funding_pool + maker_filled.funding_paid + taker_filled.funding_paid
-    return out
+    return witness.finish(
+        w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
+        out, market_leaves, pre_root,
+    )
 
 
 @internal

@@ -23,6 +23,7 @@
 import leaves
 import merkle
 import sigs
+import txs
 
 MAX_MARKETS: constant(uint256) = 16
 MAX_MARKET_BYTES: constant(uint256) = leaves.OPTION_RECORD * MAX_MARKETS
@@ -100,32 +101,36 @@ struct Context:
 
 @internal
 @pure
-def open(w: Witness, pre_root: bytes32) -> (leaves.Market[MAX_MARKETS], bytes32[MAX_MARKETS]):
-    """The witness's records are those of the state with root `pre_root`. Returns its
+def open(
+    records: Bytes[MAX_MARKET_BYTES], listed: uint256, g: leaves.Globals, accounts_root: bytes32,
+    withdrawals_root: bytes32, pre_root: bytes32,
+) -> (leaves.Market[MAX_MARKETS], bytes32[MAX_MARKETS]):
+    """The witness's records (market records, globals, the accounts and withdrawals roots)
+    are those of the state with root `pre_root`. Returns its
     market records decoded (one per listed market, in id order, each its market's own;
     the rules take them beside the witness) and the market leaves (`post_root` rehashes
     only the one a rule writes)."""
-    assert w.listed < 1 << MAX_MARKETS, "witness: bad market set"
-    assert leaves.globals_fit(w.globals), "witness: globals out of range"
+    assert listed < 1 << MAX_MARKETS, "witness: bad market set"
+    assert leaves.globals_fit(g), "witness: globals out of range"
     markets: leaves.Market[MAX_MARKETS] = empty(leaves.Market[MAX_MARKETS])
     market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
     at: uint256 = 0
     for i: uint256 in range(MAX_MARKETS):
-        if w.listed & (1 << i) != 0:
-            assert at + leaves.PERPETUAL_RECORD <= len(w.markets), "witness: market records"
+        if listed & (1 << i) != 0:
+            assert at + leaves.PERPETUAL_RECORD <= len(records), "witness: market records"
             record: Bytes[leaves.OPTION_RECORD] = b""
-            if convert(slice(w.markets, at + 1, 1), uint256) == leaves.PERPETUAL:  # the product byte
-                record = slice(w.markets, at, leaves.PERPETUAL_RECORD)
+            if convert(slice(records, at + 1, 1), uint256) == leaves.PERPETUAL:  # the product byte
+                record = slice(records, at, leaves.PERPETUAL_RECORD)
             else:  # an option series
-                assert at + leaves.OPTION_RECORD <= len(w.markets), "witness: market records"
-                record = slice(w.markets, at, leaves.OPTION_RECORD)
+                assert at + leaves.OPTION_RECORD <= len(records), "witness: market records"
+                record = slice(records, at, leaves.OPTION_RECORD)
             markets[i] = leaves.market_of(record)
             assert markets[i].id == i, "witness: market id"
             market_leaves[i] = keccak256(record)
             at += len(record)
-    assert at == len(w.markets), "witness: market records"
+    assert at == len(records), "witness: market records"
     root: bytes32 = leaves.state_root(
-        w.accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(w.globals), w.withdrawals_root
+        accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(g), withdrawals_root
     )
     assert root == pre_root, "witness: pre-state root"
     return markets, market_leaves
@@ -159,6 +164,29 @@ def market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (le
     if market_id >= MAX_MARKETS or listed & (1 << market_id) == 0:
         return empty(leaves.Market), False
     return candidate, True
+
+
+@internal
+@pure
+def begin(
+    data: Bytes[txs.MAX_TX], pre_root: bytes32, batch_time: uint256, records: Bytes[MAX_MARKET_BYTES], listed: uint256,
+    g: leaves.Globals, accounts_root: bytes32, withdrawals_root: bytes32,
+) -> (uint8, leaves.Market[MAX_MARKETS], bytes32[MAX_MARKETS]):
+    """A step's first checks, in rollup/stf/fork.py `apply`'s order: the transaction's
+    shape (a failure needs no witness), the witness's records against `pre_root` (reverts
+    if they do not open it: `open`), then the clock: every transaction but AdvanceTime
+    runs at the batch's time, and while the state's clock is behind it they are refused
+    (TIME_BEHIND_BATCH). Returns OK or the refusal, with `open`'s markets and leaves. The
+    witness comes in parts: a struct argument is copied whole into each callee's frame."""
+    shape: uint8 = txs.shape(data)
+    if shape != txs.OK:
+        return shape, empty(leaves.Market[MAX_MARKETS]), empty(bytes32[MAX_MARKETS])
+    markets: leaves.Market[MAX_MARKETS] = empty(leaves.Market[MAX_MARKETS])
+    market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
+    markets, market_leaves = self.open(records, listed, g, accounts_root, withdrawals_root, pre_root)
+    if txs.u8(data, 0) != txs.ADVANCE_TIME and g.time < batch_time:
+        return txs.TIME_BEHIND_BATCH, markets, market_leaves
+    return txs.OK, markets, market_leaves
 
 
 # ---------------------------------------------------------------------- the post-state
@@ -219,6 +247,22 @@ def accounts_root_after_two(
         k = pa - 1
     proof[3 * meet + k] = a_nodes[meet]
     return self._path(b_id, b_leaf, proof)[ACCOUNT_TREE_DEPTH]
+
+
+@internal
+@pure
+def finish(
+    first_opened: Opened, second_opened: Opened, pre_accounts_root: bytes32, pre_withdrawals_root: bytes32,
+    withdrawal_count: uint256, withdrawal_proof: bytes32[30], writes: Writes, market_leaves: bytes32[MAX_MARKETS],
+    pre_root: bytes32,
+) -> (uint8, bool, bytes32):
+    """What `step` returns: (reason, applied, post-state root); a refusal leaves `pre_root`."""
+    if not writes.applied:
+        return writes.reason, False, pre_root
+    return writes.reason, True, self.post_root(
+        first_opened, second_opened, pre_accounts_root, pre_withdrawals_root, withdrawal_count, withdrawal_proof,
+        writes, market_leaves,
+    )
 
 
 @internal

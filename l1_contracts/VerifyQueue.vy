@@ -1,0 +1,185 @@
+# pragma version ~=0.4.3
+"""
+@title One-step verifier: the L1 queues' rules (Deposit, ForcedRequest)
+@notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
+        the same order, and returns the reason and the writes. Stateless: `step`
+        checks the shape of the transaction's bytes and the witness against the pre-state
+        root first (witness.vy `begin`). The L1 queues' heads are read from the inbox; the account
+        the transaction names is the witness's "first" (for ForcedRequest the insurance
+        fund, account 0, is "second").
+"""
+import leaves
+import money
+import sigs
+import transfers
+import txs
+import witness
+
+interface Inbox:
+    def deposit_head(index: uint256) -> bytes32: view
+    def forced_head(index: uint256) -> bytes32: view
+
+FORCED_WITHDRAW: constant(uint256) = 0
+FORCED_CLOSE: constant(uint256) = 1
+
+
+@external
+@view
+def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
+    """Verifier.vy `step`, for the transaction types of this contract, in the context
+    `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
+    reason: uint8 = txs.OK
+    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
+    reason, markets, market_leaves = witness.begin(
+        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
+    )
+    if reason != txs.OK:
+        return reason, False, pre_root
+    tag: uint256 = txs.u8(data, 0)
+    writes: witness.Writes = empty(witness.Writes)
+    if tag == txs.DEPOSIT:
+        writes = self._deposit(data, ctx.deposit_count, ctx.inbox, w.accounts_root, w.first, w.globals)
+    else:
+        assert tag == txs.FORCED_REQUEST, "verifier: not a queue rule"
+        # the rules take the marks and their market's entry, not the whole table (a copy each)
+        writes = self._forced_request(
+            data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, money.marks(markets),
+            markets[txs.u8(data, 34) % witness.MAX_MARKETS], w.listed,
+        )
+    return witness.finish(
+        w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
+        writes, market_leaves, pre_root,
+    )
+
+
+@internal
+@view
+def _deposit(
+    data: Bytes[txs.MAX_TX], queued: uint256, inbox: address, accounts_root: bytes32, first: witness.Opened,
+    g: leaves.Globals,
+) -> witness.Writes:
+    """apply_deposit: index = deposits consumed (DEPOSIT_OUT_OF_ORDER); the entry
+    extends the chain to the L1 queue's head after it, as of the batch
+    (DEPOSIT_NOT_ON_L1); account id in range and owner nonzero (BAD_FIELD); the account
+    is new or has this owner (OWNER_MISMATCH); bounds, total_deposited included
+    (OVERFLOW). A new account is created with the deposit's owner."""
+    index: uint256 = txs.u64(data, 1)
+    account_id: uint256 = txs.u32(data, 9)
+    owner: address = txs.addr(data, 13)
+    amount: uint256 = txs.u64(data, 33)
+    if index != g.deposit_count:
+        return witness.refuse(txs.DEPOSIT_OUT_OF_ORDER)
+    if index + 1 > queued:
+        return witness.refuse(txs.DEPOSIT_NOT_ON_L1)
+    head: bytes32 = keccak256(concat(g.deposit_head, abi_encode(index, account_id, owner, amount, txs.u64(data, 41))))
+    if head != staticcall Inbox(inbox).deposit_head(index + 1):
+        return witness.refuse(txs.DEPOSIT_NOT_ON_L1)
+    if account_id >= witness.ACCOUNT_CAPACITY or owner == empty(address):
+        return witness.refuse(txs.BAD_FIELD)
+    account: leaves.Account = witness.open_account(accounts_root, first, account_id)
+    if account.owner == empty(address):
+        account.owner = owner
+    elif account.owner != owner:
+        return witness.refuse(txs.OWNER_MISMATCH)
+    account.collateral += convert(amount, int256)
+    total: uint256 = g.total_deposited + amount
+    if not transfers.in_bounds(account) or total > transfers.MAX_TOTAL:
+        return witness.refuse(txs.OVERFLOW)
+    out: witness.Writes = witness.nothing(g)
+    out.flags = witness.WRITE_FIRST
+    out.first_id = account_id
+    out.first = account
+    out.globals.deposit_count = g.deposit_count + 1
+    out.globals.deposit_head = head
+    out.globals.total_deposited = total
+    return out
+
+
+@internal
+@view
+def _forced_request(
+    data: Bytes[txs.MAX_TX], queued: uint256, inbox: address, accounts_root: bytes32, first: witness.Opened,
+    second: witness.Opened, g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
+) -> witness.Writes:
+    """apply_forced_request: kind 0 or 1 (BAD_FIELD, a decoding check); index = requests
+    consumed (FORCED_OUT_OF_ORDER); the entry extends the chain to the L1 queue's head
+    after it (FORCED_NOT_ON_L1). From there the entry is consumed whatever its action's
+    fate: a failed action leaves all but the cursor unchanged and its reason is returned
+    with applied = True; a successful one's writes carry the cursor move too."""
+    kind: uint256 = txs.u8(data, 9)
+    if kind != FORCED_WITHDRAW and kind != FORCED_CLOSE:
+        return witness.refuse(txs.BAD_FIELD)
+    index: uint256 = txs.u64(data, 1)
+    if index != g.forced_count:
+        return witness.refuse(txs.FORCED_OUT_OF_ORDER)
+    if index + 1 > queued:
+        return witness.refuse(txs.FORCED_NOT_ON_L1)
+    head: bytes32 = keccak256(concat(g.forced_head, abi_encode(
+        index, kind, txs.u32(data, 10), txs.addr(data, 14), txs.u8(data, 34), txs.u64(data, 35), txs.u64(data, 43)
+    )))
+    if head != staticcall Inbox(inbox).forced_head(index + 1):
+        return witness.refuse(txs.FORCED_NOT_ON_L1)
+    out: witness.Writes = self._forced_action(data, kind, accounts_root, first, second, g, k, candidate, listed)
+    reason: uint8 = out.reason
+    if reason != txs.OK:
+        out = witness.nothing(g)
+        out.reason = reason
+    out.applied = True
+    out.globals.forced_count = index + 1
+    out.globals.forced_head = head
+    return out
+
+
+@internal
+@view
+def _forced_action(
+    data: Bytes[txs.MAX_TX], kind: uint256, accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
+    g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
+) -> witness.Writes:
+    """fork.forced_action: the account exists (UNKNOWN_ACCOUNT) and the requester owns it
+    (WRONG_SIGNER); then
+    - withdraw: amount > 0 (BAD_FIELD), then withdraw_effects;
+    - close: the account is not the fund (UNKNOWN_ACCOUNT); the market exists with a
+      price (UNKNOWN_MARKET, NO_PRICE); after funding (the account's and the fund's) it
+      has a position (NO_POSITION) and is at or above maintenance (UNDER_MARGIN); the
+      whole position moves to the fund (account 0, "second") at the oracle price (OVERFLOW
+      on bounds)."""
+    account_id: uint256 = txs.u32(data, 10)
+    account: leaves.Account = empty(leaves.Account)
+    known: bool = False
+    account, known = transfers.known_account(accounts_root, first, account_id)
+    if not known:
+        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    if txs.addr(data, 14) != account.owner:
+        return witness.refuse(txs.WRONG_SIGNER)
+    if kind == FORCED_WITHDRAW:
+        amount: uint256 = txs.u64(data, 35)
+        if amount == 0:
+            return witness.refuse(txs.BAD_FIELD)
+        return transfers.withdraw_effects(g, k, account_id, account, amount)
+    if account_id == transfers.INSURANCE_ACCOUNT:
+        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    m: leaves.Market = empty(leaves.Market)
+    reason: uint8 = txs.OK
+    m, reason = transfers.priced_market(candidate, listed, txs.u8(data, 34))
+    if reason != txs.OK:
+        return witness.refuse(reason)
+    paid: int256 = 0
+    account, paid = money.settle(account, k)
+    fund: leaves.Account = witness.open_account(accounts_root, second, transfers.INSURANCE_ACCOUNT)
+    fund_paid: int256 = 0
+    fund, fund_paid = money.settle(fund, k)
+    held: int256 = money.size_of(account, m.id)
+    if held == 0:
+        return witness.refuse(txs.NO_POSITION)
+    if money.value(account, k) < money.requirement(account, k, False):
+        return witness.refuse(txs.UNDER_MARGIN)
+    closed: leaves.Account = empty(leaves.Account)
+    taken: leaves.Account = empty(leaves.Account)
+    closed, taken = transfers.transfer_position(account, fund, m, abs(held))
+    if not transfers.in_bounds(closed) or not transfers.in_bounds(taken):
+        return witness.refuse(txs.OVERFLOW)
+    return transfers.transfer_effects(
+        g, m, account_id, account, closed, transfers.INSURANCE_ACCOUNT, fund, taken, paid + fund_paid
+    )
