@@ -281,7 +281,7 @@ def escape(
     assert root == staticcall self.rollup.final_root(), "escape: bad proof"
     settled: leaves.Account = empty(leaves.Account)
     payment: int256 = 0
-    k: money.Marks = money.marks(markets)
+    k: money.Marks = money.marks(markets, empty(address))  # value only: no requirement is asked
     settled, payment = money.settle(account, k)
     equity: int256 = money.value(settled, k)
     assert equity > 0, "escape: no equity"

@@ -5,24 +5,31 @@
 import leaves
 import money
 
+portfolio: immutable(address)
+
+
+@deploy
+def __init__(portfolio_: address):
+    portfolio = portfolio_
+
 
 @external
-@pure
+@view
 def settle(a: leaves.Account, markets: leaves.Market[16]) -> (leaves.Account, int256):
-    return money.settle(a, money.marks(markets))
+    return money.settle(a, money.marks(markets, portfolio))
 
 
 @external
-@pure
+@view
 def value_and_requirements(a: leaves.Account, markets: leaves.Market[16]) -> (int256, int256, int256):
-    k: money.Marks = money.marks(markets)
+    k: money.Marks = money.marks(markets, portfolio)
     return money.value(a, k), money.requirement(a, k, True), money.requirement(a, k, False)
 
 
 @external
-@pure
+@view
 def margin_ok(before: leaves.Account, after: leaves.Account, markets: leaves.Market[16]) -> bool:
-    return money.margin_ok(before, after, money.marks(markets))
+    return money.margin_ok(before, after, money.marks(markets, portfolio))
 
 
 @external

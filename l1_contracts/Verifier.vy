@@ -12,6 +12,8 @@
             VerifyAccount: Withdraw, Cancel, SweepFees
             VerifyQueue: Deposit, ForcedRequest
             VerifyRisk: Liquidate, Deleverage
+        and Portfolio, the margin of an account holding option series (money.vy calls it:
+        the contracts that check margin have no room left for it under 24 KB).
         This router holds the configuration, the STF's Config: the EIP-712 domain (name
         "DerivativesRollup", version "1", this chain, verifying contract = the inbox),
         the oracle committee and its quorum. `route` names a type's rules contract and
@@ -31,6 +33,7 @@ market_rules: public(immutable(Rules))
 trade_rules: public(immutable(Rules))
 account_rules: public(immutable(Rules))
 queue_rules: public(immutable(Rules))
+portfolio_rules: public(immutable(address))
 risk_rules: public(immutable(Rules))
 inbox: public(immutable(address))
 domain: public(immutable(bytes32))
@@ -42,6 +45,7 @@ oracle_quorum: public(immutable(uint256))
 @deploy
 def __init__(
     market_rules_: Rules, trade_rules_: Rules, account_rules_: Rules, queue_rules_: Rules, risk_rules_: Rules,
+    portfolio_rules_: address,
     inbox_: address, signers: DynArray[address, MAX_ORACLES], quorum: uint256,
 ):
     assert quorum >= 1 and quorum <= len(signers), "verifier: bad quorum"
@@ -53,6 +57,7 @@ def __init__(
     trade_rules = trade_rules_
     account_rules = account_rules_
     queue_rules = queue_rules_
+    portfolio_rules = portfolio_rules_
     risk_rules = risk_rules_
     inbox = inbox_
     domain = sigs.domain_separator(chain.id, inbox_)
@@ -115,5 +120,5 @@ def _context(batch_time: uint256, deposit_count: uint256, forced_count: uint256)
     return witness.Context(
         timestamp=batch_time, domain=domain, oracle_signers=oracle_signers,
         oracle_count=oracle_count, oracle_quorum=oracle_quorum,
-        deposit_count=deposit_count, forced_count=forced_count, inbox=inbox,
+        deposit_count=deposit_count, forced_count=forced_count, inbox=inbox, portfolio=portfolio_rules,
     )

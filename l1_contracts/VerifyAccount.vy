@@ -33,7 +33,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     tag: uint256 = txs.u8(data, 0)
     writes: witness.Writes = empty(witness.Writes)
     if tag == txs.WITHDRAW:
-        writes = self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, money.marks(markets))
+        writes = self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, money.marks(markets, ctx.portfolio))
     elif tag == txs.CANCEL:
         writes = self._cancel(data, ctx.domain, w.accounts_root, w.first, w.globals)
     else:

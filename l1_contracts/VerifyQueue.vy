@@ -44,7 +44,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         assert tag == txs.FORCED_REQUEST, "verifier: not a queue rule"
         # the rules take the marks and their market's entry, not the whole table (a copy each)
         writes = self._forced_request(
-            data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, money.marks(markets),
+            data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, money.marks(markets, ctx.portfolio),
             markets[txs.u8(data, 34) % witness.MAX_MARKETS], w.listed,
         )
     return witness.finish(

@@ -32,7 +32,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
     # the rules take the marks and their market's entry, not the whole table (a copy each)
-    k: money.Marks = money.marks(markets)
+    k: money.Marks = money.marks(markets, ctx.portfolio)
     writes: witness.Writes = empty(witness.Writes)
     if tag == txs.LIQUIDATE:
         writes = self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
@@ -46,7 +46,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
 
 
 @internal
-@pure
+@view
 def _liquidate(
     data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
     g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,

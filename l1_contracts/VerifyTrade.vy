@@ -177,7 +177,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return reason, False, pre_root
 
     notional: int256 = convert(fill * price, int256)
-    k: money.Marks = money.marks(markets)
+    k: money.Marks = money.marks(markets, ctx.portfolio)
     maker_filled: Filled = empty(Filled)
     reason, maker_filled = self._fill(maker_side.account, maker.is_buy, fill, notional, maker_fee, market, k)
     if reason != txs.OK:
@@ -247,7 +247,7 @@ def _authorize(
 
 
 @internal
-@pure
+@view
 def _fill(
     account: leaves.Account, is_buy: bool, fill: uint256, notional: int256, fee_ppm: uint256,
     market: leaves.Market, k: money.Marks,
@@ -258,7 +258,9 @@ def _fill(
     position carries the market's funding index (margin.with_position); bounds
     (OVERFLOW); the margin rule (UNDER_MARGIN, margin.margin_ok(before, after)).
 
-    One pass over the positions settles funding and sums the settled account's exposure
+    An account that holds or trades an option series: margin.margin_ok as such, by the
+    Portfolio contract. Otherwise (perpetuals only, the linear rule inline):
+    one pass over the positions settles funding and sums the settled account's exposure
     (sum of size * price) and its initial and maintenance requirements (sums of
     ceil(|size * price| * fraction / PPM)). `after` differs from `before` in the traded
     market's position only, so its sums are `before`'s with that one term replaced
@@ -273,8 +275,11 @@ def _fill(
     initial: int256 = 0
     maintenance: int256 = 0
     old_size: int256 = 0
+    options: bool = market.product != leaves.PERPETUAL
     for i: uint256 in range(account.count, bound=16):
         p: leaves.Position = account.positions[i]
+        if k.risk[p.market] >= money.OPTION:
+            options = True
         index: int256 = k.funding_index[p.market]
         # unchecked: the widths bound every term far below 2**255 (money.vy's notice)
         if index != p.funding_index:
@@ -302,6 +307,13 @@ def _fill(
     if not self._in_bounds(after):
         return txs.OVERFLOW, empty(Filled)
 
+    if options:  # the portfolio rule: margin.margin_ok, computed by the Portfolio contract
+        if not staticcall money.Portfolio(k.portfolio).margin_ok(before, after, k):
+            return txs.UNDER_MARGIN, empty(Filled)
+        return txs.OK, Filled(
+            account=after, fee=fee, funding_paid=payment,
+            open_interest_change=max(new_size, 0) - max(old_size, 0),
+        )
     # margin_ok(before, after): value' >= initial'; else reduce-only and
     # value' * maintenance >= value * maintenance' (value' >= 0 when maintenance' = 0)
     price: int256 = convert(market.oracle_price, int256)

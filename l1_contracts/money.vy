@@ -12,31 +12,49 @@
         below 2**198.
 """
 import leaves
+import portfolio
 
 FUNDING_SCALE: constant(int256) = 10**9
 PPM: constant(int256) = 10**6
 MAX_MARKETS: constant(uint256) = 16
 
 
-# What the money rules read of the markets, by market id: 64 words where the records are
-# 240 (internal calls copy their arguments, so the rules pass these).
+OPTION: constant(uint256) = 1 << 255  # Marks.risk: the market is an option series
+
+interface Portfolio:
+    def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256: view
+    def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool: view
+
+
+# What the money rules read of the markets, by market id: 81 words where the records are
+# 288 (internal calls copy their arguments, so the rules pass these). `risk` packs what
+# the portfolio rule reads: an option series' OPTION | underlying << 160 | its record's
+# risk word (delta int32 | gamma int64 | vega int64); a perpetual's volatility shock.
+# `portfolio`: the Portfolio contract that computes an option holder's requirement.
 struct Marks:
     price: int256[MAX_MARKETS]
     funding_index: int256[MAX_MARKETS]
     initial_ppm: int256[MAX_MARKETS]
     maintenance_ppm: int256[MAX_MARKETS]
+    risk: uint256[MAX_MARKETS]
+    portfolio: address
 
 
 @internal
 @pure
-def marks(markets: leaves.Market[MAX_MARKETS]) -> Marks:
-    """The oracle prices, funding indexes and margin fractions of `markets`."""
+def marks(markets: leaves.Market[MAX_MARKETS], portfolio_rules: address) -> Marks:
+    """The oracle prices, funding indexes, margin fractions and risk words of `markets`."""
     out: Marks = empty(Marks)
+    out.portfolio = portfolio_rules
     for i: uint256 in range(MAX_MARKETS):
         out.price[i] = convert(markets[i].oracle_price, int256)
         out.funding_index[i] = markets[i].funding_index
         out.initial_ppm[i] = convert(markets[i].initial_margin_ppm, int256)
         out.maintenance_ppm[i] = convert(markets[i].maintenance_margin_ppm, int256)
+        if markets[i].product == leaves.PERPETUAL:
+            out.risk[i] = markets[i].vol_shock_ppm
+        else:
+            out.risk[i] = OPTION | (leaves.underlying_of(markets[i]) << 160) | markets[i].risk
     return out
 
 
@@ -86,16 +104,64 @@ def value(a: leaves.Account, k: Marks) -> int256:
 
 
 @internal
-@pure
+@view
 def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
-    """sum(ceil(|size * price| * fraction / PPM))."""
+    """Perpetuals only: sum(ceil(|size * price| * fraction / PPM)); an account holding an
+    option series: the portfolio rule (`portfolio_requirement`, computed by the Portfolio
+    contract `k.portfolio`)."""
     total: int256 = 0
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
+        if k.risk[p.market] >= OPTION:
+            return staticcall Portfolio(k.portfolio).requirement(a, k, initial)
         fraction: int256 = k.maintenance_ppm[p.market]
         if initial:
             fraction = k.initial_ppm[p.market]
         total = unsafe_add(total, self.ceil_div(unsafe_mul(abs(unsafe_mul(p.size, k.price[p.market])), fraction), PPM))
+    return total
+
+
+@internal
+@pure
+def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
+    """margin.portfolio_requirement: the positions netted per underlying (margin.exposure:
+    a perpetual is its own underlying, delta 10**6; a series is written on its underlying
+    with the feed's Greeks, its own fractions the floors of a short position), then
+    portfolio.underlying_requirement of each underlying held, summed. An underlying that
+    is not a listed perpetual reads as price 0, fractions 1, no shock (margin.underlying)."""
+    delta: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
+    gamma: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
+    vega: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
+    short: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
+    held: uint256 = 0
+    for i: uint256 in range(a.count, bound=16):
+        p: leaves.Position = a.positions[i]
+        r: uint256 = k.risk[p.market]
+        u: uint256 = p.market
+        if r < OPTION:
+            delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, portfolio.PPM))
+        else:
+            u = (r >> 160) & 255
+            delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, leaves._signed((r >> 128) & (2**32 - 1), 32)))
+            gamma[u] = unsafe_add(gamma[u], unsafe_mul(p.size, leaves._signed((r >> 64) & (2**64 - 1), 64)))
+            vega[u] = unsafe_add(vega[u], unsafe_mul(p.size, leaves._signed(r & (2**64 - 1), 64)))
+            if p.size < 0:
+                fraction: int256 = k.maintenance_ppm[p.market]
+                if initial:
+                    fraction = k.initial_ppm[p.market]
+                short[u] = unsafe_add(short[u], unsafe_mul(-p.size, fraction))
+        held |= 1 << u
+    total: int256 = 0
+    for u: uint256 in range(MAX_MARKETS):
+        if held & (1 << u) == 0:
+            continue
+        d: portfolio.Underlying = portfolio.Underlying(price=0, maintenance_ppm=1, initial_ppm=1, vol_shock_ppm=0)
+        if k.risk[u] < OPTION and k.maintenance_ppm[u] > 0:
+            d = portfolio.Underlying(
+                price=k.price[u], maintenance_ppm=k.maintenance_ppm[u], initial_ppm=k.initial_ppm[u],
+                vol_shock_ppm=convert(k.risk[u], int256),
+            )
+        total = unsafe_add(total, portfolio.underlying_requirement(delta[u], gamma[u], vega[u], short[u], d, initial))
     return total
 
 
@@ -137,7 +203,7 @@ def is_reduce_only(before: leaves.Account, after: leaves.Account) -> bool:
 
 
 @internal
-@pure
+@view
 def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool:
     """value' >= IMR', or reduce-only with value' * MMR >= value * MMR' (value' >= 0 if MMR' = 0)."""
     value_after: int256 = self.value(after, k)

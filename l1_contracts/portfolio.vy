@@ -88,15 +88,20 @@ def requirement(exposures: DynArray[Exposure, MAX_EXPOSURES], underlyings: Under
         held[u] = True
     total: int256 = 0
     for u: uint256 in range(MAX_UNDERLYINGS):
-        if not held[u]:
-            continue
-        d: Underlying = underlyings[u]
-        loss: int256 = self.worst_loss(delta[u], gamma[u], vega[u], d)
-        floors: int256 = unsafe_mul(unsafe_mul(short[u], d.price), 2 * PPM)
-        if initial:
-            total = unsafe_add(total, self.ceil_div(
-                unsafe_add(unsafe_mul(loss, d.initial_ppm), unsafe_mul(floors, d.maintenance_ppm)),
-                unsafe_mul(SCENARIO_SCALE, d.maintenance_ppm)))
-        else:
-            total = unsafe_add(total, self.ceil_div(unsafe_add(loss, floors), SCENARIO_SCALE))
+        if held[u]:
+            total = unsafe_add(total, self.underlying_requirement(delta[u], gamma[u], vega[u], short[u], underlyings[u], initial))
     return total
+
+
+@internal
+@pure
+def underlying_requirement(delta: int256, gamma: int256, vega: int256, short: int256, d: Underlying, initial: bool) -> int256:
+    """One underlying's requirement on its net exposure (sums of size * delta, gamma, vega
+    and of the short options' |size| * floor fraction), rounded up once."""
+    loss: int256 = self.worst_loss(delta, gamma, vega, d)
+    floors: int256 = unsafe_mul(unsafe_mul(short, d.price), 2 * PPM)
+    if initial:
+        return self.ceil_div(
+            unsafe_add(unsafe_mul(loss, d.initial_ppm), unsafe_mul(floors, d.maintenance_ppm)),
+            unsafe_mul(SCENARIO_SCALE, d.maintenance_ppm))
+    return self.ceil_div(unsafe_add(loss, floors), SCENARIO_SCALE)

@@ -59,7 +59,7 @@ def priced_market(candidate: leaves.Market, listed: uint256, market_id: uint256)
 
 
 @internal
-@pure
+@view
 def withdraw_effects(
     g: leaves.Globals, k: money.Marks, account_id: uint256, account: leaves.Account, amount: uint256
 ) -> witness.Writes:

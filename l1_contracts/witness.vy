@@ -84,7 +84,8 @@ struct Writes:
 
 # What a step may know besides the state (rollup/stf/fork.py Context): the batch's
 # timestamp, the EIP-712 domain, the oracle committee, and the L1 queues' lengths as of
-# the batch (their heads are read from `inbox`).
+# the batch (their heads are read from `inbox`); and the Portfolio contract (an option
+# holder's margin, money.vy).
 struct Context:
     timestamp: uint256
     domain: bytes32
@@ -94,6 +95,7 @@ struct Context:
     deposit_count: uint256
     forced_count: uint256
     inbox: address
+    portfolio: address
 
 
 # ---------------------------------------------------------------------- opening the pre-state

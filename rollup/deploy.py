@@ -7,7 +7,7 @@ The deployment file is the address book every other component reads:
                 insurance_owner}}
 
 Deployed: the collateral token (devnet only), the Bridge (deposits, forced requests,
-claims, escape; the EIP-712 verifying contract), the verifier's four rules contracts and
+claims, escape; the EIP-712 verifying contract), the verifier's five rules contracts and
 its router, and the Rollup chain; then the bridge is wired to the rollup.
 """
 
@@ -28,7 +28,7 @@ from .stf.signing import address_of
 DEV_COLLATERAL = 1_000_000 * 10**6
 """Collateral (6-decimal units) minted to each node-provided dev account on a devnet deploy."""
 
-RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk")
+RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk", "Portfolio")
 """The verifier's rules contracts, in the order its constructor takes them."""
 
 DEVNET_ORACLE_KEYS = tuple(keccak(f"derivatives-rollup devnet oracle {i}".encode()) for i in range(3))

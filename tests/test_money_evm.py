@@ -1,6 +1,7 @@
-"""The money rules on the EVM (l1_contracts/money.vy) equal the STF's (rollup/stf/margin.py):
-floor/ceil division on negative numbers, funding settlement, value, requirements and the
-margin rule, on random accounts and markets."""
+"""The money rules on the EVM (l1_contracts/money.vy, with Portfolio.vy for accounts that
+hold option series) equal the STF's (rollup/stf/margin.py): floor/ceil division on
+negative numbers, funding settlement, value, requirements and the margin rule, on random
+accounts and markets, perpetuals only and with option series among them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from web3.contract import Contract
 
 from rollup.l1 import records
 from rollup.l1.client import L1, default_dev_key
-from rollup.stf import margin
+from rollup.stf import margin, products
 from rollup.stf.state import Account, Market, Position
 
 CASES = 1_000 if os.environ.get("ROLLUP_LONG") else 60
@@ -21,16 +22,35 @@ CASES = 1_000 if os.environ.get("ROLLUP_LONG") else 60
 
 @pytest.fixture(scope="module")
 def harness(l1_url: str) -> Iterator[Contract]:
-    yield L1(l1_url, default_dev_key()).deploy("MoneyHarness")
+    l1 = L1(l1_url, default_dev_key())
+    yield l1.deploy("MoneyHarness", l1.deploy("Portfolio").address)
 
 
-def random_markets(rng: random.Random) -> list[Market]:
-    return [
-        Market(id=i, oracle_price=rng.choice([1, rng.randrange(1, 2**40)]),
-               funding_index=rng.randrange(-2**70, 2**70),
-               initial_margin_ppm=rng.randrange(1, 10**6), maintenance_margin_ppm=rng.randrange(1, 10**6))
-        for i in range(16)
-    ]
+def random_markets(rng: random.Random, options: bool = False) -> list[Market]:
+    """16 perpetuals; with `options`, some of them option series (calls and puts with
+    Greeks at their widths' extremes now and then) written on the perpetuals among them,
+    and rarely on another series (a state no listing makes, but both sides must agree)."""
+    markets = []
+    for i in range(16):
+        maintenance = rng.randrange(1, 10**6)
+        base = Market(
+            id=i, oracle_price=rng.choice([1, rng.randrange(1, 2**40)]),
+            funding_index=rng.randrange(-2**70, 2**70),
+            initial_margin_ppm=rng.randrange(maintenance, 10**6 + 1), maintenance_margin_ppm=maintenance,
+            vol_shock_ppm=rng.choice([0, rng.randrange(0, 2**32)]),
+        )
+        if options and i >= 4 and rng.random() < 0.7:
+            base = Market(
+                id=i, product=rng.choice([products.CALL, products.PUT]), oracle_price=base.oracle_price,
+                funding_index=base.funding_index, initial_margin_ppm=base.initial_margin_ppm,
+                maintenance_margin_ppm=maintenance, underlying=rng.randrange(4 if rng.random() < 0.95 else 16),
+                strike=rng.randrange(1, 2**40), expiry=rng.randrange(2**40),
+                delta=rng.choice([rng.randrange(-10**6, 10**6 + 1), -2**31, 2**31 - 1]),
+                gamma=rng.choice([rng.randrange(-10**12, 10**12), -2**63, 2**63 - 1]),
+                vega=rng.choice([rng.randrange(-10**12, 10**12), -2**63, 2**63 - 1]),
+            )
+        markets.append(base)
+    return markets
 
 
 def random_account(rng: random.Random, markets: list[Market], like: Account | None = None) -> Account:
@@ -42,7 +62,7 @@ def random_account(rng: random.Random, markets: list[Market], like: Account | No
             if size:
                 positions.append(Position(p.market, size, p.funding_index))
         return Account(like.owner, like.collateral + rng.randrange(-10**12, 10**12), tuple(positions))
-    chosen = sorted(rng.sample(range(16), rng.choice([0, 1, 2, 4])))
+    chosen = sorted(rng.sample(range(16), rng.choice([0, 1, 2, 4, 16])))
     positions = tuple(
         Position(m, rng.choice([1, -1]) * rng.randrange(1, 2**40),
                  markets[m].funding_index + rng.randrange(-2**40, 2**40))
@@ -66,11 +86,13 @@ def test_floor_and_ceil(harness: Contract) -> None:
             assert tuple(harness.functions.floor_ceil(a, b).call()) == (margin.floor_div(a, b), margin.ceil_div(a, b))
 
 
-def test_money_rules_agree(harness: Contract) -> None:
-    rng = random.Random(2)
+@pytest.mark.parametrize("options", [False, True], ids=["perpetuals", "options"])
+def test_money_rules_agree(harness: Contract, options: bool) -> None:
+    rng = random.Random(2 + options)
     outcomes = set()
+    portfolio_accounts = 0
     for _ in range(CASES):
-        markets = random_markets(rng)
+        markets = random_markets(rng, options)
         account = random_account(rng, markets)
         settled, payment = margin.settle_funding(account, markets)
         evm_settled, evm_payment = harness.functions.settle(struct(account), views(markets)).call()
@@ -84,8 +106,11 @@ def test_money_rules_agree(harness: Contract) -> None:
         assert harness.functions.margin_ok(struct(settled), struct(after), views(markets)).call() == ok
         reduce_only = margin.is_reduce_only(settled, after)
         outcomes.add((ok, reduce_only))
+        portfolio_accounts += any(markets[p.market].product != products.PERPETUAL for p in settled.positions)
     # both verdicts, on both sides of the reduce-only branch
     assert {(True, False), (False, False), (False, True)} <= outcomes
+    # with options, most accounts took the portfolio path
+    assert portfolio_accounts > (CASES // 2 if options else -1) and (options or portfolio_accounts == 0)
 
 
 def test_with_position_agrees(harness: Contract) -> None:

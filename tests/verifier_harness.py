@@ -23,7 +23,7 @@ from rollup.stf.witness import step_witness
 from tests.forge import forge_witness
 from tests.stf_world import ORACLE_KEYS
 
-RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk")
+RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk", "Portfolio")
 TAGS = {
     "VerifyMarket": {0x05, 0x06, 0x0A},
     "VerifyTrade": {0x03, 0x0C},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import products
+from . import portfolio, products
 from .constants import FUNDING_SCALE, PPM
 from .state import Account, Market, Position
 
@@ -58,13 +58,48 @@ def value(account: Account, markets: Sequence[Market | None]) -> int:
 
 
 def requirement(account: Account, markets: Sequence[Market | None], initial: bool) -> int:
-    """sum(ceil(|size * price| * fraction / PPM)), with the initial or maintenance fraction."""
+    """The margin requirement, initial or maintenance. An account of perpetuals only:
+    sum(ceil(|size * price| * fraction / PPM)). An account holding an option series: the
+    portfolio rule (portfolio.requirement) on its positions' exposures, which on
+    perpetuals alone gives exactly the sum above."""
     total = 0
     for p in account.positions:
         market: Market = markets[p.market]  # type: ignore[assignment]  # a position's market exists
+        if market.product != products.PERPETUAL:
+            return portfolio_requirement(account, markets, initial)
         fraction = market.initial_margin_ppm if initial else market.maintenance_margin_ppm
         total += products.requirement(market.product, p.size, market.oracle_price, fraction)
     return total
+
+
+def exposure(position: Position, market: Market) -> portfolio.Exposure:
+    """What the portfolio rule reads of a position: a perpetual is its own underlying with
+    delta 1; an option series is written on its `underlying` with the risk feed's Greeks,
+    and its own margin fractions are the floors of a short position."""
+    if market.product == products.PERPETUAL:
+        return portfolio.Exposure(position.market, position.size)
+    return portfolio.Exposure(
+        market.underlying, position.size, market.delta, market.gamma, market.vega,
+        market.maintenance_margin_ppm, market.initial_margin_ppm,
+    )
+
+
+def underlying(market: Market | None) -> portfolio.Underlying:
+    """What the portfolio rule reads of an underlying: its perpetual's oracle price (the
+    spot), margin fractions and volatility shock. Where no perpetual with a maintenance
+    fraction is listed (genesis and listing refuse a series on anything else): price 0,
+    fractions 1, no shock, so that the rule stays defined."""
+    if market is None or market.product != products.PERPETUAL or market.maintenance_margin_ppm == 0:
+        return portfolio.Underlying(0, 1, 1, 0)
+    return portfolio.Underlying(
+        market.oracle_price, market.maintenance_margin_ppm, market.initial_margin_ppm, market.vol_shock_ppm
+    )
+
+
+def portfolio_requirement(account: Account, markets: Sequence[Market | None], initial: bool) -> int:
+    """portfolio.requirement on the account's exposures and the markets' underlyings."""
+    exposures = [exposure(p, markets[p.market]) for p in account.positions]  # type: ignore[arg-type]
+    return portfolio.requirement(exposures, [underlying(m) for m in markets], initial)
 
 
 def is_reduce_only(before: Account, after: Account) -> bool:
@@ -88,20 +123,19 @@ def margin_ok(before: Account, after: Account, markets: Sequence[Market | None])
         value' * maintenance >= value * maintenance'   (if maintenance' > 0)
         value' >= 0                                    (if maintenance' = 0)
     """
-    # value(after) and requirement(after, initial=True) in one pass (the common case)
+    # value(after) and requirement(after, initial=True) in one pass (the common case:
+    # perpetuals only; an option series sends the account to the portfolio rule)
     value_after = after.collateral
     initial_after = 0
     for p in after.positions:
         market: Market = markets[p.market]  # type: ignore[assignment]
-        if market.product == products.PERPETUAL:  # the hot path, inlined; equal to the calls below
-            notional = p.size * market.oracle_price
-            value_after += notional
-            initial_after -= (-abs(notional) * market.initial_margin_ppm) // PPM
-        else:
-            value_after += products.mark_value(market.product, p.size, market.oracle_price)
-            initial_after += products.requirement(
-                market.product, p.size, market.oracle_price, market.initial_margin_ppm
-            )
+        if market.product != products.PERPETUAL:
+            value_after = value(after, markets)
+            initial_after = portfolio_requirement(after, markets, initial=True)
+            break
+        notional = p.size * market.oracle_price
+        value_after += notional
+        initial_after -= (-abs(notional) * market.initial_margin_ppm) // PPM
     if value_after >= initial_after:
         return True
     if not is_reduce_only(before, after):

@@ -1,0 +1,26 @@
+# pragma version ~=0.4.3
+"""
+@title Portfolio margin of an account holding option series (a stateless rules contract)
+@notice money.vy's `requirement` calls this for an account that holds an option series
+        (an account of perpetuals only keeps the linear rule inline, which the portfolio
+        rule equals on it), and VerifyTrade its `margin_ok` when a side of a trade holds
+        or trades one. Its own contract because the 24 KB code limit of each rules
+        contract that checks margin has no room for it; calls happen on the options path
+        only. The Verifier names it in every step's context (`k.portfolio` in the marks).
+"""
+import leaves
+import money
+
+
+@external
+@pure
+def requirement(a: leaves.Account, k: money.Marks, initial: bool) -> int256:
+    """margin.portfolio_requirement of `a` (funding settled) under the marks `k`."""
+    return money.portfolio_requirement(a, k, initial)
+
+
+@external
+@view
+def margin_ok(before: leaves.Account, after: leaves.Account, k: money.Marks) -> bool:
+    """margin.margin_ok (its requirements through `k.portfolio`: this contract)."""
+    return money.margin_ok(before, after, k)
