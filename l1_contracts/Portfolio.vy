@@ -20,7 +20,18 @@ def requirement(a: leaves.Account, k: money.Marks, initial: bool) -> int256:
 
 
 @external
-@view
+@pure
 def margin_ok(before: leaves.Account, after: leaves.Account, k: money.Marks) -> bool:
-    """margin.margin_ok (its requirements through `k.portfolio`: this contract)."""
-    return money.margin_ok(before, after, k)
+    """margin.margin_ok, every requirement by the portfolio rule: money.vy's `margin_ok`
+    with `portfolio_requirement` for `requirement` (equal on an account of perpetuals
+    only, so whichever of the two accounts holds a series), without calling this
+    contract back."""
+    value_after: int256 = money.value(after, k)
+    if value_after >= money.portfolio_requirement(after, k, True):
+        return True
+    if not money.is_reduce_only(before, after):
+        return False
+    maintenance_after: int256 = money.portfolio_requirement(after, k, False)
+    if maintenance_after == 0:
+        return value_after >= 0
+    return value_after * money.portfolio_requirement(before, k, False) >= money.value(before, k) * maintenance_after

@@ -7,10 +7,10 @@
         verifies its own transaction types, from the first checks (the shape, the witness
         against the pre-state root, the clock: witness.vy `begin`) to the post-state root
         (`finish`):
-            VerifyMarket: OracleUpdate, FundingTick, AdvanceTime
+            VerifyMarket: OracleUpdate, FundingTick, AdvanceTime, Deposit
             VerifyTrade: Trade, Fill
             VerifyAccount: Withdraw, Cancel, SweepFees
-            VerifyQueue: Deposit, ForcedRequest
+            VerifyForced: ForcedRequest
             VerifyRisk: Liquidate, Deleverage
         and Portfolio, the margin of an account holding option series (money.vy calls it:
         the contracts that check margin have no room left for it under 24 KB).
@@ -32,7 +32,7 @@ MAX_ORACLES: constant(uint256) = 16
 market_rules: public(immutable(Rules))
 trade_rules: public(immutable(Rules))
 account_rules: public(immutable(Rules))
-queue_rules: public(immutable(Rules))
+forced_rules: public(immutable(Rules))
 portfolio_rules: public(immutable(address))
 risk_rules: public(immutable(Rules))
 inbox: public(immutable(address))
@@ -44,7 +44,7 @@ oracle_quorum: public(immutable(uint256))
 
 @deploy
 def __init__(
-    market_rules_: Rules, trade_rules_: Rules, account_rules_: Rules, queue_rules_: Rules, risk_rules_: Rules,
+    market_rules_: Rules, trade_rules_: Rules, account_rules_: Rules, forced_rules_: Rules, risk_rules_: Rules,
     portfolio_rules_: address,
     inbox_: address, signers: DynArray[address, MAX_ORACLES], quorum: uint256,
 ):
@@ -56,7 +56,7 @@ def __init__(
     market_rules = market_rules_
     trade_rules = trade_rules_
     account_rules = account_rules_
-    queue_rules = queue_rules_
+    forced_rules = forced_rules_
     portfolio_rules = portfolio_rules_
     risk_rules = risk_rules_
     inbox = inbox_
@@ -107,8 +107,8 @@ def _rules(tag: uint256) -> Rules:
         return trade_rules
     if tag == txs.WITHDRAW or tag == txs.CANCEL or tag == txs.SWEEP_FEES:
         return account_rules
-    if tag == txs.DEPOSIT or tag == txs.FORCED_REQUEST:
-        return queue_rules
+    if tag == txs.FORCED_REQUEST:
+        return forced_rules
     if tag == txs.LIQUIDATE or tag == txs.DELEVERAGE:
         return risk_rules
     return market_rules

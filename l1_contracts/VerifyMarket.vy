@@ -1,13 +1,16 @@
 # pragma version ~=0.4.3
 """
-@title One-step verifier: the market rules (OracleUpdate, FundingTick, AdvanceTime)
+@title One-step verifier: the market and clock rules (OracleUpdate, FundingTick, AdvanceTime) and Deposit
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
         the same order, and returns the reason and the writes. Stateless: `step`
         checks the shape of the transaction's bytes and the witness against the pre-state
-        root first (witness.vy `begin`).
+        root first (witness.vy `begin`). Deposit is here because it needs no margin rule
+        and this contract has room under the 24 KB code limit: the deposit queue's heads
+        are read from the inbox, and the account is the witness's "first".
 """
 import leaves
 import sigs
+import transfers
 import txs
 import witness
 
@@ -17,6 +20,9 @@ SECONDS_PER_HOUR: constant(uint256) = 3600
 MAX_PRICE: constant(uint256) = 2**40 - 1
 MAX_FUNDING_INDEX: constant(int256) = 2**100 - 1
 MAX_FUNDING_DELTA: constant(int256) = 2**64 - 1
+
+interface Inbox:
+    def deposit_head(index: uint256) -> bytes32: view
 
 
 @external
@@ -34,9 +40,11 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
     writes: witness.Writes = empty(witness.Writes)
-    candidate: leaves.Market = markets[txs.u8(data, 1) % witness.MAX_MARKETS]  # both rules name their market at byte 1
+    candidate: leaves.Market = markets[txs.u8(data, 1) % witness.MAX_MARKETS]  # both market rules name it at byte 1
     if tag == txs.ADVANCE_TIME:
         writes = self._advance_time(data, ctx.timestamp, w.globals)
+    elif tag == txs.DEPOSIT:
+        writes = self._deposit(data, ctx.deposit_count, ctx.inbox, w.accounts_root, w.first, w.globals)
     elif tag == txs.FUNDING_TICK:
         writes = self._funding_tick(data, w.globals, candidate, w.listed)
     else:
@@ -46,6 +54,49 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
         writes, market_leaves, pre_root,
     )
+
+
+@internal
+@view
+def _deposit(
+    data: Bytes[txs.MAX_TX], queued: uint256, inbox: address, accounts_root: bytes32, first: witness.Opened,
+    g: leaves.Globals,
+) -> witness.Writes:
+    """apply_deposit: index = deposits consumed (DEPOSIT_OUT_OF_ORDER); the entry
+    extends the chain to the L1 queue's head after it, as of the batch
+    (DEPOSIT_NOT_ON_L1); account id in range and owner nonzero (BAD_FIELD); the account
+    is new or has this owner (OWNER_MISMATCH); bounds, total_deposited included
+    (OVERFLOW). A new account is created with the deposit's owner."""
+    index: uint256 = txs.u64(data, 1)
+    account_id: uint256 = txs.u32(data, 9)
+    owner: address = txs.addr(data, 13)
+    amount: uint256 = txs.u64(data, 33)
+    if index != g.deposit_count:
+        return witness.refuse(txs.DEPOSIT_OUT_OF_ORDER)
+    if index + 1 > queued:
+        return witness.refuse(txs.DEPOSIT_NOT_ON_L1)
+    head: bytes32 = keccak256(concat(g.deposit_head, abi_encode(index, account_id, owner, amount, txs.u64(data, 41))))
+    if head != staticcall Inbox(inbox).deposit_head(index + 1):
+        return witness.refuse(txs.DEPOSIT_NOT_ON_L1)
+    if account_id >= witness.ACCOUNT_CAPACITY or owner == empty(address):
+        return witness.refuse(txs.BAD_FIELD)
+    account: leaves.Account = witness.open_account(accounts_root, first, account_id)
+    if account.owner == empty(address):
+        account.owner = owner
+    elif account.owner != owner:
+        return witness.refuse(txs.OWNER_MISMATCH)
+    account.collateral += convert(amount, int256)
+    total: uint256 = g.total_deposited + amount
+    if not transfers.in_bounds(account) or total > transfers.MAX_TOTAL:
+        return witness.refuse(txs.OVERFLOW)
+    out: witness.Writes = witness.nothing(g)
+    out.flags = witness.WRITE_FIRST
+    out.first_id = account_id
+    out.first = account
+    out.globals.deposit_count = g.deposit_count + 1
+    out.globals.deposit_head = head
+    out.globals.total_deposited = total
+    return out
 
 
 @internal

@@ -38,7 +38,8 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         writes = self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
     else:
         assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
-        writes = self._deleverage(data, w.accounts_root, w.first, w.second, w.fund, w.globals, k, markets[txs.u8(data, 9) % witness.MAX_MARKETS], w.listed)
+        assert len(w.fund) == 1, "witness: no fund"
+        writes = self._deleverage(data, w.accounts_root, w.first, w.second, w.fund[0], w.globals, k, markets[txs.u8(data, 9) % witness.MAX_MARKETS], w.listed)
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
         writes, market_leaves, pre_root,

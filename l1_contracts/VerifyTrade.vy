@@ -287,8 +287,9 @@ def _fill(
             before.positions[i].funding_index = index
         price: int256 = k.price[p.market]
         exposure = unsafe_add(exposure, unsafe_mul(p.size, price))
-        initial = unsafe_add(initial, self._requirement(p.size, price, k.initial_ppm[p.market]))
-        maintenance = unsafe_add(maintenance, self._requirement(p.size, price, k.maintenance_ppm[p.market]))
+        if not options:  # the linear sums (an option holder's margin is the Portfolio contract's)
+            initial = unsafe_add(initial, self._requirement(p.size, price, k.initial_ppm[p.market]))
+            maintenance = unsafe_add(maintenance, self._requirement(p.size, price, k.maintenance_ppm[p.market]))
         if p.market == market.id:
             old_size = p.size
     before.collateral = account.collateral - payment

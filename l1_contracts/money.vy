@@ -54,7 +54,7 @@ def marks(markets: leaves.Market[MAX_MARKETS], portfolio_rules: address) -> Mark
         if markets[i].product == leaves.PERPETUAL:
             out.risk[i] = markets[i].vol_shock_ppm
         else:
-            out.risk[i] = OPTION | (leaves.underlying_of(markets[i]) << 160) | markets[i].risk
+            out.risk[i] = OPTION | ((markets[i].terms >> 192) << 160) | markets[i].risk  # leaves.underlying_of
     return out
 
 
@@ -141,10 +141,11 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
         if r < OPTION:
             delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, portfolio.PPM))
         else:
+            # the risk word's int32 and int64s sign-extended: (x ^ 2**(b-1)) - 2**(b-1)
             u = (r >> 160) & 255
-            delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, leaves._signed((r >> 128) & (2**32 - 1), 32)))
-            gamma[u] = unsafe_add(gamma[u], unsafe_mul(p.size, leaves._signed((r >> 64) & (2**64 - 1), 64)))
-            vega[u] = unsafe_add(vega[u], unsafe_mul(p.size, leaves._signed(r & (2**64 - 1), 64)))
+            delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 128) & (2**32 - 1)) ^ 2**31, int256), 2**31)))
+            gamma[u] = unsafe_add(gamma[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 64) & (2**64 - 1)) ^ 2**63, int256), 2**63)))
+            vega[u] = unsafe_add(vega[u], unsafe_mul(p.size, unsafe_sub(convert((r & (2**64 - 1)) ^ 2**63, int256), 2**63)))
             if p.size < 0:
                 fraction: int256 = k.maintenance_ppm[p.market]
                 if initial:

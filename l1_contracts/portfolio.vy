@@ -45,19 +45,6 @@ struct Underlying:
 
 @internal
 @pure
-def worst_loss(delta: int256, gamma: int256, vega: int256, u: Underlying) -> int256:
-    """The worst loss over the 21 scenarios of a net exposure, times SCENARIO_SCALE."""
-    price_part: int256 = 0
-    for k: uint256 in range(1, 4):
-        s: int256 = unsafe_div(unsafe_mul(convert(k, int256), u.maintenance_ppm), PRICE_STEPS)
-        lin: int256 = unsafe_mul(unsafe_mul(unsafe_mul(2, delta), s), u.price)
-        quad: int256 = unsafe_mul(unsafe_mul(gamma, s), s)
-        price_part = max(price_part, max(unsafe_sub(-lin, quad), unsafe_sub(lin, quad)))
-    return unsafe_add(price_part, unsafe_mul(abs(unsafe_mul(2 * PPM, vega)), u.vol_shock_ppm))
-
-
-@internal
-@pure
 def ceil_div(a: int256, b: int256) -> int256:
     """ceil(a / b) for a >= 0, b > 0."""
     return unsafe_div(unsafe_sub(unsafe_add(a, b), 1), b)
@@ -97,8 +84,16 @@ def requirement(exposures: DynArray[Exposure, MAX_EXPOSURES], underlyings: Under
 @pure
 def underlying_requirement(delta: int256, gamma: int256, vega: int256, short: int256, d: Underlying, initial: bool) -> int256:
     """One underlying's requirement on its net exposure (sums of size * delta, gamma, vega
-    and of the short options' |size| * floor fraction), rounded up once."""
-    loss: int256 = self.worst_loss(delta, gamma, vega, d)
+    and of the short options' |size| * floor fraction), rounded up once. Its worst loss
+    over the 21 scenarios, times SCENARIO_SCALE: the worst price part over s = k * m // 3
+    (k = 1..3; s = 0 gives 0), max(0, -lin - quad, lin - quad), plus the volatility part."""
+    loss: int256 = 0
+    for k: int256 in [1, 2, 3]:
+        s: int256 = unsafe_div(unsafe_mul(k, d.maintenance_ppm), PRICE_STEPS)
+        lin: int256 = unsafe_mul(unsafe_mul(unsafe_mul(2, delta), s), d.price)
+        quad: int256 = unsafe_mul(unsafe_mul(gamma, s), s)
+        loss = max(loss, max(unsafe_sub(-lin, quad), unsafe_sub(lin, quad)))
+    loss = unsafe_add(loss, unsafe_mul(abs(unsafe_mul(2 * PPM, vega)), d.vol_shock_ppm))
     floors: int256 = unsafe_mul(unsafe_mul(short, d.price), 2 * PPM)
     if initial:
         return self.ceil_div(

@@ -11,7 +11,7 @@
           - up to two accounts ("first" and "second") with their account-tree paths, each
             with one nonce slot and its path under the account's orders_root;
           - for Deleverage, the insurance fund (account 0) with its path: its value is
-            read, never written ("fund"; zeros for every other type);
+            read, never written ("fund", a list of one; empty for every other type);
           - the path of the next (empty) withdrawal leaf;
           - for Fill, the order it names (the preimage of the first account's slot hash;
             zeros for every other type).
@@ -60,7 +60,7 @@ struct Witness:
     listed: uint256
     first: Opened
     second: Opened
-    fund: Opened
+    fund: DynArray[Opened, 1]  # Deleverage only: empty for every other type (zero bytes cost calldata too)
     withdrawal_proof: bytes32[30]
     order: sigs.Order
 

@@ -28,7 +28,7 @@ from .stf.signing import address_of
 DEV_COLLATERAL = 1_000_000 * 10**6
 """Collateral (6-decimal units) minted to each node-provided dev account on a devnet deploy."""
 
-RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk", "Portfolio")
+RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyForced", "VerifyRisk", "Portfolio")
 """The verifier's rules contracts, in the order its constructor takes them."""
 
 DEVNET_ORACLE_KEYS = tuple(keccak(f"derivatives-rollup devnet oracle {i}".encode()) for i in range(3))

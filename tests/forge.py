@@ -37,7 +37,7 @@ MARKET = _struct("id", "product", "oracle_price", "oracle_time", "funding_index"
 ORDER = _struct("account", "market", "is_buy", "size", "limit_price", "max_fee_ppm", "nonce", "expiry")
 WITNESS = _struct("accounts_root", "withdrawals_root", "globals", "markets", "listed", "first", "second", "fund",
                   "withdrawal_proof", "order", globals=GLOBALS, first=OPENED, second=OPENED,
-                  fund=OPENED, withdrawal_proof=[None], order=ORDER)
+                  fund=[OPENED], withdrawal_proof=[None], order=ORDER)
 """witness.vy's Witness (its markets one byte string: the listed records, 94 or 139 bytes each)."""
 SIGNED = {"collateral", "size", "funding_index", "funding_pool"}
 """Fields of a signed type (int256): they may go negative."""
@@ -121,6 +121,8 @@ def forge(value: Any, rng: random.Random, paths: list[tuple[int, ...]] | None = 
 
 def forge_witness(w: tuple[object, ...], rng: random.Random) -> tuple[tuple[object, ...], str]:
     """A step witness (records.step_witness) with one field changed. Fields are drawn by
-    part first (so the small parts are tried as often as the 16 markets)."""
-    part = rng.randrange(len(WITNESS))
-    return forge(w, rng, [p for p in leaves(w) if p[0] == part], WITNESS)
+    part first (so the small parts are tried as often as the 16 markets), among the parts
+    that hold one (the fund is an empty list but for Deleverage)."""
+    paths = leaves(w)
+    part = rng.choice(sorted({p[0] for p in paths}))
+    return forge(w, rng, [p for p in paths if p[0] == part], WITNESS)

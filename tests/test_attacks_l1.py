@@ -348,7 +348,7 @@ def test_deployment_refuses_bad_parameters(l1_url: str) -> None:
             bad.check()
     with l1_snapshot(l1_url):
         l1 = L1(l1_url, DEPLOYER)
-        rules = [l1.deploy(name).address for name in ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk", "Portfolio")]
+        rules = [l1.deploy(name).address for name in ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyForced", "VerifyRisk", "Portfolio")]
         refused("verifier: duplicate signer", l1.deploy, "Verifier", *rules, signer, [signer, signer], 1)
         refused("verifier: zero signer", l1.deploy, "Verifier", *rules, signer, ["0x" + "00" * 20], 1)
         verifier = l1.deploy("Verifier", *rules, signer, [signer], 1).address

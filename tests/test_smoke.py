@@ -42,7 +42,7 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
     assert deployment.chain_id == 31337
     assert deployment.l1_rpc == clean_l1
     assert set(deployment.contracts) == {
-        "CollateralToken", "Bridge", "Verifier", "VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk", "Portfolio", "Rollup",
+        "CollateralToken", "Bridge", "Verifier", "VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyForced", "VerifyRisk", "Portfolio", "Rollup",
     }
     assert deployment.params["challenge_window"] > 0 and len(deployment.params["oracle_signers"]) >= 2
 

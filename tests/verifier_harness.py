@@ -23,12 +23,12 @@ from rollup.stf.witness import step_witness
 from tests.forge import forge_witness
 from tests.stf_world import ORACLE_KEYS
 
-RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyQueue", "VerifyRisk", "Portfolio")
+RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyForced", "VerifyRisk", "Portfolio")
 TAGS = {
-    "VerifyMarket": {0x05, 0x06, 0x0A},
+    "VerifyMarket": {0x01, 0x05, 0x06, 0x0A},
     "VerifyTrade": {0x03, 0x0C},
     "VerifyAccount": {0x02, 0x04, 0x0B},
-    "VerifyQueue": {0x01, 0x09},
+    "VerifyForced": {0x09},
     "VerifyRisk": {0x07, 0x08},
 }
 

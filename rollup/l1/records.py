@@ -106,5 +106,6 @@ def step_witness(w: witness.StepWitness) -> tuple[object, ...]:
     records, listed = market_records(w.state.markets)
     return (
         w.accounts_root, w.withdrawals_root, globals_(w.state.globals), records, listed,
-        opened(w.first), opened(w.second), opened(w.fund), proof(w.withdrawal_proof), tuple(w.order),
+        opened(w.first), opened(w.second), [] if w.fund is None else [opened(w.fund)], proof(w.withdrawal_proof),
+        tuple(w.order),
     )

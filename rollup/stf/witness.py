@@ -125,8 +125,9 @@ class StepWitness(NamedTuple):
     state: State
     first: Opened
     second: Opened
-    fund: Opened
-    """The insurance fund, for the one rule that reads it without writing it (Deleverage)."""
+    fund: Opened | None
+    """The insurance fund, for the one rule that reads it without writing it (Deleverage;
+    None for every other type: on L1 an empty list, since zero bytes cost calldata too)."""
     withdrawal_proof: Proof
     order: Order = Order(0, 0, False, 0, 0, 0, 0, 0)
     """The order a Fill names (the preimage of its slot's hash; zeros otherwise)."""
@@ -174,11 +175,11 @@ def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
         state.withdrawal_proof(count) if count < 4**WITHDRAWAL_TREE_DEPTH else _empty_proof(WITHDRAWAL_TREE_DEPTH)
     )
     accounts_root, _, _, withdrawals_root = state.root_parts()
-    fund_id = INSURANCE_ACCOUNT if isinstance(tx, Deleverage) else None
+    fund = opened(state, INSURANCE_ACCOUNT) if isinstance(tx, Deleverage) else None
     first = opened(state, first_id, first_nonce)
     order = state.orders.get(first.slot.order_hash) if isinstance(tx, Fill) else None
     return StepWitness(
         accounts_root, withdrawals_root, state,
-        first, opened(state, second_id, second_nonce), opened(state, fund_id),
+        first, opened(state, second_id, second_nonce), fund,
         withdrawal_proof, order or StepWitness._field_defaults["order"],
     )
