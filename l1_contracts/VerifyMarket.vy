@@ -191,13 +191,17 @@ def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Glob
             return witness.refuse(txs.WRONG_SIGNER)
     median: uint256 = txs.u64(data, 11 + txs.REPORT_LENGTH * ((count - 1) // 2) + 1)
     old: uint256 = market.oracle_price
+    price: uint256 = median
     if old != 0:
-        move: uint256 = median - old if median > old else old - median
-        if move * PPM > market.max_price_move_ppm * old:
-            return witness.refuse(txs.ORACLE_MOVE_TOO_LARGE)
-    if old == 0:
+        # fork.clamp: within floor(old * max_price_move_ppm / PPM) of the current price
+        bound: uint256 = old * market.max_price_move_ppm // PPM
+        if median > old + bound:
+            price = old + bound
+        elif median + bound < old:
+            price = old - bound
+    else:
         market.funding_time = g.time  # the first price starts the funding clock
-    market.oracle_price = median
+    market.oracle_price = price
     market.oracle_time = timestamp
     out: witness.Writes = witness.nothing(g)
     out.flags = witness.WRITE_MARKET

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from rollup.stf import builders
+from rollup.stf.fork import clamp
 from rollup.stf.signing import address_of
 from rollup.stf.state import Config
 from rollup.stf.transactions import (
@@ -209,17 +210,22 @@ def forced(world: World, kind: int, account: int, market: int, amount: int, vari
 
 
 def stress(world: World, market: int, down: bool, steps: int, divisor: int) -> list[bytes]:
-    """A crash or squeeze of `steps` oracle moves of 9% each, then a liquidation attempt
-    on every holder (a 1/divisor slice) and a deleverage attempt between opposite holders.
-    Built against the state as it will be: prices are predicted, sizes read now."""
+    """A crash or squeeze of `steps` oracle updates, each signing a price 30% away (beyond
+    every market's bound: the flash-crash clamp moves it by the bound), then a
+    liquidation attempt on every holder (a 1/divisor slice) and a deleverage attempt
+    between opposite holders. Built against the state as it will be: prices are
+    predicted, sizes read now."""
     txs = []
-    price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+    current = world.state.markets[market]
+    assert current is not None
+    price = current.oracle_price
     for _ in range(steps):
-        price = max(1, price * (91 if down else 109) // 100)
+        signed = max(1, price * (70 if down else 130) // 100)
+        price = clamp(signed, price, current.max_price_move_ppm)
         world.time += 1
         txs.append(AdvanceTime(world.time).encode())
         txs.append(builders.oracle_update(
-            market, world.time, [(0, price, ORACLE_KEYS[0]), (1, price, ORACLE_KEYS[1])], world.context
+            market, world.time, [(0, signed, ORACLE_KEYS[0]), (1, signed, ORACLE_KEYS[1])], world.context
         ).encode())
     holders = [(i, a.size(market)) for i, a in sorted(world.state.accounts.items()) if a.size(market)]
     for account, size in holders:

@@ -560,9 +560,10 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
     (ORACLE_NOT_NEWER); prices in (0, MAX_PRICE] and signer indexes within the committee
     (BAD_FIELD); prices non-decreasing (ORACLE_UNSORTED); signers distinct (ORACLE_QUORUM);
     each report signed by its signer (BAD_SIGNATURE, WRONG_SIGNER); the median
-    (report (k-1)//2) moves the price by at most max_price_move_ppm (ORACLE_MOVE_TOO_LARGE;
-    the first price is free). The first price also starts the market's funding clock
-    (funding_time := time)."""
+    (report (k-1)//2) becomes the price, clamped to within max_price_move_ppm of the
+    current one (`clamp`; the first price is free): a move beyond the bound, as in a real
+    crash, is followed one bounded step per update instead of refused. The first price
+    also starts the market's funding clock (funding_time := time)."""
     market = state.market(tx.market)
     if market is None:
         return Reason.UNKNOWN_MARKET
@@ -595,12 +596,24 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
             return Reason.WRONG_SIGNER
     median = tx.reports[(len(tx.reports) - 1) // 2].price
     old = market.oracle_price
-    if old != 0 and abs(median - old) * PPM > market.max_price_move_ppm * old:
-        return Reason.ORACLE_MOVE_TOO_LARGE
+    price = clamp(median, old, market.max_price_move_ppm) if old != 0 else median
     # funding accrues from a market's first price: before it, funding_time means nothing
     # (a first tick measured from genesis would allow an unbounded move)
     funding_time = market.funding_time if old != 0 else now
-    return Effects(markets=[market._replace(oracle_price=median, oracle_time=tx.timestamp, funding_time=funding_time)])
+    return Effects(markets=[market._replace(oracle_price=price, oracle_time=tx.timestamp, funding_time=funding_time)])
+
+
+def clamp(median: int, old: int, max_move_ppm: int) -> int:
+    """The flash-crash clamp: `median` moved to within bound = floor(old * max_move_ppm /
+    PPM) of `old`, the nearer end when it lies beyond (|median - old| <= bound is exactly
+    |median - old| * PPM <= max_move_ppm * old). Genesis keeps max_move_ppm <= PPM, so a
+    clamped price stays positive, and a raised one stays below the median."""
+    bound = old * max_move_ppm // PPM
+    if median > old + bound:
+        return old + bound
+    if median + bound < old:
+        return old - bound
+    return median
 
 
 def apply_funding_tick(state: State, tx: FundingTick, context: Context) -> Outcome:

@@ -42,7 +42,7 @@ class Reason(IntEnum):
     ORACLE_UNSORTED = 53
     ORACLE_STALE = 54
     ORACLE_NOT_NEWER = 55
-    ORACLE_MOVE_TOO_LARGE = 56
+    ORACLE_MOVE_TOO_LARGE = 56  # retired in version 2: a move beyond the bound is clamped (fork.clamp)
     FUNDING_TOO_LARGE = 57
     FUNDING_NO_TIME = 58
     # L1 messages
