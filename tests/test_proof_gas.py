@@ -21,7 +21,7 @@ from rollup.deploy import Deployment, deploy
 from rollup.l1.client import L1
 from rollup.l1.inbox import Inbox
 from rollup.l1.rollup_client import RollupL1, config_of
-from rollup.stf import apply, builders, products
+from rollup.stf import apply, builders
 from rollup.stf.constants import MAX_ORACLE_SIGNERS
 from rollup.stf.reasons import Reason
 from rollup.stf.signing import address_of
@@ -29,7 +29,7 @@ from rollup.stf.state import Account, Config
 from rollup.stf.transactions import AdvanceTime, Deleverage, Liquidate, SweepFees
 from tests.conftest import DEV_KEYS, l1_snapshot, params_for
 from tests.stf_world import ORACLE_KEYS, USER_KEYS, World
-from tests.test_verifier_accounts import PRICE, heavy_world
+from tests.test_verifier_accounts import heavy_world, with_options
 from tests.test_verifier_trade import order
 
 DEPLOYER, SEQUENCER, CHALLENGER = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]
@@ -164,28 +164,6 @@ def test_a_proof_on_the_heaviest_inputs_fits(l1_url: str, deployment: Deployment
     if os.environ.get("ROLLUP_PRINT_GAS"):
         print(f"\n{kind}: whole proof on the heaviest inputs {gas:,} gas")
     assert gas <= PROOF_GAS_LIMIT, (kind, gas)
-
-
-def with_options(world: World) -> World:
-    """heavy_world's markets 8-15 turned into option series (calls and puts, Greeks of an
-    at-the-money month on a volatile underlying, every Greek nonzero) written on the
-    perpetuals 0-7, each with a volatility shock: the accounts' 16 positions are then 8
-    perpetuals and 8 series on 8 underlyings, every one of them netting perpetual and
-    option exposure, shorts among them (floors). No rule lists series yet: the records are
-    set as the state's (the pre-state of a proof is any state the witness opens)."""
-    for i in range(8):
-        perpetual = world.state.market(i)
-        assert perpetual is not None
-        world.state.set_market(perpetual._replace(vol_shock_ppm=100_000))
-    for i in range(8, 16):
-        series = world.state.market(i)
-        assert series is not None
-        world.state.set_market(series._replace(
-            product=products.CALL if i % 2 == 0 else products.PUT, underlying=i - 8, strike=PRICE,
-            expiry=2**40, delta=545_649 if i % 2 == 0 else -454_351, gamma=518_408 * PRICE // 300_000,
-            vega=34_087 * PRICE // 300_000,
-        ))
-    return world
 
 
 OPTION_CASES = ("Trade", "Fill", "Liquidate", "Withdraw", "ForcedRequest(close)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollup.l1 import records
-from rollup.stf import Reason, builders, margin
+from rollup.stf import Reason, builders, margin, products
 from rollup.stf.constants import INSURANCE_ACCOUNT
 from rollup.stf.fork import Context
 from rollup.stf.genesis import genesis_state
@@ -325,6 +325,29 @@ def heavy_world(config: Any, insurance: int, start: int = 1_000) -> World:
     for m in range(MARKETS):
         assert world.apply(FundingTick(m, (-1) ** m * 10**12)).ok
     return world
+
+
+def with_options(world: World) -> World:
+    """heavy_world's markets 8-15 turned into option series (calls and puts, Greeks of an
+    at-the-money month on a volatile underlying, every Greek nonzero) written on the
+    perpetuals 0-7, each with a volatility shock: the accounts' 16 positions are then 8
+    perpetuals and 8 series on 8 underlyings, every one of them netting perpetual and
+    option exposure, shorts among them (floors). No rule lists series yet: the records are
+    set as the state's (the pre-state of a proof is any state the witness opens)."""
+    for i in range(8):
+        perpetual = world.state.market(i)
+        assert perpetual is not None
+        world.state.set_market(perpetual._replace(vol_shock_ppm=100_000))
+    for i in range(8, 16):
+        series = world.state.market(i)
+        assert series is not None
+        world.state.set_market(series._replace(
+            product=products.CALL if i % 2 == 0 else products.PUT, underlying=i - 8, strike=PRICE,
+            expiry=2**40, delta=545_649 if i % 2 == 0 else -454_351, gamma=518_408 * PRICE // 300_000,
+            vega=34_087 * PRICE // 300_000,
+        ))
+    return world
+
 
 
 def test_gas_of_a_step_on_accounts_with_sixteen_positions(verifier: EvmVerifier) -> None:

@@ -1,0 +1,75 @@
+"""The L1 verifier against the STF, step by step, on accounts holding option series: every
+rule that takes an account's margin (the portfolio rule: in the STF margin.py, on L1 the
+Portfolio contract) or moves positions at the mark, on heavy_world with markets 8-15 made
+calls and puts on the perpetuals 0-7 (`with_options`: 16 positions per account, 8 of them
+series). Each step is compared with `EvmVerifier.compare` (reason, applied, post-state
+root) and the world moves on with the STF's result."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rollup.stf import Reason, builders, margin, products
+from rollup.stf.transactions import Deleverage, Liquidate
+from tests.stf_world import World
+from tests.test_verifier_accounts import FORCED_CLOSE, force, heavy_world, value, with_options
+from tests.test_verifier_trade import key_of, order
+from tests.verifier_harness import EvmVerifier
+
+
+def agree(verifier: EvmVerifier, world: World, tx: bytes, seen: Counter[Reason]) -> Reason:
+    """The EVM and the STF agree on `tx`; the world applies it; its reason."""
+    world.prepare(tx)
+    reason = Reason(verifier.compare(world.state, tx, world.context)[1])
+    world.apply(tx)
+    seen[reason] += 1
+    return reason
+
+
+def trade(world: World, seller: int, buyer: int, market: int, size: int, price: int | None = None) -> bytes:
+    maker = order(world, seller, False, size, price, market=market)
+    taker = order(world, buyer, True, size, price, market=market)
+    return builders.trade(maker, key_of(seller), taker, key_of(buyer), size, world.context, 200, 500).encode()
+
+
+def test_rules_on_option_portfolios_agree(verifier: EvmVerifier) -> None:
+    world = with_options(heavy_world(verifier.config, 10**12))
+    seen: Counter[Reason] = Counter()
+    # trades between two solvent option holders, on a series and on a perpetual: the margin
+    # rule of both sides is the portfolio rule
+    assert agree(verifier, world, trade(world, 3, 4, 15, 10), seen) == Reason.OK
+    assert agree(verifier, world, trade(world, 4, 3, 0, 10), seen) == Reason.OK
+    assert agree(verifier, world, trade(world, 3, 4, 8, 30), seen) == Reason.OK
+    # the bankrupt account 2 (long 99 of every market): growing a position is refused, a
+    # reduce-only sale is judged by the maintenance comparison
+    assert agree(verifier, world, trade(world, 3, 2, 15, 1), seen) == Reason.UNDER_MARGIN
+    agree(verifier, world, trade(world, 2, 3, 15, 1), seen)
+    # withdrawals: a small one passes, one past the portfolio's free collateral does not
+    assert agree(verifier, world, builders.withdraw(4, 1_000_000, 90, 10**12, key_of(4), world.context).encode(),
+                 seen) == Reason.OK
+    # account 3 withdraws to its portfolio's initial requirement exactly, not one unit past
+    settled, _ = margin.settle_funding(world.state.account(3), world.state.markets)
+    free = margin.value(settled, world.state.markets) - margin.requirement(settled, world.state.markets, True)
+    assert 0 < free < settled.collateral
+    assert margin.requirement(settled, world.state.markets, True) != sum(  # not the linear sum
+        products.requirement(products.PERPETUAL, p.size, world.state.markets[p.market].oracle_price,  # type: ignore[union-attr]
+                             world.state.markets[p.market].initial_margin_ppm)  # type: ignore[union-attr]
+        for p in settled.positions)
+    assert agree(verifier, world, builders.withdraw(3, free + 1, 92, 10**12, key_of(3), world.context).encode(),
+                 seen) == Reason.UNDER_MARGIN
+    assert agree(verifier, world, builders.withdraw(3, free, 93, 10**12, key_of(3), world.context).encode(),
+                 seen) == Reason.OK
+    short_value = value(world, 3)  # account 3 is short: its value is below its collateral
+    assert 0 < short_value < world.state.account(3).collateral
+    assert agree(verifier, world, builders.withdraw(3, short_value - 1, 91, 10**12, key_of(3), world.context).encode(),
+                 seen) == Reason.UNDER_MARGIN
+    # a forced close of a series into the fund, then the bankrupt account liquidated on one
+    request = force(world, FORCED_CLOSE, 4, bytes(world.state.account(4).owner), market=15)
+    assert agree(verifier, world, request.encode(), seen) == Reason.OK
+    assert agree(verifier, world, Liquidate(2, 15, 50).encode(), seen) == Reason.OK
+    assert agree(verifier, world, Liquidate(3, 9, 1).encode(), seen) == Reason.NOT_LIQUIDATABLE
+    # deleveraging a series against its opposite holder, with the fund too poor to carry it
+    poor = with_options(heavy_world(verifier.config, 1_000_000))
+    assert agree(verifier, poor, Deleverage(2, 3, 15, 50).encode(), seen) == Reason.OK
+    assert {Reason.OK, Reason.UNDER_MARGIN, Reason.NOT_LIQUIDATABLE} <= set(seen)
+    assert sum(seen.values()) == 13
