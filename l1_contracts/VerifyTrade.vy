@@ -75,6 +75,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
       witness's order is that order (its hash is the slot's: else the witness is refused);
     - orders: same market (MARKET_MISMATCH), opposite sides (SAME_SIDE), different
       accounts (SELF_TRADE); the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
+      an option series is before its expiry (SERIES_EXPIRED);
     - amounts: order sizes, limit prices and fill in (0, bound], fee rates <= PPM
       (BAD_FIELD); fill a multiple of the step (NOT_STEP_MULTIPLE); the maker's price a
       multiple of the tick (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price
@@ -142,6 +143,8 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return txs.UNKNOWN_MARKET, False, pre_root
     if market.oracle_price == 0:
         return txs.NO_PRICE, False, pre_root
+    if market.product != leaves.PERPETUAL and w.globals.time >= (market.terms >> 64) & (2**64 - 1):  # leaves.expiry_of
+        return txs.SERIES_EXPIRED, False, pre_root
     if not (
         maker.size > 0 and maker.size <= MAX_SIZE and taker.size > 0 and taker.size <= MAX_SIZE
         and fill > 0 and fill <= MAX_SIZE

@@ -62,6 +62,7 @@ ORACLE_NOT_NEWER: constant(uint8) = 55
 ORACLE_MOVE_TOO_LARGE: constant(uint8) = 56  # retired: a move beyond the bound is clamped (VerifyMarket)
 FUNDING_TOO_LARGE: constant(uint8) = 57
 FUNDING_NO_TIME: constant(uint8) = 58
+SERIES_EXPIRED: constant(uint8) = 59
 DEPOSIT_OUT_OF_ORDER: constant(uint8) = 60
 DEPOSIT_NOT_ON_L1: constant(uint8) = 61
 OWNER_MISMATCH: constant(uint8) = 62

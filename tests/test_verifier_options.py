@@ -1,6 +1,6 @@
 """The L1 verifier against the STF, step by step, on accounts holding option series: every
 rule that takes an account's margin (the portfolio rule: in the STF margin.py, on L1 the
-Portfolio contract) or moves positions at the mark, on heavy_world with markets 8-15 made
+Portfolio contract) or moves positions at the mark, and a series' expiry, on heavy_world with markets 8-15 made
 calls and puts on the perpetuals 0-7 (`with_options`: 16 positions per account, 8 of them
 series). Each step is compared with `EvmVerifier.compare` (reason, applied, post-state
 root) and the world moves on with the STF's result."""
@@ -40,6 +40,18 @@ def test_rules_on_option_portfolios_agree(verifier: EvmVerifier) -> None:
     assert agree(verifier, world, trade(world, 3, 4, 15, 10), seen) == Reason.OK
     assert agree(verifier, world, trade(world, 4, 3, 0, 10), seen) == Reason.OK
     assert agree(verifier, world, trade(world, 3, 4, 8, 30), seen) == Reason.OK
+    # a series at its expiry takes no trades, a Trade or a Fill of an order posted before
+    series = world.state.market(9)
+    assert series is not None
+    posted = order(world, 3, False, 20, market=9)
+    assert agree(verifier, world, builders.trade(posted, key_of(3), order(world, 4, True, 10, market=9), key_of(4), 10,
+                                                 world.context, 200, 500).encode(), seen) == Reason.OK
+    world.state.set_market(series._replace(expiry=world.state.globals.time))
+    assert agree(verifier, world, trade(world, 3, 4, 9, 10), seen) == Reason.SERIES_EXPIRED
+    assert agree(verifier, world, builders.fill(posted, order(world, 4, True, 10, market=9), key_of(4), 10,
+                                                world.context, 200, 500).encode(), seen) == Reason.SERIES_EXPIRED
+    world.state.set_market(series._replace(expiry=world.state.globals.time + 1))  # one second before: open
+    assert agree(verifier, world, trade(world, 3, 4, 9, 10), seen) == Reason.OK
     # the bankrupt account 2 (long 99 of every market): growing a position is refused, a
     # reduce-only sale is judged by the maintenance comparison
     assert agree(verifier, world, trade(world, 3, 2, 15, 1), seen) == Reason.UNDER_MARGIN
@@ -71,5 +83,5 @@ def test_rules_on_option_portfolios_agree(verifier: EvmVerifier) -> None:
     # deleveraging a series against its opposite holder, with the fund too poor to carry it
     poor = with_options(heavy_world(verifier.config, 1_000_000))
     assert agree(verifier, poor, Deleverage(2, 3, 15, 50).encode(), seen) == Reason.OK
-    assert {Reason.OK, Reason.UNDER_MARGIN, Reason.NOT_LIQUIDATABLE} <= set(seen)
-    assert sum(seen.values()) == 13
+    assert {Reason.OK, Reason.UNDER_MARGIN, Reason.NOT_LIQUIDATABLE, Reason.SERIES_EXPIRED} <= set(seen)
+    assert sum(seen.values()) == 17

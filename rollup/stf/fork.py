@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from eth_abi import encode as abi_encode
 
-from . import margin
+from . import margin, products
 from .constants import (
     ACCOUNT_TREE_DEPTH,
     CANCELLED_HASH,
@@ -410,6 +410,7 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
     maker order's first fill: it comes with its signature). Checks, in order:
     - orders: same market (MARKET_MISMATCH), opposite sides (SAME_SIDE), different
       accounts (SELF_TRADE); the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
+      an option series is before its expiry (SERIES_EXPIRED: expired series take no orders);
     - amounts: order sizes, limit prices and fill in (0, bound] (BAD_FIELD); fill a
       multiple of the step (NOT_STEP_MULTIPLE); maker price a multiple of the tick
       (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price (PRICE_NOT_FAIR);
@@ -463,6 +464,8 @@ def match(
     market = priced_market(state, maker.market)
     if isinstance(market, Reason):
         return market
+    if market.product != products.PERPETUAL and state.globals.time >= market.expiry:
+        return Reason.SERIES_EXPIRED
     if not (
         0 < maker.size <= MAX_SIZE and 0 < taker.size <= MAX_SIZE and 0 < fill <= MAX_SIZE
         and 0 < maker.limit_price <= MAX_PRICE and 0 < taker.limit_price <= MAX_PRICE

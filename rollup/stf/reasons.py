@@ -45,6 +45,7 @@ class Reason(IntEnum):
     ORACLE_MOVE_TOO_LARGE = 56  # retired in version 2: a move beyond the bound is clamped (fork.clamp)
     FUNDING_TOO_LARGE = 57
     FUNDING_NO_TIME = 58
+    SERIES_EXPIRED = 59
     # L1 messages
     DEPOSIT_OUT_OF_ORDER = 60
     DEPOSIT_NOT_ON_L1 = 61
