@@ -9,7 +9,8 @@
         are computed from such): |size| < 2**63, prices and margin fractions < 2**64,
         funding indexes and collateral < 2**127 (after settlement < 2**170), so a term
         size * price or (index - index') * size stays below 2**193 and a sum of 17 terms
-        below 2**198.
+        below 2**198. `portfolio_requirement`'s net sums (size times a Greek or a fraction)
+        are those portfolio.vy bounds (below 2**108).
 """
 import leaves
 import portfolio

@@ -11,10 +11,11 @@
             maintenance(u) = ceil((loss + floors_m) / SCALE)
             initial(u)     = ceil((loss * i / m + floors_i) / SCALE)
         and the account's requirement is their sum over the underlyings it holds.
-        Unchecked arithmetic: the inputs come from range-checked records (|size| < 2**40,
-        |delta| <= 10**6, |gamma|, |vega| < 2**63, 0 < price < 2**40, fractions and the
-        volatility shock < 2**32, at most 16 positions), which keep every sum below 2**175
-        and every product formed below 2**212.
+        Unchecked arithmetic: the inputs come from range-checked records at their widths
+        (|size| < 2**40, |delta| <= 2**31, |gamma|, |vega| <= 2**63, 0 <= price < 2**64,
+        fractions and the volatility shock < 2**32, at most 16 positions): the net sums
+        stay below 2**108, every scenario term below 2**173, and the largest product
+        formed, loss * i for the initial requirement, below 2**206.
 """
 
 PPM: constant(int256) = 10**6
