@@ -2,7 +2,7 @@
 """
 @title One-step verifier: the forced queue's rule (ForcedRequest)
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
-        the same order, and returns the reason and the writes. Stateless: `step`
+        the same order, and returns (reason, applied, post-state root). Stateless: `step`
         checks the shape of the transaction's bytes and the witness against the pre-state
         root first (witness.vy `begin`). The forced queue's heads are read from the inbox; the
         account the request names is the witness's "first", the insurance fund (account 0)

@@ -2,7 +2,7 @@
 """
 @title One-step verifier: the market and clock rules (OracleUpdate, FundingTick, AdvanceTime) and Deposit
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
-        the same order, and returns the reason and the writes. Stateless: `step`
+        the same order, and returns (reason, applied, post-state root). Stateless: `step`
         checks the shape of the transaction's bytes and the witness against the pre-state
         root first (witness.vy `begin`). Deposit is here because it needs no margin rule
         and this contract has room under the 24 KB code limit: the deposit queue's heads

@@ -2,7 +2,7 @@
 """
 @title One-step verifier: the risk rules (Liquidate, Deleverage)
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
-        the same order, and returns the reason and the writes. Stateless: `step`
+        the same order, and returns (reason, applied, post-state root). Stateless: `step`
         checks the shape of the transaction's bytes and the witness against the pre-state
         root first (witness.vy `begin`). Liquidate: "first" is the account, "second" the insurance
         fund (account 0). Deleverage: "first" is the deleveragee, "second" the deleverager,

@@ -2,9 +2,9 @@
 """
 @title One-step verifier: the trade rules (Trade, tag 0x03; Fill, tag 0x0C)
 @notice Re-executes one Trade or Fill under rollup/stf/fork.py `apply_trade` and
-        `apply_fill`, with their checks in the same order, and returns the reason and the
-        writes. Stateless: the router (Verifier.vy) has checked the witness against the
-        pre-state root and the length of the transaction's bytes.
+        `apply_fill`, with their checks in the same order, and returns (reason, applied,
+        post-state root). Stateless: `step` checks the shape of the transaction's bytes and
+        the witness against the pre-state root first (witness.vy `begin`).
         Trade (190 bytes): tag | maker order 26 | maker signature 64 | taker order 26 |
         taker signature 64 | fill u40 | maker fee u16 | taker fee u16.
         Fill (108 bytes): tag | maker account u32 | maker nonce u32 | taker order 26 |
