@@ -314,33 +314,30 @@ def _fill(
     if options:  # the portfolio rule: margin.margin_ok, computed by the Portfolio contract
         if not staticcall money.Portfolio(k.portfolio).margin_ok(before, after, k):
             return txs.UNDER_MARGIN, empty(Filled)
-        return txs.OK, Filled(
-            account=after, fee=fee, funding_paid=payment,
-            open_interest_change=max(new_size, 0) - max(old_size, 0),
+    else:
+        # margin_ok(before, after): value' >= initial'; else reduce-only and
+        # value' * maintenance >= value * maintenance' (value' >= 0 when maintenance' = 0)
+        price: int256 = convert(market.oracle_price, int256)
+        value_after: int256 = collateral + exposure + (new_size - old_size) * price
+        initial_after: int256 = (
+            initial - self._requirement(old_size, price, convert(market.initial_margin_ppm, int256))
+            + self._requirement(new_size, price, convert(market.initial_margin_ppm, int256))
         )
-    # margin_ok(before, after): value' >= initial'; else reduce-only and
-    # value' * maintenance >= value * maintenance' (value' >= 0 when maintenance' = 0)
-    price: int256 = convert(market.oracle_price, int256)
-    value_after: int256 = collateral + exposure + (new_size - old_size) * price
-    initial_after: int256 = (
-        initial - self._requirement(old_size, price, convert(market.initial_margin_ppm, int256))
-        + self._requirement(new_size, price, convert(market.initial_margin_ppm, int256))
-    )
-    if value_after < initial_after:
-        reduce_only: bool = old_size != 0 and (
-            new_size == 0 or ((new_size > 0) == (old_size > 0) and abs(new_size) < abs(old_size))
-        )
-        if not reduce_only:
-            return txs.UNDER_MARGIN, empty(Filled)
-        maintenance_after: int256 = (
-            maintenance - self._requirement(old_size, price, convert(market.maintenance_margin_ppm, int256))
-            + self._requirement(new_size, price, convert(market.maintenance_margin_ppm, int256))
-        )
-        if maintenance_after == 0:
-            if value_after < 0:
+        if value_after < initial_after:
+            reduce_only: bool = old_size != 0 and (
+                new_size == 0 or ((new_size > 0) == (old_size > 0) and abs(new_size) < abs(old_size))
+            )
+            if not reduce_only:
                 return txs.UNDER_MARGIN, empty(Filled)
-        elif value_after * maintenance < (before.collateral + exposure) * maintenance_after:
-            return txs.UNDER_MARGIN, empty(Filled)
+            maintenance_after: int256 = (
+                maintenance - self._requirement(old_size, price, convert(market.maintenance_margin_ppm, int256))
+                + self._requirement(new_size, price, convert(market.maintenance_margin_ppm, int256))
+            )
+            if maintenance_after == 0:
+                if value_after < 0:
+                    return txs.UNDER_MARGIN, empty(Filled)
+            elif value_after * maintenance < (before.collateral + exposure) * maintenance_after:
+                return txs.UNDER_MARGIN, empty(Filled)
     return txs.OK, Filled(
         account=after, fee=fee, funding_paid=payment,
         open_interest_change=max(new_size, 0) - max(old_size, 0),
