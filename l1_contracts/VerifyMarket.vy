@@ -40,16 +40,16 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
     writes: witness.Writes = empty(witness.Writes)
-    candidate: leaves.Market = markets[txs.u8(data, 1) % witness.MAX_MARKETS]  # both market rules name it at byte 1
+    # the market rules name their market at byte 1: its table entry, not the whole table
     if tag == txs.ADVANCE_TIME:
         writes = self._advance_time(data, ctx.timestamp, w.globals)
     elif tag == txs.DEPOSIT:
         writes = self._deposit(data, ctx.deposit_count, ctx.inbox, w.accounts_root, w.first, w.globals)
     elif tag == txs.FUNDING_TICK:
-        writes = self._funding_tick(data, w.globals, candidate, w.listed)
+        writes = self._funding_tick(data, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
     else:
         assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"
-        writes = self._oracle_update(data, ctx, w.globals, candidate, w.listed)
+        writes = self._oracle_update(data, ctx, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
         writes, market_leaves, pre_root,

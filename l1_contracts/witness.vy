@@ -16,7 +16,7 @@
           - for Fill, the order it names (the preimage of the first account's slot hash;
             zeros for every other type).
         `open` proves the records against the pre-state root (and decodes the markets); `open_account` and
-        `open_slot` prove an account or slot at the index the transaction names; `post_root`
+        `open_slot` prove an account or slot at the index the transaction names; `finish`
         applies a rule's writes and recomputes the root, as rollup/stf/fork.py `commit` does.
         Encodings are those of rollup/stf/state.py (packed big-endian, two's complement).
 """
@@ -110,7 +110,7 @@ def open(
     """The witness's records (market records, globals, the accounts and withdrawals roots)
     are those of the state with root `pre_root`. Returns its
     market records decoded (one per listed market, in id order, each its market's own;
-    the rules take them beside the witness) and the market leaves (`post_root` rehashes
+    the rules take them beside the witness) and the market leaves (`finish` rehashes
     only the one a rule writes)."""
     assert listed < 1 << MAX_MARKETS, "witness: bad market set"
     assert leaves.globals_fit(g), "witness: globals out of range"
@@ -258,25 +258,14 @@ def finish(
     withdrawal_count: uint256, withdrawal_proof: bytes32[30], writes: Writes, market_leaves: bytes32[MAX_MARKETS],
     pre_root: bytes32,
 ) -> (uint8, bool, bytes32):
-    """What `step` returns: (reason, applied, post-state root); a refusal leaves `pre_root`."""
+    """What `step` returns: (reason, applied, post-state root). A refusal leaves
+    `pre_root`; otherwise the root after a rule's writes, as `commit` computes it: a slot
+    write sets its account's orders_root; accounts, the market, the globals and an
+    appended withdrawal record are rehashed into their trees (`market_leaves`: the
+    pre-state's, from `open`). One function: each call copies the openings and the writes
+    into its frame."""
     if not writes.applied:
         return writes.reason, False, pre_root
-    return writes.reason, True, self.post_root(
-        first_opened, second_opened, pre_accounts_root, pre_withdrawals_root, withdrawal_count, withdrawal_proof,
-        writes, market_leaves,
-    )
-
-
-@internal
-@pure
-def post_root(
-    first_opened: Opened, second_opened: Opened, pre_accounts_root: bytes32, pre_withdrawals_root: bytes32,
-    withdrawal_count: uint256, withdrawal_proof: bytes32[30], writes: Writes, market_leaves: bytes32[MAX_MARKETS],
-) -> bytes32:
-    """The state root after a rule's writes, as `commit` computes it: a slot write sets
-    its account's orders_root; accounts, the market, the globals and an appended
-    withdrawal record are rehashed into their trees (`market_leaves`: the pre-state's,
-    from `check`)."""
     first: leaves.Account = first_opened.account
     second: leaves.Account = second_opened.account
     if writes.flags & WRITE_FIRST != 0:
@@ -311,4 +300,6 @@ def post_root(
         assert merkle.root10(index, empty(bytes32), withdrawal_proof) == pre_withdrawals_root, "witness: withdrawal path"
         withdrawals_root = merkle.root10(index, leaves.withdrawal_leaf(writes.withdrawal), withdrawal_proof)
 
-    return leaves.state_root(accounts_root, leaves.markets_root_of(after), leaves.globals_hash(writes.globals), withdrawals_root)
+    return writes.reason, True, leaves.state_root(
+        accounts_root, leaves.markets_root_of(after), leaves.globals_hash(writes.globals), withdrawals_root
+    )
