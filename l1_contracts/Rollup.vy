@@ -36,6 +36,7 @@
         make up, decides a freeze.
 """
 import leaves
+import txs as encoding  # (`txs` names the batch bytes here)
 import witness
 
 interface Verifier:
@@ -43,7 +44,7 @@ interface Verifier:
 
 # a rules contract (Verifier.vy `route` names the one of each transaction type)
 interface Rules:
-    def step(data: Bytes[1195], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
+    def step(data: Bytes[encoding.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
 
 interface Inbox:
     def deposit_count() -> uint256: view
@@ -51,7 +52,7 @@ interface Inbox:
     def forced_count() -> uint256: view
     def forced_time(index: uint256) -> uint256: view
 
-MAX_TX: constant(uint256) = 1195
+MAX_TX: constant(uint256) = encoding.MAX_TX
 MAX_BATCH_BYTES: constant(uint256) = 49152
 MAX_STEPS: constant(uint256) = 1024
 ROOT_PREFIX: constant(uint256) = 16

@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 """
-@title One-step verifier: the market and clock rules (OracleUpdate, FundingTick, AdvanceTime) and Deposit
+@title One-step verifier: the market and clock rules (OracleUpdate, RiskUpdate, FundingTick, AdvanceTime) and Deposit
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
         the same order, and returns (reason, applied, post-state root). Stateless: `step`
         checks the shape of the transaction's bytes and the witness against the pre-state
@@ -48,7 +48,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     elif tag == txs.FUNDING_TICK:
         writes = self._funding_tick(data, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
     else:
-        assert tag == txs.ORACLE_UPDATE, "verifier: not a market rule"
+        assert tag == txs.ORACLE_UPDATE or tag == txs.RISK_UPDATE, "verifier: not a market rule"
         writes = self._oracle_update(data, ctx, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
@@ -118,7 +118,7 @@ def _advance_time(data: Bytes[txs.MAX_TX], batch_time: uint256, g: leaves.Global
 @pure
 def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, candidate: leaves.Market, listed: uint256) -> witness.Writes:
     """apply_funding_tick: |delta| <= MAX_FUNDING_DELTA (BAD_FIELD, a decoding check); the
-    market exists with a price (UNKNOWN_MARKET, NO_PRICE); elapsed > 0 (FUNDING_NO_TIME);
+    market exists, is a perpetual and has a price (UNKNOWN_MARKET, WRONG_PRODUCT, NO_PRICE); elapsed > 0 (FUNDING_NO_TIME);
     |delta| * PPM * 3600 <= max rate * price * elapsed * FUNDING_SCALE (FUNDING_TOO_LARGE);
     |index| <= MAX_FUNDING_INDEX (OVERFLOW)."""
     delta: int256 = txs.i128(data, 2)
@@ -129,6 +129,8 @@ def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, candidate: leaves.
     market, exists = witness.market(candidate, listed, txs.u8(data, 1))
     if not exists:
         return witness.refuse(txs.UNKNOWN_MARKET)
+    if market.product != leaves.PERPETUAL:
+        return witness.refuse(txs.WRONG_PRODUCT)
     if market.oracle_price == 0:
         return witness.refuse(txs.NO_PRICE)
     if g.time <= market.funding_time:
@@ -151,13 +153,18 @@ def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, candidate: leaves.
 @internal
 @view
 def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Globals, candidate: leaves.Market, listed: uint256) -> witness.Writes:
-    """apply_oracle_update, check for check."""
+    """apply_oracle_update (a perpetual's price) and apply_risk_update (a series' mark and
+    Greeks), with check_reports between them, check for check. A RiskUpdate's report is
+    an OracleUpdate's followed by its Greeks, 20 bytes laid out as the record's risk word."""
+    risk: bool = txs.u8(data, 0) == txs.RISK_UPDATE
     market_id: uint256 = txs.u8(data, 1)
     market: leaves.Market = empty(leaves.Market)
     exists: bool = False
     market, exists = witness.market(candidate, listed, market_id)
     if not exists:
         return witness.refuse(txs.UNKNOWN_MARKET)
+    if (market.product == leaves.PERPETUAL) == risk:
+        return witness.refuse(txs.WRONG_PRODUCT)
     count: uint256 = txs.u8(data, 10)
     if count < ctx.oracle_quorum:
         return witness.refuse(txs.ORACLE_QUORUM)
@@ -166,30 +173,60 @@ def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Glob
         return witness.refuse(txs.ORACLE_STALE)
     if timestamp <= market.oracle_time:
         return witness.refuse(txs.ORACLE_NOT_NEWER)
+    stride: uint256 = txs.REPORT_LENGTH
+    if risk:
+        if timestamp >= leaves.expiry_of(market):
+            return witness.refuse(txs.SERIES_EXPIRED)
+        stride = txs.RISK_REPORT_LENGTH
+    # the Greeks of each report, sign-extended (fork.greeks_in_range: a call's delta in
+    # [0, PPM], a put's in [-PPM, 0], gamma and vega >= 0, read as u64 below 2**63)
+    deltas: int256[txs.MAX_REPORTS] = empty(int256[txs.MAX_REPORTS])
+    gammas: int256[txs.MAX_REPORTS] = empty(int256[txs.MAX_REPORTS])
+    vegas: int256[txs.MAX_REPORTS] = empty(int256[txs.MAX_REPORTS])
+    low: int256 = -convert(PPM, int256)
+    high: int256 = 0
+    if market.product == leaves.CALL:
+        low = 0
+        high = convert(PPM, int256)
     for i: uint256 in range(count, bound=txs.MAX_REPORTS):
-        at: uint256 = 11 + txs.REPORT_LENGTH * i
+        at: uint256 = 11 + stride * i
         price: uint256 = txs.u64(data, at + 1)
         if price == 0 or price > MAX_PRICE or txs.u8(data, at) >= ctx.oracle_count:
             return witness.refuse(txs.BAD_FIELD)
+        if risk:
+            at += txs.REPORT_LENGTH
+            deltas[i] = txs.i32(data, at)
+            gamma: uint256 = txs.u64(data, at + 4)
+            vega: uint256 = txs.u64(data, at + 12)
+            if deltas[i] < low or deltas[i] > high or gamma >= 2**63 or vega >= 2**63:
+                return witness.refuse(txs.BAD_FIELD)
+            gammas[i] = convert(gamma, int256)
+            vegas[i] = convert(vega, int256)
     for i: uint256 in range(1, count, bound=txs.MAX_REPORTS):
-        at: uint256 = 11 + txs.REPORT_LENGTH * i
-        if txs.u64(data, at + 1) < txs.u64(data, at + 1 - txs.REPORT_LENGTH):
+        at: uint256 = 11 + stride * i
+        if txs.u64(data, at + 1) < txs.u64(data, at + 1 - stride):
             return witness.refuse(txs.ORACLE_UNSORTED)
     seen: uint256 = 0
     for i: uint256 in range(count, bound=txs.MAX_REPORTS):
-        bit: uint256 = 1 << txs.u8(data, 11 + txs.REPORT_LENGTH * i)
+        bit: uint256 = 1 << txs.u8(data, 11 + stride * i)
         if seen & bit != 0:
             return witness.refuse(txs.ORACLE_QUORUM)
         seen |= bit
     for i: uint256 in range(count, bound=txs.MAX_REPORTS):
-        at: uint256 = 11 + txs.REPORT_LENGTH * i
-        digest: bytes32 = keccak256(abi_encode(sigs.ORACLE_PRICE_TYPEHASH, market_id, txs.u64(data, at + 1), timestamp))
+        at: uint256 = 11 + stride * i
+        digest: bytes32 = empty(bytes32)
+        if risk:
+            digest = keccak256(abi_encode(
+                sigs.RISK_REPORT_TYPEHASH, market_id, txs.u64(data, at + 1), deltas[i], gammas[i], vegas[i], timestamp
+            ))
+        else:
+            digest = keccak256(abi_encode(sigs.ORACLE_PRICE_TYPEHASH, market_id, txs.u64(data, at + 1), timestamp))
         signer: address = sigs.recover(sigs.typed_digest(ctx.domain, digest), txs.signature(data, at + 9))
         if signer == empty(address):
             return witness.refuse(txs.BAD_SIGNATURE)
         if signer != ctx.oracle_signers[txs.u8(data, at)]:
             return witness.refuse(txs.WRONG_SIGNER)
-    median: uint256 = txs.u64(data, 11 + txs.REPORT_LENGTH * ((count - 1) // 2) + 1)
+    median: uint256 = txs.u64(data, 11 + stride * ((count - 1) // 2) + 1)
     old: uint256 = market.oracle_price
     price: uint256 = median
     if old != 0:
@@ -199,11 +236,38 @@ def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Glob
             price = old + bound
         elif median + bound < old:
             price = old - bound
-    else:
-        market.funding_time = g.time  # the first price starts the funding clock
+    elif not risk:
+        market.funding_time = g.time  # a perpetual's first price starts its funding clock
     market.oracle_price = price
     market.oracle_time = timestamp
+    if risk:
+        # fork.lower_median of each Greek, packed back into the risk word (delta's two's complement)
+        delta: int256 = self._lower_median(deltas, count)
+        market.risk = (
+            (convert(delta + 2**32, uint256) & (2**32 - 1)) << 128
+            | convert(self._lower_median(gammas, count), uint256) << 64
+            | convert(self._lower_median(vegas, count), uint256)
+        )
     out: witness.Writes = witness.nothing(g)
     out.flags = witness.WRITE_MARKET
     out.market = market
     return out
+
+
+@internal
+@pure
+def _lower_median(values: int256[txs.MAX_REPORTS], count: uint256) -> int256:
+    """fork.lower_median: the ((count-1)//2)-th smallest of values[:count], found as the
+    value with at most that many smaller and more than that many smaller or equal."""
+    mid: uint256 = (count - 1) // 2
+    for i: uint256 in range(count, bound=txs.MAX_REPORTS):
+        below: uint256 = 0
+        equal: uint256 = 0
+        for j: uint256 in range(count, bound=txs.MAX_REPORTS):
+            if values[j] < values[i]:
+                below += 1
+            elif values[j] == values[i]:
+                equal += 1
+        if below <= mid and mid < below + equal:
+            return values[i]
+    raise "unreachable"

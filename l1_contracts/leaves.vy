@@ -14,6 +14,8 @@
 MAX_POSITIONS: constant(uint256) = 16
 MAX_MARKETS: constant(uint256) = 16
 PERPETUAL: constant(uint256) = 0  # products.PERPETUAL; any other product is an option series
+CALL: constant(uint256) = 1  # products.CALL
+PUT: constant(uint256) = 2  # products.PUT
 PERPETUAL_RECORD: constant(uint256) = 94
 OPTION_RECORD: constant(uint256) = 139
 

@@ -2,19 +2,22 @@
 """
 @title Transaction encodings (a module)
 @notice The EVM side of rollup/stf/transactions.py: a one-byte type tag, then fixed-width
-        big-endian fields; each type's length is fixed (OracleUpdate: 11 + 74 per report).
+        big-endian fields; each type's length is fixed (OracleUpdate: 11 + 74 per report;
+        RiskUpdate: 11 + 94 per report).
         Orders are 26 bytes: account u32 | market_side u8 (bit 7 buy) | size u40 |
         limit_price u40 | max_fee_ppm u24 | nonce u32 | expiry u32.
         `shape` names the decoding failures that do not depend on a field's value (EMPTY,
-        UNKNOWN_TYPE, BAD_LENGTH, and an OracleUpdate's report count); the readers below
+        UNKNOWN_TYPE, BAD_LENGTH, and an OracleUpdate's or RiskUpdate's report count); the readers below
         assume `shape` passed. Field checks (an order's side byte, a funding delta's bound,
         a forced request's kind) come first in each rule, as in `decode`.
 """
 import sigs
 
-MAX_TX: constant(uint256) = 1195
 MAX_REPORTS: constant(uint256) = 16
 REPORT_LENGTH: constant(uint256) = 74
+# a RiskUpdate's report: an OracleUpdate's, then delta int32 | gamma int64 | vega int64
+RISK_REPORT_LENGTH: constant(uint256) = 94
+MAX_TX: constant(uint256) = 11 + RISK_REPORT_LENGTH * MAX_REPORTS  # 1,515: a RiskUpdate of 16 reports
 
 DEPOSIT: constant(uint256) = 1
 WITHDRAW: constant(uint256) = 2
@@ -28,6 +31,7 @@ FORCED_REQUEST: constant(uint256) = 9
 ADVANCE_TIME: constant(uint256) = 10
 SWEEP_FEES: constant(uint256) = 11
 FILL: constant(uint256) = 12
+RISK_UPDATE: constant(uint256) = 13
 
 # reason codes (rollup/stf/reasons.py)
 OK: constant(uint8) = 0
@@ -77,12 +81,14 @@ INSURANCE_INSUFFICIENT: constant(uint8) = 82
 NOT_DELEVERAGEABLE: constant(uint8) = 83
 NO_POSITION: constant(uint8) = 84
 BAD_COUNTERPARTY: constant(uint8) = 85
+WRONG_PRODUCT: constant(uint8) = 90
 
 
 @internal
 @pure
 def length_of(tag: uint256) -> uint256:
-    """The encoded length of a fixed-length type (0 for OracleUpdate and unknown tags)."""
+    """The encoded length of a fixed-length type (0 for OracleUpdate, RiskUpdate and
+    unknown tags)."""
     if tag == DEPOSIT:
         return 49
     if tag == WITHDRAW:
@@ -115,11 +121,14 @@ def shape(data: Bytes[MAX_TX]) -> uint8:
     if len(data) == 0:
         return EMPTY
     tag: uint256 = self.u8(data, 0)
-    if tag == ORACLE_UPDATE:
+    if tag == ORACLE_UPDATE or tag == RISK_UPDATE:
         if len(data) < 11:
             return BAD_LENGTH
         count: uint256 = self.u8(data, 10)
-        if len(data) != 11 + REPORT_LENGTH * count:
+        stride: uint256 = REPORT_LENGTH
+        if tag == RISK_UPDATE:
+            stride = RISK_REPORT_LENGTH
+        if len(data) != 11 + stride * count:
             return BAD_LENGTH
         if count < 1 or count > MAX_REPORTS:
             return BAD_FIELD
@@ -166,6 +175,12 @@ def u40(data: Bytes[MAX_TX], at: uint256) -> uint256:
 @pure
 def u64(data: Bytes[MAX_TX], at: uint256) -> uint256:
     return convert(slice(data, at, 8), uint256)
+
+
+@internal
+@pure
+def i32(data: Bytes[MAX_TX], at: uint256) -> int256:
+    return convert(convert(convert(slice(data, at, 4), bytes4), int32), int256)
 
 
 @internal

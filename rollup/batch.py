@@ -27,10 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .stf.hashing import ZERO_HASH, keccak
-from .stf.transactions import ADVANCE_TIME
+from .stf.transactions import ADVANCE_TIME, MAX_TX
 
-MAX_TX = 1195
-"""Longest transaction a batch may carry (an OracleUpdate with 16 reports)."""
 MAX_BATCH_BYTES = 49_152
 """Largest encoded transaction list of one batch."""
 MAX_STEPS = 1024

@@ -74,7 +74,7 @@ def quote(spot: int, strike: int, years: float, vol: float, call: bool) -> Quote
     """The integers of a series at `spot` (collateral units per lot)."""
     value, delta, gamma, vega = black_scholes(float(spot), float(strike), years, vol, call)
     return Quote(
-        mark=max(0, round(value)),
+        mark=max(1, round(value)),  # a mark is a price: positive (RiskUpdate refuses 0)
         delta=max(-1_000_000, min(1_000_000, round(delta * 1_000_000))),
         gamma=round(gamma * spot * spot),
         vega=round(vega),

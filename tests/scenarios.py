@@ -1,7 +1,8 @@
 """Scenarios for STF tests (hypothesis): lists of actions turned into mostly-valid
 transactions against a world's current state (trades near the oracle price, withdrawals,
 funding, price moves, liquidations, deleveraging, cancels, L1 deposits and forced
-requests, fee sweeps, a new batch whose clock lags its timestamp) mixed with random and
+requests, fee sweeps, a new batch whose clock lags its timestamp), on perpetuals and on
+option series (trades, risk-feed updates, an underlying's crash), mixed with random and
 mutated bytes. Shared by the property tests and the
 differential tests of the L1 verifier."""
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from rollup.stf import builders
+from rollup.stf import builders, products
 from rollup.stf.fork import clamp
 from rollup.stf.signing import address_of
 from rollup.stf.state import Config
@@ -32,7 +33,7 @@ USERS = 6
 
 def world_factory(config: Config = CONFIG) -> Any:
     """A function returning fresh copies of one funded world (made once)."""
-    base = make_world(USERS, deposit=20_000_000, config=config)
+    base = make_world(USERS, deposit=20_000_000, config=config, options=True)
 
     def fresh() -> World:
         queues = builders.L1Queues(list(base.queues.deposits), list(base.queues.deposit_heads),
@@ -45,16 +46,21 @@ def world_factory(config: Config = CONFIG) -> Any:
 
 
 account_ids = st.integers(1, USERS)
-markets = st.integers(0, 1)
+markets = st.sampled_from([0, 1, 0, 1, 2, 3, 4])
+"""The perpetuals 0 and 1 and the series 2-4 of stf_world.OPTION_MARKETS (4 expires within
+scenarios' reach)."""
 trades = st.tuples(st.just("trade"), account_ids, st.integers(0, USERS - 1), markets, st.booleans(),
                    st.integers(1, 300), st.integers(-2_000, 2_000), st.integers(-5, 0))
+series_trades = st.tuples(st.just("trade"), account_ids, st.integers(0, USERS - 1), st.sampled_from([2, 3, 4]),
+                          st.booleans(), st.integers(1, 300), st.integers(-2_000, 2_000), st.integers(-5, 0))
 fills = st.tuples(st.just("fill"), st.integers(0, 10**6), st.integers(0, USERS - 1), st.integers(1, 300),
                   st.integers(-3, 1), st.integers(0, 9))
 actions = st.one_of(
-    trades, trades, trades, fills, fills,
+    trades, trades, series_trades, fills, fills,
     st.tuples(st.just("withdraw"), account_ids, st.integers(1, 60_000_000)),
     st.tuples(st.just("funding"), markets, st.integers(-10**6, 10**6), st.integers(1, 7200)),
     st.tuples(st.just("price"), markets, st.integers(-150_000, 150_000)),
+    st.tuples(st.just("risk"), markets, st.integers(-600_000, 600_000), st.integers(0, 6)),
     st.tuples(st.just("liquidate"), st.integers(0, 50), markets, st.integers(0, 1_100_000)),
     st.tuples(st.just("deleverage"), st.integers(0, 50), st.integers(0, 50), markets,
               st.integers(0, 1_100_000)),
@@ -93,9 +99,9 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
         posted = sorted(world.state.orders.values())
         first: list[bytes] = []
         if variant == 0:
-            maker = world.order(1 + pick % USERS, pick % 2, pick % 3 == 0, 10, 300_000)
+            maker = world.order(1 + pick % USERS, pick % 5, pick % 3 == 0, 10, 300_000)
         elif not posted:  # post one first: a Trade of part of it
-            market = pick % 2
+            market = pick % 5
             price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
             maker = world.order(1 + pick % USERS, market, pick % 3 == 0, 2 * size, price)
             other = (maker.account + shift) % USERS + 1
@@ -129,6 +135,8 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
         return [AdvanceTime(world.time).encode(), builders.oracle_update(
             market, world.time, [(0, new, ORACLE_KEYS[0]), (2, new, ORACLE_KEYS[2])], world.context
         ).encode()]
+    if kind == "risk":
+        return risk(world, *action[1:])
     if kind == "liquidate":
         _, pick, market, fraction_ppm = action
         holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(market)] or [pick]
@@ -209,13 +217,38 @@ def forced(world: World, kind: int, account: int, market: int, amount: int, vari
     return request.encode()
 
 
+def risk(world: World, market: int, move_ppm: int, variant: int) -> list[bytes]:
+    """A risk-feed update one second later: three signers mark the series `move_ppm` away
+    and disagree on the Greeks by `variant` steps (each Greek's median is taken apart from
+    the mark's); variant 6 gives one report a delta of the wrong sign (BAD_FIELD). On a
+    perpetual, WRONG_PRODUCT."""
+    current = world.state.markets[market]
+    assert current is not None
+    world.time += 1
+    mark = max(1, current.oracle_price + current.oracle_price * move_ppm // 10**6)
+    delta, gamma, vega = current.delta, current.gamma, current.vega
+    step = 997 * variant
+    reports = [(0, mark, delta, gamma, vega, ORACLE_KEYS[0]),
+               (1, mark + variant, delta - step, gamma + 31 * step, vega + step, ORACLE_KEYS[1]),
+               (2, max(1, mark - 3 * variant), delta + 2 * step, max(0, gamma - 7 * step), vega, ORACLE_KEYS[2])]
+    if variant == 6:
+        wrong_sign = -max(delta, 1) if current.product == products.CALL else 1
+        reports[1] = (1, mark, wrong_sign, gamma, vega, ORACLE_KEYS[1])
+    return [AdvanceTime(world.time).encode(), builders.risk_update(market, world.time, reports, world.context).encode()]
+
+
 def stress(world: World, market: int, down: bool, steps: int, divisor: int) -> list[bytes]:
     """A crash or squeeze of `steps` oracle updates, each signing a price 30% away (beyond
     every market's bound: the flash-crash clamp moves it by the bound), then a
     liquidation attempt on every holder (a 1/divisor slice) and a deleverage attempt
     between opposite holders. Built against the state as it will be: prices are
-    predicted, sizes read now."""
+    predicted, sizes read now. On a series the crash is its underlying's."""
     txs = []
+    held = market
+    series = world.state.markets[market]
+    assert series is not None
+    if series.product != products.PERPETUAL:
+        market = series.underlying
     current = world.state.markets[market]
     assert current is not None
     price = current.oracle_price
@@ -227,14 +260,14 @@ def stress(world: World, market: int, down: bool, steps: int, divisor: int) -> l
         txs.append(builders.oracle_update(
             market, world.time, [(0, signed, ORACLE_KEYS[0]), (1, signed, ORACLE_KEYS[1])], world.context
         ).encode())
-    holders = [(i, a.size(market)) for i, a in sorted(world.state.accounts.items()) if a.size(market)]
+    holders = [(i, a.size(held)) for i, a in sorted(world.state.accounts.items()) if a.size(held)]
     for account, size in holders:
-        txs.append(Liquidate(account, market, max(1, abs(size) // divisor)).encode())
+        txs.append(Liquidate(account, held, max(1, abs(size) // divisor)).encode())
     longs = [i for i, size in holders if size > 0]
     shorts = [i for i, size in holders if size < 0]
     for a, b in zip(longs, shorts, strict=False):
-        txs.append(Deleverage(a, b, market, 1).encode())
-        txs.append(Deleverage(b, a, market, 1).encode())
+        txs.append(Deleverage(a, b, held, 1).encode())
+        txs.append(Deleverage(b, a, held, 1).encode())
     return txs
 
 
@@ -263,7 +296,8 @@ def every_type(world: World, check: Any = None) -> list[bytes]:
     order's two fills (a Trade, then a Fill), a fee
     sweep, a withdrawal, a cancel, a deposit, both forced requests, price moves, a funding
     tick, a liquidation of the levered long, then a crash that leaves it bankrupt with the
-    insurance fund too small, and its deleveraging against the short. `check(world, tx)`
+    insurance fund too small, and its deleveraging against the short; an option series
+    traded and marked by the risk feed. `check(world, tx)`
     runs before each step is applied (in its context)."""
     txs: list[bytes] = []
 
@@ -300,4 +334,16 @@ def every_type(world: World, check: Any = None) -> list[bytes]:
     move(0, price * 84 // 100)
     move(0, price * 76 // 100)  # bankrupt; the fund cannot carry its deficit
     ok(Deleverage(1, 2, 0, 100).encode())
+    # an option series: sold against a long, then marked by the risk feed (three reports
+    # whose Greeks differ: each Greek's median)
+    series = world.state.markets[2]
+    assert series is not None
+    ok(world.trade(world.order(3, 2, False, 40, series.oracle_price), world.order(4, 2, True, 40, series.oracle_price), 40))
+    world.time += 1
+    ok(AdvanceTime(world.time).encode())
+    ok(builders.risk_update(2, world.time, [
+        (0, series.oracle_price + 300, series.delta + 9_000, series.gamma, series.vega + 50, ORACLE_KEYS[0]),
+        (1, series.oracle_price + 200, series.delta, series.gamma + 5_000, series.vega - 70, ORACLE_KEYS[1]),
+        (2, series.oracle_price + 100, series.delta - 4_000, series.gamma - 2_000, series.vega, ORACLE_KEYS[2]),
+    ], world.context).encode())
     return txs

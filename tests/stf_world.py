@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from rollup.stf import apply, builders
+from rollup.stf import apply, builders, products
 from rollup.stf.fork import Context, Receipt
-from rollup.stf.genesis import genesis_state
+from rollup.stf.genesis import DEVNET_MARKETS, genesis_state
 from rollup.stf.signing import address_of
-from rollup.stf.state import Config, State
+from rollup.stf.state import Config, Market, State
 from rollup.stf.transactions import ADVANCE_TIME, ORDER_NO_EXPIRY, AdvanceTime, Order
 
 ORACLE_KEYS = tuple(bytes([0xA0 + i]) * 32 for i in range(3))
@@ -19,6 +19,22 @@ CONFIG = Config(31337, b"\x42" * 20, tuple(address_of(k) for k in ORACLE_KEYS), 
 START_TIME = 1_000
 PRICES = {0: 300_000, 1: 1_000_000}
 FUNDED = 50_000_000  # 50 USD of collateral per user
+
+DAY = 86_400
+_SERIES = dict(initial_margin_ppm=15_000, maintenance_margin_ppm=10_000, liquidation_penalty_ppm=10_000,
+               max_funding_rate_ppm=0, max_price_move_ppm=500_000, oracle_staleness=3_600)
+OPTION_MARKETS = (
+    *(m._replace(vol_shock_ppm=100_000) for _, m in DEVNET_MARKETS),
+    Market(id=2, product=products.CALL, underlying=0, strike=300_000, expiry=START_TIME + 30 * DAY, **_SERIES),
+    Market(id=3, product=products.PUT, underlying=0, strike=280_000, expiry=START_TIME + 30 * DAY, **_SERIES),
+    Market(id=4, product=products.CALL, underlying=1, strike=1_000_000, expiry=START_TIME + 3_600, **_SERIES),
+)
+"""The perpetuals ETH (0) and BTC (1) with a 10-point volatility shock, and three series
+written on them: a 30-day at-the-money ETH call, a 30-day ETH put 7% out of the money,
+and a BTC call that expires an hour after START_TIME (scenarios reach its expiry)."""
+RISK = {2: (14_500, 545_649, 518_408, 34_087), 3: (6_000, -250_000, 420_000, 28_000),
+        4: (9_000, 520_000, 9_000_000, 4_000)}
+"""Each series' first (mark, delta, gamma, vega), signed by the committee in `make_world`."""
 
 
 @dataclass
@@ -68,6 +84,14 @@ class World:
         )
         return self.apply(update)
 
+    def set_risk(self, market: int, mark: int, delta: int, gamma: int, vega: int) -> Receipt:
+        """A RiskUpdate of `market` by signers 0 and 1, one second later."""
+        self.advance(1)
+        keys = ORACLE_KEYS
+        update = builders.risk_update(market, self.time, [(0, mark, delta, gamma, vega, keys[0]),
+                                                          (1, mark, delta, gamma, vega, keys[1])], self.context)
+        return self.apply(update)
+
     def advance(self, seconds: int) -> Receipt:
         self.time += seconds
         return self.apply(AdvanceTime(self.time))
@@ -79,9 +103,10 @@ class World:
 
 
 def make_world(users: int = 6, deposit: int = FUNDED, insurance: int = 1_000_000,
-               config: Config = CONFIG) -> World:
-    """Genesis, `users` accounts (ids 1..users) funded through the deposit queue, prices set."""
-    state = genesis_state(address_of(INSURANCE_KEY))
+               config: Config = CONFIG, options: bool = False) -> World:
+    """Genesis, `users` accounts (ids 1..users) funded through the deposit queue, prices set;
+    with `options`, OPTION_MARKETS listed and each series marked (RISK)."""
+    state = genesis_state(address_of(INSURANCE_KEY), OPTION_MARKETS if options else None)
     queues = builders.L1Queues()
     queues.deposit(0, address_of(INSURANCE_KEY), insurance)
     for i in range(users):
@@ -93,4 +118,7 @@ def make_world(users: int = 6, deposit: int = FUNDED, insurance: int = 1_000_000
         assert world.apply(entry).ok
     for market, price in PRICES.items():
         assert world.set_price(market, price).ok
+    if options:
+        for market, risk in RISK.items():
+            assert world.set_risk(market, *risk).ok
     return world

@@ -190,23 +190,33 @@ COMMITTEE = ORACLE_KEYS + tuple(bytes([0xB0 + i]) * 32 for i in range(16 - len(O
 """The largest oracle committee (MAX_ORACLE_SIGNERS = 16), heavy_world's signers first."""
 
 
-def test_an_oracle_update_of_sixteen_reports_fits(l1_url: str) -> None:
-    """The heaviest OracleUpdate: every one of 16 signers reports (16 signatures recovered
-    on L1), on the heavy pre-state."""
+@pytest.mark.parametrize("kind", ["OracleUpdate", "RiskUpdate"])
+def test_a_feed_update_of_sixteen_reports_fits(l1_url: str, kind: str) -> None:
+    """The heaviest OracleUpdate and RiskUpdate: every one of 16 signers reports (16
+    signatures recovered on L1; a RiskUpdate also takes the median of each Greek, 16
+    values apiece, all different), on the heavy pre-state (market 15 a put series for the
+    RiskUpdate)."""
     assert len(COMMITTEE) == MAX_ORACLE_SIGNERS
     with l1_snapshot(l1_url):
         signers = tuple(Web3.to_checksum_address(address_of(k)) for k in COMMITTEE)
         deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(SEQUENCER, challenge_window=3_600,
                                                                     oracle_signers=signers))
         world = heavy(deployment, L1(l1_url), 10**12, COMMITTEE)
-        market = world.state.market(15)
-        assert market is not None
         now = world.state.globals.time
-        reports = [(i, market.oracle_price + i, key) for i, key in enumerate(COMMITTEE)]
-        tx = builders.oracle_update(15, now, reports, world.context).encode()
+        if kind == "RiskUpdate":
+            world = with_options(world)
+            series = world.state.market(15)
+            assert series is not None and series.delta < 0
+            marks = [(i, series.oracle_price + i, series.delta + 997 * i * (-1) ** i, series.gamma + 31 * i,
+                      series.vega + (-1) ** i * i, key) for i, key in enumerate(COMMITTEE)]
+            tx = builders.risk_update(15, now, marks, world.context).encode()
+        else:
+            market = world.state.market(15)
+            assert market is not None
+            reports = [(i, market.oracle_price + i, key) for i, key in enumerate(COMMITTEE)]
+            tx = builders.oracle_update(15, now, reports, world.context).encode()
         assert apply(world.state.copy(), tx, world.context).reason == Reason.OK
         gas = reveal_gas(deployment, l1_url, world, tx)
     if os.environ.get("ROLLUP_PRINT_GAS"):
-        print(f"\nOracleUpdate (16 reports): whole proof on the heaviest inputs {gas:,} gas")
+        print(f"\n{kind} (16 reports): whole proof on the heaviest inputs {gas:,} gas")
     assert gas <= PROOF_GAS_LIMIT, gas
-

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from rollup.stf import Reason, apply, builders, margin
+from rollup.stf import Reason, apply, builders, margin, products
 from rollup.stf.constants import CANCELLED_HASH, INSURANCE_ACCOUNT
 from rollup.stf.fork import Context, Receipt
 from rollup.stf.genesis import genesis_state
@@ -169,6 +169,68 @@ def test_oracle_update_rules() -> None:
     assert update([(0, 305_000, k0), (1, 320_000, k1), (2, 310_000, k2)]) == Reason.OK
     assert world.state.markets[0].oracle_price == 310_000  # the median
     assert update([(0, 311_000, k0), (1, 311_000, k1)]) == Reason.ORACLE_NOT_NEWER
+
+
+def test_risk_update_rules() -> None:
+    """The risk feed of a series (RiskUpdate): the price checks of an OracleUpdate, the
+    Greeks' signs, the series' expiry, the product; the mark is the median report's
+    (clamped as a price), each Greek the median of its own column."""
+    world = make_world(options=True)
+    world.advance(1)
+    t = world.time
+    k0, k1, k2 = ORACLE_KEYS
+    put = world.state.markets[3]
+    assert put is not None and put.product == products.PUT
+
+    def update(reports: list[tuple[int, int, int, int, int, bytes]], market: int = 3, timestamp: int = t) -> Reason:
+        return world.apply(builders.risk_update(market, timestamp, reports, world.context)).reason
+
+    good = [(0, 6_100, -260_000, 430_000, 29_000, k0), (1, 6_200, -255_000, 440_000, 28_500, k1)]
+    assert update(good, market=0) == Reason.WRONG_PRODUCT  # a perpetual has no Greeks
+    assert update(good, market=9) == Reason.UNKNOWN_MARKET
+    assert update(good[:1]) == Reason.ORACLE_QUORUM
+    assert update(good, timestamp=t + 1) == Reason.ORACLE_STALE
+    assert update([(0, 6_100, 1, 430_000, 29_000, k0), good[1]]) == Reason.BAD_FIELD  # a put's delta > 0
+    assert update([(0, 6_100, -1_000_001, 430_000, 29_000, k0), good[1]]) == Reason.BAD_FIELD
+    assert update([(0, 6_100, -260_000, -1, 29_000, k0), good[1]]) == Reason.BAD_FIELD
+    assert update([(0, 6_100, -260_000, 430_000, -1, k0), good[1]]) == Reason.BAD_FIELD
+    assert update([(0, 0, -260_000, 430_000, 29_000, k0), good[1]]) == Reason.BAD_FIELD
+    assert update([good[0], (1, 6_200, -255_000, 440_000, 28_500, USER_KEYS[0])]) == Reason.WRONG_SIGNER
+    assert world.state.markets[3] == put  # nothing refused changed the series
+    # three reports: the mark is the middle one's, each Greek the middle of its own column
+    assert update([*good, (2, 6_150, -300_000, 420_000, 30_000, k2)]) == Reason.OK
+    marked = world.state.markets[3]
+    assert marked is not None
+    assert (marked.oracle_price, marked.oracle_time) == (6_150, t)
+    assert (marked.delta, marked.gamma, marked.vega) == (-260_000, 430_000, 29_000)
+    assert update(good) == Reason.ORACLE_NOT_NEWER
+    # a call's delta is in [0, PPM]; its mark more than doubled moves by the bound (50%)
+    world.advance(1)
+    call = world.state.markets[2]
+    assert call is not None
+    reports = [(0, call.oracle_price * 3, 1_000_000, 0, 0, k0), (1, call.oracle_price * 3, 1_000_000, 0, 0, k1)]
+    assert update([(0, 1, -1, 0, 0, k0), reports[1]], market=2, timestamp=world.time) == Reason.BAD_FIELD
+    assert update(reports, market=2, timestamp=world.time) == Reason.OK
+    assert world.state.markets[2].oracle_price == call.oracle_price * 3 // 2  # type: ignore[union-attr]
+    # the BTC call expires an hour after START_TIME: marked before, not at or after
+    expiry = world.state.markets[4].expiry  # type: ignore[union-attr]
+    world.advance(expiry - 1 - world.time)
+    late = [(0, 9_000, 500_000, 9_000_000, 4_000, k0), (1, 9_000, 500_000, 9_000_000, 4_000, k1)]
+    assert update(late, market=4, timestamp=expiry - 1) == Reason.OK
+    world.advance(1)
+    assert update(late, market=4, timestamp=expiry) == Reason.SERIES_EXPIRED
+
+
+def test_a_series_takes_no_index_price_and_no_funding() -> None:
+    """An OracleUpdate or a FundingTick on a series is WRONG_PRODUCT: its mark comes with
+    its Greeks, and an option pays no funding (a tick would charge its holders)."""
+    world = make_world(options=True)
+    k0, k1, _ = ORACLE_KEYS
+    world.advance(60)
+    update = builders.oracle_update(2, world.time, [(0, 15_000, k0), (1, 15_000, k1)], world.context)
+    assert world.apply(update).reason == Reason.WRONG_PRODUCT
+    assert world.apply(FundingTick(2, 1)).reason == Reason.WRONG_PRODUCT
+    assert world.apply(FundingTick(0, 1)).ok  # its underlying's funding is its own
 
 
 def test_a_move_beyond_the_bound_is_clamped_not_refused() -> None:
@@ -389,6 +451,13 @@ def test_eip712_digest_matches_eth_account() -> None:
     assert bytes(signed.signature) == ours
     digest = bytes(signed.message_hash)
     assert sign(digest, USER_KEYS[0]) == ours
+    # a risk report: its Greeks signed integers (a put's delta is negative)
+    report = {"market": 3, "mark": 6_100, "delta": -260_000, "gamma": 430_000, "vega": 29_000, "timestamp": 77}
+    signable = encode_typed_data(domain, {"RiskReport": EIP712_TYPES["RiskReport"]}, report)
+    signed = Account.sign_message(signable, ORACLE_KEYS[0])
+    ours = builders.risk_update(3, 77, [(0, 6_100, -260_000, 430_000, 29_000, ORACLE_KEYS[0])],
+                                world.context).reports[0].signature
+    assert bytes(signed.signature) == ours
 
 
 def test_spec_lists_every_reason_code() -> None:
@@ -410,9 +479,26 @@ def test_genesis_refuses_markets_the_rules_cannot_run() -> None:
     genesis_state(b"\x01" * 20, (good,))
     for bad in (good._replace(step_size=0), good._replace(tick_size=0), good._replace(product=7),
                 good._replace(maintenance_margin_ppm=0), good._replace(maintenance_margin_ppm=200_000),
-                good._replace(id=16), good._replace(liquidation_penalty_ppm=2_000_000)):
+                good._replace(id=16), good._replace(liquidation_penalty_ppm=2_000_000),
+                good._replace(vol_shock_ppm=1_000_001), good._replace(oracle_price=1),
+                good._replace(strike=1), good._replace(expiry=1), good._replace(delta=1)):
         with pytest.raises(ValueError):
             genesis_state(b"\x01" * 20, (bad,))
+
+
+def test_genesis_lists_series_on_its_perpetuals() -> None:
+    """A series is listed at genesis written on a perpetual of the same listing, with a
+    strike and an expiry, no funding and no volatility shock of its own."""
+    perp = Market(id=0)
+    call = Market(id=1, product=products.CALL, underlying=0, strike=300_000, expiry=10**9, max_funding_rate_ppm=0)
+    state = genesis_state(b"\x01" * 20, (perp, call))
+    assert state.markets[1] == call
+    for bad in ((call,), (perp, call._replace(underlying=2)), (perp, call, call._replace(id=2, underlying=1)),
+                (perp, call._replace(strike=0)), (perp, call._replace(expiry=0)),
+                (perp, call._replace(max_funding_rate_ppm=1)), (perp, call._replace(vol_shock_ppm=1)),
+                (perp, call._replace(settlement_price=1)), (perp, call._replace(id=0))):
+        with pytest.raises(ValueError):
+            genesis_state(b"\x01" * 20, bad)
 
 
 def test_a_context_made_from_another_does_not_reuse_its_digests() -> None:

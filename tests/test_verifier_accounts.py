@@ -332,8 +332,8 @@ def with_options(world: World) -> World:
     at-the-money month on a volatile underlying, every Greek nonzero) written on the
     perpetuals 0-7, each with a volatility shock: the accounts' 16 positions are then 8
     perpetuals and 8 series on 8 underlyings, every one of them netting perpetual and
-    option exposure, shorts among them (floors). No rule lists series yet: the records are
-    set as the state's (the pre-state of a proof is any state the witness opens)."""
+    option exposure, shorts among them (floors). The records are set as the state's (the
+    pre-state of a proof is any state the witness opens)."""
     for i in range(8):
         perpetual = world.state.market(i)
         assert perpetual is not None

@@ -1,7 +1,8 @@
 """Differential equivalence of the L1 verifier and the Python STF: the same
 (pre-state, transaction) gives the same reason, the same `applied` and the same post-state
 root, on valid, invalid and malformed transactions of every type (hypothesis scenarios,
-plus random and mutated bytes). CI's short mode runs at least 1,000 steps; ROLLUP_LONG=1
+plus random and mutated bytes), on perpetuals and option series (the world lists three:
+stf_world.OPTION_MARKETS). CI's short mode runs at least 1,000 steps; ROLLUP_LONG=1
 runs at least 10,000.
 
 The verifier is also fed forged witnesses (one field of the true witness changed, every
@@ -23,6 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rollup.stf import products
+from rollup.stf.transactions import decode
 from tests.forge import WITNESS
 from tests.scenarios import build, every_type, scenarios
 from tests.verifier_harness import ALL_TAGS, EvmVerifier
@@ -40,6 +43,19 @@ class Run:
     forged: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     """(type tag, the witness part changed, the verifier's refusal or "same") of every
     step with a forged witness."""
+    series: Counter[tuple[int, int]] = field(default_factory=Counter)
+    """(type tag, reason) of the steps that name an option series."""
+
+
+def names_a_series(state: Any, tx: bytes) -> bool:
+    """Whether `tx` decodes to a transaction naming a market that is an option series."""
+    decoded = decode(tx)
+    market = getattr(decoded, "market", None)
+    if market is None:
+        order = getattr(decoded, "taker", None)
+        market = order.market if order is not None else None
+    listed = state.market(market) if isinstance(market, int) else None
+    return listed is not None and listed.product != products.PERPETUAL
 
 
 def differential_run(verifier: EvmVerifier, fresh_world: Any, steps: int, forgeries: int) -> Run:
@@ -48,7 +64,10 @@ def differential_run(verifier: EvmVerifier, fresh_world: Any, steps: int, forger
     rng = random.Random(7)
 
     def compare(world: Any, tx: bytes) -> None:
-        out.seen[verifier.compare(world.state, tx, world.context)] += 1
+        result = verifier.compare(world.state, tx, world.context)
+        out.seen[result] += 1
+        if names_a_series(world.state, tx):
+            out.series[result] += 1
         if tx and tx[0] in ALL_TAGS and sum(out.forged.values()) < forgeries:
             name, outcome = verifier.compare_forged(world.state, tx, world.context, rng)
             out.forged[(tx[0], name.split(".")[0].split("[")[0], outcome)] += 1
@@ -102,6 +121,11 @@ def test_verifier_agrees_with_the_stf(run: Run) -> None:
         assert tag in kinds, f"type {tag:#x} never reached the verifier"
         assert (tag, 0) in run.seen, f"type {tag:#x} never succeeded"
     assert any(reason != 0 for _, reason in run.seen)
+    # options in the mix: a tenth of the steps name a series; trades and fills on series,
+    # and the risk feed, succeed
+    print(f"steps on series: {sum(run.series.values())}; by (type, reason): {sorted(run.series.items())}")
+    assert sum(run.series.values()) >= total // 10
+    assert (0x03, 0) in run.series and (0x0C, 0) in run.series and (0x0D, 0) in run.series
 
 
 @pytest.mark.slow

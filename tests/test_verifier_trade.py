@@ -93,10 +93,10 @@ def put_market(state: State, market_id: int, **fields: int) -> None:
 
 
 def add_markets(world: World, count: int) -> None:
-    """Markets 2..count-1, priced, beside the world's two."""
+    """Perpetual markets 2..count-1, priced, beside the world's two (in place of its series)."""
     for m in range(2, count):
-        put_market(world.state, m, oracle_price=10_000 * (m + 1), oracle_time=world.time,
-                   funding_time=world.time)
+        world.state.set_market(Market(m, oracle_price=10_000 * (m + 1), oracle_time=world.time,
+                                      funding_time=world.time))
 
 
 def with_byte(data: bytes, at: int, value: int) -> bytes:
@@ -222,9 +222,9 @@ def _unknown_market_far(w: World) -> bytes:
 
 @case("no price", Reason.NO_PRICE)
 def _no_price(w: World) -> bytes:
-    put_market(w.state, 2)
-    maker = order(w, 1, True, price=5, market=2)
-    return signed(w, maker, order(w, 2, False, price=5, market=2)).encode()
+    put_market(w.state, 5)
+    maker = order(w, 1, True, price=5, market=5)
+    return signed(w, maker, order(w, 2, False, price=5, market=5)).encode()
 
 
 def bad_field(**change: Any) -> Case:

@@ -25,7 +25,7 @@ from tests.stf_world import ORACLE_KEYS
 
 RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyForced", "VerifyRisk", "Portfolio")
 TAGS = {
-    "VerifyMarket": {0x01, 0x05, 0x06, 0x0A},
+    "VerifyMarket": {0x01, 0x05, 0x06, 0x0A, 0x0D},
     "VerifyTrade": {0x03, 0x0C},
     "VerifyAccount": {0x02, 0x04, 0x0B},
     "VerifyForced": {0x09},

@@ -15,7 +15,7 @@ Methods (params as an object, or positionally in the order listed):
     batches(limit)                             the operator's batches and their L1 status
     withdrawal_proof(index)                    what Bridge.claim needs, against a final batch
     next_nonce(account)                        a nonce above every one the account used
-    submit_oracle(tx)                          an OracleUpdate (hex), from the oracle feeder
+    submit_oracle(tx)                          an OracleUpdate or a RiskUpdate (hex), from the feeder
 
 An `order` is {account, market, side: "buy" | "sell", size, price, max_fee_ppm, nonce,
 expiry}, signed with EIP-712 (docs/spec.md, Signing). Every refusal is a JSON-RPC error
@@ -41,7 +41,17 @@ from ..stf.fork import filled_so_far, order_hash
 from ..stf.genesis import DEVNET_MARKETS
 from ..stf.reasons import Reason
 from ..stf.signing import recover, typed_digest
-from ..stf.transactions import FEE_BOUND, ORDER_LENGTH, Cancel, Order, Trade, Withdraw, decode
+from ..stf.transactions import (
+    FEE_BOUND,
+    ORACLE_UPDATE,
+    ORDER_LENGTH,
+    RISK_UPDATE,
+    Cancel,
+    Order,
+    Trade,
+    Withdraw,
+    decode,
+)
 from ..stf.transactions import Fill as FillTx
 from . import keeper
 from .book import Entry, ExitReason, Fill, Kind, OrderBook, Verdict
@@ -361,8 +371,8 @@ class OperatorService(jsonrpc.Service):
 
     def rpc_submit_oracle(self, params: Any) -> dict[str, Any]:
         tx = hex_data(param(params, 0, name="tx"), "tx", prefixed=False)
-        if not tx or tx[0] != 0x05:
-            raise error("invalid_params", "invalid params: not an OracleUpdate")
+        if not tx or tx[0] not in (ORACLE_UPDATE, RISK_UPDATE):
+            raise error("invalid_params", "invalid params: not an OracleUpdate or a RiskUpdate")
         with self.store.transaction() as db:
             receipt = self.seq.sequence(db, tx)
         if not receipt.ok:

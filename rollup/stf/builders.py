@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .fork import Context, deposit_entry, forced_entry, order_hash
+from .fork import Context, deposit_entry, forced_entry, order_hash, report_hash
 from .hashing import ZERO_HASH, keccak
 from .signing import (
     CANCEL_TYPEHASH,
-    ORACLE_PRICE_TYPEHASH,
     WITHDRAWAL_TYPEHASH,
     sign,
     struct_hash,
@@ -26,6 +25,8 @@ from .transactions import (
     OracleReport,
     OracleUpdate,
     Order,
+    RiskReport,
+    RiskUpdate,
     Trade,
     Withdraw,
 )
@@ -63,9 +64,21 @@ def oracle_update(market: int, timestamp: int, prices: Sequence[tuple[int, int, 
     """`prices`: (signer index, price, signer key) per report; sorted here by price."""
     reports = []
     for signer, price, key in sorted(prices, key=lambda r: (r[1], r[0])):
-        digest = struct_hash(ORACLE_PRICE_TYPEHASH, market, price, timestamp)
+        digest = report_hash(market, OracleReport(signer, price, b""), timestamp)
         reports.append(OracleReport(signer, price, sign(typed_digest(context.domain, digest), key)))
     return OracleUpdate(market, timestamp, tuple(reports))
+
+
+def risk_update(market: int, timestamp: int, marks: Sequence[tuple[int, int, int, int, int, bytes]],
+                context: Context) -> RiskUpdate:
+    """`marks`: (signer index, mark, delta, gamma, vega, signer key) per report; sorted
+    here by mark."""
+    reports = []
+    for signer, mark, delta, gamma, vega, key in sorted(marks, key=lambda r: (r[1], r[0])):
+        unsigned = RiskReport(signer, mark, b"", delta, gamma, vega)
+        signature = sign(typed_digest(context.domain, report_hash(market, unsigned, timestamp)), key)
+        reports.append(unsigned._replace(signature=signature))
+    return RiskUpdate(market, timestamp, tuple(reports))
 
 
 @dataclass

@@ -43,6 +43,7 @@ from .signing import (
     CANCEL_TYPEHASH,
     ORACLE_PRICE_TYPEHASH,
     ORDER_TYPEHASH,
+    RISK_REPORT_TYPEHASH,
     WITHDRAWAL_TYPEHASH,
     domain_separator,
     recover,
@@ -69,8 +70,11 @@ from .transactions import (
     ForcedRequest,
     FundingTick,
     Liquidate,
+    OracleReport,
     OracleUpdate,
     Order,
+    RiskReport,
+    RiskUpdate,
     SweepFees,
     Trade,
     Withdraw,
@@ -556,13 +560,9 @@ def order_authority(
 
 
 def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Outcome:
-    """Set a market's price to the median of k-of-n signed reports of one timestamp.
-    Checks, in order: the market exists (UNKNOWN_MARKET); at least `quorum` reports
-    (ORACLE_QUORUM); timestamp not after the system time and not older than the
-    market's staleness window (ORACLE_STALE); later than the current price's
-    (ORACLE_NOT_NEWER); prices in (0, MAX_PRICE] and signer indexes within the committee
-    (BAD_FIELD); prices non-decreasing (ORACLE_UNSORTED); signers distinct (ORACLE_QUORUM);
-    each report signed by its signer (BAD_SIGNATURE, WRONG_SIGNER); the median
+    """Set a perpetual's price to the median of k-of-n signed reports of one timestamp.
+    Checks, in order: the market exists (UNKNOWN_MARKET) and is a perpetual (WRONG_PRODUCT:
+    a series' mark comes with its Greeks, by RiskUpdate); then `check_reports`; the median
     (report (k-1)//2) becomes the price, clamped to within max_price_move_ppm of the
     current one (`clamp`; the first price is free): a move beyond the bound, as in a real
     crash, is followed one bounded step per update instead of refused. The first price
@@ -570,6 +570,58 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
     market = state.market(tx.market)
     if market is None:
         return Reason.UNKNOWN_MARKET
+    if market.product != products.PERPETUAL:
+        return Reason.WRONG_PRODUCT
+    refused = check_reports(state, market, tx, context)
+    if refused is not None:
+        return refused
+    median = tx.reports[(len(tx.reports) - 1) // 2].price
+    old = market.oracle_price
+    price = clamp(median, old, market.max_price_move_ppm) if old != 0 else median
+    # funding accrues from a market's first price: before it, funding_time means nothing
+    # (a first tick measured from genesis would allow an unbounded move)
+    funding_time = market.funding_time if old != 0 else state.globals.time
+    return Effects(markets=[market._replace(oracle_price=price, oracle_time=tx.timestamp, funding_time=funding_time)])
+
+
+def apply_risk_update(state: State, tx: RiskUpdate, context: Context) -> Outcome:
+    """Set an option series' mark and Greeks from k-of-n signed reports of one timestamp
+    (the risk feed). Checks, in order: the market exists (UNKNOWN_MARKET) and is a series
+    (WRONG_PRODUCT); then `check_reports`, whose field check adds the Greeks' signs: a
+    call's delta in [0, PPM], a put's in [-PPM, 0], gamma and vega >= 0 (BAD_FIELD); the
+    timestamp before the series' expiry (SERIES_EXPIRED: after it the series is settled,
+    not marked). The mark is the median report's (they are sorted by mark), clamped as a
+    price is (`clamp`); each Greek is the median of its own values (`lower_median`), so a
+    minority of signers can move none of them outside the range the others span."""
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.product == products.PERPETUAL:
+        return Reason.WRONG_PRODUCT
+    refused = check_reports(state, market, tx, context)
+    if refused is not None:
+        return refused
+    reports = tx.reports
+    median = reports[(len(reports) - 1) // 2].mark
+    old = market.oracle_price
+    return Effects(markets=[market._replace(
+        oracle_price=clamp(median, old, market.max_price_move_ppm) if old != 0 else median,
+        oracle_time=tx.timestamp,
+        delta=lower_median([r.delta for r in reports]),
+        gamma=lower_median([r.gamma for r in reports]),
+        vega=lower_median([r.vega for r in reports]),
+    )])
+
+
+def check_reports(state: State, market: Market, tx: OracleUpdate | RiskUpdate, context: Context) -> Reason | None:
+    """The checks an OracleUpdate and a RiskUpdate share, in order: at least `quorum`
+    reports (ORACLE_QUORUM); timestamp not after the system time and not older than the
+    market's staleness window (ORACLE_STALE); later than the current price's
+    (ORACLE_NOT_NEWER); a RiskUpdate's before the series' expiry (SERIES_EXPIRED); each
+    price in (0, MAX_PRICE], signer index within the committee and, for a RiskUpdate,
+    `greeks_in_range` (BAD_FIELD); prices non-decreasing (ORACLE_UNSORTED); signers
+    distinct (ORACLE_QUORUM); each report signed by its signer (BAD_SIGNATURE,
+    WRONG_SIGNER). None when all hold."""
     signers = context.config.oracle_signers
     if len(tx.reports) < context.config.oracle_quorum:
         return Reason.ORACLE_QUORUM
@@ -578,11 +630,17 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
         return Reason.ORACLE_STALE
     if tx.timestamp <= market.oracle_time:
         return Reason.ORACLE_NOT_NEWER
-    for report in tx.reports:
-        if not 0 < report.price <= MAX_PRICE or report.signer >= len(signers):
+    risk = isinstance(tx, RiskUpdate)
+    if risk and tx.timestamp >= market.expiry:
+        return Reason.SERIES_EXPIRED
+    prices = [r.mark if isinstance(r, RiskReport) else r.price for r in tx.reports]
+    for report, price in zip(tx.reports, prices, strict=True):
+        if not 0 < price <= MAX_PRICE or report.signer >= len(signers):
             return Reason.BAD_FIELD
-    for previous, report in zip(tx.reports, tx.reports[1:], strict=False):
-        if report.price < previous.price:
+        if isinstance(report, RiskReport) and not greeks_in_range(market.product, report):
+            return Reason.BAD_FIELD
+    for previous, price in zip(prices, prices[1:], strict=False):
+        if price < previous:
             return Reason.ORACLE_UNSORTED
     seen = 0
     for report in tx.reports:
@@ -591,19 +649,35 @@ def apply_oracle_update(state: State, tx: OracleUpdate, context: Context) -> Out
             return Reason.ORACLE_QUORUM
         seen |= bit
     for report in tx.reports:
-        digest = struct_hash(ORACLE_PRICE_TYPEHASH, tx.market, report.price, tx.timestamp)
-        signer = recover(typed_digest(context.domain, digest), report.signature)
+        signer = recover(typed_digest(context.domain, report_hash(tx.market, report, tx.timestamp)),
+                         report.signature)
         if signer is None:
             return Reason.BAD_SIGNATURE
         if signer != signers[report.signer]:
             return Reason.WRONG_SIGNER
-    median = tx.reports[(len(tx.reports) - 1) // 2].price
-    old = market.oracle_price
-    price = clamp(median, old, market.max_price_move_ppm) if old != 0 else median
-    # funding accrues from a market's first price: before it, funding_time means nothing
-    # (a first tick measured from genesis would allow an unbounded move)
-    funding_time = market.funding_time if old != 0 else now
-    return Effects(markets=[market._replace(oracle_price=price, oracle_time=tx.timestamp, funding_time=funding_time)])
+    return None
+
+
+def report_hash(market: int, report: OracleReport | RiskReport, timestamp: int) -> bytes:
+    """The EIP-712 struct hash a report's signer signed: OraclePrice(market, price,
+    timestamp) or RiskReport(market, mark, delta, gamma, vega, timestamp)."""
+    if isinstance(report, RiskReport):
+        return struct_hash(RISK_REPORT_TYPEHASH, market, report.mark, report.delta, report.gamma, report.vega,
+                           timestamp)
+    return struct_hash(ORACLE_PRICE_TYPEHASH, market, report.price, timestamp)
+
+
+def greeks_in_range(product: int, report: RiskReport) -> bool:
+    """A long option's Greeks have fixed signs: a call's delta in [0, PPM], a put's in
+    [-PPM, 0], gamma (cash gamma) and vega non-negative."""
+    low, high = (0, PPM) if product == products.CALL else (-PPM, 0)
+    return low <= report.delta <= high and report.gamma >= 0 and report.vega >= 0
+
+
+def lower_median(values: Sequence[int]) -> int:
+    """The ((k-1)//2)-th smallest of k values: the median, the lower one when k is even
+    (the rule a report's price follows, as the reports are sorted by it)."""
+    return sorted(values)[(len(values) - 1) // 2]
 
 
 def clamp(median: int, old: int, max_move_ppm: int) -> int:
@@ -621,13 +695,18 @@ def clamp(median: int, old: int, max_move_ppm: int) -> int:
 
 def apply_funding_tick(state: State, tx: FundingTick, context: Context) -> Outcome:
     """Add `index_delta` to a market's funding index (positive: longs pay shorts).
-    Checks: the market exists (UNKNOWN_MARKET) and has a price (NO_PRICE); time has
-    passed since the last tick (FUNDING_NO_TIME); the move is within the rate cap:
+    Checks: the market exists (UNKNOWN_MARKET), is a perpetual (WRONG_PRODUCT: an option
+    pays no funding) and has a price (NO_PRICE); time has passed since the last tick
+    (FUNDING_NO_TIME); the move is within the rate cap:
         |delta| * PPM * 3600 <= max_funding_rate_ppm * price * elapsed * FUNDING_SCALE
     (FUNDING_TOO_LARGE); the index stays in bounds (OVERFLOW)."""
-    market = priced_market(state, tx.market)
-    if isinstance(market, Reason):
-        return market
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.product != products.PERPETUAL:
+        return Reason.WRONG_PRODUCT
+    if market.oracle_price == 0:
+        return Reason.NO_PRICE
     elapsed = state.globals.time - market.funding_time
     if elapsed <= 0:
         return Reason.FUNDING_NO_TIME
@@ -860,6 +939,7 @@ RULES = {
     Fill: apply_fill,
     Cancel: apply_cancel,
     OracleUpdate: apply_oracle_update,
+    RiskUpdate: apply_risk_update,
     FundingTick: apply_funding_tick,
     Liquidate: apply_liquidate,
     Deleverage: apply_deleverage,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import products
-from .constants import INSURANCE_ACCOUNT, MAX_MARKETS, PPM
+from .constants import INSURANCE_ACCOUNT, MAX_MARKETS, MAX_PRICE, PPM
 from .state import Account, Market, State
 
 
@@ -45,7 +45,7 @@ def check_market(market: Market) -> None:
     """Markets are fixed at genesis; the rules assume these of every market (a step or tick
     of zero would make a trade's divisibility check divide by zero). Raises ValueError."""
     if not 0 <= market.id < MAX_MARKETS:
-        raise ValueError(f"market id {market.id} outside 0..{MAX_MARKETS - 1}")
+        raise ValueError(f"market {market.id}: id outside 0..{MAX_MARKETS - 1}")
     if market.product not in products.PRODUCTS:
         raise ValueError(f"market {market.id}: unknown product {market.product}")
     if market.tick_size < 1 or market.step_size < 1:
@@ -56,14 +56,46 @@ def check_market(market: Market) -> None:
         raise ValueError(f"market {market.id}: penalty and price move are fractions of at most 1")
     if market.oracle_staleness < 1:
         raise ValueError(f"market {market.id}: the oracle staleness window must be at least 1 s")
+    if market.vol_shock_ppm > PPM:
+        raise ValueError(f"market {market.id}: the volatility shock is a fraction of at most 1")
+    if market.oracle_price or market.oracle_time or market.funding_index or market.funding_time \
+            or market.open_interest or market.settlement_price or market.delta or market.gamma or market.vega:
+        raise ValueError(f"market {market.id}: starts unpriced, unsettled and with no open interest")
+    terms = (market.underlying, market.strike, market.expiry)
+    if market.product == products.PERPETUAL:
+        if any(terms):
+            raise ValueError(f"market {market.id}: a perpetual has no underlying, strike or expiry")
+        return
+    if market.vol_shock_ppm or market.max_funding_rate_ppm:
+        raise ValueError(f"market {market.id}: a series has no volatility shock (its underlying's) and no funding")
+    if not 0 < market.strike <= MAX_PRICE or not 0 < market.expiry < 2**64:
+        raise ValueError(f"market {market.id}: a series needs a strike in (0, MAX_PRICE] and an expiry")
+
+
+def check_listing(markets: tuple[Market, ...]) -> None:
+    """Each market checked (`check_market`), ids distinct, and each series written on a
+    perpetual of the same listing. Raises ValueError."""
+    by_id: dict[int, Market] = {}
+    for market in markets:
+        check_market(market)
+        if market.id in by_id:
+            raise ValueError(f"market {market.id}: listed twice")
+        by_id[market.id] = market
+    for market in markets:
+        if market.product == products.PERPETUAL:
+            continue
+        underlying = by_id.get(market.underlying)
+        if underlying is None or underlying.product != products.PERPETUAL:
+            raise ValueError(f"market {market.id}: its underlying {market.underlying} is not a listed perpetual")
 
 
 def genesis_state(insurance_owner: bytes, markets: tuple[Market, ...] | None = None) -> State:
-    """The state at genesis: the markets (no price yet, each checked by `check_market`) and
+    """The state at genesis: the markets (no price yet; checked by `check_listing`) and
     the insurance fund's account."""
     state = State()
-    for market in markets if markets is not None else tuple(m for _, m in DEVNET_MARKETS):
-        check_market(market)
+    listing = markets if markets is not None else tuple(m for _, m in DEVNET_MARKETS)
+    check_listing(listing)
+    for market in listing:
         state.set_market(market)
     state.set_accounts({INSURANCE_ACCOUNT: Account(owner=insurance_owner)})
     return state

@@ -21,16 +21,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from . import signing
-from .fork import Context, Receipt, apply, order_hash
-from .signing import (
-    CANCEL_TYPEHASH,
-    ORACLE_PRICE_TYPEHASH,
-    WITHDRAWAL_TYPEHASH,
-    struct_hash,
-    typed_digest,
-)
+from .fork import Context, Receipt, apply, order_hash, report_hash
+from .signing import CANCEL_TYPEHASH, WITHDRAWAL_TYPEHASH, struct_hash, typed_digest
 from .state import State
-from .transactions import Cancel, Fill, OracleUpdate, Trade, Withdraw, decode
+from .transactions import Cancel, Fill, OracleUpdate, RiskUpdate, Trade, Withdraw, decode
 
 Pair = tuple[bytes, bytes]
 """(the typed-data digest that was signed, the 65-byte signature)."""
@@ -53,9 +47,8 @@ def signatures(tx_bytes: bytes, domain: bytes) -> list[Pair]:
         return [(typed_digest(domain, digest), tx.signature)]
     if isinstance(tx, Cancel):
         return [(typed_digest(domain, struct_hash(CANCEL_TYPEHASH, tx.account, tx.nonce)), tx.signature)]
-    if isinstance(tx, OracleUpdate):
-        return [(typed_digest(domain, struct_hash(ORACLE_PRICE_TYPEHASH, tx.market, r.price, tx.timestamp)),
-                 r.signature) for r in tx.reports]
+    if isinstance(tx, OracleUpdate | RiskUpdate):
+        return [(typed_digest(domain, report_hash(tx.market, r, tx.timestamp)), r.signature) for r in tx.reports]
     return []
 
 

@@ -1,8 +1,8 @@
 """Products: how a position in a market is valued and margined.
 
-The seam where a second product (options) plugs in: the money rules in `margin` ask the
-market's product for a position's mark value and its margin requirement, and nothing
-else about what the position is. Version 1 has one product.
+The money rules in `margin` ask the market's product for a position's mark value and its
+linear margin requirement; an account holding an option series is margined as a
+portfolio instead (`portfolio`, through `margin.requirement`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ CALL = 1
 PUT = 2
 """A European put, cash-settled: pays max(strike - settlement, 0) per lot at expiry."""
 
-PRODUCTS = frozenset({PERPETUAL})
-"""The products a market may trade in this version (checked at genesis). CALL and PUT
-records exist (state.Market, its option fields) but are not listed until the risk feed
-and settlement rules are in."""
+PRODUCTS = frozenset({PERPETUAL, CALL, PUT})
+"""The products a market may trade (checked at genesis: `genesis.check_market`)."""
 
 
 def mark_value(product: int, size: int, price: int) -> int:
-    """A position's contribution to account value, in collateral units."""
-    # PERPETUAL is the only product of version 1; markets are created with it at genesis.
+    """A position's contribution to account value, in collateral units: its size times
+    the price (a perpetual's oracle price, a series' mark), whatever the product."""
     return size * price
 
 

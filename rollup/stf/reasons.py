@@ -63,3 +63,7 @@ class Reason(IntEnum):
     NOT_DELEVERAGEABLE = 83
     NO_POSITION = 84
     BAD_COUNTERPARTY = 85
+    # options
+    WRONG_PRODUCT = 90
+    """A rule for one product named a market of another: an OracleUpdate or FundingTick on
+    an option series, a RiskUpdate on a perpetual."""

@@ -28,11 +28,13 @@ ORDER_TYPE = (
 WITHDRAWAL_TYPE = "Withdrawal(uint32 account,uint64 amount,uint64 nonce,uint64 expiry)"
 CANCEL_TYPE = "Cancel(uint32 account,uint64 nonce)"
 ORACLE_PRICE_TYPE = "OraclePrice(uint8 market,uint64 price,uint64 timestamp)"
+RISK_REPORT_TYPE = "RiskReport(uint8 market,uint64 mark,int32 delta,int64 gamma,int64 vega,uint64 timestamp)"
 
 ORDER_TYPEHASH = keccak(ORDER_TYPE.encode())
 WITHDRAWAL_TYPEHASH = keccak(WITHDRAWAL_TYPE.encode())
 CANCEL_TYPEHASH = keccak(CANCEL_TYPE.encode())
 ORACLE_PRICE_TYPEHASH = keccak(ORACLE_PRICE_TYPE.encode())
+RISK_REPORT_TYPEHASH = keccak(RISK_REPORT_TYPE.encode())
 
 EIP712_TYPES = {
     "Order": [
@@ -57,12 +59,21 @@ EIP712_TYPES = {
         {"name": "price", "type": "uint64"},
         {"name": "timestamp", "type": "uint64"},
     ],
+    "RiskReport": [
+        {"name": "market", "type": "uint8"},
+        {"name": "mark", "type": "uint64"},
+        {"name": "delta", "type": "int32"},
+        {"name": "gamma", "type": "int64"},
+        {"name": "vega", "type": "int64"},
+        {"name": "timestamp", "type": "uint64"},
+    ],
 }
 """The message types in the form eth_account's sign_typed_data takes."""
 
 
 def word(value: int) -> bytes:
-    return value.to_bytes(32, "big")
+    """A 32-byte EIP-712 word: a negative value (int32, int64) in two's complement."""
+    return value.to_bytes(32, "big", signed=value < 0)
 
 
 def domain_separator(chain_id: int, verifying_contract: bytes) -> bytes:

@@ -1,7 +1,7 @@
 """Transactions and their canonical byte encodings.
 
 A transaction is a one-byte type tag followed by fixed-width big-endian fields; its
-length is fixed by its type (OracleUpdate: by its report count). `decode` turns any byte
+length is fixed by its type (OracleUpdate and RiskUpdate: by their report count). `decode` turns any byte
 string into a transaction or a Reason (EMPTY, UNKNOWN_TYPE, BAD_LENGTH, BAD_FIELD);
 `encode(decode(b)) == b` for every b that decodes.
 
@@ -35,6 +35,7 @@ FORCED_REQUEST = 0x09
 ADVANCE_TIME = 0x0A
 SWEEP_FEES = 0x0B
 FILL = 0x0C
+RISK_UPDATE = 0x0D
 
 FORCED_WITHDRAW = 0
 """ForcedRequest kind: withdraw `amount` of collateral."""
@@ -45,6 +46,11 @@ SIGNATURE_LENGTH = 65
 COMPACT_SIGNATURE_LENGTH = 64
 ORDER_LENGTH = 26
 REPORT_LENGTH = 1 + 8 + SIGNATURE_LENGTH
+RISK_REPORT_LENGTH = REPORT_LENGTH + 4 + 8 + 8
+"""A RiskUpdate's report is an OracleUpdate's (signer, mark, signature) followed by the
+Greeks: delta int32 | gamma int64 | vega int64."""
+MAX_TX = 11 + RISK_REPORT_LENGTH * MAX_ORACLE_SIGNERS
+"""The longest transaction: a RiskUpdate with a report from every signer (1,515 bytes)."""
 BUY_FLAG = 0x80
 
 
@@ -52,6 +58,8 @@ def _u(data: bytes, start: int, width: int) -> int:
     return int.from_bytes(data[start : start + width], "big")
 
 
+_GREEKS = struct.Struct(">iqq")
+"""delta int32 | gamma int64 | vega int64"""
 TRADE_LAYOUT = struct.Struct(">26s64s26s64s5sHH")
 """maker order | maker signature | taker order | taker signature | fill u40 | maker fee u16 | taker fee u16"""
 FILL_LAYOUT = struct.Struct(">II26s64s5sHH")
@@ -224,6 +232,39 @@ class OracleUpdate(NamedTuple):
         )
 
 
+class RiskReport(NamedTuple):
+    """One signer's view of an option series: its mark and Greeks (units in spec §10.2)."""
+
+    signer: int
+    mark: int
+    signature: bytes
+    delta: int
+    gamma: int
+    vega: int
+
+    def encode(self) -> bytes:
+        return (
+            bytes((self.signer,)) + self.mark.to_bytes(8, "big") + self.signature
+            + _GREEKS.pack(self.delta, self.gamma, self.vega)
+        )
+
+
+class RiskUpdate(NamedTuple):
+    """Set an option series' mark and Greeks from k-of-n signed reports of one timestamp."""
+
+    market: int
+    timestamp: int
+    reports: tuple[RiskReport, ...]
+
+    def encode(self) -> bytes:
+        return (
+            bytes((RISK_UPDATE, self.market))
+            + self.timestamp.to_bytes(8, "big")
+            + bytes((len(self.reports),))
+            + b"".join(r.encode() for r in self.reports)
+        )
+
+
 class FundingTick(NamedTuple):
     market: int
     index_delta: int
@@ -303,8 +344,8 @@ class SweepFees(NamedTuple):
 
 
 Transaction = (
-    Deposit | Withdraw | Trade | Fill | Cancel | OracleUpdate | FundingTick | Liquidate | Deleverage
-    | ForcedRequest | AdvanceTime | SweepFees
+    Deposit | Withdraw | Trade | Fill | Cancel | OracleUpdate | RiskUpdate | FundingTick | Liquidate
+    | Deleverage | ForcedRequest | AdvanceTime | SweepFees
 )
 
 LENGTHS = {
@@ -320,7 +361,8 @@ LENGTHS = {
     ADVANCE_TIME: 1 + 8,
     SWEEP_FEES: 1 + 8,
 }
-"""Exact encoded length of each fixed-length type (OracleUpdate: 11 + 74 per report)."""
+"""Exact encoded length of each fixed-length type (OracleUpdate: 11 + 74 per report;
+RiskUpdate: 11 + 94 per report)."""
 
 
 def decode(data: bytes) -> Transaction | Reason:
@@ -328,8 +370,8 @@ def decode(data: bytes) -> Transaction | Reason:
     if not data:
         return Reason.EMPTY
     tag = data[0]
-    if tag == ORACLE_UPDATE:
-        return _decode_oracle(data)
+    if tag == ORACLE_UPDATE or tag == RISK_UPDATE:
+        return _decode_reports(data)
     expected = LENGTHS.get(tag)
     if expected is None:
         return Reason.UNKNOWN_TYPE
@@ -369,17 +411,25 @@ def decode(data: bytes) -> Transaction | Reason:
     return AdvanceTime(_u(data, 1, 8))
 
 
-def _decode_oracle(data: bytes) -> OracleUpdate | Reason:
+def _decode_reports(data: bytes) -> OracleUpdate | RiskUpdate | Reason:
+    """An OracleUpdate or a RiskUpdate: market u8 | timestamp u64 | count u8 | reports."""
+    risk = data[0] == RISK_UPDATE
+    stride = RISK_REPORT_LENGTH if risk else REPORT_LENGTH
     if len(data) < 11:
         return Reason.BAD_LENGTH
     count = data[10]
-    if len(data) != 11 + REPORT_LENGTH * count:
+    if len(data) != 11 + stride * count:
         return Reason.BAD_LENGTH
     if not 1 <= count <= MAX_ORACLE_SIGNERS:
         return Reason.BAD_FIELD
-    reports = []
-    for i in range(count):
-        start = 11 + REPORT_LENGTH * i
-        reports.append(OracleReport(data[start], _u(data, start + 1, 8),
-                                    data[start + 9 : start + REPORT_LENGTH]))
-    return OracleUpdate(data[1], _u(data, 2, 8), tuple(reports))
+    market, timestamp = data[1], _u(data, 2, 8)
+    starts = range(11, 11 + stride * count, stride)
+    if risk:
+        return RiskUpdate(market, timestamp, tuple(
+            RiskReport(data[at], _u(data, at + 1, 8), data[at + 9 : at + REPORT_LENGTH],
+                       *_GREEKS.unpack_from(data, at + REPORT_LENGTH))
+            for at in starts
+        ))
+    return OracleUpdate(market, timestamp, tuple(
+        OracleReport(data[at], _u(data, at + 1, 8), data[at + 9 : at + REPORT_LENGTH]) for at in starts
+    ))
