@@ -106,7 +106,7 @@ def step(
 def _rules(tag: uint256) -> Rules:
     if tag == txs.TRADE or tag == txs.FILL:
         return trade_rules
-    if tag == txs.WITHDRAW or tag == txs.CANCEL or tag == txs.SWEEP_FEES:
+    if tag == txs.WITHDRAW or tag == txs.CANCEL or tag == txs.SWEEP_FEES or tag == txs.SETTLE_POSITION:
         return account_rules
     if tag == txs.FORCED_REQUEST:
         return forced_rules

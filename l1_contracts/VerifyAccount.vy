@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 """
-@title One-step verifier: the account rules (Withdraw, Cancel, SweepFees)
+@title One-step verifier: the account rules (Withdraw, Cancel, SweepFees, SettlePosition)
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
         the same order, and returns (reason, applied, post-state root). Stateless: `step`
         checks the shape of the transaction's bytes and the witness against the pre-state
@@ -36,6 +36,8 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         writes = self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, money.marks(markets, ctx.portfolio))
     elif tag == txs.CANCEL:
         writes = self._cancel(data, ctx.domain, w.accounts_root, w.first, w.globals)
+    elif tag == txs.SETTLE_POSITION:
+        writes = self._settle_position(data, w.accounts_root, w.first, w.globals, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
     else:
         assert tag == txs.SWEEP_FEES, "verifier: not an account rule"
         writes = self._sweep_fees(data, w.accounts_root, w.first, w.globals)
@@ -43,6 +45,52 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
         writes, market_leaves, pre_root,
     )
+
+
+@internal
+@pure
+def _settle_position(
+    data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, g: leaves.Globals, candidate: leaves.Market,
+    listed: uint256,
+) -> witness.Writes:
+    """apply_settle_position: the account exists (UNKNOWN_ACCOUNT); the market exists
+    (UNKNOWN_MARKET), is a series (WRONG_PRODUCT) and is settled (NOT_SETTLED); a position
+    in it (NO_POSITION); bounds (OVERFLOW). The position is removed and collateral moves
+    by size * payoff (the series' mark since SettleSeries), the funding pool the other way;
+    open interest less the long part."""
+    account_id: uint256 = txs.u32(data, 1)
+    market_id: uint256 = txs.u8(data, 5)
+    account: leaves.Account = empty(leaves.Account)
+    known: bool = False
+    account, known = transfers.known_account(accounts_root, first, account_id)
+    if not known:
+        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    market: leaves.Market = empty(leaves.Market)
+    exists: bool = False
+    market, exists = witness.market(candidate, listed, market_id)
+    if not exists:
+        return witness.refuse(txs.UNKNOWN_MARKET)
+    if market.product == leaves.PERPETUAL:
+        return witness.refuse(txs.WRONG_PRODUCT)
+    if leaves.settlement_of(market) == 0:
+        return witness.refuse(txs.NOT_SETTLED)
+    held: int256 = money.size_of(account, market_id)
+    if held == 0:
+        return witness.refuse(txs.NO_POSITION)
+    paid: int256 = held * convert(market.oracle_price, int256)
+    account = money.with_position(account, market_id, 0, 0)
+    account.collateral += paid
+    if not transfers.in_bounds(account):
+        return witness.refuse(txs.OVERFLOW)
+    if held > 0:
+        market.open_interest -= convert(held, uint256)
+    out: witness.Writes = witness.nothing(g)
+    out.globals.funding_pool = g.funding_pool - paid
+    out.flags = witness.WRITE_FIRST | witness.WRITE_MARKET
+    out.first_id = account_id
+    out.first = account
+    out.market = market
+    return out
 
 
 @internal

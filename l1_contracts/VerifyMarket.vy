@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 """
-@title One-step verifier: the market and clock rules (OracleUpdate, RiskUpdate, FundingTick, AdvanceTime) and Deposit
+@title One-step verifier: the market and clock rules (OracleUpdate, RiskUpdate, SettleSeries, FundingTick, AdvanceTime) and Deposit
 @notice Re-executes one transaction under rollup/stf/fork.py's rules, with its checks in
         the same order, and returns (reason, applied, post-state root). Stateless: `step`
         checks the shape of the transaction's bytes and the witness against the pre-state
@@ -48,7 +48,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     elif tag == txs.FUNDING_TICK:
         writes = self._funding_tick(data, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
     else:
-        assert tag == txs.ORACLE_UPDATE or tag == txs.RISK_UPDATE, "verifier: not a market rule"
+        assert tag == txs.ORACLE_UPDATE or tag == txs.RISK_UPDATE or tag == txs.SETTLE_SERIES, "verifier: not a market rule"
         writes = self._oracle_update(data, ctx, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
@@ -153,29 +153,41 @@ def _funding_tick(data: Bytes[txs.MAX_TX], g: leaves.Globals, candidate: leaves.
 @internal
 @view
 def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Globals, candidate: leaves.Market, listed: uint256) -> witness.Writes:
-    """apply_oracle_update (a perpetual's price) and apply_risk_update (a series' mark and
-    Greeks), with check_reports between them, check for check. A RiskUpdate's report is
-    an OracleUpdate's followed by its Greeks, 20 bytes laid out as the record's risk word."""
-    risk: bool = txs.u8(data, 0) == txs.RISK_UPDATE
+    """apply_oracle_update (a perpetual's price), apply_risk_update (a series' mark and
+    Greeks) and apply_settle_series (a series' settlement price), with check_reports
+    between them, check for check. A RiskUpdate's report is an OracleUpdate's followed by
+    its Greeks, 20 bytes laid out as the record's risk word."""
+    tag: uint256 = txs.u8(data, 0)
+    risk: bool = tag == txs.RISK_UPDATE
+    settle: bool = tag == txs.SETTLE_SERIES
     market_id: uint256 = txs.u8(data, 1)
     market: leaves.Market = empty(leaves.Market)
     exists: bool = False
     market, exists = witness.market(candidate, listed, market_id)
     if not exists:
         return witness.refuse(txs.UNKNOWN_MARKET)
-    if (market.product == leaves.PERPETUAL) == risk:
+    if (market.product == leaves.PERPETUAL) != (tag == txs.ORACLE_UPDATE):
         return witness.refuse(txs.WRONG_PRODUCT)
+    expiry: uint256 = leaves.expiry_of(market)
+    if settle and leaves.settlement_of(market) != 0:
+        return witness.refuse(txs.ALREADY_SETTLED)
     count: uint256 = txs.u8(data, 10)
     if count < ctx.oracle_quorum:
         return witness.refuse(txs.ORACLE_QUORUM)
     timestamp: uint256 = txs.u64(data, 2)
-    if timestamp > g.time or timestamp + market.oracle_staleness < g.time:
-        return witness.refuse(txs.ORACLE_STALE)
-    if timestamp <= market.oracle_time:
-        return witness.refuse(txs.ORACLE_NOT_NEWER)
+    if settle:
+        if timestamp != expiry:
+            return witness.refuse(txs.BAD_FIELD)
+        if g.time < expiry:
+            return witness.refuse(txs.NOT_EXPIRED)
+    else:
+        if timestamp > g.time or timestamp + market.oracle_staleness < g.time:
+            return witness.refuse(txs.ORACLE_STALE)
+        if timestamp <= market.oracle_time:
+            return witness.refuse(txs.ORACLE_NOT_NEWER)
     stride: uint256 = txs.REPORT_LENGTH
     if risk:
-        if timestamp >= leaves.expiry_of(market):
+        if timestamp >= expiry:
             return witness.refuse(txs.SERIES_EXPIRED)
         stride = txs.RISK_REPORT_LENGTH
     # the Greeks of each report, sign-extended (fork.greeks_in_range: a call's delta in
@@ -220,13 +232,31 @@ def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Glob
                 sigs.RISK_REPORT_TYPEHASH, market_id, txs.u64(data, at + 1), deltas[i], gammas[i], vegas[i], timestamp
             ))
         else:
-            digest = keccak256(abi_encode(sigs.ORACLE_PRICE_TYPEHASH, market_id, txs.u64(data, at + 1), timestamp))
+            typehash: bytes32 = sigs.ORACLE_PRICE_TYPEHASH
+            if settle:
+                typehash = sigs.SETTLEMENT_TYPEHASH
+            digest = keccak256(abi_encode(typehash, market_id, txs.u64(data, at + 1), timestamp))
         signer: address = sigs.recover(sigs.typed_digest(ctx.domain, digest), txs.signature(data, at + 9))
         if signer == empty(address):
             return witness.refuse(txs.BAD_SIGNATURE)
         if signer != ctx.oracle_signers[txs.u8(data, at)]:
             return witness.refuse(txs.WRONG_SIGNER)
     median: uint256 = txs.u64(data, 11 + stride * ((count - 1) // 2) + 1)
+    out: witness.Writes = witness.nothing(g)
+    out.flags = witness.WRITE_MARKET
+    market.oracle_time = timestamp
+    if settle:
+        # fork.payoff per lot becomes the mark, the Greeks 0; the median unclamped
+        strike: uint256 = leaves.strike_of(market)
+        market.oracle_price = 0
+        if market.product == leaves.CALL and median > strike:
+            market.oracle_price = median - strike
+        elif market.product == leaves.PUT and strike > median:
+            market.oracle_price = strike - median
+        market.terms |= median
+        market.risk = 0
+        out.market = market
+        return out
     old: uint256 = market.oracle_price
     price: uint256 = median
     if old != 0:
@@ -239,7 +269,6 @@ def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Glob
     elif not risk:
         market.funding_time = g.time  # a perpetual's first price starts its funding clock
     market.oracle_price = price
-    market.oracle_time = timestamp
     if risk:
         # fork.lower_median of each Greek, packed back into the risk word (delta's two's complement)
         delta: int256 = self._lower_median(deltas, count)
@@ -248,8 +277,6 @@ def _oracle_update(data: Bytes[txs.MAX_TX], ctx: witness.Context, g: leaves.Glob
             | convert(self._lower_median(gammas, count), uint256) << 64
             | convert(self._lower_median(vegas, count), uint256)
         )
-    out: witness.Writes = witness.nothing(g)
-    out.flags = witness.WRITE_MARKET
     out.market = market
     return out
 

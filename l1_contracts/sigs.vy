@@ -15,6 +15,7 @@ ORDER_TYPEHASH: constant(bytes32) = keccak256("Order(uint32 account,uint8 market
 WITHDRAWAL_TYPEHASH: constant(bytes32) = keccak256("Withdrawal(uint32 account,uint64 amount,uint64 nonce,uint64 expiry)")
 CANCEL_TYPEHASH: constant(bytes32) = keccak256("Cancel(uint32 account,uint64 nonce)")
 ORACLE_PRICE_TYPEHASH: constant(bytes32) = keccak256("OraclePrice(uint8 market,uint64 price,uint64 timestamp)")
+SETTLEMENT_TYPEHASH: constant(bytes32) = keccak256("Settlement(uint8 market,uint64 price,uint64 expiry)")
 RISK_REPORT_TYPEHASH: constant(bytes32) = keccak256("RiskReport(uint8 market,uint64 mark,int32 delta,int64 gamma,int64 vega,uint64 timestamp)")
 DOMAIN_TYPEHASH: constant(bytes32) = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 

@@ -2,12 +2,12 @@
 """
 @title Transaction encodings (a module)
 @notice The EVM side of rollup/stf/transactions.py: a one-byte type tag, then fixed-width
-        big-endian fields; each type's length is fixed (OracleUpdate: 11 + 74 per report;
-        RiskUpdate: 11 + 94 per report).
+        big-endian fields; each type's length is fixed (OracleUpdate and SettleSeries:
+        11 + 74 per report; RiskUpdate: 11 + 94 per report).
         Orders are 26 bytes: account u32 | market_side u8 (bit 7 buy) | size u40 |
         limit_price u40 | max_fee_ppm u24 | nonce u32 | expiry u32.
         `shape` names the decoding failures that do not depend on a field's value (EMPTY,
-        UNKNOWN_TYPE, BAD_LENGTH, and an OracleUpdate's or RiskUpdate's report count); the readers below
+        UNKNOWN_TYPE, BAD_LENGTH, and a feed transaction's report count); the readers below
         assume `shape` passed. Field checks (an order's side byte, a funding delta's bound,
         a forced request's kind) come first in each rule, as in `decode`.
 """
@@ -32,6 +32,8 @@ ADVANCE_TIME: constant(uint256) = 10
 SWEEP_FEES: constant(uint256) = 11
 FILL: constant(uint256) = 12
 RISK_UPDATE: constant(uint256) = 13
+SETTLE_SERIES: constant(uint256) = 14
+SETTLE_POSITION: constant(uint256) = 15
 
 # reason codes (rollup/stf/reasons.py)
 OK: constant(uint8) = 0
@@ -82,13 +84,16 @@ NOT_DELEVERAGEABLE: constant(uint8) = 83
 NO_POSITION: constant(uint8) = 84
 BAD_COUNTERPARTY: constant(uint8) = 85
 WRONG_PRODUCT: constant(uint8) = 90
+NOT_EXPIRED: constant(uint8) = 91
+ALREADY_SETTLED: constant(uint8) = 92
+NOT_SETTLED: constant(uint8) = 93
 
 
 @internal
 @pure
 def length_of(tag: uint256) -> uint256:
-    """The encoded length of a fixed-length type (0 for OracleUpdate, RiskUpdate and
-    unknown tags)."""
+    """The encoded length of a fixed-length type (0 for OracleUpdate, RiskUpdate,
+    SettleSeries and unknown tags)."""
     if tag == DEPOSIT:
         return 49
     if tag == WITHDRAW:
@@ -111,6 +116,8 @@ def length_of(tag: uint256) -> uint256:
         return 9
     if tag == SWEEP_FEES:
         return 9
+    if tag == SETTLE_POSITION:
+        return 6
     return 0
 
 
@@ -121,7 +128,7 @@ def shape(data: Bytes[MAX_TX]) -> uint8:
     if len(data) == 0:
         return EMPTY
     tag: uint256 = self.u8(data, 0)
-    if tag == ORACLE_UPDATE or tag == RISK_UPDATE:
+    if tag == ORACLE_UPDATE or tag == RISK_UPDATE or tag == SETTLE_SERIES:
         if len(data) < 11:
             return BAD_LENGTH
         count: uint256 = self.u8(data, 10)

@@ -2,8 +2,8 @@
 transactions against a world's current state (trades near the oracle price, withdrawals,
 funding, price moves, liquidations, deleveraging, cancels, L1 deposits and forced
 requests, fee sweeps, a new batch whose clock lags its timestamp), on perpetuals and on
-option series (trades, risk-feed updates, an underlying's crash), mixed with random and
-mutated bytes. Shared by the property tests and the
+option series (trades, risk-feed updates, an underlying's crash, settlement at expiry),
+mixed with random and mutated bytes. Shared by the property tests and the
 differential tests of the L1 verifier."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from rollup.stf.transactions import (
     Deleverage,
     FundingTick,
     Liquidate,
+    SettlePosition,
     SweepFees,
 )
 from tests.stf_world import CONFIG, ORACLE_KEYS, USER_KEYS, World, make_world
@@ -61,6 +62,7 @@ actions = st.one_of(
     st.tuples(st.just("funding"), markets, st.integers(-10**6, 10**6), st.integers(1, 7200)),
     st.tuples(st.just("price"), markets, st.integers(-150_000, 150_000)),
     st.tuples(st.just("risk"), markets, st.integers(-600_000, 600_000), st.integers(0, 6)),
+    st.tuples(st.just("settle"), markets, st.integers(-300_000, 300_000), st.integers(0, 5)),
     st.tuples(st.just("liquidate"), st.integers(0, 50), markets, st.integers(0, 1_100_000)),
     st.tuples(st.just("deleverage"), st.integers(0, 50), st.integers(0, 50), markets,
               st.integers(0, 1_100_000)),
@@ -90,7 +92,7 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
             fill = size
         price = max(1, world.state.markets[market].oracle_price + offset)  # type: ignore[union-attr]
         maker = world.order(maker_id, market, maker_buys, size, price)
-        taker = world.order(taker_id, market, not maker_buys, size, price + (50 if not maker_buys else -50))
+        taker = world.order(taker_id, market, not maker_buys, size, max(1, price + (50 if not maker_buys else -50)))
         return world.trade(maker, taker, fill)
     if kind == "fill":
         # a later fill of a posted order (mostly one that still has room), or of one never
@@ -137,6 +139,8 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
         ).encode()]
     if kind == "risk":
         return risk(world, *action[1:])
+    if kind == "settle":
+        return settle(world, *action[1:])
     if kind == "liquidate":
         _, pick, market, fraction_ppm = action
         holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(market)] or [pick]
@@ -237,6 +241,33 @@ def risk(world: World, market: int, move_ppm: int, variant: int) -> list[bytes]:
     return [AdvanceTime(world.time).encode(), builders.risk_update(market, world.time, reports, world.context).encode()]
 
 
+def settle(world: World, market: int, move_ppm: int, variant: int) -> list[bytes]:
+    """A series' settlement: variants 0-2 first move the clock to its expiry (plus 0-2 s)
+    when it is at most two hours away (the short-dated series 4: the month-long 2 and 3 stay
+    open for the rest of the scenario), 3 and 5 leave it where it is (NOT_EXPIRED before
+    expiry), 4 signs a time other than the
+    expiry (BAD_FIELD); three signers report the underlying `move_ppm` from its price,
+    apart by `variant`; then every holder's position is settled, and the first holder's
+    a second time (NO_POSITION). On a perpetual, WRONG_PRODUCT throughout."""
+    series = world.state.markets[market]
+    assert series is not None
+    txs = []
+    if variant < 3 and series.product != products.PERPETUAL and world.time < series.expiry <= world.time + 7_200:
+        world.time = series.expiry + variant
+        txs.append(AdvanceTime(world.time).encode())
+    underlying = world.state.markets[series.underlying]
+    assert underlying is not None
+    price = max(1, underlying.oracle_price + underlying.oracle_price * move_ppm // 10**6)
+    reports = [(0, price, ORACLE_KEYS[0]), (1, price + 5 * variant, ORACLE_KEYS[1]),
+               (2, max(1, price - variant), ORACLE_KEYS[2])]
+    expiry = series.expiry + (1 if variant == 4 else 0)
+    txs.append(builders.settle_series(market, expiry, reports, world.context).encode())
+    holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(market)]
+    txs.extend(SettlePosition(i, market).encode() for i in holders)
+    txs.append(SettlePosition(holders[0] if holders else 1, market).encode())
+    return txs
+
+
 def stress(world: World, market: int, down: bool, steps: int, divisor: int) -> list[bytes]:
     """A crash or squeeze of `steps` oracle updates, each signing a price 30% away (beyond
     every market's bound: the flash-crash clamp moves it by the bound), then a
@@ -297,7 +328,7 @@ def every_type(world: World, check: Any = None) -> list[bytes]:
     sweep, a withdrawal, a cancel, a deposit, both forced requests, price moves, a funding
     tick, a liquidation of the levered long, then a crash that leaves it bankrupt with the
     insurance fund too small, and its deleveraging against the short; an option series
-    traded and marked by the risk feed. `check(world, tx)`
+    traded and marked by the risk feed; another settled at expiry, position by position. `check(world, tx)`
     runs before each step is applied (in its context)."""
     txs: list[bytes] = []
 
@@ -346,4 +377,15 @@ def every_type(world: World, check: Any = None) -> list[bytes]:
         (1, series.oracle_price + 200, series.delta, series.gamma + 5_000, series.vega - 70, ORACLE_KEYS[1]),
         (2, series.oracle_price + 100, series.delta - 4_000, series.gamma - 2_000, series.vega, ORACLE_KEYS[2]),
     ], world.context).encode())
+    # a series at expiry: settled at the committee's price, then each holder paid or paying
+    short = world.state.markets[4]
+    assert short is not None
+    ok(world.trade(world.order(5, 4, False, 30, short.oracle_price), world.order(6, 4, True, 30, short.oracle_price), 30))
+    world.time = short.expiry
+    ok(AdvanceTime(world.time).encode())
+    strike = short.strike
+    ok(builders.settle_series(4, short.expiry, [(0, strike + 20_000, ORACLE_KEYS[0]),
+                                                (1, strike + 30_000, ORACLE_KEYS[1])], world.context).encode())
+    ok(SettlePosition(5, 4).encode())
+    ok(SettlePosition(6, 4).encode())
     return txs

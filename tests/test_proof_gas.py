@@ -21,12 +21,12 @@ from rollup.deploy import Deployment, deploy
 from rollup.l1.client import L1
 from rollup.l1.inbox import Inbox
 from rollup.l1.rollup_client import RollupL1, config_of
-from rollup.stf import apply, builders
+from rollup.stf import apply, builders, products
 from rollup.stf.constants import MAX_ORACLE_SIGNERS
 from rollup.stf.reasons import Reason
 from rollup.stf.signing import address_of
 from rollup.stf.state import Account, Config
-from rollup.stf.transactions import AdvanceTime, Deleverage, Liquidate, SweepFees
+from rollup.stf.transactions import AdvanceTime, Deleverage, Liquidate, SettlePosition, SweepFees
 from tests.conftest import DEV_KEYS, l1_snapshot, params_for
 from tests.stf_world import ORACLE_KEYS, USER_KEYS, World
 from tests.test_verifier_accounts import heavy_world, with_options
@@ -128,6 +128,19 @@ def _forced_close(w: World) -> bytes:
     return inbox.forced[0].encode()
 
 
+def _settle_position(w: World) -> bytes:
+    """Market 15 made a call series settled in the money (in the option world it is one
+    already; the perpetual world's becomes one): account 3 (16 positions) is paid."""
+    series = w.state.market(15)
+    assert series is not None
+    price = series.oracle_price
+    w.state.set_market(series._replace(
+        product=products.CALL, underlying=7, strike=price // 2, expiry=1, settlement_price=price,
+        oracle_price=price - price // 2, delta=0, gamma=0, vega=0, max_funding_rate_ppm=0, vol_shock_ppm=0,
+    ))
+    return SettlePosition(3, 15).encode()
+
+
 CASES: dict[str, tuple[int, Callable[[World], bytes]]] = {
     "Deleverage": (1_000_000, _deleverage),  # the fund too poor to take the position
     "Liquidate": (10**12, _liquidate),
@@ -137,6 +150,7 @@ CASES: dict[str, tuple[int, Callable[[World], bytes]]] = {
     "Cancel": (10**12, _cancel),
     "SweepFees": (10**12, _sweep),
     "ForcedRequest(close)": (10**12, _forced_close),
+    "SettlePosition": (10**12, _settle_position),
 }
 
 
@@ -175,8 +189,9 @@ def test_a_proof_on_the_heaviest_inputs_fits(l1_url: str, deployment: Deployment
     heavy_proof_gas(l1_url, deployment, kind, options=False)
 
 
-OPTION_CASES = ("Trade", "Fill", "Liquidate", "Withdraw", "ForcedRequest(close)")
-"""The rules that take an account's margin (the portfolio rule, on L1 the Portfolio contract)."""
+OPTION_CASES = ("Trade", "Fill", "Liquidate", "Withdraw", "ForcedRequest(close)", "SettlePosition")
+"""The rules that take an account's margin (the portfolio rule, on L1 the Portfolio contract),
+and the settlement of a position."""
 
 
 @pytest.mark.parametrize("kind", OPTION_CASES)
@@ -190,12 +205,12 @@ COMMITTEE = ORACLE_KEYS + tuple(bytes([0xB0 + i]) * 32 for i in range(16 - len(O
 """The largest oracle committee (MAX_ORACLE_SIGNERS = 16), heavy_world's signers first."""
 
 
-@pytest.mark.parametrize("kind", ["OracleUpdate", "RiskUpdate"])
+@pytest.mark.parametrize("kind", ["OracleUpdate", "RiskUpdate", "SettleSeries"])
 def test_a_feed_update_of_sixteen_reports_fits(l1_url: str, kind: str) -> None:
-    """The heaviest OracleUpdate and RiskUpdate: every one of 16 signers reports (16
-    signatures recovered on L1; a RiskUpdate also takes the median of each Greek, 16
-    values apiece, all different), on the heavy pre-state (market 15 a put series for the
-    RiskUpdate)."""
+    """The heaviest OracleUpdate, RiskUpdate and SettleSeries: every one of 16 signers
+    reports (16 signatures recovered on L1; a RiskUpdate also takes the median of each
+    Greek, 16 values apiece, all different), on the heavy pre-state (market 15 a put
+    series for the RiskUpdate, and one expired for the SettleSeries)."""
     assert len(COMMITTEE) == MAX_ORACLE_SIGNERS
     with l1_snapshot(l1_url):
         signers = tuple(Web3.to_checksum_address(address_of(k)) for k in COMMITTEE)
@@ -210,6 +225,13 @@ def test_a_feed_update_of_sixteen_reports_fits(l1_url: str, kind: str) -> None:
             marks = [(i, series.oracle_price + i, series.delta + 997 * i * (-1) ** i, series.gamma + 31 * i,
                       series.vega + (-1) ** i * i, key) for i, key in enumerate(COMMITTEE)]
             tx = builders.risk_update(15, now, marks, world.context).encode()
+        elif kind == "SettleSeries":
+            world = with_options(world)
+            series = world.state.market(15)
+            assert series is not None
+            world.state.set_market(series._replace(expiry=now - 60))
+            prices = [(i, series.strike + 1_000 * i, key) for i, key in enumerate(COMMITTEE)]
+            tx = builders.settle_series(15, now - 60, prices, world.context).encode()
         else:
             market = world.state.market(15)
             assert market is not None

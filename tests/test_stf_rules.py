@@ -20,6 +20,7 @@ from rollup.stf.transactions import (
     Deleverage,
     FundingTick,
     Liquidate,
+    SettlePosition,
     SweepFees,
     decode,
 )
@@ -219,6 +220,68 @@ def test_risk_update_rules() -> None:
     assert update(late, market=4, timestamp=expiry - 1) == Reason.OK
     world.advance(1)
     assert update(late, market=4, timestamp=expiry) == Reason.SERIES_EXPIRED
+
+
+def test_settlement_pays_each_position_its_payoff() -> None:
+    """SettleSeries fixes an expired series' price once (its refusals in order); each
+    SettlePosition then pays a long size * payoff and takes it from a short, through the
+    funding pool, conserving collateral at every step; the pool nets to zero once both
+    sides are settled, and the series' open interest to zero."""
+    world = make_world(options=True)
+    k0, k1, k2 = ORACLE_KEYS
+    call = world.state.markets[4]
+    assert call is not None and call.product == products.CALL
+    sold = world.trade(world.order(1, 4, False, 30, call.oracle_price), world.order(2, 4, True, 30, call.oracle_price), 30)
+    assert world.apply(sold).ok
+    pool = world.state.globals.funding_pool
+
+    def settle(prices: list[tuple[int, int, bytes]], market: int = 4, expiry: int = call.expiry) -> Reason:
+        return world.apply(builders.settle_series(market, expiry, prices, world.context)).reason
+
+    reports = [(0, 1_060_000, k0), (1, 1_050_000, k1), (2, 1_040_000, k2)]
+    assert settle(reports, market=0) == Reason.WRONG_PRODUCT
+    assert settle(reports[:1]) == Reason.ORACLE_QUORUM
+    assert settle(reports) == Reason.NOT_EXPIRED
+    assert world.apply(SettlePosition(1, 4)).reason == Reason.NOT_SETTLED
+    world.advance(call.expiry - world.time)
+    assert settle(reports, expiry=call.expiry + 1) == Reason.BAD_FIELD
+    assert settle([(0, 1_060_000, k0), (1, 1_050_000, USER_KEYS[0])]) == Reason.WRONG_SIGNER
+    assert world.apply(world.trade(world.order(1, 4, False, 1, 100), world.order(2, 4, True, 1, 100), 1)).reason \
+        == Reason.SERIES_EXPIRED
+    assert settle(reports) == Reason.OK
+    settled = world.state.markets[4]
+    assert settled is not None
+    assert (settled.settlement_price, settled.oracle_price) == (1_050_000, 50_000)  # the median; S - K
+    assert (settled.delta, settled.gamma, settled.vega, settled.open_interest) == (0, 0, 0, 30)
+    assert settle(reports) == Reason.ALREADY_SETTLED
+    short, long_ = world.state.account(1).collateral, world.state.account(2).collateral
+    assert world.apply(SettlePosition(2, 4)).ok  # the long first: the pool pays before the short pays in
+    assert world.state.account(2).collateral == long_ + 30 * 50_000
+    assert world.state.globals.funding_pool == pool - 30 * 50_000 and world.conserved()
+    assert world.apply(SettlePosition(2, 4)).reason == Reason.NO_POSITION
+    assert world.apply(SettlePosition(1, 0)).reason == Reason.WRONG_PRODUCT
+    assert world.apply(SettlePosition(9, 4)).reason == Reason.UNKNOWN_ACCOUNT
+    assert world.apply(SettlePosition(1, 4)).ok
+    assert world.state.account(1).collateral == short - 30 * 50_000
+    assert world.state.globals.funding_pool == pool and world.conserved()
+    assert world.state.account(1).position(4) is None and world.state.markets[4].open_interest == 0  # type: ignore[union-attr]
+
+
+def test_an_out_of_the_money_series_settles_at_zero() -> None:
+    """A put settled above its strike pays nothing: its mark becomes 0 and each position is
+    closed with no payment."""
+    world = make_world(options=True)
+    put = world.state.markets[3]
+    assert put is not None
+    assert world.apply(world.trade(world.order(1, 3, False, 5, put.oracle_price),
+                                   world.order(2, 3, True, 5, put.oracle_price), 5)).ok
+    world.advance(put.expiry - world.time)
+    k0, k1, _ = ORACLE_KEYS
+    assert world.apply(builders.settle_series(3, put.expiry, [(0, 290_000, k0), (1, 300_000, k1)], world.context)).ok
+    assert world.state.markets[3].oracle_price == 0  # type: ignore[union-attr]
+    before = (world.state.account(1).collateral, world.state.account(2).collateral)
+    assert world.apply(SettlePosition(1, 3)).ok and world.apply(SettlePosition(2, 3)).ok
+    assert (world.state.account(1).collateral, world.state.account(2).collateral) == before
 
 
 def test_a_series_takes_no_index_price_and_no_funding() -> None:

@@ -1,6 +1,7 @@
 """The L1 verifier against the STF, step by step, on accounts holding option series: every
 rule that takes an account's margin (the portfolio rule: in the STF margin.py, on L1 the
-Portfolio contract) or moves positions at the mark, and a series' expiry, on heavy_world with markets 8-15 made
+Portfolio contract) or moves positions at the mark, a series' expiry, and a series'
+settlement with each holder's position closed, on heavy_world with markets 8-15 made
 calls and puts on the perpetuals 0-7 (`with_options`: 16 positions per account, 8 of them
 series). Each step is compared with `EvmVerifier.compare` (reason, applied, post-state
 root) and the world moves on with the STF's result."""
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 
 from rollup.stf import Reason, builders, margin, products
-from rollup.stf.transactions import Deleverage, Liquidate
-from tests.stf_world import World
+from rollup.stf.transactions import Deleverage, Liquidate, SettlePosition
+from tests.stf_world import ORACLE_KEYS, World
 from tests.test_verifier_accounts import FORCED_CLOSE, force, heavy_world, value, with_options
 from tests.test_verifier_trade import key_of, order
 from tests.verifier_harness import EvmVerifier
@@ -83,5 +84,23 @@ def test_rules_on_option_portfolios_agree(verifier: EvmVerifier) -> None:
     # deleveraging a series against its opposite holder, with the fund too poor to carry it
     poor = with_options(heavy_world(verifier.config, 1_000_000))
     assert agree(verifier, poor, Deleverage(2, 3, 15, 50).encode(), seen) == Reason.OK
-    assert {Reason.OK, Reason.UNDER_MARGIN, Reason.NOT_LIQUIDATABLE, Reason.SERIES_EXPIRED} <= set(seen)
-    assert sum(seen.values()) == 17
+    # settlement: series 11 expires, the committee's price is signed once, and every
+    # holder's position (16 positions an account) is paid or pays its payoff
+    series = world.state.market(11)
+    assert series is not None
+    now = world.state.globals.time
+    world.state.set_market(series._replace(expiry=now))
+    keys = ORACLE_KEYS
+    settle = builders.settle_series(11, now, [(0, series.strike - 9_000, keys[0]), (1, series.strike - 7_000, keys[1])],
+                                    world.context).encode()
+    assert agree(verifier, world, settle, seen) == Reason.OK
+    assert agree(verifier, world, settle, seen) == Reason.ALREADY_SETTLED
+    holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(11)]
+    assert len(holders) >= 3
+    for account in holders:
+        assert agree(verifier, world, SettlePosition(account, 11).encode(), seen) == Reason.OK
+    assert agree(verifier, world, SettlePosition(holders[0], 11).encode(), seen) == Reason.NO_POSITION
+    assert world.state.market(11).open_interest == 0  # type: ignore[union-attr]
+    assert {Reason.OK, Reason.UNDER_MARGIN, Reason.NOT_LIQUIDATABLE, Reason.SERIES_EXPIRED,
+            Reason.ALREADY_SETTLED, Reason.NO_POSITION} <= set(seen)
+    assert sum(seen.values()) == 20 + len(holders)

@@ -25,9 +25,9 @@ from tests.stf_world import ORACLE_KEYS
 
 RULES = ("VerifyMarket", "VerifyTrade", "VerifyAccount", "VerifyForced", "VerifyRisk", "Portfolio")
 TAGS = {
-    "VerifyMarket": {0x01, 0x05, 0x06, 0x0A, 0x0D},
+    "VerifyMarket": {0x01, 0x05, 0x06, 0x0A, 0x0D, 0x0E},
     "VerifyTrade": {0x03, 0x0C},
-    "VerifyAccount": {0x02, 0x04, 0x0B},
+    "VerifyAccount": {0x02, 0x04, 0x0B, 0x0F},
     "VerifyForced": {0x09},
     "VerifyRisk": {0x07, 0x08},
 }

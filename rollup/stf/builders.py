@@ -27,6 +27,7 @@ from .transactions import (
     Order,
     RiskReport,
     RiskUpdate,
+    SettleSeries,
     Trade,
     Withdraw,
 )
@@ -64,7 +65,7 @@ def oracle_update(market: int, timestamp: int, prices: Sequence[tuple[int, int, 
     """`prices`: (signer index, price, signer key) per report; sorted here by price."""
     reports = []
     for signer, price, key in sorted(prices, key=lambda r: (r[1], r[0])):
-        digest = report_hash(market, OracleReport(signer, price, b""), timestamp)
+        digest = report_hash(OracleUpdate(market, timestamp, ()), OracleReport(signer, price, b""))
         reports.append(OracleReport(signer, price, sign(typed_digest(context.domain, digest), key)))
     return OracleUpdate(market, timestamp, tuple(reports))
 
@@ -76,9 +77,20 @@ def risk_update(market: int, timestamp: int, marks: Sequence[tuple[int, int, int
     reports = []
     for signer, mark, delta, gamma, vega, key in sorted(marks, key=lambda r: (r[1], r[0])):
         unsigned = RiskReport(signer, mark, b"", delta, gamma, vega)
-        signature = sign(typed_digest(context.domain, report_hash(market, unsigned, timestamp)), key)
+        signature = sign(typed_digest(context.domain, report_hash(RiskUpdate(market, timestamp, ()), unsigned)), key)
         reports.append(unsigned._replace(signature=signature))
     return RiskUpdate(market, timestamp, tuple(reports))
+
+
+def settle_series(market: int, expiry: int, prices: Sequence[tuple[int, int, bytes]], context: Context) -> SettleSeries:
+    """`prices`: (signer index, the underlying's price at `expiry`, signer key) per report;
+    sorted here by price."""
+    reports = []
+    for signer, price, key in sorted(prices, key=lambda r: (r[1], r[0])):
+        unsigned = OracleReport(signer, price, b"")
+        digest = report_hash(SettleSeries(market, expiry, ()), unsigned)
+        reports.append(unsigned._replace(signature=sign(typed_digest(context.domain, digest), key)))
+    return SettleSeries(market, expiry, tuple(reports))
 
 
 @dataclass

@@ -44,6 +44,7 @@ from .signing import (
     ORACLE_PRICE_TYPEHASH,
     ORDER_TYPEHASH,
     RISK_REPORT_TYPEHASH,
+    SETTLEMENT_TYPEHASH,
     WITHDRAWAL_TYPEHASH,
     domain_separator,
     recover,
@@ -75,6 +76,8 @@ from .transactions import (
     Order,
     RiskReport,
     RiskUpdate,
+    SettlePosition,
+    SettleSeries,
     SweepFees,
     Trade,
     Withdraw,
@@ -613,26 +616,106 @@ def apply_risk_update(state: State, tx: RiskUpdate, context: Context) -> Outcome
     )])
 
 
-def check_reports(state: State, market: Market, tx: OracleUpdate | RiskUpdate, context: Context) -> Reason | None:
-    """The checks an OracleUpdate and a RiskUpdate share, in order: at least `quorum`
-    reports (ORACLE_QUORUM); timestamp not after the system time and not older than the
-    market's staleness window (ORACLE_STALE); later than the current price's
-    (ORACLE_NOT_NEWER); a RiskUpdate's before the series' expiry (SERIES_EXPIRED); each
-    price in (0, MAX_PRICE], signer index within the committee and, for a RiskUpdate,
-    `greeks_in_range` (BAD_FIELD); prices non-decreasing (ORACLE_UNSORTED); signers
-    distinct (ORACLE_QUORUM); each report signed by its signer (BAD_SIGNATURE,
-    WRONG_SIGNER). None when all hold."""
+def apply_settle_series(state: State, tx: SettleSeries, context: Context) -> Outcome:
+    """Fix an expired series' settlement price, once: the median of k-of-n signed reports
+    of its underlying's price at its expiry (`Settlement(market, price, expiry)`). Checks,
+    in order: the market exists (UNKNOWN_MARKET) and is a series (WRONG_PRODUCT) without a
+    settlement price (ALREADY_SETTLED); then `check_reports` (its timestamp the series'
+    expiry, BAD_FIELD; the system time at or past it, NOT_EXPIRED). The median is taken
+    as signed, unclamped: it is the price at one past instant, not a move. Effect:
+    settlement_price := median; the series' mark becomes its payoff per lot (`payoff`,
+    perhaps 0) and its Greeks 0, so that until each position is closed (SettlePosition)
+    the margin rules value it at what it will pay."""
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.product == products.PERPETUAL:
+        return Reason.WRONG_PRODUCT
+    if market.settlement_price != 0:
+        return Reason.ALREADY_SETTLED
+    refused = check_reports(state, market, tx, context)
+    if refused is not None:
+        return refused
+    price = tx.reports[(len(tx.reports) - 1) // 2].price
+    return Effects(markets=[market._replace(
+        settlement_price=price, oracle_price=payoff(market, price), oracle_time=tx.timestamp, delta=0, gamma=0, vega=0,
+    )])
+
+
+def payoff(series: Market, settlement_price: int) -> int:
+    """What one lot of a series pays at `settlement_price`: a call max(S - K, 0), a put
+    max(K - S, 0)."""
+    if series.product == products.CALL:
+        return max(settlement_price - series.strike, 0)
+    return max(series.strike - settlement_price, 0)
+
+
+def apply_settle_position(state: State, tx: SettlePosition, context: Context) -> Outcome:
+    """Close an account's position in a settled series at its payoff: a long is paid
+    size * payoff from the funding pool, a short pays it into the pool. Longs and shorts
+    hold equal sizes, so once every position of the series is settled its payments net to
+    zero in the pool; in between, the pool holds what the shorts paid less what the longs
+    took (negative while longs settle first), and the sum of collateral and pools is
+    conserved at every step, as with funding. Anyone's to post, for any account: it takes no
+    signature and cannot be refused for margin (a short's deficit is its own, as a
+    bankrupt account's). Checks: the account exists (UNKNOWN_ACCOUNT); the market exists
+    (UNKNOWN_MARKET), is a series (WRONG_PRODUCT) and is settled (NOT_SETTLED); the account
+    holds a position in it (NO_POSITION); bounds (OVERFLOW). Effect: the position removed,
+    collateral += size * payoff (the series' mark since SettleSeries), the funding pool
+    less as much, the series' open interest less the long part."""
+    account = known_account(state, tx.account)
+    if account is None:
+        return Reason.UNKNOWN_ACCOUNT
+    market = state.market(tx.market)
+    if market is None:
+        return Reason.UNKNOWN_MARKET
+    if market.product == products.PERPETUAL:
+        return Reason.WRONG_PRODUCT
+    if market.settlement_price == 0:
+        return Reason.NOT_SETTLED
+    held = account.size(tx.market)
+    if held == 0:
+        return Reason.NO_POSITION
+    paid = held * market.oracle_price
+    closed = with_position(account, tx.market, 0, 0, account.collateral + paid)
+    if not in_bounds(closed):
+        return Reason.OVERFLOW
+    g = state.globals
+    return Effects(
+        accounts={tx.account: closed},
+        markets=[market._replace(open_interest=market.open_interest - long_part(held))],
+        globals=g._replace(funding_pool=g.funding_pool - paid),
+    )
+
+
+def check_reports(
+    state: State, market: Market, tx: OracleUpdate | RiskUpdate | SettleSeries, context: Context
+) -> Reason | None:
+    """The checks the feed's transactions share, in order: at least `quorum` reports
+    (ORACLE_QUORUM); then the time: for a SettleSeries, its timestamp the series' expiry
+    (BAD_FIELD) and the system time at or past it (NOT_EXPIRED); otherwise a timestamp not
+    after the system time and not older than the market's staleness window (ORACLE_STALE),
+    later than the current price's (ORACLE_NOT_NEWER), and a RiskUpdate's before the
+    series' expiry (SERIES_EXPIRED). Then each price in (0, MAX_PRICE], signer index
+    within the committee and, for a RiskUpdate, `greeks_in_range` (BAD_FIELD); prices
+    non-decreasing (ORACLE_UNSORTED); signers distinct (ORACLE_QUORUM); each report signed
+    by its signer (`report_hash`; BAD_SIGNATURE, WRONG_SIGNER). None when all hold."""
     signers = context.config.oracle_signers
     if len(tx.reports) < context.config.oracle_quorum:
         return Reason.ORACLE_QUORUM
     now = state.globals.time
-    if tx.timestamp > now or tx.timestamp + market.oracle_staleness < now:
-        return Reason.ORACLE_STALE
-    if tx.timestamp <= market.oracle_time:
-        return Reason.ORACLE_NOT_NEWER
-    risk = isinstance(tx, RiskUpdate)
-    if risk and tx.timestamp >= market.expiry:
-        return Reason.SERIES_EXPIRED
+    if isinstance(tx, SettleSeries):
+        if tx.timestamp != market.expiry:
+            return Reason.BAD_FIELD
+        if now < market.expiry:
+            return Reason.NOT_EXPIRED
+    else:
+        if tx.timestamp > now or tx.timestamp + market.oracle_staleness < now:
+            return Reason.ORACLE_STALE
+        if tx.timestamp <= market.oracle_time:
+            return Reason.ORACLE_NOT_NEWER
+        if isinstance(tx, RiskUpdate) and tx.timestamp >= market.expiry:
+            return Reason.SERIES_EXPIRED
     prices = [r.mark if isinstance(r, RiskReport) else r.price for r in tx.reports]
     for report, price in zip(tx.reports, prices, strict=True):
         if not 0 < price <= MAX_PRICE or report.signer >= len(signers):
@@ -649,8 +732,7 @@ def check_reports(state: State, market: Market, tx: OracleUpdate | RiskUpdate, c
             return Reason.ORACLE_QUORUM
         seen |= bit
     for report in tx.reports:
-        signer = recover(typed_digest(context.domain, report_hash(tx.market, report, tx.timestamp)),
-                         report.signature)
+        signer = recover(typed_digest(context.domain, report_hash(tx, report)), report.signature)
         if signer is None:
             return Reason.BAD_SIGNATURE
         if signer != signers[report.signer]:
@@ -658,13 +740,15 @@ def check_reports(state: State, market: Market, tx: OracleUpdate | RiskUpdate, c
     return None
 
 
-def report_hash(market: int, report: OracleReport | RiskReport, timestamp: int) -> bytes:
+def report_hash(tx: OracleUpdate | RiskUpdate | SettleSeries, report: OracleReport | RiskReport) -> bytes:
     """The EIP-712 struct hash a report's signer signed: OraclePrice(market, price,
-    timestamp) or RiskReport(market, mark, delta, gamma, vega, timestamp)."""
+    timestamp), RiskReport(market, mark, delta, gamma, vega, timestamp), or
+    Settlement(market, price, expiry) (a SettleSeries' timestamp is the expiry)."""
     if isinstance(report, RiskReport):
-        return struct_hash(RISK_REPORT_TYPEHASH, market, report.mark, report.delta, report.gamma, report.vega,
-                           timestamp)
-    return struct_hash(ORACLE_PRICE_TYPEHASH, market, report.price, timestamp)
+        return struct_hash(RISK_REPORT_TYPEHASH, tx.market, report.mark, report.delta, report.gamma, report.vega,
+                           tx.timestamp)
+    typehash = SETTLEMENT_TYPEHASH if isinstance(tx, SettleSeries) else ORACLE_PRICE_TYPEHASH
+    return struct_hash(typehash, tx.market, report.price, tx.timestamp)
 
 
 def greeks_in_range(product: int, report: RiskReport) -> bool:
@@ -940,6 +1024,8 @@ RULES = {
     Cancel: apply_cancel,
     OracleUpdate: apply_oracle_update,
     RiskUpdate: apply_risk_update,
+    SettleSeries: apply_settle_series,
+    SettlePosition: apply_settle_position,
     FundingTick: apply_funding_tick,
     Liquidate: apply_liquidate,
     Deleverage: apply_deleverage,

@@ -24,7 +24,16 @@ from . import signing
 from .fork import Context, Receipt, apply, order_hash, report_hash
 from .signing import CANCEL_TYPEHASH, WITHDRAWAL_TYPEHASH, struct_hash, typed_digest
 from .state import State
-from .transactions import Cancel, Fill, OracleUpdate, RiskUpdate, Trade, Withdraw, decode
+from .transactions import (
+    Cancel,
+    Fill,
+    OracleUpdate,
+    RiskUpdate,
+    SettleSeries,
+    Trade,
+    Withdraw,
+    decode,
+)
 
 Pair = tuple[bytes, bytes]
 """(the typed-data digest that was signed, the 65-byte signature)."""
@@ -47,8 +56,8 @@ def signatures(tx_bytes: bytes, domain: bytes) -> list[Pair]:
         return [(typed_digest(domain, digest), tx.signature)]
     if isinstance(tx, Cancel):
         return [(typed_digest(domain, struct_hash(CANCEL_TYPEHASH, tx.account, tx.nonce)), tx.signature)]
-    if isinstance(tx, OracleUpdate | RiskUpdate):
-        return [(typed_digest(domain, report_hash(tx.market, r, tx.timestamp)), r.signature) for r in tx.reports]
+    if isinstance(tx, OracleUpdate | RiskUpdate | SettleSeries):
+        return [(typed_digest(domain, report_hash(tx, r)), r.signature) for r in tx.reports]
     return []
 
 

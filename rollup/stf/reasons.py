@@ -66,4 +66,10 @@ class Reason(IntEnum):
     # options
     WRONG_PRODUCT = 90
     """A rule for one product named a market of another: an OracleUpdate or FundingTick on
-    an option series, a RiskUpdate on a perpetual."""
+    an option series; a RiskUpdate, SettleSeries or SettlePosition on a perpetual."""
+    NOT_EXPIRED = 91
+    """A SettleSeries before the series' expiry."""
+    ALREADY_SETTLED = 92
+    """A SettleSeries of a series that has its settlement price."""
+    NOT_SETTLED = 93
+    """A SettlePosition in a series without a settlement price."""

@@ -29,12 +29,14 @@ WITHDRAWAL_TYPE = "Withdrawal(uint32 account,uint64 amount,uint64 nonce,uint64 e
 CANCEL_TYPE = "Cancel(uint32 account,uint64 nonce)"
 ORACLE_PRICE_TYPE = "OraclePrice(uint8 market,uint64 price,uint64 timestamp)"
 RISK_REPORT_TYPE = "RiskReport(uint8 market,uint64 mark,int32 delta,int64 gamma,int64 vega,uint64 timestamp)"
+SETTLEMENT_TYPE = "Settlement(uint8 market,uint64 price,uint64 expiry)"
 
 ORDER_TYPEHASH = keccak(ORDER_TYPE.encode())
 WITHDRAWAL_TYPEHASH = keccak(WITHDRAWAL_TYPE.encode())
 CANCEL_TYPEHASH = keccak(CANCEL_TYPE.encode())
 ORACLE_PRICE_TYPEHASH = keccak(ORACLE_PRICE_TYPE.encode())
 RISK_REPORT_TYPEHASH = keccak(RISK_REPORT_TYPE.encode())
+SETTLEMENT_TYPEHASH = keccak(SETTLEMENT_TYPE.encode())
 
 EIP712_TYPES = {
     "Order": [
@@ -66,6 +68,11 @@ EIP712_TYPES = {
         {"name": "gamma", "type": "int64"},
         {"name": "vega", "type": "int64"},
         {"name": "timestamp", "type": "uint64"},
+    ],
+    "Settlement": [
+        {"name": "market", "type": "uint8"},
+        {"name": "price", "type": "uint64"},
+        {"name": "expiry", "type": "uint64"},
     ],
 }
 """The message types in the form eth_account's sign_typed_data takes."""

@@ -226,8 +226,10 @@ class Globals(NamedTuple):
     total_withdrawn: int = 0
     fee_pool: int = 0
     funding_pool: int = 0
-    """Funding paid minus funding received: never negative once every account has settled
-    (each settlement rounds against the account), so funding creates no money."""
+    """Funding paid minus funding received, and option payoffs paid by shorts minus those
+    taken by longs (SettlePosition): never negative once every account has settled (each
+    funding settlement rounds against the account; a settled series' payoffs net to
+    zero), so neither creates money."""
 
     def encode(self) -> bytes:
         """time u64 | deposit_count u64 | deposit_head 32 | forced_count u64 |

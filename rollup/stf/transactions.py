@@ -1,7 +1,8 @@
 """Transactions and their canonical byte encodings.
 
 A transaction is a one-byte type tag followed by fixed-width big-endian fields; its
-length is fixed by its type (OracleUpdate and RiskUpdate: by their report count). `decode` turns any byte
+length is fixed by its type (OracleUpdate, RiskUpdate and SettleSeries: by their report
+count). `decode` turns any byte
 string into a transaction or a Reason (EMPTY, UNKNOWN_TYPE, BAD_LENGTH, BAD_FIELD);
 `encode(decode(b)) == b` for every b that decodes.
 
@@ -36,6 +37,8 @@ ADVANCE_TIME = 0x0A
 SWEEP_FEES = 0x0B
 FILL = 0x0C
 RISK_UPDATE = 0x0D
+SETTLE_SERIES = 0x0E
+SETTLE_POSITION = 0x0F
 
 FORCED_WITHDRAW = 0
 """ForcedRequest kind: withdraw `amount` of collateral."""
@@ -265,6 +268,33 @@ class RiskUpdate(NamedTuple):
         )
 
 
+class SettleSeries(NamedTuple):
+    """Fix an expired series' settlement price: the median of k-of-n signed reports of the
+    underlying's price at the series' expiry (`timestamp`), taken once."""
+
+    market: int
+    timestamp: int
+    reports: tuple[OracleReport, ...]
+
+    def encode(self) -> bytes:
+        return (
+            bytes((SETTLE_SERIES, self.market))
+            + self.timestamp.to_bytes(8, "big")
+            + bytes((len(self.reports),))
+            + b"".join(r.encode() for r in self.reports)
+        )
+
+
+class SettlePosition(NamedTuple):
+    """Close an account's position in a settled series at its intrinsic value."""
+
+    account: int
+    market: int
+
+    def encode(self) -> bytes:
+        return bytes((SETTLE_POSITION,)) + self.account.to_bytes(4, "big") + bytes((self.market,))
+
+
 class FundingTick(NamedTuple):
     market: int
     index_delta: int
@@ -344,8 +374,8 @@ class SweepFees(NamedTuple):
 
 
 Transaction = (
-    Deposit | Withdraw | Trade | Fill | Cancel | OracleUpdate | RiskUpdate | FundingTick | Liquidate
-    | Deleverage | ForcedRequest | AdvanceTime | SweepFees
+    Deposit | Withdraw | Trade | Fill | Cancel | OracleUpdate | RiskUpdate | SettleSeries | SettlePosition
+    | FundingTick | Liquidate | Deleverage | ForcedRequest | AdvanceTime | SweepFees
 )
 
 LENGTHS = {
@@ -360,9 +390,10 @@ LENGTHS = {
     FORCED_REQUEST: 1 + 8 + 1 + 4 + 20 + 1 + 8 + 8,
     ADVANCE_TIME: 1 + 8,
     SWEEP_FEES: 1 + 8,
+    SETTLE_POSITION: 1 + 4 + 1,
 }
-"""Exact encoded length of each fixed-length type (OracleUpdate: 11 + 74 per report;
-RiskUpdate: 11 + 94 per report)."""
+"""Exact encoded length of each fixed-length type (OracleUpdate and SettleSeries: 11 + 74
+per report; RiskUpdate: 11 + 94 per report)."""
 
 
 def decode(data: bytes) -> Transaction | Reason:
@@ -370,7 +401,7 @@ def decode(data: bytes) -> Transaction | Reason:
     if not data:
         return Reason.EMPTY
     tag = data[0]
-    if tag == ORACLE_UPDATE or tag == RISK_UPDATE:
+    if tag in (ORACLE_UPDATE, RISK_UPDATE, SETTLE_SERIES):
         return _decode_reports(data)
     expected = LENGTHS.get(tag)
     if expected is None:
@@ -408,11 +439,14 @@ def decode(data: bytes) -> Transaction | Reason:
                              _u(data, 35, 8), _u(data, 43, 8))
     if tag == SWEEP_FEES:
         return SweepFees(_u(data, 1, 8))
+    if tag == SETTLE_POSITION:
+        return SettlePosition(_u(data, 1, 4), data[5])
     return AdvanceTime(_u(data, 1, 8))
 
 
-def _decode_reports(data: bytes) -> OracleUpdate | RiskUpdate | Reason:
-    """An OracleUpdate or a RiskUpdate: market u8 | timestamp u64 | count u8 | reports."""
+def _decode_reports(data: bytes) -> OracleUpdate | RiskUpdate | SettleSeries | Reason:
+    """An OracleUpdate, RiskUpdate or SettleSeries: market u8 | timestamp u64 | count u8 |
+    reports."""
     risk = data[0] == RISK_UPDATE
     stride = RISK_REPORT_LENGTH if risk else REPORT_LENGTH
     if len(data) < 11:
@@ -430,6 +464,7 @@ def _decode_reports(data: bytes) -> OracleUpdate | RiskUpdate | Reason:
                        *_GREEKS.unpack_from(data, at + REPORT_LENGTH))
             for at in starts
         ))
-    return OracleUpdate(market, timestamp, tuple(
-        OracleReport(data[at], _u(data, at + 1, 8), data[at + 9 : at + REPORT_LENGTH]) for at in starts
-    ))
+    reports = tuple(OracleReport(data[at], _u(data, at + 1, 8), data[at + 9 : at + REPORT_LENGTH]) for at in starts)
+    if data[0] == SETTLE_SERIES:
+        return SettleSeries(market, timestamp, reports)
+    return OracleUpdate(market, timestamp, reports)

@@ -27,6 +27,7 @@ from .transactions import (
     ForcedRequest,
     Liquidate,
     Order,
+    SettlePosition,
     SweepFees,
     Trade,
     Withdraw,
@@ -153,7 +154,7 @@ def touched(tx: object) -> tuple[tuple[int | None, int | None], tuple[int | None
         return (tx.maker_account, tx.maker_nonce), (tx.taker.account, tx.taker.nonce)
     if isinstance(tx, (Withdraw, Cancel)):
         return (tx.account, tx.nonce), (None, None)
-    if isinstance(tx, Deposit):
+    if isinstance(tx, (Deposit, SettlePosition)):
         return (tx.account, None), (None, None)
     if isinstance(tx, Liquidate):
         return (tx.account, None), (INSURANCE_ACCOUNT, None)
