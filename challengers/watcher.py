@@ -77,7 +77,6 @@ from rollup.l1.inbox import Inbox
 from rollup.l1.rollup_client import NOT_COMMITTED, RollupL1, commitment, config_of
 from rollup.l1.rollup_client import PENDING as PENDING_ON_L1
 from rollup.stf.fork import Context
-from rollup.stf.genesis import genesis_state
 from rollup.stf.prefetch import Recoverer
 from rollup.stf.state import State
 
@@ -157,8 +156,7 @@ class Watcher:
             for name in EVENTS
         }
 
-        owner = bytes.fromhex(deployment.params["insurance_owner"][2:])
-        self._genesis = genesis_state(owner)
+        self._genesis = deployment.genesis()
         expected = bytes.fromhex(deployment.params["genesis_root"][2:])
         if self._genesis.root() != expected:
             raise ValueError("this STF's genesis state does not have the deployment's genesis root "

@@ -258,15 +258,6 @@ class Client:
         return f"M{market_id}"
 
 
-def lot_of(market_id: int) -> str | None:
-    from .stf.genesis import DEVNET_MARKETS
-
-    for info, _ in DEVNET_MARKETS:
-        if info.id == market_id:
-            return info.lot
-    return None
-
-
 # ---------------------------------------------------------------------- commands
 
 
@@ -382,7 +373,7 @@ def cmd_book(c: Client, args: argparse.Namespace) -> None:
     market = c.market(args.market)
     book = dict(c.call("book", market=market["id"], depth=args.depth))
     book["symbol"] = market["symbol"]
-    lot = lot_of(market["id"])
+    lot = market.get("lot")
     base = market["symbol"].split("-")[0]
     lines = [f"{market['symbol']} (market {market['id']}): prices in collateral units per lot"
              + (f" of {lot} {base}" if lot else "") + f"; oracle price {market['price'] or 'none yet'}"]

@@ -4,7 +4,9 @@ The deployment file is the address book every other component reads:
     {"chain_id", "l1_rpc", "deploy_block", "deployer", "contracts": {name: address},
      "params": {oracle_signers, oracle_quorum, challenge_window, inclusion_delay, bond,
                 sequencer, silence_period, max_time_lag, reward_delay, genesis_root,
-                insurance_owner}}
+                insurance_owner, markets}}
+`markets` is the genesis listing (genesis.listing_to_json: symbol, lot and the record of
+each market); a file without it lists the devnet's perpetuals (genesis.DEVNET_MARKETS).
 
 Deployed: the collateral token (devnet only), the Bridge (deposits, forced requests,
 claims, escape; the EIP-712 verifying contract), the verifier's five rules contracts and
@@ -22,8 +24,10 @@ from typing import Any
 from web3 import Web3
 
 from .l1.client import L1
+from .stf.genesis import DEVNET_MARKETS, Listing, genesis_state, listing_from_json, listing_to_json
 from .stf.hashing import keccak
 from .stf.signing import address_of
+from .stf.state import State
 
 DEV_COLLATERAL = 1_000_000 * 10**6
 """Collateral (6-decimal units) minted to each node-provided dev account on a devnet deploy."""
@@ -116,6 +120,18 @@ class Deployment:
     def load(cls, path: str | Path) -> Deployment:
         return cls.from_json(json.loads(Path(path).read_text()))
 
+    def listing(self) -> Listing:
+        """The markets at genesis, with their symbols and lots (`params.markets`; the
+        devnet's perpetuals for a file written before listings were recorded)."""
+        data = self.params.get("markets")
+        return DEVNET_MARKETS if data is None else listing_from_json(data)
+
+    def genesis(self) -> State:
+        """The L2 state at genesis: this deployment's markets and insurance fund owner. Its
+        root is the one the Rollup contract was deployed with (`params.genesis_root`)."""
+        owner = bytes.fromhex(str(self.params["insurance_owner"])[2:])
+        return genesis_state(owner, tuple(market for _, market in self.listing()))
+
 
 def deploy(
     l1: L1,
@@ -123,13 +139,15 @@ def deploy(
     fund_dev_accounts: bool = True,
     insurance_owner: str | None = None,
     params: Params | None = None,
+    listing: Listing | None = None,
 ) -> Deployment:
     """Deploy the contracts with `l1`'s key. Without `token`, a test stablecoin is deployed
     and (if the node has unlocked dev accounts) each of them receives DEV_COLLATERAL.
-    The insurance fund's L2 account (0) belongs to `insurance_owner` (default: the deployer)."""
-    from .stf.genesis import genesis_state
-
+    The insurance fund's L2 account (0) belongs to `insurance_owner` (default: the deployer).
+    The L2 state starts with `listing`'s markets (default: the devnet's)."""
     params = params or Params()
+    listing = DEVNET_MARKETS if listing is None else listing
+    markets = listing_from_json(listing_to_json(listing))  # checked, as a reader will load it
     params.check()
     owner = Web3.to_checksum_address(insurance_owner or l1.address)
     sequencer = Web3.to_checksum_address(params.sequencer or l1.address)
@@ -152,7 +170,7 @@ def deploy(
         list(params.oracle_signers), params.oracle_quorum,
     )
     deployed["Verifier"] = verifier.address
-    genesis_root = genesis_state(bytes.fromhex(owner[2:])).root()
+    genesis_root = genesis_state(bytes.fromhex(owner[2:]), tuple(m for _, m in markets)).root()
     rollup = l1.deploy(
         "Rollup", verifier.address, bridge.address, genesis_root, params.challenge_window,
         params.inclusion_delay, params.bond, sequencer, params.silence_period, params.max_time_lag,
@@ -178,5 +196,6 @@ def deploy(
             "reward_delay": params.reward_delay,
             "genesis_root": "0x" + genesis_root.hex(),
             "insurance_owner": owner,
+            "markets": listing_to_json(markets),
         },
     )

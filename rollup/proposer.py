@@ -29,7 +29,6 @@ from .l1.inbox import Inbox
 from .l1.rollup_client import RollupL1, config_of
 from .stf import apply
 from .stf.fork import Context
-from .stf.genesis import genesis_state
 from .stf.state import State
 from .stf.transactions import AdvanceTime
 
@@ -61,8 +60,7 @@ class Proposer:
         self.w3 = self.chain.l1.w3
         self.config = config_of(deployment)
         self.inbox = Inbox(self.chain.bridge, deployment.deploy_block, confirmations, self.chain.l1.rpc)
-        owner = bytes.fromhex(deployment.params["insurance_owner"][2:])
-        self.genesis = genesis_state(owner)
+        self.genesis = deployment.genesis()
 
     def tip(self) -> tuple[int, State]:
         """(the live chain's length, the state after its last batch), re-executed from L1.

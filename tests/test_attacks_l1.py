@@ -358,6 +358,30 @@ def test_deployment_refuses_bad_parameters(l1_url: str) -> None:
             refused(reason, l1.deploy, "Rollup", *(0 if i == index else v for i, v in enumerate(good)))
 
 
+def test_a_deployment_carries_its_listing(l1_url: str, tmp_path: Any) -> None:
+    """The genesis listing (option series among it) is recorded in the deployment file,
+    and the genesis every component builds from the file has the root the Rollup was
+    deployed with; a listing the rules cannot run is refused before anything is sent."""
+    from rollup.stf.genesis import MarketInfo
+    from tests.stf_world import OPTION_MARKETS
+
+    listing = tuple((MarketInfo(m.id, f"M{m.id}", "0.001"), m) for m in OPTION_MARKETS)
+    with l1_snapshot(l1_url):
+        l1 = L1(l1_url, DEPLOYER)
+        deployment = deploy(l1, listing=listing)
+        deployment.save(tmp_path / "deployment.json")
+        loaded = Deployment.load(tmp_path / "deployment.json")
+        assert loaded.listing() == listing
+        chain = RollupL1(L1(l1_url, DEPLOYER), loaded)
+        assert loaded.genesis().root() == bytes(chain.rollup.functions.genesis_root().call())
+        assert [m.product for m in loaded.genesis().markets if m is not None] == [0, 0, 1, 2, 1]
+        nonce = l1.w3.eth.get_transaction_count(l1.address)
+        orphan = listing[2][1]._replace(underlying=9)  # a call on no listed perpetual
+        with pytest.raises(ValueError, match="not a listed perpetual"):
+            deploy(l1, listing=(*listing[:2], (listing[2][0], orphan)))
+        assert l1.w3.eth.get_transaction_count(l1.address) == nonce  # nothing sent
+
+
 def test_payments_the_bridge_cannot_make_in_full_stay_owed(world: World) -> None:
     """A crash leaves an account bankrupt beyond the insurance fund; the operator then
     ignores a forced withdrawal and anyone freezes the rollup. The winners' escapes, the

@@ -13,7 +13,6 @@ from rollup.l1 import records
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.stf import builders
-from rollup.stf.genesis import genesis_state
 from rollup.stf.transactions import AdvanceTime
 from tests.conftest import params_for
 from tests.test_rollup_l1 import ALICE, DEPLOYER, OPERATOR, WINDOW, Operator, deposits_since, travel
@@ -41,8 +40,7 @@ def test_hostile_token_cannot_reenter_deposit_or_claim(l1_url: str) -> None:
         deployer.send(token.functions.arm("0x" + "00" * 20, b""))
 
         # a withdrawal, final; its claim is replayed from inside transfer
-        owner = bytes.fromhex(deployment.params["insurance_owner"][2:])
-        op = Operator(RollupL1(L1(l1_url, OPERATOR), deployment), genesis_state(owner), w3)
+        op = Operator(RollupL1(L1(l1_url, OPERATOR), deployment), deployment.genesis(), w3)
         op.chain.bond()
         op.post([AdvanceTime(op.now()).encode(), *deposits_since(op.chain, 0)])
         account = bridge.functions.account_of(alice.l1.address).call()

@@ -12,7 +12,7 @@ import pytest
 from web3 import Web3
 from web3.logs import DISCARD
 
-from rollup.batch import batch_time
+from rollup.batch import MAX_TX, batch_time
 from rollup.deploy import Deployment, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1, L1Error
@@ -20,7 +20,6 @@ from rollup.l1.inbox import Inbox
 from rollup.l1.rollup_client import FINAL, PENDING, REVERTED, RollupL1, config_of
 from rollup.stf import apply, builders
 from rollup.stf.fork import Context
-from rollup.stf.genesis import genesis_state
 from rollup.stf.state import State
 from rollup.stf.transactions import AdvanceTime, Deposit, ForcedRequest
 from tests.conftest import params_for
@@ -80,11 +79,10 @@ def env(l1_url: str, deployment: Deployment) -> Iterator[dict[str, Any]]:
     w3 = Web3(Web3.HTTPProvider(l1_url))
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
     operator = RollupL1(L1(l1_url, OPERATOR), deployment)
-    owner = bytes.fromhex(deployment.params["insurance_owner"][2:])
     yield {
         "w3": w3,
         "deployment": deployment,
-        "operator": Operator(operator, genesis_state(owner), w3),
+        "operator": Operator(operator, deployment.genesis(), w3),
         "challenger": RollupL1(L1(l1_url, CHALLENGER), deployment),
         "alice": RollupL1(L1(l1_url, ALICE), deployment),
         "bob": RollupL1(L1(l1_url, BOB), deployment),
@@ -136,7 +134,7 @@ def test_bonds_and_malformed_batches_are_refused(env: dict[str, Any]) -> None:
         (b"\x05abc", b""),  # length prefix says 5, 3 follow
         (b"\x80\x05abcde", b""),  # a length below 0x80 in the long form: not canonical
         (b"\x81", b""),  # the first byte of a long length, the second missing
-        (b"\x84\xac" + b"x" * 1196, b""),  # 1,196 bytes: one more than a transaction may have
+        ((0x8000 | MAX_TX + 1).to_bytes(2, "big") + b"x" * (MAX_TX + 1), b""),  # one more than a transaction may have
         (b"\x01\x0a", b"\1" * 15),  # not a whole number of root prefixes
         (b"\x01\x0a", b"\1" * 16),  # two roots, one transaction
         (b"\x01\x0a\x01\x0a", b""),  # one root, two transactions

@@ -16,7 +16,6 @@ from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1, L1Error
 from rollup.stf import apply, builders
 from rollup.stf.fork import Context
-from rollup.stf.genesis import genesis_state
 from rollup.stf.state import Config
 from rollup.stf.transactions import Deposit
 
@@ -74,7 +73,7 @@ def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:
 
     # the STF credits these deposits from L1 data alone: events + the queue's heads
     heads = tuple(queue.functions.deposit_head(i).call() for i in range(4))
-    state = genesis_state(bytes.fromhex(deployment.deployer[2:]))
+    state = deployment.genesis()  # (its insurance fund owned by the deployer)
     config = Config(31337, bytes.fromhex(queue.address[2:]), (), 1)
     context = Context(config, 0, heads)  # a batch at the clock's time (genesis: 0)
     for event in events:

@@ -18,7 +18,6 @@ from ..batch import batch_time
 from ..deploy import DEVNET_ORACLE_KEYS, Deployment
 from ..stf import apply, builders
 from ..stf.fork import Context, Receipt
-from ..stf.genesis import genesis_state
 from ..stf.state import State
 from ..stf.transactions import (
     ORDER_NO_EXPIRY,
@@ -183,8 +182,7 @@ def make_world(url: str, deployment: Deployment, proposer_key: bytes, user_keys:
     first batch, then the time and first prices (ETH-USD 300,000, BTC-USD 1,000,000 per lot)."""
     w3 = Web3(Web3.HTTPProvider(url))
     proposer = RollupL1(L1(url, proposer_key), deployment)
-    owner = bytes.fromhex(deployment.params["insurance_owner"][2:])
-    world = World(url, deployment, proposer, [], genesis_state(owner), w3)
+    world = World(url, deployment, proposer, [], deployment.genesis(), w3)
     proposer.bond()
     for key in user_keys:
         chain = RollupL1(L1(url, key), deployment)

@@ -54,7 +54,6 @@ from ..l1.rollup_client import FINAL, REVERTED, RollupL1, config_of
 from ..stf import apply
 from ..stf.constants import WITHDRAWAL_TREE_DEPTH
 from ..stf.fork import Context, Receipt
-from ..stf.genesis import genesis_state
 from ..stf.merkle import QuadTree
 from ..stf.prefetch import Recoverer, apply_all
 from ..stf.state import State
@@ -163,8 +162,7 @@ class Sequencer:
         self.heartbeat = min(heartbeat, int(params.get("silence_period", 10**9)) / 3 or heartbeat)
         self.max_open = int(params.get("max_time_lag", 10**9)) / 2
         self.corrupt = corrupt
-        owner = bytes.fromhex(params["insurance_owner"][2:])
-        self.genesis = genesis_state(owner)
+        self.genesis = self.deployment.genesis()
         if "0x" + self.genesis.root().hex() != params["genesis_root"]:
             raise RuntimeError("the deployment's genesis root is not this STF's genesis")
         self.lock = threading.RLock()

@@ -38,7 +38,6 @@ from ..l1.records import proof as flat_proof
 from ..stf import margin
 from ..stf.constants import MAX_PRICE, MAX_SIZE, ORDER_SLOTS, PPM
 from ..stf.fork import filled_so_far, order_hash
-from ..stf.genesis import DEVNET_MARKETS
 from ..stf.reasons import Reason
 from ..stf.signing import recover, typed_digest
 from ..stf.transactions import (
@@ -73,7 +72,6 @@ ERRORS = {
 """Error codes of the operator API (beyond JSON-RPC's own)."""
 
 KINDS = {"limit": Kind.LIMIT, "ioc": Kind.IOC, "post_only": Kind.POST_ONLY}
-MARKET_SYMBOLS = {info.id: info.symbol for info, _ in DEVNET_MARKETS}
 U64 = 2**64 - 1
 MAKER_REASONS = {Reason.UNKNOWN_ACCOUNT, Reason.BAD_SIGNATURE, Reason.WRONG_SIGNER, Reason.NONCE_USED,
                  Reason.OVERFILL, Reason.EXPIRED, Reason.NO_ORDER}
@@ -155,6 +153,9 @@ class OperatorService(jsonrpc.Service):
         self.books: dict[int, OrderBook] = {
             m.id: OrderBook.for_market(m) for m in sequencer.state.markets if m is not None
         }
+        listing = sequencer.deployment.listing()
+        self.symbols = {info.id: info.symbol for info, _ in listing}
+        self.lots = {info.id: info.lot for info, _ in listing}
         self.stopping = threading.Event()
         self.collector: Collector | None = None
         """The cycle collector's policy, when this process is the operator's own (`cli`)."""
@@ -409,7 +410,8 @@ class OperatorService(jsonrpc.Service):
                 continue
             book = self.books.get(m.id)
             out.append({
-                "id": m.id, "symbol": MARKET_SYMBOLS.get(m.id, f"M{m.id}"), "price": m.oracle_price,
+                "id": m.id, "symbol": self.symbols.get(m.id, f"M{m.id}"), "lot": self.lots.get(m.id),
+                "price": m.oracle_price,
                 "oracle_time": m.oracle_time, "funding_index": m.funding_index, "open_interest": m.open_interest,
                 "initial_margin_ppm": m.initial_margin_ppm, "maintenance_margin_ppm": m.maintenance_margin_ppm,
                 "tick_size": m.tick_size, "step_size": m.step_size,

@@ -7,6 +7,7 @@ sizes are integer lots of `lot` base units; prices are collateral units per lot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import products
 from .constants import INSURANCE_ACCOUNT, MAX_MARKETS, MAX_PRICE, PPM
@@ -87,6 +88,33 @@ def check_listing(markets: tuple[Market, ...]) -> None:
         underlying = by_id.get(market.underlying)
         if underlying is None or underlying.product != products.PERPETUAL:
             raise ValueError(f"market {market.id}: its underlying {market.underlying} is not a listed perpetual")
+
+
+Listing = tuple[tuple[MarketInfo, Market], ...]
+"""A deployment's markets at genesis: each with its display metadata."""
+
+
+def listing_to_json(listing: Listing) -> list[dict[str, Any]]:
+    """The listing as a deployment file keeps it: per market its symbol, lot and the
+    record's fields by name (integers)."""
+    return [{"symbol": info.symbol, "lot": info.lot, **market._asdict()} for info, market in listing]
+
+
+def listing_from_json(data: list[dict[str, Any]]) -> Listing:
+    """The listing a deployment file holds (`listing_to_json`), checked (`check_listing`).
+    Raises ValueError on an unknown or missing field or a listing the rules cannot run."""
+    out = []
+    fields = set(Market._fields)
+    for entry in data:
+        entry = dict(entry)
+        info = MarketInfo(int(entry["id"]), str(entry.pop("symbol")), str(entry.pop("lot")))
+        unknown = set(entry) - fields
+        if unknown:
+            raise ValueError(f"market {info.id}: unknown fields {sorted(unknown)}")
+        out.append((info, Market(**{name: int(value) for name, value in entry.items()})))
+    listing = tuple(out)
+    check_listing(tuple(m for _, m in listing))
+    return listing
 
 
 def genesis_state(insurance_owner: bytes, markets: tuple[Market, ...] | None = None) -> State:
