@@ -129,6 +129,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     from .deploy import Params, deploy
     from .l1.chain import dev_accounts
     from .l1.client import L1, L1Error
+    from .listing import devnet_listing
 
     state_dir = Path(args.state_dir)
     logs = state_dir / "logs"
@@ -158,11 +159,14 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             return 1
         print(f"L1 JSON-RPC:       {l1_url}", flush=True)
         try:
-            deployment = deploy(L1(l1_url, args.key or keys["deployer"]),
+            deployer = L1(l1_url, args.key or keys["deployer"])
+            now = int(deployer.w3.eth.get_block("latest")["timestamp"])
+            deployment = deploy(deployer,
                                 params=Params(challenge_window=args.challenge_window,
                                               inclusion_delay=args.inclusion_delay,
                                               sequencer=L1(l1_url, keys["operator"]).address,
-                                              silence_period=args.silence_period))
+                                              silence_period=args.silence_period),
+                                listing=devnet_listing(now))
         except L1Error as exc:
             print(f"error: deploy failed: {exc}", file=sys.stderr)
             return 1
@@ -197,6 +201,11 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         print(f"Challenge window:  {args.challenge_window} s; forced-inclusion delay {args.inclusion_delay} s; "
               f"others may propose after {args.silence_period} s of the operator's silence")
         print(f"Watchers:          {', '.join(watchers) or 'none'}; oracle feeder: {len(deployment.params['oracle_signers'])} signers")
+        listed = deployment.listing()
+        series = [info.symbol for info, m in listed if m.expiry]
+        expiries = sorted({symbol.split("-")[1] for symbol in series})
+        print(f"Markets:           {len(listed) - len(series)} perpetuals, {len(series)} option series "
+              f"(expiring {', '.join(expiries)} 08:00 UTC; e.g. {series[0] if series else '-'})")
         print(f"Deployment file:   {deployment_file}; logs in {logs}/")
         print("Dev accounts for users (ETH and 1,000,000 tUSD each; well-known keys, devnet only):")
         for account in dev_accounts(7)[1:7]:

@@ -1,11 +1,18 @@
 """The devnet's oracle feeder: k-of-n signing keys publish a bounded random walk (or
-replay a price file) as signed OracleUpdate transactions, through the operator.
+replay a price file) as signed OracleUpdate transactions, through the operator, and the
+risk feed of the deployment's option series.
 
-Each round, for every market, every committee member signs the same (market, price,
+Each round, for every perpetual, every committee member signs the same (market, price,
 timestamp); the timestamp is the rollup's current time (reports may not be newer than
 it, nor older than the market's staleness window). The walk moves each price by at most
 `step_ppm` per round and stays within `band_ppm` of where it started, well inside the
 STF's per-update bound, so funding and liquidations happen on their own.
+
+For every series before its expiry the committee signs a RiskUpdate: the mark and Greeks
+of Black-Scholes (rollup/pricing.py) at the underlying's walk price, on the `Smile`'s
+volatility for the series' strike, with the time left to expiry. Once a series has
+expired, the committee signs its settlement (SettleSeries) at the underlying's price of
+that round, once; the operator's keeper then settles every position in it.
 
     rollup oracle --operator-url URL --deployment FILE [--interval S] [--prices FILE]
 
@@ -24,9 +31,11 @@ from pathlib import Path
 
 from .deploy import DEVNET_ORACLE_KEYS, Deployment
 from .l1.rollup_client import config_of
+from .pricing import SECONDS_PER_YEAR, Smile, quote
 from .sdk import ApiError, Operator
-from .stf import builders
+from .stf import builders, products
 from .stf.fork import Context
+from .stf.state import Market
 
 log = logging.getLogger("rollup.oracle")
 
@@ -69,6 +78,9 @@ class Feeder:
         self.walk = walk or RandomWalk(START_PRICES)
         self.replayed = replay(prices) if prices else None
         self.last_time: dict[int, int] = {}
+        self.series: list[Market] = [m for _, m in deployment.listing() if m.product != products.PERPETUAL]
+        self.smile = Smile()
+        self.settled: set[int] = set()
 
     def round(self) -> int:
         """Publish one price per market; return how many the rollup accepted."""
@@ -92,6 +104,34 @@ class Feeder:
                 accepted += 1
             except ApiError as exc:
                 log.info("price for market %d refused: %s", market, exc)
+        return accepted + self.risk_round(now)
+
+    def risk_round(self, now: int) -> int:
+        """The risk feed of every series (a RiskUpdate before its expiry, its SettleSeries
+        once after); return how many the rollup accepted."""
+        accepted = 0
+        for series in self.series:
+            spot = self.walk.prices.get(series.underlying)
+            if spot is None or series.id in self.settled or self.last_time.get(series.id) == now:
+                continue
+            if now < series.expiry:
+                q = quote(spot, series.strike, (series.expiry - now) / SECONDS_PER_YEAR,
+                          self.smile.vol(spot, series.strike), series.product == products.CALL)
+                marks = [(i, q.mark, q.delta, q.gamma, q.vega, key) for i, key in enumerate(self.keys)]
+                tx = builders.risk_update(series.id, now, marks, self.context).encode()
+            else:
+                prices = [(i, spot, key) for i, key in enumerate(self.keys)]
+                tx = builders.settle_series(series.id, series.expiry, prices, self.context).encode()
+            try:
+                self.operator.call("submit_oracle", tx="0x" + tx.hex())
+                self.last_time[series.id] = now
+                accepted += 1
+                if now >= series.expiry:
+                    self.settled.add(series.id)
+            except ApiError as exc:
+                if exc.data == "ALREADY_SETTLED":
+                    self.settled.add(series.id)  # (settled before this feeder started)
+                log.info("risk feed for market %d refused: %s", series.id, exc)
         return accepted
 
     def run(self, interval: float, stop: threading.Event) -> None:

@@ -23,6 +23,7 @@ from rollup.deploy import Deployment, Params, deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.world import World, make_world
+from rollup.listing import devnet_listing
 
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL_PACKAGE = "@foundry-rs/anvil-linux-amd64@1.7.1"
@@ -143,9 +144,12 @@ def params_for(sequencer_key: bytes, **overrides: Any) -> Params:
 
 def deploy_rollup(l1_url: str, challenge_window: int = 3_600, inclusion_delay: int = 7_200) -> Deployment:
     """A fresh deployment of the rollup's contracts by dev account 0, sequenced by dev
-    account 1 (the world's proposer)."""
-    return deploy(L1(l1_url, DEV_KEYS[0]),
-                  params=params_for(DEV_KEYS[1], challenge_window=challenge_window, inclusion_delay=inclusion_delay))
+    account 1 (the world's proposer), listing the devnet's markets: the perpetuals and
+    their option series (rollup/listing.py), expiring a day and a week from the L1's time."""
+    l1 = L1(l1_url, DEV_KEYS[0])
+    now = int(l1.w3.eth.get_block("latest")["timestamp"])
+    return deploy(l1, params=params_for(DEV_KEYS[1], challenge_window=challenge_window,
+                                        inclusion_delay=inclusion_delay), listing=devnet_listing(now))
 
 
 @contextmanager

@@ -257,6 +257,25 @@ def test_expire_removes_all_expired(book: OrderBook, client: Client) -> None:
     assert book.expire(6) == ()
 
 
+def test_a_series_book_closes_at_its_expiry() -> None:
+    """An option series' book takes orders while the STF would trade them (time before
+    the series' expiry): an order's deadline is a second before the series expires, its
+    resting orders leave at that time, and none is admitted after."""
+    from rollup.stf import products
+    from rollup.stf.state import Market
+
+    book = OrderBook.for_market(Market(id=0, product=products.CALL, underlying=1, strike=5, expiry=50))
+    assert book.closes_at == 50
+    client = Client(book)
+    resting, _ = client.place(1, False, 10, 100)  # no expiry of its own
+    assert book.deadline(resting.taker.order) == 49
+    result = book.match(client.order(2, True, 5, 100), SIG, now=49)  # the last second: trades
+    assert [f.maker_entry.id for f in result.fills] == [resting.taker.id]
+    late = book.match(client.order(3, False, 10, 90), SIG, now=50)
+    assert late.rejected == Rejection.EXPIRED
+    assert [e.id for e in book.expire(50)] == [resting.taker.id] and len(book) == 0
+
+
 def test_cancel_lookups_and_reduce(book: OrderBook, client: Client) -> None:
     a, b, c = (client.place(account, True, 30, 100)[1].taker for account in (1, 2, 3))
     assert a.seq < b.seq < c.seq and a.id < b.id < c.id

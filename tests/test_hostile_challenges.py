@@ -28,6 +28,7 @@ from rollup.l1 import records
 from rollup.l1.client import L1, EncodedCall
 from rollup.l1.rollup_client import PENDING, RollupL1
 from rollup.l1.world import SCENARIOS, World, make_world
+from rollup.listing import devnet_listing
 from rollup.stf.hashing import ZERO_HASH, keccak
 from rollup.stf.witness import step_witness
 from tests.conftest import DEV_KEYS, l1_snapshot, params_for
@@ -71,7 +72,9 @@ class Counts:
 
 def correct_batches(url: str) -> tuple[World, list[Target]]:
     """A world with a correct batch of every kind of transaction, and the targets."""
-    deployment: Deployment = deploy(L1(url, DEV_KEYS[0]), params=params_for(DEV_KEYS[1], challenge_window=10**6))
+    l1 = L1(url, DEV_KEYS[0])
+    deployment: Deployment = deploy(l1, params=params_for(DEV_KEYS[1], challenge_window=10**6),
+                                    listing=devnet_listing(int(l1.w3.eth.get_block("latest")["timestamp"])))
     world = make_world(url, deployment, DEV_KEYS[1], DEV_KEYS[3:7])
     targets = []
     for kind, scenario in SCENARIOS.items():

@@ -16,9 +16,10 @@ from web3 import Web3
 
 from ..batch import batch_time
 from ..deploy import DEVNET_ORACLE_KEYS, Deployment
-from ..stf import apply, builders
+from ..pricing import SECONDS_PER_YEAR, Smile, quote
+from ..stf import apply, builders, products
 from ..stf.fork import Context, Receipt
-from ..stf.state import State
+from ..stf.state import Market, State
 from ..stf.transactions import (
     ORDER_NO_EXPIRY,
     AdvanceTime,
@@ -26,6 +27,7 @@ from ..stf.transactions import (
     FundingTick,
     Liquidate,
     Order,
+    SettlePosition,
     SweepFees,
 )
 from .client import L1
@@ -140,6 +142,29 @@ class World:
         reports = [(i, price, key) for i, key in enumerate(self.oracle_keys)]
         return builders.oracle_update(market, ts, reports, self.context()).encode()
 
+    def series(self) -> list[Market]:
+        """The option series the deployment lists (none on a perpetuals-only listing)."""
+        return [m for m in self.state.markets if m is not None and m.product != products.PERPETUAL]
+
+    def risk_update(self, market: int, timestamp: int | None = None) -> bytes:
+        """The committee's mark and Greeks of a series (Black-Scholes on the devnet smile at
+        its underlying's price), at `timestamp` (default: the clock's time)."""
+        series = self.state.markets[market]
+        assert series is not None
+        spot = self.state.markets[series.underlying].oracle_price  # type: ignore[union-attr]
+        ts = self.state.globals.time if timestamp is None else timestamp
+        q = quote(spot, series.strike, max(series.expiry - ts, 1) / SECONDS_PER_YEAR,
+                  Smile().vol(spot, series.strike), series.product == products.CALL)
+        marks = [(i, q.mark, q.delta, q.gamma, q.vega, key) for i, key in enumerate(self.oracle_keys)]
+        return builders.risk_update(market, ts, marks, self.context()).encode()
+
+    def settle_series(self, market: int, price: int) -> bytes:
+        """The committee's settlement of an expired series at `price`."""
+        series = self.state.markets[market]
+        assert series is not None
+        prices = [(i, price, key) for i, key in enumerate(self.oracle_keys)]
+        return builders.settle_series(market, series.expiry, prices, self.context()).encode()
+
     def order(self, user: User, market: int, is_buy: bool, size: int, price: int) -> Order:
         return Order(user.account, market, is_buy, size, price, 1_000, user.next_nonce(), ORDER_NO_EXPIRY)
 
@@ -179,7 +204,8 @@ def make_world(url: str, deployment: Deployment, proposer_key: bytes, user_keys:
                deposit: int = 50_000_000, insurance_key: bytes | None = None, insurance: int = 0) -> World:
     """A world on `deployment`: the proposer bonded, each user's deposit (and, with
     `insurance_key`, the insurance owner's deposit into the fund, account 0) taken into a
-    first batch, then the time and first prices (ETH-USD 300,000, BTC-USD 1,000,000 per lot)."""
+    first batch, then the time and first prices (ETH-USD 300,000, BTC-USD 1,000,000 per lot),
+    and each option series' first mark and Greeks."""
     w3 = Web3(Web3.HTTPProvider(url))
     proposer = RollupL1(L1(url, proposer_key), deployment)
     world = World(url, deployment, proposer, [], deployment.genesis(), w3)
@@ -199,6 +225,8 @@ def make_world(url: str, deployment: Deployment, proposer_key: bytes, user_keys:
     world.travel(1)
     world.post([world.advance()])
     world.post([world.oracle_update(0, 300_000), world.oracle_update(1, 1_000_000)])
+    if world.series():
+        world.post([world.risk_update(series.id) for series in world.series()])
     return world
 
 
@@ -287,6 +315,31 @@ def sweep_fees(w: World) -> list[bytes]:
     return [SweepFees(w.state.globals.fee_pool).encode()]
 
 
+def risk_update(w: World) -> list[bytes]:
+    w.travel(5)
+    return [w.advance(), w.risk_update(w.series()[0].id, timestamp=w.now())]
+
+
+def sold_and_expired(w: World) -> Market:
+    """User 0 sells 10 of the first series to user 1 at its mark; the clock then passes
+    the series' expiry (hours, perhaps a day: the L1 travels)."""
+    series = w.series()[0]
+    w.post([w.trade(w.users[1], w.users[0], series.id, True, 10, series.oracle_price)])
+    w.travel(series.expiry - w.now() + 1)
+    return series
+
+
+def settle_series(w: World) -> list[bytes]:
+    series = sold_and_expired(w)
+    spot = w.state.markets[series.underlying].oracle_price  # type: ignore[union-attr]
+    return [w.advance(), w.settle_series(series.id, spot + spot // 20)]  # 5% above: in the money
+
+
+def settle_position(w: World) -> list[bytes]:
+    w.post(settle_series(w))
+    return [SettlePosition(w.users[1].account, w.series()[0].id).encode()]
+
+
 SCENARIOS: dict[str, Callable[[World], list[bytes]]] = {
     "AdvanceTime": advance_time,
     "OracleUpdate": oracle_update,
@@ -301,4 +354,9 @@ SCENARIOS: dict[str, Callable[[World], list[bytes]]] = {
     "Liquidate": liquidate,
     "Deleverage": deleverage,
     "SweepFees": sweep_fees,
+    "RiskUpdate": risk_update,
+    "SettleSeries": settle_series,
+    "SettlePosition": settle_position,
 }
+"""One scenario per transaction type; the last three need a deployment that lists option
+series (rollup/listing.py `devnet_listing`)."""

@@ -13,7 +13,9 @@ Entry. A new order is refused (`Rejection`), in this order, when:
      in (`Order.fits`: nonce and expiry u32), or a signature not 65 bytes (BAD_FIELD);
   3. its limit price is not a multiple of the market's tick (NOT_TICK_MULTIPLE);
   4. its size is below one step, so it could never trade (BELOW_STEP);
-  5. it has expired: expiry < now (EXPIRED; the STF trades while time <= expiry);
+  5. it has expired: expiry < now (EXPIRED; the STF trades while time <= expiry), or its
+     market is an option series at or past its expiry (EXPIRED too: the STF refuses
+     SERIES_EXPIRED); an order's deadline is the earlier of the two (`deadline`);
   6. the book already holds (account, nonce) (DUPLICATE);
   7. the book holds an order of the account in the same nonce slot (nonce mod 256) with a
      higher nonce (NONCE_SUPERSEDED).
@@ -42,8 +44,9 @@ reaches while matching (it crosses, and the taker still has size) leaves the boo
 never crossed after a match: a LIMIT taker rests only once every crossing resting order is
 gone. A resting own order that the taker does not reach stays.
 
-Expiry. A resting order with expiry < now met while matching leaves the book (EXPIRED)
-and is not matched; `expire(now)` removes all of them at once (a heap by expiry).
+Expiry. A resting order whose deadline < now met while matching leaves the book (EXPIRED)
+and is not matched; `expire(now)` removes all of them at once (a heap by deadline): on a
+series' expiry its whole book empties.
 
 Two phases. `match` and `resume` are pure: they return a `MatchResult` (the fills the
 book proposes, whether the taker would rest, the orders that would leave) and change
@@ -110,7 +113,7 @@ class ExitReason(Enum):
     FILLED = "FILLED"
     """Filled, or its remainder fell below one step."""
     EXPIRED = "EXPIRED"
-    """expiry < now when a taker reached it, or at `expire(now)`."""
+    """deadline < now when a taker reached it, or at `expire(now)`."""
     SELF_TRADE = "SELF_TRADE"
     """A taker of the same account reached it (self-trade prevention: cancel resting)."""
     REPLACED = "REPLACED"
@@ -296,10 +299,12 @@ class _Side:
 class OrderBook:
     """The central limit order book of one market (see the module docstring for rules)."""
 
-    def __init__(self, market: int, tick_size: int = 1, step_size: int = 1) -> None:
+    def __init__(self, market: int, tick_size: int = 1, step_size: int = 1, closes_at: int | None = None) -> None:
         if tick_size < 1 or step_size < 1:
             raise ValueError("tick and step must be >= 1")
         self.market = market
+        self.closes_at = closes_at
+        """An option series' expiry: it takes no trade at or after it (None: a perpetual)."""
         self.tick_size = tick_size
         self.step_size = step_size
         self._entries: dict[int, Entry] = {}
@@ -313,8 +318,14 @@ class OrderBook:
 
     @classmethod
     def for_market(cls, market: Market) -> OrderBook:
-        """A book with the market's id, tick and step."""
-        return cls(market.id, market.tick_size, market.step_size)
+        """A book with the market's id, tick and step (and a series' expiry)."""
+        return cls(market.id, market.tick_size, market.step_size, market.expiry if market.expiry else None)
+
+    def deadline(self, order: Order) -> int:
+        """The last time `order` may trade: its expiry, or a second before its series'."""
+        if self.closes_at is None:
+            return order.expiry
+        return min(order.expiry, self.closes_at - 1)
 
     # ----------------------------------------------------------------- lookups
 
@@ -378,7 +389,7 @@ class OrderBook:
             return Rejection.NOT_TICK_MULTIPLE
         if order.size < self.step_size:
             return Rejection.BELOW_STEP
-        if order.expiry < now:
+        if self.deadline(order) < now:
             return Rejection.EXPIRED
         if (order.account, order.nonce) in self._by_nonce:
             return Rejection.DUPLICATE
@@ -400,13 +411,13 @@ class OrderBook:
 
     def resume(self, taker: Entry, *, now: int) -> MatchResult:
         """Propose how an admitted taker that is not resting (returned by a partial
-        `apply`) continues to match. Pure. Refused with EXPIRED once expiry < now, and
+        `apply`) continues to match. Pure. Refused with EXPIRED once its deadline < now, and
         with DUPLICATE / NONCE_SUPERSEDED if its nonce slot was taken in the meantime."""
         if taker.id >= self._next_id or taker.id in self._entries:
             raise ValueError("resume takes an applied taker that is not resting")
         order = taker.order
         rejected = None
-        if order.expiry < now:
+        if self.deadline(order) < now:
             rejected = Rejection.EXPIRED
         elif (order.account, order.nonce) in self._by_nonce:
             rejected = Rejection.DUPLICATE
@@ -439,7 +450,7 @@ class OrderBook:
                 maker = entries.get(id)
                 if maker is None or id == skip:
                     continue
-                if maker.order.expiry < now:
+                if self.deadline(maker.order) < now:
                     removals.append(Removal(maker, ExitReason.EXPIRED, len(fills)))
                     continue
                 if post_only:
@@ -579,7 +590,7 @@ class OrderBook:
         return self._reduce(entry, size)
 
     def expire(self, now: int) -> tuple[Entry, ...]:
-        """Remove every resting order with expiry < now; the removed entries."""
+        """Remove every resting order whose deadline < now; the removed entries."""
         heap, entries = self._expiries, self._entries
         out = []
         while heap and heap[0][0] < now:
@@ -608,7 +619,7 @@ class OrderBook:
         self._entries[entry.id] = entry
         self._by_nonce[(order.account, order.nonce)] = entry.id
         self._by_slot[(order.account, order.nonce % ORDER_SLOTS)] = entry.id
-        heapq.heappush(self._expiries, (order.expiry, entry.id))
+        heapq.heappush(self._expiries, (self.deadline(order), entry.id))
 
     def _remove(self, entry: Entry) -> None:
         order = entry.order
@@ -632,7 +643,7 @@ class OrderBook:
             if len(queue) > 2 * level.count + 16:
                 level.queue = deque(id for id in queue if id in entries)
         if len(self._expiries) > 2 * len(entries) + 64:
-            self._expiries = [(e.order.expiry, e.id) for e in entries.values()]
+            self._expiries = [(self.deadline(e.order), e.id) for e in entries.values()]
             heapq.heapify(self._expiries)
 
     def _reduce(self, entry: Entry, size: int) -> Entry | None:

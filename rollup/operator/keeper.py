@@ -1,4 +1,5 @@
-"""The operator's housekeeping transactions: funding ticks, liquidations, fee sweeps.
+"""The operator's housekeeping transactions: funding ticks, liquidations, fee sweeps and
+the settlement of option positions.
 
 Funding: every `interval` seconds of rollup time, each priced market's funding index moves
 by the premium of its order book over the oracle price, clamped to the market's rate cap:
@@ -11,6 +12,8 @@ has its largest position closed against the insurance fund; when the fund cannot
 bankrupt account's deficit, the position is deleveraged against the largest opposite one.
 Fees: once the fee pool holds at least a minimum, it is swept into the insurance fund
 (SweepFees), whose owner withdraws from it like any account: the way fees leave the rollup.
+Settlement: once a series has its settlement price (the feeder's SettleSeries), every
+position in it is closed at its payoff (SettlePosition), holder by holder.
 
 The STF judges each of these like any other transaction.
 """
@@ -19,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..stf import margin
+from ..stf import margin, products
 from ..stf.constants import FUNDING_SCALE, INSURANCE_ACCOUNT, PPM, SECONDS_PER_HOUR
 from ..stf.fork import Receipt
 from ..stf.reasons import Reason
 from ..stf.state import State
-from ..stf.transactions import Deleverage, FundingTick, Liquidate, SweepFees
+from ..stf.transactions import Deleverage, FundingTick, Liquidate, SettlePosition, SweepFees
 
 Sequence = Callable[[bytes], Receipt]
 
@@ -48,8 +51,8 @@ def fund_ticks(state: State, mids: dict[int, int | None], interval: int, sequenc
     """Post the due funding ticks; return how many applied."""
     done = 0
     for market in state.markets:
-        if market is None or state.globals.time - market.funding_time < interval:
-            continue
+        if market is None or market.product != products.PERPETUAL or state.globals.time - market.funding_time < interval:
+            continue  # (an option series pays no funding)
         delta = funding_delta(state, market.id, mids.get(market.id))
         if delta is not None and sequence(FundingTick(market.id, delta).encode()).ok:
             done += 1
@@ -98,3 +101,17 @@ def sweep_fees(state: State, sequence: Sequence, minimum: int = FEE_SWEEP_MINIMU
     a sweep applied."""
     pool = state.globals.fee_pool
     return pool >= minimum and sequence(SweepFees(pool).encode()).ok
+
+
+def settle_positions(state: State, sequence: Sequence, limit: int = 64) -> int:
+    """Close the positions in settled series (SettlePosition), at most `limit` a round;
+    return how many applied."""
+    settled = [m.id for m in state.markets if m is not None and m.settlement_price]  # (shorts outlive the OI)
+    done = 0
+    for market in settled:
+        for account_id in sorted(state.accounts):
+            if done >= limit:
+                return done
+            if state.account(account_id).size(market) and sequence(SettlePosition(account_id, market).encode()).ok:
+                done += 1
+    return done

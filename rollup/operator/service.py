@@ -15,7 +15,8 @@ Methods (params as an object, or positionally in the order listed):
     batches(limit)                             the operator's batches and their L1 status
     withdrawal_proof(index)                    what Bridge.claim needs, against a final batch
     next_nonce(account)                        a nonce above every one the account used
-    submit_oracle(tx)                          an OracleUpdate or a RiskUpdate (hex), from the feeder
+    submit_oracle(tx)                          an OracleUpdate, RiskUpdate or SettleSeries (hex), from
+                                               the feeder
 
 An `order` is {account, market, side: "buy" | "sell", size, price, max_fee_ppm, nonce,
 expiry}, signed with EIP-712 (docs/spec.md, Signing). Every refusal is a JSON-RPC error
@@ -35,7 +36,7 @@ from .. import jsonrpc
 from ..api import book_id_of, order_id, order_json
 from ..jsonrpc import RpcError, hex_data, integer, param
 from ..l1.records import proof as flat_proof
-from ..stf import margin
+from ..stf import margin, products
 from ..stf.constants import MAX_PRICE, MAX_SIZE, ORDER_SLOTS, PPM
 from ..stf.fork import filled_so_far, order_hash
 from ..stf.reasons import Reason
@@ -45,6 +46,7 @@ from ..stf.transactions import (
     ORACLE_UPDATE,
     ORDER_LENGTH,
     RISK_UPDATE,
+    SETTLE_SERIES,
     Cancel,
     Order,
     Trade,
@@ -72,6 +74,7 @@ ERRORS = {
 """Error codes of the operator API (beyond JSON-RPC's own)."""
 
 KINDS = {"limit": Kind.LIMIT, "ioc": Kind.IOC, "post_only": Kind.POST_ONLY}
+PRODUCT_NAMES = {products.PERPETUAL: "perpetual", products.CALL: "call", products.PUT: "put"}
 U64 = 2**64 - 1
 MAKER_REASONS = {Reason.UNKNOWN_ACCOUNT, Reason.BAD_SIGNATURE, Reason.WRONG_SIGNER, Reason.NONCE_USED,
                  Reason.OVERFILL, Reason.EXPIRED, Reason.NO_ORDER}
@@ -372,8 +375,8 @@ class OperatorService(jsonrpc.Service):
 
     def rpc_submit_oracle(self, params: Any) -> dict[str, Any]:
         tx = hex_data(param(params, 0, name="tx"), "tx", prefixed=False)
-        if not tx or tx[0] not in (ORACLE_UPDATE, RISK_UPDATE):
-            raise error("invalid_params", "invalid params: not an OracleUpdate or a RiskUpdate")
+        if not tx or tx[0] not in (ORACLE_UPDATE, RISK_UPDATE, SETTLE_SERIES):
+            raise error("invalid_params", "invalid params: not an OracleUpdate, RiskUpdate or SettleSeries")
         with self.store.transaction() as db:
             receipt = self.seq.sequence(db, tx)
         if not receipt.ok:
@@ -416,7 +419,13 @@ class OperatorService(jsonrpc.Service):
                 "initial_margin_ppm": m.initial_margin_ppm, "maintenance_margin_ppm": m.maintenance_margin_ppm,
                 "tick_size": m.tick_size, "step_size": m.step_size,
                 "best_bid": book.best_bid() if book else None, "best_ask": book.best_ask() if book else None,
+                "product": PRODUCT_NAMES.get(m.product, str(m.product)),
             })
+            if m.product != products.PERPETUAL:  # a series: its terms and the risk feed's Greeks
+                out[-1].update({
+                    "underlying": m.underlying, "strike": m.strike, "expiry": m.expiry,
+                    "settlement_price": m.settlement_price, "delta": m.delta, "gamma": m.gamma, "vega": m.vega,
+                })
         return out
 
     def rpc_account(self, params: Any) -> dict[str, Any]:
@@ -530,8 +539,8 @@ class OperatorService(jsonrpc.Service):
                 log.exception("operator tick failed")
 
     def _keep(self) -> None:
-        """Funding ticks, liquidations and fee sweeps (rollup/operator/keeper.py), in one store
-        transaction."""
+        """Funding ticks, liquidations, fee sweeps and settlements (rollup/operator/keeper.py),
+        in one store transaction."""
         with self.store.transaction() as db:
             def sequence(tx: bytes) -> Any:
                 return self.seq.sequence(db, tx)
@@ -543,6 +552,7 @@ class OperatorService(jsonrpc.Service):
             keeper.fund_ticks(self.state, mids, self.funding_interval, sequence)
             keeper.liquidate(self.state, sequence)
             keeper.sweep_fees(self.state, sequence)
+            keeper.settle_positions(self.state, sequence)
 
     def _finalize(self) -> None:
         """Finalize what the window allows (asked first with a call: no gas for nothing)."""
