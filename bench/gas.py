@@ -1,7 +1,8 @@
 """L1 gas of the rollup, measured on a real EVM: batch submission per trade and L1 bytes
 per trade, the gas of a fraud proof for each transaction type (its commitment and its
 reveal, and the reward's claim), and the user operations (deposit, withdrawal claim,
-forced request, freeze, escape).
+forced request, freeze, escape), on the devnet's markets (two perpetuals and twelve option
+series, rollup/listing.py).
 
     python bench/gas.py [--l1-rpc URL] [--trades 200] [--fills-per-maker 4]
 
@@ -38,6 +39,7 @@ from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
 from rollup.l1.world import SCENARIOS, World, make_world
+from rollup.listing import devnet_listing
 from rollup.stf import builders
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
@@ -161,8 +163,11 @@ def main() -> None:
             raise SystemExit("the L1 node did not start")
     try:
         w3 = Web3(Web3.HTTPProvider(url))
-        deployment = deploy(L1(url, DEPLOYER), params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW,
-                                                             sequencer=L1(url, PROPOSER).address))
+        deployer = L1(url, DEPLOYER)
+        now = int(deployer.w3.eth.get_block("latest")["timestamp"])
+        deployment = deploy(deployer, params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW,
+                                                    sequencer=L1(url, PROPOSER).address),
+                            listing=devnet_listing(now))  # the devnet's markets: 2 perpetuals, 12 series
         snap = snapshot(w3)
         figures: dict[str, Any] = submission(fresh_world(url, deployment), args.trades, args.fills_per_maker)
         revert(w3, snap)

@@ -242,11 +242,13 @@ class Client:
         return self._markets
 
     def market(self, text: str) -> dict[str, Any]:
-        """A market by symbol (ETH-USD), base asset (ETH) or id (0)."""
+        """A market by symbol (ETH-USD, ETH-27DEC26-3000-C), a perpetual's base asset (ETH)
+        or id (0)."""
         wanted = text.strip().upper()
         for m in self.markets:
             symbol = str(m["symbol"]).upper()
-            if wanted in (str(m["id"]), symbol, symbol.split("-")[0]):
+            base = symbol.split("-")[0] if m.get("product", "perpetual") == "perpetual" else symbol
+            if wanted in (str(m["id"]), symbol, base):
                 return m
         known = ", ".join(f"{m['symbol']} ({m['id']})" for m in self.markets)
         raise ClientError(f"unknown market {text!r} (markets: {known})")
@@ -347,13 +349,24 @@ def cmd_account(c: Client, args: argparse.Namespace) -> None:
         f"{usd(info['maintenance_requirement'])} USD",
         f"L1 wallet   {usd(info['wallet'])} USD" if info["wallet"] is not None else "L1 wallet   (L1 not reachable)",
     ]
+    greeks = {m["id"]: (m.get("delta", 1_000_000), m.get("gamma", 0), m.get("vega", 0)) for m in c.markets}
+    for p in info["positions"]:
+        delta, gamma, vega = greeks.get(p["market"], (1_000_000, 0, 0))
+        p["delta"], p["gamma"], p["vega"] = p["size"] * delta, p["size"] * gamma, p["size"] * vega
     if info["positions"]:
-        lines += ["positions", table(
-            ["market", "side", ">size (lots)", ">mark price", ">notional USD"],
-            [[p["symbol"], "long" if p["size"] > 0 else "short", abs(p["size"]), p["mark_price"], usd(p["notional"])]
-             for p in info["positions"]])]
+        lines += ["positions (delta in lots of the underlying; gamma, vega in collateral units)", table(
+            ["market", "side", ">size (lots)", ">mark price", ">notional USD", ">delta", ">gamma", ">vega"],
+            [[p["symbol"], "long" if p["size"] > 0 else "short", abs(p["size"]), p["mark_price"], usd(p["notional"]),
+              f"{p['delta'] / 1_000_000:+.2f}", p["gamma"], p["vega"]] for p in info["positions"]])]
     else:
         lines.append("positions   none")
+    if info.get("portfolio"):
+        lines += ["portfolio margin by underlying (worst of 21 scenarios: price move x volatility move)", table(
+            ["underlying", ">net delta", ">net gamma", ">net vega", ">worst move", ">vol move", ">loss USD",
+             ">floors USD", ">maintenance USD"],
+            [[c.symbol(u["underlying"]), f"{u['delta'] / 1_000_000:+.2f}", u["gamma"], u["vega"],
+              f"{u['worst_price_move_ppm'] / 10_000:+.2f}%", f"{u['worst_vol_move_ppm'] / 10_000:+.1f} pts",
+              usd(u["worst_loss"]), usd(u["floors"]), usd(u["maintenance_requirement"])] for u in info["portfolio"]])]
     if info["open_orders"]:
         lines += ["open orders", table(
             [">id", ">nonce", "market", "side", ">size", ">remaining", ">price", "expires"],
@@ -547,7 +560,28 @@ def cmd_status(c: Client, args: argparse.Namespace) -> None:
     emit(args, data, "\n".join(lines))
 
 
+def cmd_markets(c: Client, args: argparse.Namespace) -> None:
+    markets = list(c.call("markets"))
+    perpetuals = [m for m in markets if m.get("product", "perpetual") == "perpetual"]
+    series = [m for m in markets if m.get("product", "perpetual") != "perpetual"]
+    symbols = {m["id"]: m["symbol"] for m in markets}
+    lines = ["perpetuals (prices: collateral units per lot)", table(
+        ["symbol", ">id", "lot", ">index price", ">funding index", ">best bid", ">best ask", ">open interest"],
+        [[m["symbol"], m["id"], m.get("lot") or "-", m["price"] or "-", m["funding_index"], m["best_bid"] or "-",
+          m["best_ask"] or "-", m["open_interest"]] for m in perpetuals])]
+    if series:
+        lines += ["option series (European, cash-settled; strike, mark and gamma, vega in units per lot; "
+                  "delta per lot of the underlying)", table(
+            ["series", ">id", "type", "underlying", ">strike", "expiry (UTC)", ">mark", ">delta", ">gamma", ">vega",
+             ">open interest", ">settled at"],
+            [[m["symbol"], m["id"], m["product"], symbols.get(m["underlying"], m["underlying"]), m["strike"],
+              when(m["expiry"])[:16], m["price"] or "-", f"{m['delta'] / 1_000_000:+.3f}", m["gamma"], m["vega"],
+              m["open_interest"], m["settlement_price"] or "-"] for m in series])]
+    emit(args, markets, "\n".join(lines))
+
+
 COMMANDS = {
+    "markets": cmd_markets,
     "deposit": cmd_deposit, "order": cmd_order, "cancel": cmd_cancel, "account": cmd_account, "book": cmd_book,
     "trades": cmd_trades, "withdraw": cmd_withdraw, "claim": cmd_claim, "batches": cmd_batches, "status": cmd_status,
 }
@@ -674,6 +708,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = command("cancel", "cancel the order signed with NONCE")
     p.add_argument("nonce", metavar="NONCE", type=_non_negative)
+
+    command("markets", "every market: the perpetuals, and each option series with its terms, mark and Greeks")
 
     command("account", "your collateral, positions, open orders and withdrawals")
 

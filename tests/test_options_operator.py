@@ -6,6 +6,8 @@ Every unit of collateral is accounted for."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +41,7 @@ def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         operator = Operator(f"http://127.0.0.1:{port}")
         try:
             wait_for(lambda: operator.call("status"), 60, "the operator")
-            yield {"deployment": deployment, "operator": operator, "l1": l1_url, "w3": w3}
+            yield {"deployment": deployment, "operator": operator, "l1": l1_url, "w3": w3, "path": path}
         finally:
             proc.stop()
             print(proc.log()[-3000:])
@@ -65,6 +67,12 @@ def test_series_are_marked_traded_expired_and_settled(setup: dict[str, Any]) -> 
     call = markets[2]
     assert call["symbol"].startswith("ETH-") and call["symbol"].endswith("-3000-C") and call["strike"] == 300_000
     assert 0 < call["delta"] < 1_000_000 and markets[4]["delta"] < 0  # a call's delta, a put's
+    listed = subprocess.run([sys.executable, "-m", "rollup.client", "--deployment", str(setup["path"]),
+                             "--operator-url", operator.url, "markets"], capture_output=True, text=True, check=True)
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert sum(1 for row in rows if row and row[0].count("-") == 3) == 12  # a row per series
+    row = next(r for r in rows if r and r[0] == call["symbol"])
+    assert row[1:5] == ["2", "call", "ETH-USD", "300000"] and int(row[7]) == call["price"]
 
     # Alice writes 10 calls, Bob buys them at the mark
     price = call["price"]
@@ -74,6 +82,17 @@ def test_series_are_marked_traded_expired_and_settled(setup: dict[str, Any]) -> 
     assert taken["filled"] == 10
     assert {p["market"]: p["size"] for p in bob.info()["positions"]} == {2: 10}
     before = {who.account: who.info()["collateral"] for who in (alice, bob)}
+    # Alice's portfolio: short 10 calls on ETH, the worst scenario the full move up
+    book = alice.info()
+    (eth,) = book["portfolio"]
+    assert eth["underlying"] == 0 and eth["delta"] == -10 * call["delta"] and eth["gamma"] == -10 * call["gamma"]
+    assert eth["worst_price_move_ppm"] == 50_000 and eth["worst_loss"] > 0
+    assert eth["floors"] == 10 * 300_000 * 10_000 // 1_000_000  # 1% of the underlying's notional
+    assert eth["maintenance_requirement"] == book["maintenance_requirement"]
+    shown = subprocess.run([sys.executable, "-m", "rollup.client", "--deployment", str(setup["path"]),
+                            "--operator-url", operator.url, "--key", "0x" + ALICE.hex(), "account"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "portfolio margin by underlying" in shown and "+5.00%" in shown and call["symbol"] in shown
 
     # L1 passes the daily expiry (once the trades are on L1: a batch cannot outlive the
     # jump): the book closes, the committee settles at 3,150 USD

@@ -3,6 +3,7 @@
 Methods (params as an object, or positionally in the order listed):
     status()                                   chain, head state, batches, markets
     markets()                                  every market with its price, funding and parameters
+                                               (a series: its terms, settlement and Greeks)
     submit_order(order, signature, kind)       match a signed order (limit | ioc | post_only)
     cancel_order(account, nonce, signature)    a signed Cancel: the order leaves the book
     withdraw(account, amount, nonce, expiry, signature)   a signed Withdraw; answers the
@@ -36,7 +37,7 @@ from .. import jsonrpc
 from ..api import book_id_of, order_id, order_json
 from ..jsonrpc import RpcError, hex_data, integer, param
 from ..l1.records import proof as flat_proof
-from ..stf import margin, products
+from ..stf import margin, portfolio, products
 from ..stf.constants import MAX_PRICE, MAX_SIZE, ORDER_SLOTS, PPM
 from ..stf.fork import filled_so_far, order_hash
 from ..stf.reasons import Reason
@@ -78,6 +79,26 @@ PRODUCT_NAMES = {products.PERPETUAL: "perpetual", products.CALL: "call", product
 U64 = 2**64 - 1
 MAKER_REASONS = {Reason.UNKNOWN_ACCOUNT, Reason.BAD_SIGNATURE, Reason.WRONG_SIGNER, Reason.NONCE_USED,
                  Reason.OVERFILL, Reason.EXPIRED, Reason.NO_ORDER}
+
+
+def portfolio_view(account: Any, markets: Any) -> list[dict[str, Any]]:
+    """Per underlying an account's positions are written on (the portfolio rule, spec
+    §10.2): the net Greeks (delta in ppm of a lot, cash gamma and vega in collateral units),
+    the worst of the 21 scenarios (price and volatility moves in ppm) with its loss, the
+    short options' maintenance floors, and the underlying's maintenance requirement."""
+    exposures = [margin.exposure(p, markets[p.market]) for p in account.positions]
+    out = []
+    for underlying_id, net in sorted(portfolio.net_exposures(exposures).items()):
+        u = margin.underlying(markets[underlying_id] if underlying_id < len(markets) else None)
+        s, w = min(portfolio.scenarios(u), key=lambda sw: (portfolio.scenario_pnl(net, u.price, *sw), sw))
+        out.append({
+            "underlying": underlying_id, "delta": net.delta, "gamma": net.gamma, "vega": net.vega,
+            "worst_price_move_ppm": s, "worst_vol_move_ppm": w,
+            "worst_loss": portfolio.ceil_div(portfolio.worst_loss(net, u), portfolio.SCENARIO_SCALE),
+            "floors": portfolio.ceil_div(net.short_maintenance * u.price, PPM),
+            "maintenance_requirement": portfolio.underlying_requirement(net, u, False),
+        })
+    return out
 
 
 def error(kind: str, message: str, reason: Any = None) -> RpcError:
@@ -449,6 +470,7 @@ class OperatorService(jsonrpc.Service):
             "value": margin.value(settled, markets),
             "initial_requirement": margin.requirement(settled, markets, True),
             "maintenance_requirement": margin.requirement(settled, markets, False),
+            "portfolio": portfolio_view(settled, markets),
             "open_orders": open_orders,
             "withdrawals": [{"index": i, "amount": w.amount} for i, w in enumerate(self.state.withdrawals)
                             if w.account == account_id],
