@@ -1,5 +1,7 @@
 """Every fraud mode end to end, with real processes: an operator started with `--fraud
-KIND` and a watcher. The watcher proves the fraudulent batch within the window (its
+KIND` and a watcher, on the devnet's markets (option series among them: calls are written
+before the fraud, and for the expiry and settlement frauds the daily series expires, and is
+settled, first). The watcher proves the fraudulent batch within the window (its
 commitment, then the reveal); the batch and its descendants are reverted; the bond is
 slashed and, after the reward delay, the watcher paid; the operator resumes; an honest
 user's withdrawal then finalizes and is claimed on L1."""
@@ -18,6 +20,7 @@ from rollup.deploy import deploy
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import REVERTED, RollupL1
+from rollup.listing import devnet_listing
 from rollup.operator.fraud import CATALOG
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import NOT_FOUND, ApiError, Operator, Trader
@@ -50,7 +53,10 @@ def deposit_together(l1_url: str, deployment: Any, keys: list[bytes], amount: in
 
 @pytest.mark.parametrize("kind", sorted(CATALOG))
 def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, kind: str) -> None:
-    deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=WINDOW, inclusion_delay=600))
+    deployer = L1(l1_url, DEPLOYER)
+    now = int(deployer.w3.eth.get_block("latest")["timestamp"])
+    deployment = deploy(deployer, params=params_for(PROPOSER, challenge_window=WINDOW, inclusion_delay=600),
+                        listing=devnet_listing(now))
     path = tmp_path / "deployment.json"
     deployment.save(path)
     port = free_port()
@@ -70,10 +76,24 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
         traders = [Trader.from_deployment(operator, key, deployment) for key in USERS[:2]]
         wait_for(lambda: all(t.account for t in traders), 30, "deposits credited")
         wait_for(lambda: operator.call("status")["time"], 30, "time")
-        Feeder(operator, deployment, walk=RandomWalk({0: 300_000, 1: 1_000_000}, step_ppm=0)).round()
+        feeder = Feeder(operator, deployment, walk=RandomWalk({0: 300_000, 1: 1_000_000}, step_ppm=0))
+        feeder.round()  # the perpetuals' prices and every series' mark and Greeks
         a, b = traders
         a.order(0, "buy", 50, 300_000)
         b.order(0, "sell", 50, 300_000, kind="ioc")  # a trade: positions open
+        call = operator.call("markets")[2]  # the daily ETH call
+        b.order(2, "sell", 10, call["price"])  # calls written by the short: its risk grows
+        a.order(2, "buy", 10, call["price"], kind="ioc")
+        if kind in ("ignore-expiry", "wrong-settlement"):
+            # the daily series expires (L1 travels past it, once the trades are posted);
+            # the committee settles it (a settlement for the fraud to lie about)
+            wait_for(lambda: (s := operator.call("status"))["open_batch_txs"] == 0 and s["batches"]["cut"] == 0,
+                     30, "the trades posted")
+            w3.provider.make_request("evm_setNextBlockTimestamp", [call["expiry"] + 5])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            wait_for(lambda: operator.call("status")["time"] > call["expiry"], 30, "the clock past the expiry")
+            if kind == "wrong-settlement":
+                feeder.round()
         RollupL1(L1(l1_url, USERS[1]), deployment).force_withdraw(1_000_000)  # a forced request
         deposit_together(l1_url, deployment, USERS[2:4], 50_000_000)  # two more deposits together
 

@@ -12,6 +12,7 @@ from rollup.l1.rollup_client import REVERTED, RollupL1
 from rollup.l1.world import World
 from rollup.operator.fraud import CATALOG
 from rollup.stf import apply
+from rollup.stf.transactions import SettlePosition
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
 DEPLOYER, PROPOSER, CHALLENGER = KEYS[0], KEYS[1], KEYS[2]
@@ -19,24 +20,35 @@ USERS = KEYS[3:7]
 
 
 def test_the_catalog_has_the_required_kinds() -> None:
-    assert len(CATALOG) >= 10
+    assert len(CATALOG) >= 14
     assert {"mint", "wrong-pnl", "skip-funding", "bad-signature", "overfill", "under-margin",
             "fake-withdrawal", "wrong-liquidation", "skip-deposit", "ignore-forced",
             "malformed-as-valid", "wrong-root"} <= set(CATALOG)
+    # options: a wrong settlement, a wrong portfolio margin, a trade under the risk feed's
+    # margin, an ignored expiry
+    assert {"wrong-settlement", "wrong-portfolio-margin", "under-risk-margin", "ignore-expiry"} <= set(CATALOG)
 
 
 @pytest.mark.parametrize("kind", sorted(CATALOG))
 def test_each_fraud_is_found_and_proven(world: World, kind: str) -> None:
     # an honest batch with an occasion for every kind: two deposits, a forced request,
-    # trades (one leaving positions open), time
+    # trades (one leaving positions open), time; options: calls written on a daily and a
+    # weekly series, the daily one expired, settled and its positions closed, the weekly
+    # one marked again (the world's deployment lists the devnet's series)
     users = world.users
-    world.post([world.trade(users[0], users[1], 0, True, 50, 300_000)])
+    daily, weekly = world.series()[0], next(m for m in world.series() if m.expiry > world.series()[0].expiry)
+    world.post([world.trade(users[0], users[1], 0, True, 50, 300_000),
+                world.trade(users[1], users[0], daily.id, True, 10, daily.oracle_price),
+                world.trade(users[3], users[2], weekly.id, True, 10, weekly.oracle_price)])
     users[2].chain.deposit(users[2].address, 1_000_000)
     users[3].chain.deposit(users[3].address, 2_000_000)
     users[1].chain.force_withdraw(1_000_000)
-    world.travel(5)
+    world.travel(daily.expiry - world.now() + 5)  # past the daily expiry
+    spot = world.state.markets[daily.underlying].oracle_price  # type: ignore[union-attr]
     txs = [world.advance(), *world.new_deposits(), *world.new_forced(),
-           world.trade(users[2], users[3], 1, False, 5, 1_000_000)]
+           world.trade(users[2], users[3], 1, False, 5, 1_000_000),
+           world.settle_series(daily.id, spot + spot // 20), SettlePosition(users[1].account, daily.id).encode(),
+           SettlePosition(users[0].account, daily.id).encode(), world.risk_update(weekly.id, timestamp=world.now())]
     timestamp = world.now()
     context = world.context(timestamp)
     pre = world.state.copy()

@@ -19,10 +19,11 @@ from typing import Any
 from unittest import mock
 
 from ..l1.chain import dev_accounts
-from ..stf import apply, builders, fork, margin
+from ..stf import apply, builders, fork, margin, products
 from ..stf.fork import Context
+from ..stf.reasons import Reason
 from ..stf.signing import address_of
-from ..stf.state import State
+from ..stf.state import Market, State
 from ..stf.transactions import (
     CANCEL,
     DEPOSIT,
@@ -33,6 +34,7 @@ from ..stf.transactions import (
     FundingTick,
     Liquidate,
     Order,
+    SettleSeries,
     Trade,
     decode,
 )
@@ -267,6 +269,136 @@ def wrong_root(pre: State, txs: list[bytes], roots: list[bytes], context: Contex
     return txs, roots[:-1] + [bytes(b ^ 0x5A for b in roots[-1])]
 
 
+# ---------------------------------------------------------------------- option frauds
+
+
+def _series(head: State, live: bool) -> Market | None:
+    """The first marked option series that is still trading (`live`) or expired and not
+    yet settled."""
+    now = head.globals.time
+    for market in head.markets:
+        if market is None or market.product == products.PERPETUAL or not market.oracle_price:
+            continue
+        if (now < market.expiry) == live and not market.settlement_price:
+            return market
+    return None
+
+
+def _series_trade(head: State, context: Context, series: Market, size: int) -> bytes | None:
+    """The first dev user writes (sells) `size` of `series` to the second, at its mark."""
+    users = dev_users(head)
+    if len(users) < 2:
+        return None
+    seller, buyer = users[0], users[1]
+    price = series.oracle_price
+    maker = Order(seller, series.id, False, size, price, 1_000_000, next_nonce(head, seller), 2**32 - 1)
+    taker = Order(buyer, series.id, True, size, price, 1_000_000, next_nonce(head, buyer) + 1, 2**32 - 1)
+    return builders.trade(maker, DEV_KEYS[head.account(seller).owner], taker, DEV_KEYS[head.account(buyer).owner],
+                          size, context).encode()
+
+
+def ignore_expiry(pre: State, txs: list[bytes], roots: list[bytes], context: Context) -> Result:
+    """A trade on an option series past its expiry (not yet settled), settled as if the
+    series still traded."""
+    head = head_after(pre, txs, context)
+    series = _series(head, live=False)
+    if series is None:
+        return None
+    trade = _series_trade(head, context, series, 5)
+    if trade is None:
+        return None
+    honest = fork.priced_market
+
+    def open_forever(state: State, market_id: int) -> Market | Reason:
+        found = honest(state, market_id)
+        return found._replace(expiry=2**63) if isinstance(found, Market) and market_id == series.id else found
+
+    def restore(state: State) -> None:  # the lie is the trade, not a new expiry
+        state.set_market(state.markets[series.id]._replace(expiry=series.expiry))  # type: ignore[union-attr]
+
+    all_txs = txs + [trade]
+    return all_txs, replay(pre, all_txs, context, {len(txs): restore},
+                           cheat=lambda i: patched(fork, "priced_market", open_forever) if i == len(txs) else None)
+
+
+def wrong_settlement(pre: State, txs: list[bytes], roots: list[bytes], context: Context) -> Result:
+    """A series settled 10% above the committee's price: every long is paid too much."""
+    for i, tx in enumerate(txs):
+        settle = decode(tx)
+        if not isinstance(settle, SettleSeries):
+            continue
+
+        def lie(state: State, market_id: int = settle.market) -> None:
+            market = state.markets[market_id]
+            if market is None or not market.settlement_price:
+                return
+            price = market.settlement_price + market.settlement_price // 10
+            state.set_market(market._replace(settlement_price=price, oracle_price=fork.payoff(market, price)))
+
+        return txs, replay(pre, txs, context, {i: lie})
+    return None
+
+
+def linear_requirement(account: Any, markets: Any, initial: bool) -> int:
+    """The requirement as if every position were a perpetual: a fraction of its notional
+    at the mark (what a venue without the portfolio rule would ask of an option writer)."""
+    return sum(products.requirement(products.PERPETUAL, p.size, markets[p.market].oracle_price,
+                                    markets[p.market].initial_margin_ppm if initial
+                                    else markets[p.market].maintenance_margin_ppm)
+               for p in account.positions)
+
+
+def wrong_portfolio_margin(pre: State, txs: list[bytes], roots: list[bytes], context: Context) -> Result:
+    """An option writer's withdrawal the portfolio rule refuses, accepted by margining the
+    account linearly (the short calls' notional at their mark, no scenarios, no floors)."""
+    head = head_after(pre, txs, context)
+    markets = head.markets
+    for account_id in dev_users(head):
+        account = head.account(account_id)
+        if not any(markets[p.market].product != products.PERPETUAL for p in account.positions):  # type: ignore[union-attr]
+            continue
+        settled, _ = margin.settle_funding(account, markets)
+        value = margin.value(settled, markets)
+        amount = min(value - linear_requirement(settled, markets, True), settled.collateral) - 1
+        if amount <= 0 or value - margin.requirement(settled, markets, True) >= amount:
+            continue  # the true rule would allow it too: no lie
+        tx = builders.withdraw(account_id, amount, next_nonce(head, account_id) + 9, 2**40,
+                               DEV_KEYS[account.owner], context).encode()
+        all_txs = txs + [tx]
+        return all_txs, replay(pre, all_txs, context, cheat=lambda i: patched(
+            margin, "portfolio_requirement", linear_requirement) if i == len(txs) else None)
+    return None
+
+
+def under_risk_margin(pre: State, txs: list[bytes], roots: list[bytes], context: Context) -> Result:
+    """Calls written far beyond the risk feed's margin, accepted by margining them with
+    the feed's Greeks ignored (no delta, gamma or vega, no floors)."""
+    head = head_after(pre, txs, context)
+    series = _series(head, live=True)
+    if series is None:
+        return None
+    size = 1_000
+    while size < 10**9:
+        trade = _series_trade(head, context, series, size)
+        if trade is None:
+            return None
+        if apply(head.copy(), trade, context).reason == Reason.UNDER_MARGIN:
+            break
+        size *= 4
+    else:
+        return None
+    honest = margin.exposure
+
+    def blind(position: Any, market: Market) -> Any:
+        found = honest(position, market)
+        return found if market.product == products.PERPETUAL else found._replace(
+            delta=0, gamma=0, vega=0, floor_maintenance_ppm=0, floor_initial_ppm=0)
+
+    all_txs = txs + [trade]
+    return all_txs, replay(pre, all_txs, context,
+                           cheat=lambda i: patched(margin, "exposure", blind) if i == len(txs) else None)
+
+
 CATALOG: dict[str, Kind] = {
     "mint": mint,
     "wrong-pnl": wrong_pnl,
@@ -281,5 +413,9 @@ CATALOG: dict[str, Kind] = {
     "ignore-forced": ignore_forced,
     "malformed-as-valid": malformed_as_valid,
     "wrong-root": wrong_root,
+    "ignore-expiry": ignore_expiry,
+    "wrong-settlement": wrong_settlement,
+    "wrong-portfolio-margin": wrong_portfolio_margin,
+    "under-risk-margin": under_risk_margin,
 }
 """Every fraud mode, by the name `--fraud` takes."""
