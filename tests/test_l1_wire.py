@@ -23,7 +23,7 @@ from tests.conftest import DEV_KEYS, deploy_rollup, l1_snapshot
 def test_views_and_events_read_as_web3_reads_them(any_l1: str) -> None:
     with l1_snapshot(any_l1):
         deployment = deploy_rollup(any_l1)
-        world = make_world(any_l1, deployment, DEV_KEYS[1], DEV_KEYS[3:5])  # deposits and three batches
+        world = make_world(any_l1, deployment, DEV_KEYS[1], DEV_KEYS[3:5])  # deposits and four batches
         user = RollupL1(L1(any_l1, DEV_KEYS[3]), deployment)
         user.force_withdraw(1_000)  # a forced request: events of both queues
         chain = RollupL1(L1(any_l1), deployment)
@@ -32,7 +32,8 @@ def test_views_and_events_read_as_web3_reads_them(any_l1: str) -> None:
         number = chain.l1.w3.eth.block_number
 
         length = int(functions.length().call())
-        assert length == 3 and chain.views.call("length") == length
+        assert length == 4 and chain.views.call("length") == length  # the time, deposits, prices, the series' marks
+        assert world.series()
         assert chain.views.calls([("batch_count", ()), ("finalized", ()), ("length", ())], block=head) == [
             functions.batch_count().call(), functions.finalized().call(), length]
         for position in range(length):
