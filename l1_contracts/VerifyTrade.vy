@@ -79,7 +79,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     - amounts: order sizes, limit prices and fill in (0, bound], fee rates <= PPM
       (BAD_FIELD); fill a multiple of the step (NOT_STEP_MULTIPLE); the maker's price a
       multiple of the tick (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price
-      (PRICE_NOT_FAIR); fee rates within each order's max fee (FEE_TOO_HIGH); neither
+      (PRICE_NOT_FAIR); within the band (PRICE_OUT_OF_BAND); fee rates within each order's max fee (FEE_TOO_HIGH); neither
       order expired (EXPIRED);
     - authority, maker then taker (`_authorize`; a Fill's maker: fill <= size - filled,
       OVERFILL);
@@ -160,6 +160,9 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return txs.NOT_TICK_MULTIPLE, False, pre_root
     if (taker.is_buy and price > taker.limit_price) or (not taker.is_buy and price < taker.limit_price):
         return txs.PRICE_NOT_FAIR, False, pre_root
+    # fork.in_band: |price - mark| * PPM <= mark * max_price_move_ppm
+    if max(price, market.oracle_price) * PPM - min(price, market.oracle_price) * PPM > market.oracle_price * market.max_price_move_ppm:
+        return txs.PRICE_OUT_OF_BAND, False, pre_root
     if maker_fee > maker.max_fee_ppm or taker_fee > taker.max_fee_ppm:
         return txs.FEE_TOO_HIGH, False, pre_root
     now: uint256 = w.globals.time

@@ -56,6 +56,7 @@ NOT_STEP_MULTIPLE: constant(uint8) = 28
 NOT_TICK_MULTIPLE: constant(uint8) = 29
 ALREADY_CANCELLED: constant(uint8) = 30
 NO_ORDER: constant(uint8) = 31
+PRICE_OUT_OF_BAND: constant(uint8) = 32
 UNDER_MARGIN: constant(uint8) = 40
 OVERFLOW: constant(uint8) = 42
 INSUFFICIENT_COLLATERAL: constant(uint8) = 43

@@ -90,7 +90,10 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
             fill = size + 1
         elif short == -5:
             fill = size
-        price = max(1, world.state.markets[market].oracle_price + offset)  # type: ignore[union-attr]
+        oracle = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+        price = max(1, oracle + offset)
+        if abs(offset) == 2_000:  # the extremes: 60% away, beyond every market's band (PRICE_OUT_OF_BAND)
+            price = max(1, oracle * (160 if offset > 0 else 40) // 100)
         maker = world.order(maker_id, market, maker_buys, size, price)
         taker = world.order(taker_id, market, not maker_buys, size, max(1, price + (50 if not maker_buys else -50)))
         return world.trade(maker, taker, fill)

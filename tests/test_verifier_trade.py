@@ -412,8 +412,26 @@ def _margin_taker(w: World) -> bytes:
 @case("under margin: reducing but worse value/maintenance", Reason.UNDER_MARGIN)
 def _margin_reduce(w: World) -> bytes:
     put_account(w.state, 1, collateral=-27_500_000, positions=(Position(0, 100, 0),))
-    maker = order(w, 1, False, 10, price=200_000, max_fee=PPM)
-    return signed(w, maker, order(w, 2, True, 10, price=200_000), 10, FEE_BOUND, 0).encode()
+    maker = order(w, 1, False, 10, price=270_000, max_fee=PPM)  # 10% under the index: the band's edge
+    return signed(w, maker, order(w, 2, True, 10, price=270_000), 10, FEE_BOUND, 0).encode()
+
+
+@case("price beyond the band above", Reason.PRICE_OUT_OF_BAND)
+def _band_above(w: World) -> bytes:
+    maker = order(w, 1, False, 10, price=330_001)  # one unit past index + 10%
+    return signed(w, maker, order(w, 2, True, 10, price=330_001)).encode()
+
+
+@case("price at the band's upper edge", Reason.OK)
+def _band_edge(w: World) -> bytes:
+    maker = order(w, 1, False, 10, price=330_000)
+    return signed(w, maker, order(w, 2, True, 10, price=330_000)).encode()
+
+
+@case("price beyond the band below", Reason.PRICE_OUT_OF_BAND)
+def _band_below(w: World) -> bytes:
+    maker = order(w, 1, True, 10, price=269_999)
+    return signed(w, maker, order(w, 2, False, 10, price=269_999)).encode()
 
 
 @case("under margin: flipping while under initial margin", Reason.UNDER_MARGIN)

@@ -78,7 +78,9 @@ KINDS = {"limit": Kind.LIMIT, "ioc": Kind.IOC, "post_only": Kind.POST_ONLY}
 PRODUCT_NAMES = {products.PERPETUAL: "perpetual", products.CALL: "call", products.PUT: "put"}
 U64 = 2**64 - 1
 MAKER_REASONS = {Reason.UNKNOWN_ACCOUNT, Reason.BAD_SIGNATURE, Reason.WRONG_SIGNER, Reason.NONCE_USED,
-                 Reason.OVERFILL, Reason.EXPIRED, Reason.NO_ORDER}
+                 Reason.OVERFILL, Reason.EXPIRED, Reason.NO_ORDER, Reason.PRICE_OUT_OF_BAND}
+"""Refusals of a fill that are the resting order's fault: it leaves the book (a maker
+priced beyond the band trades at its own price, so it is the one out of band)."""
 
 
 def portfolio_view(account: Any, markets: Any) -> list[dict[str, Any]]:

@@ -256,6 +256,13 @@ def priced_market(state: State, market_id: int) -> Market | Reason:
     return market
 
 
+def in_band(price: int, market: Market) -> bool:
+    """The flash-crash band of trades: a price within max_price_move_ppm of the market's
+    oracle price (a series' mark), |price - mark| * PPM <= mark * max_price_move_ppm: no
+    trade prints farther from the index than one oracle update may move it."""
+    return abs(price - market.oracle_price) * PPM <= market.oracle_price * market.max_price_move_ppm
+
+
 def transfer_effects(
     state: State, market: Market, moves: dict[int, tuple[Account, Account]], funding_paid: int
 ) -> Effects:
@@ -421,7 +428,9 @@ def apply_trade(state: State, tx: Trade, context: Context) -> Outcome:
     - amounts: order sizes, limit prices and fill in (0, bound] (BAD_FIELD); fill a
       multiple of the step (NOT_STEP_MULTIPLE); maker price a multiple of the tick
       (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price (PRICE_NOT_FAIR);
-      fee rates within each order's max fee (FEE_TOO_HIGH); neither expired (EXPIRED);
+      the price within the market's band around its oracle price (`in_band`,
+      PRICE_OUT_OF_BAND); fee rates within each order's max fee (FEE_TOO_HIGH); neither
+      expired (EXPIRED);
     - authority, maker then taker: account exists (UNKNOWN_ACCOUNT), owner signed
       (BAD_SIGNATURE, WRONG_SIGNER), order alive (NONCE_USED), fill <= size - filled (OVERFILL);
     - effects, both settled for funding first: buyer pays fill * price + fee, seller gets
@@ -486,6 +495,8 @@ def match(
         return Reason.NOT_TICK_MULTIPLE
     if (taker.is_buy and price > taker.limit_price) or (not taker.is_buy and price < taker.limit_price):
         return Reason.PRICE_NOT_FAIR
+    if not in_band(price, market):
+        return Reason.PRICE_OUT_OF_BAND
     if maker_fee_ppm > maker.max_fee_ppm or taker_fee_ppm > taker.max_fee_ppm:
         return Reason.FEE_TOO_HIGH
     now = state.globals.time

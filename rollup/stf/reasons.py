@@ -31,6 +31,9 @@ class Reason(IntEnum):
     ALREADY_CANCELLED = 30
     NO_ORDER = 31
     """A Fill names a nonce slot that holds no live order of that nonce."""
+    PRICE_OUT_OF_BAND = 32
+    """A Trade or Fill priced more than the market's max_price_move_ppm away from its
+    oracle price (a series: its mark): the flash-crash band."""
     # money
     UNDER_MARGIN = 40
     OVERFLOW = 42
