@@ -727,8 +727,9 @@ def check_reports(
             return Reason.ORACLE_NOT_NEWER
         if isinstance(tx, RiskUpdate) and tx.timestamp >= market.expiry:
             return Reason.SERIES_EXPIRED
-    prices = [r.mark if isinstance(r, RiskReport) else r.price for r in tx.reports]
-    for report, price in zip(tx.reports, prices, strict=True):
+    reports: Sequence[OracleReport | RiskReport] = tx.reports
+    prices = [r.mark if isinstance(r, RiskReport) else r.price for r in reports]
+    for report, price in zip(reports, prices, strict=True):
         if not 0 < price <= MAX_PRICE or report.signer >= len(signers):
             return Reason.BAD_FIELD
         if isinstance(report, RiskReport) and not greeks_in_range(market.product, report):
@@ -737,12 +738,12 @@ def check_reports(
         if price < previous:
             return Reason.ORACLE_UNSORTED
     seen = 0
-    for report in tx.reports:
+    for report in reports:
         bit = 1 << report.signer
         if seen & bit:
             return Reason.ORACLE_QUORUM
         seen |= bit
-    for report in tx.reports:
+    for report in reports:
         signer = recover(typed_digest(context.domain, report_hash(tx, report)), report.signature)
         if signer is None:
             return Reason.BAD_SIGNATURE
