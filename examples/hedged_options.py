@@ -10,8 +10,9 @@ margin relief: the hedged book needs far less than the naked calls and the perpe
 apart. Then it rolls to expiry: the L1 clock is moved past the series' expiry (a dev node's
 `evm_setNextBlockTimestamp`), the committee's feeder signs the settlement price, and the
 operator's keeper settles both positions at the payoff; each side's collateral moves by
-exactly calls x payoff, and the rollup's books balance to the unit. Any failure exits
-non-zero. The dev keys are well known: for the devnet only.
+exactly calls x payoff. Dave then withdraws his winnings and claims them on L1 once final
+(the dev node's clock moved past the challenge window), and the rollup's books balance to
+the unit. Any failure exits non-zero. The dev keys are well known: for the devnet only.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from rollup.deploy import Deployment
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1, L1Error
 from rollup.l1.rollup_client import RollupL1
-from rollup.sdk import ApiError, Operator, Trader, deposit, wait_credited
+from rollup.sdk import (
+    ApiError,
+    Operator,
+    Trader,
+    claim,
+    deposit,
+    wait_credited,
+    wait_withdrawal_proof,
+)
 
 UNIT = 10**6  # collateral units per USD
 
@@ -135,11 +144,30 @@ def main(argv: list[str] | None = None) -> int:
         if after[name] - before[name] != sign * calls * payoff:
             raise RuntimeError(f"{name}'s collateral moved by {after[name] - before[name]}, not {sign * calls * payoff}")
 
-    # 6. every unit accounted for
+    # 6. Dave takes his winnings home: a withdrawal on L2, final once the challenge window
+    # has passed (the dev node's clock is moved past it), claimed on L1
+    amount = calls * payoff
+    withdrawal = dave.withdraw(amount)
+    wait("the withdrawal on L1", lambda: (s := operator.call("status"))["open_batch_txs"] == 0
+         and s["batches"]["cut"] == 0)
+    window = int(deployment.params.get("challenge_window", 60))
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + window + 1])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    proof = wait_withdrawal_proof(operator, int(withdrawal["index"]), timeout=120)
+    wallet_before = int(chains["dave"].token.functions.balanceOf(chains["dave"].l1.address).call())
+    paid = claim(chains["dave"], proof)
+    wallet_after = int(chains["dave"].token.functions.balanceOf(chains["dave"].l1.address).call())
+    print(f"6. dave withdrew {usd(amount)} and claimed it on L1 from final batch {proof['batch']}: "
+          f"his wallet {usd(wallet_before)} -> {usd(wallet_after)}")
+    if paid["paid"] != amount or wallet_after - wallet_before != amount:
+        raise RuntimeError(f"the claim paid {paid['paid']}, the wallet grew by {wallet_after - wallet_before}")
+
+    # 7. every unit accounted for
     status = operator.call("status")
     total = sum(operator.call("account", account=i)["collateral"] for i in range(status["accounts"]))
     books = total + status["fee_pool"] + status["funding_pool"] + status["total_withdrawn"]
-    print(f"6. collateral {usd(total)} + fee pool {usd(status['fee_pool'])} + funding pool "
+    print(f"7. collateral {usd(total)} + fee pool {usd(status['fee_pool'])} + funding pool "
           f"{usd(status['funding_pool'])} + withdrawn {usd(status['total_withdrawn'])} = {usd(books)}; "
           f"deposited {usd(status['total_deposited'])}")
     if books != status["total_deposited"]:

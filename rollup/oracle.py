@@ -94,6 +94,7 @@ class Feeder:
                     market, price = next(self.replayed)
                 except StopIteration:
                     return accepted
+                self.walk.prices[market] = price  # (the spot the risk feed prices series on)
             else:
                 price = self.walk.next(market)
             reports = [(i, price, key) for i, key in enumerate(self.keys)]

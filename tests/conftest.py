@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -208,6 +209,33 @@ def start_operator(l1_url: str, deployment_file: Path, key: bytes, port: int, st
     return Process([sys.executable, "-m", "rollup", "operator", "--l1-rpc", l1_url, "--deployment",
                     str(deployment_file), "--key", "0x" + key.hex(), "--port", str(port), "--store", str(store),
                     "--max-age", "0.3", "--heartbeat", "3", *extra], log)
+
+
+@contextmanager
+def devnet_operator(l1_url: str, tmp: Path, challenge_window: int = 30) -> Iterator[dict[str, Any]]:
+    """Inside an L1 snapshot: the rollup deployed on the devnet's listing (its perpetuals and
+    option series) by dev account 0, its file and endpoints.json written to `tmp` as the
+    devnet writes them, and `rollup operator` (dev account 1) running on it. Yields
+    {deployment, path, operator, url, w3}; the operator's log tail is printed after."""
+    from rollup.sdk import Operator
+
+    with l1_snapshot(l1_url) as w3:
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        deployment = deploy(L1(l1_url, DEV_KEYS[0]), params=params_for(DEV_KEYS[1], challenge_window=challenge_window),
+                            listing=devnet_listing(now))
+        path = tmp / "deployment.json"
+        deployment.save(path)
+        url = f"http://127.0.0.1:{free_port()}"
+        (tmp / "endpoints.json").write_text(json.dumps({"l1_rpc": l1_url, "operator_url": url}))
+        proc = start_operator(l1_url, path, DEV_KEYS[1], int(url.rsplit(":", 1)[1]), tmp / "op.db",
+                              tmp / "operator.log")
+        operator = Operator(url)
+        try:
+            wait_for(lambda: operator.call("status")["time"], 60, "the operator")
+            yield {"deployment": deployment, "path": path, "operator": operator, "url": url, "w3": w3}
+        finally:
+            proc.stop()
+            print(proc.log()[-3000:])
 
 
 # ---------------------------------------------------------------------- the L1 verifier beside the STF

@@ -13,38 +13,22 @@ from typing import Any
 
 import pytest
 
-from rollup.deploy import Deployment, deploy
+from rollup.deploy import Deployment
 from rollup.l1.chain import dev_accounts
 from rollup.l1.client import L1
 from rollup.l1.rollup_client import RollupL1
-from rollup.listing import devnet_listing
 from rollup.oracle import Feeder, RandomWalk
 from rollup.sdk import ApiError, Operator, Trader
-from rollup.stf import products
-from tests.conftest import free_port, l1_snapshot, params_for, start_operator, wait_for
+from tests.conftest import devnet_operator, wait_for
 
 KEYS = [bytes(a.key) for a in dev_accounts(8)]
-DEPLOYER, PROPOSER, ALICE, BOB = KEYS[0], KEYS[1], KEYS[5], KEYS[6]
+ALICE, BOB = KEYS[5], KEYS[6]
 
 
 @pytest.fixture(scope="module")
 def setup(l1_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("options")
-    with l1_snapshot(l1_url) as w3:
-        now = int(w3.eth.get_block("latest")["timestamp"])
-        deployment = deploy(L1(l1_url, DEPLOYER), params=params_for(PROPOSER, challenge_window=30),
-                            listing=devnet_listing(now))
-        path = tmp / "deployment.json"
-        deployment.save(path)
-        port = free_port()
-        proc = start_operator(l1_url, path, PROPOSER, port, tmp / "op.db", tmp / "operator.log")
-        operator = Operator(f"http://127.0.0.1:{port}")
-        try:
-            wait_for(lambda: operator.call("status"), 60, "the operator")
-            yield {"deployment": deployment, "operator": operator, "l1": l1_url, "w3": w3, "path": path}
-        finally:
-            proc.stop()
-            print(proc.log()[-3000:])
+    with devnet_operator(l1_url, tmp_path_factory.mktemp("options")) as running:
+        yield {**running, "l1": l1_url}
 
 
 def test_series_are_marked_traded_expired_and_settled(setup: dict[str, Any]) -> None:
@@ -124,4 +108,3 @@ def test_series_are_marked_traded_expired_and_settled(setup: dict[str, Any]) -> 
     total = sum(operator.call("account", account=i)["collateral"] for i in range(status["accounts"]))
     assert total + status["fee_pool"] + status["funding_pool"] + status["total_withdrawn"] == status["total_deposited"]
     assert operator.call("markets")[2]["open_interest"] == 0
-    assert products.CALL == 1  # (the API names products; the record numbers them)

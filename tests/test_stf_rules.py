@@ -544,7 +544,8 @@ def test_genesis_refuses_markets_the_rules_cannot_run() -> None:
                 good._replace(maintenance_margin_ppm=0), good._replace(maintenance_margin_ppm=200_000),
                 good._replace(id=16), good._replace(liquidation_penalty_ppm=2_000_000),
                 good._replace(vol_shock_ppm=1_000_001), good._replace(oracle_price=1),
-                good._replace(strike=1), good._replace(expiry=1), good._replace(delta=1)):
+                good._replace(strike=1), good._replace(expiry=1), good._replace(delta=1),
+                good._replace(tick_size=2**64), good._replace(oracle_staleness=-1)):
         with pytest.raises(ValueError):
             genesis_state(b"\x01" * 20, (bad,))
 

@@ -9,7 +9,9 @@ Methods (params as an object, or positionally in the order listed):
     withdraw(account, amount, nonce, expiry, signature)   a signed Withdraw; answers the
                                                record's index (it can move if L1 drops the
                                                operator's batches: `account` lists the current)
-    account(account)                           collateral, positions, value, margin, open orders
+    account(account)                           collateral, positions, value, margin, open orders,
+                                               and per underlying the portfolio (net Greeks, the
+                                               worst scenario, its loss, floors, requirement)
     account_of(owner)                          the account id of an L1 address
     book(market, depth)                        price levels per side
     trades(market, limit)                      recent trades, newest first

@@ -6,6 +6,7 @@ sizes are integer lots of `lot` base units; prices are collateral units per lot.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,10 @@ def check_market(market: Market) -> None:
         raise ValueError(f"market {market.id}: the oracle staleness window must be at least 1 s")
     if market.vol_shock_ppm > PPM:
         raise ValueError(f"market {market.id}: the volatility shock is a fraction of at most 1")
+    try:
+        market.encode()
+    except (struct.error, OverflowError):
+        raise ValueError(f"market {market.id}: a field beyond its width in the record (state.Market)") from None
     if market.oracle_price or market.oracle_time or market.funding_index or market.funding_time \
             or market.open_interest or market.settlement_price or market.delta or market.gamma or market.vega:
         raise ValueError(f"market {market.id}: starts unpriced, unsettled and with no open interest")

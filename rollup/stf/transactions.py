@@ -212,6 +212,13 @@ class Cancel(NamedTuple):
         )
 
 
+def _feed(tag: int, market: int, timestamp: int, reports: tuple[OracleReport, ...] | tuple[RiskReport, ...]) -> bytes:
+    """A feed transaction (OracleUpdate, RiskUpdate, SettleSeries): market u8 |
+    timestamp u64 | count u8 | reports."""
+    return bytes((tag, market)) + timestamp.to_bytes(8, "big") + bytes((len(reports),)) + b"".join(
+        r.encode() for r in reports)
+
+
 class OracleReport(NamedTuple):
     signer: int
     price: int
@@ -227,12 +234,7 @@ class OracleUpdate(NamedTuple):
     reports: tuple[OracleReport, ...]
 
     def encode(self) -> bytes:
-        return (
-            bytes((ORACLE_UPDATE, self.market))
-            + self.timestamp.to_bytes(8, "big")
-            + bytes((len(self.reports),))
-            + b"".join(r.encode() for r in self.reports)
-        )
+        return _feed(ORACLE_UPDATE, self.market, self.timestamp, self.reports)
 
 
 class RiskReport(NamedTuple):
@@ -260,12 +262,7 @@ class RiskUpdate(NamedTuple):
     reports: tuple[RiskReport, ...]
 
     def encode(self) -> bytes:
-        return (
-            bytes((RISK_UPDATE, self.market))
-            + self.timestamp.to_bytes(8, "big")
-            + bytes((len(self.reports),))
-            + b"".join(r.encode() for r in self.reports)
-        )
+        return _feed(RISK_UPDATE, self.market, self.timestamp, self.reports)
 
 
 class SettleSeries(NamedTuple):
@@ -277,12 +274,7 @@ class SettleSeries(NamedTuple):
     reports: tuple[OracleReport, ...]
 
     def encode(self) -> bytes:
-        return (
-            bytes((SETTLE_SERIES, self.market))
-            + self.timestamp.to_bytes(8, "big")
-            + bytes((len(self.reports),))
-            + b"".join(r.encode() for r in self.reports)
-        )
+        return _feed(SETTLE_SERIES, self.market, self.timestamp, self.reports)
 
 
 class SettlePosition(NamedTuple):
