@@ -55,9 +55,7 @@ def _settle_position(
 ) -> witness.Writes:
     """apply_settle_position: the account exists (UNKNOWN_ACCOUNT); the market exists
     (UNKNOWN_MARKET), is a series (WRONG_PRODUCT) and is settled (NOT_SETTLED); a position
-    in it (NO_POSITION); bounds (OVERFLOW). The position is removed and collateral moves
-    by size * payoff (the series' mark since SettleSeries), the funding pool the other way;
-    open interest less the long part."""
+    in it (NO_POSITION); bounds (OVERFLOW): transfers.settlement_effects."""
     account_id: uint256 = txs.u32(data, 1)
     market_id: uint256 = txs.u8(data, 5)
     account: leaves.Account = empty(leaves.Account)
@@ -74,23 +72,7 @@ def _settle_position(
         return witness.refuse(txs.WRONG_PRODUCT)
     if leaves.settlement_of(market) == 0:
         return witness.refuse(txs.NOT_SETTLED)
-    held: int256 = money.size_of(account, market_id)
-    if held == 0:
-        return witness.refuse(txs.NO_POSITION)
-    paid: int256 = held * convert(market.oracle_price, int256)
-    account = money.with_position(account, market_id, 0, 0)
-    account.collateral += paid
-    if not transfers.in_bounds(account):
-        return witness.refuse(txs.OVERFLOW)
-    if held > 0:
-        market.open_interest -= convert(held, uint256)
-    out: witness.Writes = witness.nothing(g)
-    out.globals.funding_pool = g.funding_pool - paid
-    out.flags = witness.WRITE_FIRST | witness.WRITE_MARKET
-    out.first_id = account_id
-    out.first = account
-    out.market = market
-    return out
+    return transfers.settlement_effects(g, account_id, account, market)
 
 
 @internal

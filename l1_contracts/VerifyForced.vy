@@ -96,7 +96,8 @@ def _forced_action(
       price (UNKNOWN_MARKET, NO_PRICE); after funding (the account's and the fund's) it
       has a position (NO_POSITION) and is at or above maintenance (UNDER_MARGIN); the
       whole position moves to the fund (account 0, "second") at the oracle price (OVERFLOW
-      on bounds)."""
+      on bounds); a settled series' position is closed at its payoff instead
+      (transfers.settlement_effects)."""
     account_id: uint256 = txs.u32(data, 10)
     account: leaves.Account = empty(leaves.Account)
     known: bool = False
@@ -112,6 +113,11 @@ def _forced_action(
         return transfers.withdraw_effects(g, k, account_id, account, amount)
     if account_id == transfers.INSURANCE_ACCOUNT:
         return witness.refuse(txs.UNKNOWN_ACCOUNT)
+    series: leaves.Market = empty(leaves.Market)
+    listed_series: bool = False
+    series, listed_series = witness.market(candidate, listed, txs.u8(data, 34))
+    if listed_series and series.product != leaves.PERPETUAL and leaves.settlement_of(series) != 0:
+        return transfers.settlement_effects(g, account_id, account, series)  # closed at its payoff
     m: leaves.Market = empty(leaves.Market)
     reason: uint8 = txs.OK
     m, reason = transfers.priced_market(candidate, listed, txs.u8(data, 34))

@@ -151,3 +151,30 @@ def transfer_effects(
     out.market.open_interest = convert(open_interest, uint256)
     out.globals.funding_pool = g.funding_pool + funding_paid
     return out
+
+
+@internal
+@pure
+def settlement_effects(g: leaves.Globals, account_id: uint256, account: leaves.Account, series: leaves.Market) -> witness.Writes:
+    """fork.settlement_effects (SettlePosition, and a forced close of a settled series):
+    a position to close (NO_POSITION); bounds (OVERFLOW); collateral moves by size * payoff
+    (the series' mark since SettleSeries), the funding pool the other way, open interest
+    less the long part."""
+    held: int256 = money.size_of(account, series.id)
+    if held == 0:
+        return witness.refuse(txs.NO_POSITION)
+    paid: int256 = held * convert(series.oracle_price, int256)
+    closed: leaves.Account = money.with_position(account, series.id, 0, 0)
+    closed.collateral += paid
+    if not self.in_bounds(closed):
+        return witness.refuse(txs.OVERFLOW)
+    market: leaves.Market = series
+    if held > 0:
+        market.open_interest -= convert(held, uint256)
+    out: witness.Writes = witness.nothing(g)
+    out.globals.funding_pool = g.funding_pool - paid
+    out.flags = witness.WRITE_FIRST | witness.WRITE_MARKET
+    out.first_id = account_id
+    out.first = closed
+    out.market = market
+    return out

@@ -250,8 +250,9 @@ def settle(world: World, market: int, move_ppm: int, variant: int) -> list[bytes
     open for the rest of the scenario), 3 and 5 leave it where it is (NOT_EXPIRED before
     expiry), 4 signs a time other than the
     expiry (BAD_FIELD); three signers report the underlying `move_ppm` from its price,
-    apart by `variant`; then every holder's position is settled, and the first holder's
-    a second time (NO_POSITION). On a perpetual, WRONG_PRODUCT throughout."""
+    apart by `variant`; then every holder's position is settled (the first holder's by its
+    own forced close through L1), and the first holder's a second time (NO_POSITION). On a
+    perpetual, WRONG_PRODUCT throughout."""
     series = world.state.markets[market]
     assert series is not None
     txs = []
@@ -266,7 +267,10 @@ def settle(world: World, market: int, move_ppm: int, variant: int) -> list[bytes
     expiry = series.expiry + (1 if variant == 4 else 0)
     txs.append(builders.settle_series(market, expiry, reports, world.context).encode())
     holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(market)]
-    txs.extend(SettlePosition(i, market).encode() for i in holders)
+    # the first holder asks L1 to close its position (a forced close of a settled series
+    # settles it), the others are settled by anyone's SettlePosition
+    txs.extend(forced(world, FORCED_CLOSE, i, market, 0, 0) if i == holders[0] and i else SettlePosition(i, market).encode()
+               for i in holders)
     txs.append(SettlePosition(holders[0] if holders else 1, market).encode())
     return txs
 

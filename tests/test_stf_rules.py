@@ -267,6 +267,29 @@ def test_settlement_pays_each_position_its_payoff() -> None:
     assert world.state.account(1).position(4) is None and world.state.markets[4].open_interest == 0  # type: ignore[union-attr]
 
 
+def test_a_forced_close_of_a_settled_series_settles_it() -> None:
+    """The holder of a settled series need not wait for anyone's SettlePosition: its forced
+    close through L1 closes the position at the payoff (not into the fund at a mark)."""
+    world = make_world(options=True)
+    call = world.state.markets[4]
+    assert call is not None
+    assert world.apply(world.trade(world.order(1, 4, False, 30, call.oracle_price),
+                                   world.order(2, 4, True, 30, call.oracle_price), 30)).ok
+    world.advance(call.expiry - world.time)
+    k0, k1, _ = ORACLE_KEYS
+    assert world.apply(builders.settle_series(4, call.expiry, [(0, call.strike + 7_000, k0),
+                                                               (1, call.strike + 7_000, k1)], world.context)).ok
+    request = world.queues.force(FORCED_CLOSE, 2, address_of(USER_KEYS[1]), 4)
+    world.context = replace(world.context, forced_heads=tuple(world.queues.forced_heads))
+    long_before, fund_before = world.state.account(2).collateral, world.state.account(INSURANCE_ACCOUNT)
+    receipt = world.apply(request)
+    assert receipt.ok and receipt.applied
+    assert world.state.account(2).position(4) is None
+    assert world.state.account(2).collateral == long_before + 30 * 7_000
+    assert world.state.account(INSURANCE_ACCOUNT) == fund_before  # not moved into the fund
+    assert world.state.globals.forced_count == 1 and world.conserved()
+
+
 def test_an_out_of_the_money_series_settles_at_zero() -> None:
     """A put settled above its strike pays nothing: its mark becomes 0 and each position is
     closed with no payment."""

@@ -96,9 +96,14 @@ def test_rules_on_option_portfolios_agree(verifier: EvmVerifier) -> None:
     assert agree(verifier, world, settle, seen) == Reason.OK
     assert agree(verifier, world, settle, seen) == Reason.ALREADY_SETTLED
     holders = [i for i, a in sorted(world.state.accounts.items()) if a.size(11)]
-    assert len(holders) >= 3
+    assert len(holders) >= 3 and holders[0] == 0  # the fund holds one too
+    # account 4 closes its own through L1 (a forced close of a settled series settles it)
+    request = force(world, FORCED_CLOSE, 4, bytes(world.state.account(4).owner), market=11)
+    assert agree(verifier, world, request.encode(), seen) == Reason.OK
+    assert world.state.account(4).position(11) is None
     for account in holders:
-        assert agree(verifier, world, SettlePosition(account, 11).encode(), seen) == Reason.OK
+        if account != 4:
+            assert agree(verifier, world, SettlePosition(account, 11).encode(), seen) == Reason.OK
     assert agree(verifier, world, SettlePosition(holders[0], 11).encode(), seen) == Reason.NO_POSITION
     assert world.state.market(11).open_interest == 0  # type: ignore[union-attr]
     assert {Reason.OK, Reason.UNDER_MARGIN, Reason.NOT_LIQUIDATABLE, Reason.SERIES_EXPIRED,

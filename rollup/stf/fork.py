@@ -684,17 +684,24 @@ def apply_settle_position(state: State, tx: SettlePosition, context: Context) ->
         return Reason.WRONG_PRODUCT
     if market.settlement_price == 0:
         return Reason.NOT_SETTLED
-    held = account.size(tx.market)
+    return settlement_effects(state, tx.account, account, market)
+
+
+def settlement_effects(state: State, account_id: int, account: Account, series: Market) -> Outcome:
+    """Closing an account's position in a settled series (SettlePosition, and a forced
+    close of one): a position to close (NO_POSITION); bounds (OVERFLOW); the payoff moves
+    between the account and the funding pool."""
+    held = account.size(series.id)
     if held == 0:
         return Reason.NO_POSITION
-    paid = held * market.oracle_price
-    closed = with_position(account, tx.market, 0, 0, account.collateral + paid)
+    paid = held * series.oracle_price
+    closed = with_position(account, series.id, 0, 0, account.collateral + paid)
     if not in_bounds(closed):
         return Reason.OVERFLOW
     g = state.globals
     return Effects(
-        accounts={tx.account: closed},
-        markets=[market._replace(open_interest=market.open_interest - long_part(held))],
+        accounts={account_id: closed},
+        markets=[series._replace(open_interest=series.open_interest - long_part(held))],
         globals=g._replace(funding_pool=g.funding_pool - paid),
     )
 
@@ -955,7 +962,9 @@ def apply_forced_request(
       owns it (WRONG_SIGNER), the market exists with a price (UNKNOWN_MARKET, NO_PRICE),
       after funding it has a position (NO_POSITION) and is at or above maintenance
       (UNDER_MARGIN: liquidation is the path below it); the whole position moves to the
-      insurance fund at the oracle price (OVERFLOW on bounds).
+      insurance fund at the oracle price (OVERFLOW on bounds); a position in a settled
+      option series is instead closed at its payoff, as SettlePosition closes it
+      (`settlement_effects`), so no operator can keep a holder from realizing it.
     A failed action leaves everything but the cursor unchanged; its reason is returned."""
     g = state.globals
     if tx.index != g.forced_count:
@@ -990,6 +999,11 @@ def forced_action(state: State, tx: ForcedRequest) -> Effects | Reason:
         return result if isinstance(result, Reason) else result[0]
     if tx.account == INSURANCE_ACCOUNT:
         return Reason.UNKNOWN_ACCOUNT
+    series = state.market(tx.market)
+    if series is not None and series.product != products.PERPETUAL and series.settlement_price != 0:
+        # a settled series is closed at its payoff, as SettlePosition does: the operator
+        # cannot keep a holder from realizing it
+        return settlement_effects(state, tx.account, account, series)
     market = priced_market(state, tx.market)
     if isinstance(market, Reason):
         return market
