@@ -24,7 +24,7 @@ from rollup.stf.transactions import (
     SweepFees,
     decode,
 )
-from tests.stf_world import CONFIG, ORACLE_KEYS, USER_KEYS, make_world
+from tests.stf_world import CONFIG, ORACLE_KEYS, USER_KEYS, World, make_world
 
 
 def test_trade_moves_cash_fees_and_positions() -> None:
@@ -267,18 +267,25 @@ def test_settlement_pays_each_position_its_payoff() -> None:
     assert world.state.account(1).position(4) is None and world.state.markets[4].open_interest == 0  # type: ignore[union-attr]
 
 
+def written_and_settled(world: World, market: int, size: int, price: int) -> Market:
+    """Account 1 writes `size` of series `market` to account 2 at its mark; the clock then
+    reaches its expiry and signers 0 and 1 settle it at `price`. The series before settling."""
+    series = world.state.markets[market]
+    assert series is not None
+    assert world.apply(world.trade(world.order(1, market, False, size, series.oracle_price),
+                                   world.order(2, market, True, size, series.oracle_price), size)).ok
+    world.advance(series.expiry - world.time)
+    k0, k1, _ = ORACLE_KEYS
+    assert world.apply(builders.settle_series(market, series.expiry, [(0, price, k0), (1, price, k1)],
+                                              world.context)).ok
+    return series
+
+
 def test_a_forced_close_of_a_settled_series_settles_it() -> None:
     """The holder of a settled series need not wait for anyone's SettlePosition: its forced
     close through L1 closes the position at the payoff (not into the fund at a mark)."""
     world = make_world(options=True)
-    call = world.state.markets[4]
-    assert call is not None
-    assert world.apply(world.trade(world.order(1, 4, False, 30, call.oracle_price),
-                                   world.order(2, 4, True, 30, call.oracle_price), 30)).ok
-    world.advance(call.expiry - world.time)
-    k0, k1, _ = ORACLE_KEYS
-    assert world.apply(builders.settle_series(4, call.expiry, [(0, call.strike + 7_000, k0),
-                                                               (1, call.strike + 7_000, k1)], world.context)).ok
+    written_and_settled(world, 4, 30, world.state.markets[4].strike + 7_000)  # type: ignore[union-attr]
     request = world.queues.force(FORCED_CLOSE, 2, address_of(USER_KEYS[1]), 4)
     world.context = replace(world.context, forced_heads=tuple(world.queues.forced_heads))
     long_before, fund_before = world.state.account(2).collateral, world.state.account(INSURANCE_ACCOUNT)
@@ -294,13 +301,7 @@ def test_an_out_of_the_money_series_settles_at_zero() -> None:
     """A put settled above its strike pays nothing: its mark becomes 0 and each position is
     closed with no payment."""
     world = make_world(options=True)
-    put = world.state.markets[3]
-    assert put is not None
-    assert world.apply(world.trade(world.order(1, 3, False, 5, put.oracle_price),
-                                   world.order(2, 3, True, 5, put.oracle_price), 5)).ok
-    world.advance(put.expiry - world.time)
-    k0, k1, _ = ORACLE_KEYS
-    assert world.apply(builders.settle_series(3, put.expiry, [(0, 290_000, k0), (1, 300_000, k1)], world.context)).ok
+    written_and_settled(world, 3, 5, 290_000)  # (strike 280,000)
     assert world.state.markets[3].oracle_price == 0  # type: ignore[union-attr]
     before = (world.state.account(1).collateral, world.state.account(2).collateral)
     assert world.apply(SettlePosition(1, 3)).ok and world.apply(SettlePosition(2, 3)).ok

@@ -126,16 +126,21 @@ def skip_funding(pre: State, txs: list[bytes], roots: list[bytes], context: Cont
     return None
 
 
-def _forged_trade(head: State, context: Context, size: int, sign_taker: bool = True) -> bytes | None:
+def _forged_trade(head: State, context: Context, size: int, sign_taker: bool = True, market: Market | None = None,
+                  maker_buys: bool = True) -> bytes | None:
+    """A trade signed with dev keys: the first dev user (the maker: buying, or selling with
+    `maker_buys` False) against the second, `size` lots of `market` (default: the first
+    priced one) at its price; with `sign_taker` False the taker's signature is corrupt."""
     users = dev_users(head)
-    market = next((m for m in head.markets if m is not None and m.oracle_price), None)
+    market = market or next((m for m in head.markets if m is not None and m.oracle_price), None)
     if len(users) < 2 or market is None:
         return None
     maker_id, taker_id = users[0], users[1]
     price = market.oracle_price - market.oracle_price % market.tick_size or market.tick_size
     size -= size % market.step_size
-    maker = Order(maker_id, market.id, True, size, price, 1_000_000, next_nonce(head, maker_id), 2**32 - 1)
-    taker = Order(taker_id, market.id, False, size, price, 1_000_000, next_nonce(head, taker_id) + 1, 2**32 - 1)
+    maker = Order(maker_id, market.id, maker_buys, size, price, 1_000_000, next_nonce(head, maker_id), 2**32 - 1)
+    taker = Order(taker_id, market.id, not maker_buys, size, price, 1_000_000, next_nonce(head, taker_id) + 1,
+                  2**32 - 1)
     maker_key, taker_key = DEV_KEYS[head.account(maker_id).owner], DEV_KEYS[head.account(taker_id).owner]
     trade = builders.trade(maker, maker_key, taker, taker_key, size, context)
     if not sign_taker:
@@ -284,19 +289,6 @@ def _series(head: State, live: bool) -> Market | None:
     return None
 
 
-def _series_trade(head: State, context: Context, series: Market, size: int) -> bytes | None:
-    """The first dev user writes (sells) `size` of `series` to the second, at its mark."""
-    users = dev_users(head)
-    if len(users) < 2:
-        return None
-    seller, buyer = users[0], users[1]
-    price = series.oracle_price
-    maker = Order(seller, series.id, False, size, price, 1_000_000, next_nonce(head, seller), 2**32 - 1)
-    taker = Order(buyer, series.id, True, size, price, 1_000_000, next_nonce(head, buyer) + 1, 2**32 - 1)
-    return builders.trade(maker, DEV_KEYS[head.account(seller).owner], taker, DEV_KEYS[head.account(buyer).owner],
-                          size, context).encode()
-
-
 def ignore_expiry(pre: State, txs: list[bytes], roots: list[bytes], context: Context) -> Result:
     """A trade on an option series past its expiry (not yet settled), settled as if the
     series still traded."""
@@ -304,7 +296,7 @@ def ignore_expiry(pre: State, txs: list[bytes], roots: list[bytes], context: Con
     series = _series(head, live=False)
     if series is None:
         return None
-    trade = _series_trade(head, context, series, 5)
+    trade = _forged_trade(head, context, 5, market=series, maker_buys=False)  # calls written
     if trade is None:
         return None
     honest = fork.priced_market
@@ -379,7 +371,7 @@ def under_risk_margin(pre: State, txs: list[bytes], roots: list[bytes], context:
         return None
     size = 1_000
     while size < 10**9:
-        trade = _series_trade(head, context, series, size)
+        trade = _forged_trade(head, context, size, market=series, maker_buys=False)
         if trade is None:
             return None
         if apply(head.copy(), trade, context).reason == Reason.UNDER_MARGIN:
