@@ -1,7 +1,7 @@
 """L1 gas of the rollup, measured on a real EVM: batch submission per trade and L1 bytes
 per trade, the gas of a fraud proof for each transaction type (its commitment and its
 reveal, and the reward's claim), and the user operations (deposit, withdrawal claim,
-forced request, freeze, escape), on the devnet's markets (two perpetuals and twelve option
+forced request, freeze, escape), on the devnet's markets (two perpetuals and 32 option
 series, rollup/listing.py).
 
     python bench/gas.py [--l1-rpc URL] [--trades 200] [--fills-per-maker 4]
@@ -167,7 +167,7 @@ def main() -> None:
         now = int(deployer.w3.eth.get_block("latest")["timestamp"])
         deployment = deploy(deployer, params=Params(challenge_window=WINDOW, inclusion_delay=2 * WINDOW,
                                                     sequencer=L1(url, PROPOSER).address),
-                            listing=devnet_listing(now))  # the devnet's markets: 2 perpetuals, 12 series
+                            listing=devnet_listing(now))  # the devnet's markets: 2 perpetuals, 32 series
         snap = snapshot(w3)
         figures: dict[str, Any] = submission(fresh_world(url, deployment), args.trades, args.fills_per_maker)
         revert(w3, snap)

@@ -25,6 +25,7 @@ from ethereum.ercs import IERC20
 import leaves
 import merkle
 import money
+import witness
 
 interface Rollup:
     def frozen() -> bool: view
@@ -77,7 +78,7 @@ FORCED_WITHDRAW: constant(uint256) = 0
 FORCED_CLOSE: constant(uint256) = 1
 MAX_DEPOSIT: constant(uint256) = 10**15  # 1e9 units of a 6-decimal token; fits the STF's u64
 MAX_ACCOUNTS: constant(uint256) = 4**10  # the L2 account tree's capacity
-MAX_MARKETS: constant(uint256) = 16
+MAX_MARKETS: constant(uint256) = witness.MAX_MARKETS
 
 token: public(immutable(IERC20))
 insurance_owner: public(immutable(address))
@@ -260,28 +261,30 @@ def claim(
 @nonreentrant
 def escape(
     account_id: uint256, account: leaves.Account, proof: bytes32[30],
-    markets: leaves.Market[MAX_MARKETS], listed: uint256, g: leaves.Globals, withdrawals_root: bytes32,
+    records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256, hashes: Bytes[witness.MAX_HASH_BYTES],
+    g: leaves.Globals, withdrawals_root: bytes32,
 ) -> uint256:
     """
     @notice Once the rollup is frozen, pay an account its equity at the last final root:
             funding settled, collateral + sum(size * oracle price), nothing if negative.
             Anyone may call; the account's owner is paid; what the bridge could not pay
-            stays owed (the same call pays the rest later).
+            stays owed (the same call pays the rest later). The markets come as a step's
+            witness carries them (witness.vy `open_markets`), opening those the account holds
+            (money.settle reverts otherwise).
     @return The amount paid by this call.
     """
     assert staticcall self.rollup.frozen(), "escape: rollup not frozen"
     assert account.owner != empty(address), "escape: no account"
     assert leaves.account_fits(account) and leaves.globals_fit(g), "escape: record out of range"
-    for i: uint256 in range(MAX_MARKETS):
-        if listed & (1 << i) != 0:
-            assert markets[i].id == i, "escape: market id"
-            assert leaves.market_fits(markets[i]), "escape: record out of range"
+    named: leaves.Market = empty(leaves.Market)  # none: MAX_MARKETS names no market
+    k: money.Marks = empty(money.Marks)  # value only: no requirement is asked (no Portfolio)
+    market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
+    named, k, market_leaves = witness.open_markets(records, listed, hashes, MAX_MARKETS, empty(address))
     accounts_root: bytes32 = merkle.root10(account_id, leaves.account_leaf(account), proof)
-    root: bytes32 = leaves.state_root(accounts_root, leaves.markets_root(markets, listed), leaves.globals_hash(g), withdrawals_root)
+    root: bytes32 = leaves.state_root(accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(g), withdrawals_root)
     assert root == staticcall self.rollup.final_root(), "escape: bad proof"
     settled: leaves.Account = empty(leaves.Account)
     payment: int256 = 0
-    k: money.Marks = money.marks(markets, empty(address))  # value only: no requirement is asked
     settled, payment = money.settle(account, k)
     equity: int256 = money.value(settled, k)
     assert equity > 0, "escape: no equity"

@@ -4,6 +4,7 @@
 """
 import leaves
 import money
+import witness
 
 portfolio: immutable(address)
 
@@ -13,23 +14,35 @@ def __init__(portfolio_: address):
     portfolio = portfolio_
 
 
-@external
+@internal
 @view
-def settle(a: leaves.Account, markets: leaves.Market[16]) -> (leaves.Account, int256):
-    return money.settle(a, money.marks(markets, portfolio))
+def _marks(records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> money.Marks:
+    """The marks of the markets `records` (`listed` as witness.vy's Witness has it, every
+    listed market opened)."""
+    named: leaves.Market = empty(leaves.Market)
+    k: money.Marks = empty(money.Marks)
+    market_leaves: bytes32[money.MAX_MARKETS] = empty(bytes32[money.MAX_MARKETS])
+    named, k, market_leaves = witness.open_markets(records, listed, b"", 0, portfolio)
+    return k
 
 
 @external
 @view
-def value_and_requirements(a: leaves.Account, markets: leaves.Market[16]) -> (int256, int256, int256):
-    k: money.Marks = money.marks(markets, portfolio)
+def settle(a: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> (leaves.Account, int256):
+    return money.settle(a, self._marks(records, listed))
+
+
+@external
+@view
+def value_and_requirements(a: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> (int256, int256, int256):
+    k: money.Marks = self._marks(records, listed)
     return money.value(a, k), money.requirement(a, k, True), money.requirement(a, k, False)
 
 
 @external
 @view
-def margin_ok(before: leaves.Account, after: leaves.Account, markets: leaves.Market[16]) -> bool:
-    return money.margin_ok(before, after, money.marks(markets, portfolio))
+def margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> bool:
+    return money.margin_ok(before, after, self._marks(records, listed))
 
 
 @external

@@ -22,22 +22,24 @@ CANCELLED_HASH: constant(bytes32) = 0xffffffffffffffffffffffffffffffffffffffffff
 def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
     """Verifier.vy `step`, for the transaction types of this contract, in the context
     `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
-    reason: uint8 = txs.OK
-    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    reason: uint8 = txs.shape(data)
+    if reason != txs.OK:
+        return reason, False, pre_root
+    market: leaves.Market = empty(leaves.Market)  # the market the transaction names
+    k: money.Marks = empty(money.Marks)
     market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
-    reason, markets, market_leaves = witness.begin(
-        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
-    )
+    market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, txs.u8(data, 5), ctx.portfolio)
+    reason = witness.begin(data, pre_root, ctx.timestamp, market_leaves, w.globals, w.accounts_root, w.withdrawals_root)
     if reason != txs.OK:
         return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
     writes: witness.Writes = empty(witness.Writes)
     if tag == txs.WITHDRAW:
-        writes = self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, money.marks(markets, ctx.portfolio))
+        writes = self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, k)
     elif tag == txs.CANCEL:
         writes = self._cancel(data, ctx.domain, w.accounts_root, w.first, w.globals)
     elif tag == txs.SETTLE_POSITION:
-        writes = self._settle_position(data, w.accounts_root, w.first, w.globals, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
+        writes = self._settle_position(data, w.accounts_root, w.first, w.globals, market, w.listed)
     else:
         assert tag == txs.SWEEP_FEES, "verifier: not an account rule"
         writes = self._sweep_fees(data, w.accounts_root, w.first, w.globals)

@@ -28,19 +28,21 @@ FORCED_CLOSE: constant(uint256) = 1
 def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
     """Verifier.vy `step`, for the transaction types of this contract, in the context
     `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
-    reason: uint8 = txs.OK
-    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    reason: uint8 = txs.shape(data)
+    if reason != txs.OK:
+        return reason, False, pre_root
+    market: leaves.Market = empty(leaves.Market)  # the market the transaction names
+    k: money.Marks = empty(money.Marks)
     market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
-    reason, markets, market_leaves = witness.begin(
-        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
-    )
+    market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, txs.u8(data, 34), ctx.portfolio)
+    reason = witness.begin(data, pre_root, ctx.timestamp, market_leaves, w.globals, w.accounts_root, w.withdrawals_root)
     if reason != txs.OK:
         return reason, False, pre_root
     assert txs.u8(data, 0) == txs.FORCED_REQUEST, "verifier: not a forced request"
     # the rule takes the marks and its market's entry, not the whole table (a copy each)
     writes: witness.Writes = self._forced_request(
-        data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, money.marks(markets, ctx.portfolio),
-        markets[txs.u8(data, 34) % witness.MAX_MARKETS], w.listed,
+        data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, k,
+        market, w.listed,
     )
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,

@@ -9,6 +9,7 @@
         are read from the inbox, and the account is the witness's "first".
 """
 import leaves
+import money
 import sigs
 import transfers
 import txs
@@ -30,26 +31,28 @@ interface Inbox:
 def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
     """Verifier.vy `step`, for the transaction types of this contract, in the context
     `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
-    reason: uint8 = txs.OK
-    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    reason: uint8 = txs.shape(data)
+    if reason != txs.OK:
+        return reason, False, pre_root
+    market: leaves.Market = empty(leaves.Market)  # the market the transaction names
+    k: money.Marks = empty(money.Marks)
     market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
-    reason, markets, market_leaves = witness.begin(
-        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
-    )
+    market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, txs.u8(data, 1), ctx.portfolio)
+    reason = witness.begin(data, pre_root, ctx.timestamp, market_leaves, w.globals, w.accounts_root, w.withdrawals_root)
     if reason != txs.OK:
         return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
     writes: witness.Writes = empty(witness.Writes)
-    # the market rules name their market at byte 1: its table entry, not the whole table
+    # the market rules name their market at byte 1 (`begin` opens it)
     if tag == txs.ADVANCE_TIME:
         writes = self._advance_time(data, ctx.timestamp, w.globals)
     elif tag == txs.DEPOSIT:
         writes = self._deposit(data, ctx.deposit_count, ctx.inbox, w.accounts_root, w.first, w.globals)
     elif tag == txs.FUNDING_TICK:
-        writes = self._funding_tick(data, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
+        writes = self._funding_tick(data, w.globals, market, w.listed)
     else:
         assert tag == txs.ORACLE_UPDATE or tag == txs.RISK_UPDATE or tag == txs.SETTLE_SERIES, "verifier: not a market rule"
-        writes = self._oracle_update(data, ctx, w.globals, markets[txs.u8(data, 1) % witness.MAX_MARKETS], w.listed)
+        writes = self._oracle_update(data, ctx, w.globals, market, w.listed)
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
         writes, market_leaves, pre_root,

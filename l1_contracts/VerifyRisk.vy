@@ -22,24 +22,27 @@ PPM: constant(int256) = 10**6
 def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
     """Verifier.vy `step`, for the transaction types of this contract, in the context
     `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
-    reason: uint8 = txs.OK
-    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    reason: uint8 = txs.shape(data)
+    if reason != txs.OK:
+        return reason, False, pre_root
+    named: uint256 = txs.u8(data, 9)  # Deleverage's market; Liquidate's at byte 5
+    if txs.u8(data, 0) == txs.LIQUIDATE:
+        named = txs.u8(data, 5)
+    market: leaves.Market = empty(leaves.Market)  # the market the transaction names
+    k: money.Marks = empty(money.Marks)
     market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
-    reason, markets, market_leaves = witness.begin(
-        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
-    )
+    market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, named, ctx.portfolio)
+    reason = witness.begin(data, pre_root, ctx.timestamp, market_leaves, w.globals, w.accounts_root, w.withdrawals_root)
     if reason != txs.OK:
         return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
-    # the rules take the marks and their market's entry, not the whole table (a copy each)
-    k: money.Marks = money.marks(markets, ctx.portfolio)
     writes: witness.Writes = empty(witness.Writes)
     if tag == txs.LIQUIDATE:
-        writes = self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, markets[txs.u8(data, 5) % witness.MAX_MARKETS], w.listed)
+        writes = self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, market, w.listed)
     else:
         assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
         assert len(w.fund) == 1, "witness: no fund"
-        writes = self._deleverage(data, w.accounts_root, w.first, w.second, w.fund[0], w.globals, k, markets[txs.u8(data, 9) % witness.MAX_MARKETS], w.listed)
+        writes = self._deleverage(data, w.accounts_root, w.first, w.second, w.fund[0], w.globals, k, market, w.listed)
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
         writes, market_leaves, pre_root,

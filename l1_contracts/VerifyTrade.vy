@@ -86,12 +86,17 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     - effects, maker then taker (`_fill`); the fee pool stays in bounds (OVERFLOW).
     Writes both accounts, both nonce slots (nonce, struct hash, filled + fill), the
     market's open interest, and the fee and funding pools."""
-    reason: uint8 = txs.OK
-    markets: leaves.Market[witness.MAX_MARKETS] = empty(leaves.Market[witness.MAX_MARKETS])
+    reason: uint8 = txs.shape(data)
+    if reason != txs.OK:
+        return reason, False, pre_root
+    named: uint256 = w.order.market  # a Fill's maker order (the witness's; checked against its slot below)
+    if txs.u8(data, 0) == txs.TRADE:
+        named = txs.u8(data, MAKER_ORDER + 4) & 127  # txs.order's market
+    market: leaves.Market = empty(leaves.Market)  # the market the transaction names
+    k: money.Marks = empty(money.Marks)
     market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
-    reason, markets, market_leaves = witness.begin(
-        data, pre_root, ctx.timestamp, w.markets, w.listed, w.globals, w.accounts_root, w.withdrawals_root
-    )
+    market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, named, ctx.portfolio)
+    reason = witness.begin(data, pre_root, ctx.timestamp, market_leaves, w.globals, w.accounts_root, w.withdrawals_root)
     if reason != txs.OK:
         return reason, False, pre_root
     tag: uint256 = txs.u8(data, 0)
@@ -136,9 +141,8 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return txs.SAME_SIDE, False, pre_root
     if maker.account == taker.account:
         return txs.SELF_TRADE, False, pre_root
-    market: leaves.Market = empty(leaves.Market)
     exists: bool = False
-    market, exists = witness.market(markets[maker.market % witness.MAX_MARKETS], w.listed, maker.market)
+    market, exists = witness.market(market, w.listed, maker.market)
     if not exists:
         return txs.UNKNOWN_MARKET, False, pre_root
     if market.oracle_price == 0:
@@ -183,7 +187,6 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return reason, False, pre_root
 
     notional: int256 = convert(fill * price, int256)
-    k: money.Marks = money.marks(markets, ctx.portfolio)
     maker_filled: Filled = empty(Filled)
     reason, maker_filled = self._fill(maker_side.account, maker.is_buy, fill, notional, maker_fee, market, k)
     if reason != txs.OK:
@@ -284,18 +287,20 @@ def _fill(
     options: bool = market.product != leaves.PERPETUAL
     for i: uint256 in range(account.count, bound=16):
         p: leaves.Position = account.positions[i]
+        assert k.opened & (1 << p.market) != 0, "witness: market not opened"  # as money.settle
         if k.risk[p.market] >= money.OPTION:
             options = True
-        index: int256 = k.funding_index[p.market]
+        w: uint256 = k.market[p.market]  # money.vy Marks
+        index: int256 = unsafe_sub(convert((w & money.U128) ^ 2**127, int256), 2**127)
         # unchecked: the widths bound every term far below 2**255 (money.vy's notice)
         if index != p.funding_index:
             payment = unsafe_add(payment, money.ceil_div(unsafe_mul(unsafe_sub(index, p.funding_index), p.size), FUNDING_SCALE))
             before.positions[i].funding_index = index
-        price: int256 = k.price[p.market]
+        price: int256 = convert(w >> 192, int256)
         exposure = unsafe_add(exposure, unsafe_mul(p.size, price))
         if not options:  # the linear sums (an option holder's margin is the Portfolio contract's)
-            initial = unsafe_add(initial, self._requirement(p.size, price, k.initial_ppm[p.market]))
-            maintenance = unsafe_add(maintenance, self._requirement(p.size, price, k.maintenance_ppm[p.market]))
+            initial = unsafe_add(initial, self._requirement(p.size, price, convert((w >> 160) & money.U32, int256)))
+            maintenance = unsafe_add(maintenance, self._requirement(p.size, price, convert((w >> 128) & money.U32, int256)))
         if p.market == market.id:
             old_size = p.size
     before.collateral = account.collateral - payment
@@ -357,8 +362,9 @@ def _requirement(size: int256, price: int256, fraction: int256) -> int256:
 @internal
 @pure
 def _in_bounds(a: leaves.Account) -> bool:
-    """|collateral| <= MAX_COLLATERAL and every |size| <= MAX_SIZE (fork.in_bounds)."""
-    if abs(a.collateral) > convert(MAX_COLLATERAL, int256):
+    """At most 16 positions, |collateral| <= MAX_COLLATERAL and every |size| <= MAX_SIZE
+    (fork.in_bounds)."""
+    if a.count > leaves.MAX_POSITIONS or abs(a.collateral) > convert(MAX_COLLATERAL, int256):
         return False
     for i: uint256 in range(a.count, bound=16):
         if abs(a.positions[i].size) > convert(MAX_SIZE, int256):

@@ -12,7 +12,7 @@
 """
 
 MAX_POSITIONS: constant(uint256) = 16
-MAX_MARKETS: constant(uint256) = 16
+MAX_MARKETS: constant(uint256) = 48
 PERPETUAL: constant(uint256) = 0  # products.PERPETUAL; any other product is an option series
 CALL: constant(uint256) = 1  # products.CALL
 PUT: constant(uint256) = 2  # products.PUT
@@ -300,30 +300,9 @@ def _signed(x: uint256, bits: uint256) -> int256:
 
 @internal
 @pure
-def market_leaves(markets: Market[MAX_MARKETS], listed: uint256) -> bytes32[MAX_MARKETS]:
-    """The 16 market leaves (an unlisted market's leaf is zero)."""
-    hashes: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
-    for i: uint256 in range(MAX_MARKETS):
-        if listed & (1 << i) != 0:
-            hashes[i] = self.market_leaf(markets[i])
-    return hashes
-
-
-@internal
-@pure
 def markets_root_of(hashes: bytes32[MAX_MARKETS]) -> bytes32:
-    """keccak of the 16 market leaves."""
-    return keccak256(concat(
-        hashes[0], hashes[1], hashes[2], hashes[3], hashes[4], hashes[5], hashes[6], hashes[7],
-        hashes[8], hashes[9], hashes[10], hashes[11], hashes[12], hashes[13], hashes[14], hashes[15],
-    ))
-
-
-@internal
-@pure
-def markets_root(markets: Market[MAX_MARKETS], listed: uint256) -> bytes32:
-    """keccak of the 16 market leaves (an unlisted market's leaf is zero)."""
-    return self.markets_root_of(self.market_leaves(markets, listed))
+    """keccak of the 48 market leaves (an unlisted market's leaf is zero), concatenated."""
+    return keccak256(abi_encode(hashes))
 
 
 @internal

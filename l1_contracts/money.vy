@@ -17,7 +17,8 @@ import portfolio
 
 FUNDING_SCALE: constant(int256) = 10**9
 PPM: constant(int256) = 10**6
-MAX_MARKETS: constant(uint256) = 16
+MAX_MARKETS: constant(uint256) = 48
+MAX_POSITIONS: constant(uint256) = 16
 
 
 OPTION: constant(uint256) = 1 << 255  # Marks.risk: the market is an option series
@@ -27,36 +28,24 @@ interface Portfolio:
     def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool: view
 
 
-# What the money rules read of the markets, by market id: 81 words where the records are
-# 288 (internal calls copy their arguments, so the rules pass these). `risk` packs what
+# What the money rules read of the markets, by market id (witness.open_markets builds it:
+# only opened markets' entries are set, `opened` says which): 130 words where the records
+# are 1,152 (internal calls copy their arguments, so the rules pass these). `risk` packs what
 # the portfolio rule reads: an option series' OPTION | underlying << 160 | its record's
 # risk word (delta int32 | gamma int64 | vega int64); a perpetual's volatility shock.
 # `portfolio`: the Portfolio contract that computes an option holder's requirement.
 struct Marks:
-    price: int256[MAX_MARKETS]
-    funding_index: int256[MAX_MARKETS]
-    initial_ppm: int256[MAX_MARKETS]
-    maintenance_ppm: int256[MAX_MARKETS]
+    market: uint256[MAX_MARKETS]
     risk: uint256[MAX_MARKETS]
+    opened: uint256
     portfolio: address
 
 
-@internal
-@pure
-def marks(markets: leaves.Market[MAX_MARKETS], portfolio_rules: address) -> Marks:
-    """The oracle prices, funding indexes, margin fractions and risk words of `markets`."""
-    out: Marks = empty(Marks)
-    out.portfolio = portfolio_rules
-    for i: uint256 in range(MAX_MARKETS):
-        out.price[i] = convert(markets[i].oracle_price, int256)
-        out.funding_index[i] = markets[i].funding_index
-        out.initial_ppm[i] = convert(markets[i].initial_margin_ppm, int256)
-        out.maintenance_ppm[i] = convert(markets[i].maintenance_margin_ppm, int256)
-        if markets[i].product == leaves.PERPETUAL:
-            out.risk[i] = markets[i].vol_shock_ppm
-        else:
-            out.risk[i] = OPTION | ((markets[i].terms >> 192) << 160) | markets[i].risk  # leaves.underlying_of
-    return out
+# Marks.market[i]: oracle price u64 << 192 | initial fraction u32 << 160 | maintenance
+# fraction u32 << 128 | funding index (int128, two's complement): the record's widths.
+U32: constant(uint256) = 2**32 - 1
+U64: constant(uint256) = 2**64 - 1
+U128: constant(uint256) = 2**128 - 1
 
 
 @internal
@@ -80,12 +69,15 @@ def ceil_div(a: int256, b: int256) -> int256:
 @pure
 def settle(a: leaves.Account, k: Marks) -> (leaves.Account, int256):
     """Every position's funding index brought up to its market's; the payment
-    (sum of ceil((market index - position index) * size / FUNDING_SCALE)) taken from collateral."""
+    (sum of ceil((market index - position index) * size / FUNDING_SCALE)) taken from
+    collateral. Every market the account holds must be opened (`k.opened`: reverts
+    otherwise); every rule settles an account before it reads its positions' markets."""
     payment: int256 = 0
     out: leaves.Account = a
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        index: int256 = k.funding_index[p.market]
+        assert k.opened & (1 << p.market) != 0, "witness: market not opened"
+        index: int256 = unsafe_sub(convert((k.market[p.market] & U128) ^ 2**127, int256), 2**127)
         if index != p.funding_index:
             payment = unsafe_add(payment, self.ceil_div(unsafe_mul(unsafe_sub(index, p.funding_index), p.size), FUNDING_SCALE))
             out.positions[i].funding_index = index
@@ -100,7 +92,7 @@ def value(a: leaves.Account, k: Marks) -> int256:
     total: int256 = a.collateral
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        total = unsafe_add(total, unsafe_mul(p.size, k.price[p.market]))
+        total = unsafe_add(total, unsafe_mul(p.size, convert(k.market[p.market] >> 192, int256)))
     return total
 
 
@@ -115,10 +107,11 @@ def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
         p: leaves.Position = a.positions[i]
         if k.risk[p.market] >= OPTION:
             return staticcall Portfolio(k.portfolio).requirement(a, k, initial)
-        fraction: int256 = k.maintenance_ppm[p.market]
+        w: uint256 = k.market[p.market]
+        fraction: int256 = convert((w >> 128) & U32, int256)
         if initial:
-            fraction = k.initial_ppm[p.market]
-        total = unsafe_add(total, self.ceil_div(unsafe_mul(abs(unsafe_mul(p.size, k.price[p.market])), fraction), PPM))
+            fraction = convert((w >> 160) & U32, int256)
+        total = unsafe_add(total, self.ceil_div(unsafe_mul(abs(unsafe_mul(p.size, convert(w >> 192, int256))), fraction), PPM))
     return total
 
 
@@ -135,7 +128,7 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
     vega: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     short: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     held: uint256 = 0
-    for i: uint256 in range(a.count, bound=16):
+    for i: uint256 in range(a.count, bound=MAX_POSITIONS):
         p: leaves.Position = a.positions[i]
         r: uint256 = k.risk[p.market]
         u: uint256 = p.market
@@ -144,24 +137,28 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
         else:
             # the risk word's int32 and int64s sign-extended: (x ^ 2**(b-1)) - 2**(b-1)
             u = (r >> 160) & 255
-            delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 128) & (2**32 - 1)) ^ 2**31, int256), 2**31)))
+            delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 128) & U32) ^ 2**31, int256), 2**31)))
             gamma[u] = unsafe_add(gamma[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 64) & (2**64 - 1)) ^ 2**63, int256), 2**63)))
             vega[u] = unsafe_add(vega[u], unsafe_mul(p.size, unsafe_sub(convert((r & (2**64 - 1)) ^ 2**63, int256), 2**63)))
             if p.size < 0:
-                fraction: int256 = k.maintenance_ppm[p.market]
+                w: uint256 = k.market[p.market]
+                fraction: int256 = convert((w >> 128) & U32, int256)
                 if initial:
-                    fraction = k.initial_ppm[p.market]
+                    fraction = convert((w >> 160) & U32, int256)
                 short[u] = unsafe_add(short[u], unsafe_mul(-p.size, fraction))
         held |= 1 << u
     total: int256 = 0
     for u: uint256 in range(MAX_MARKETS):
+        if held >> u == 0:
+            break  # no underlying held from here on
         if held & (1 << u) == 0:
             continue
+        w: uint256 = k.market[u]
         d: portfolio.Underlying = portfolio.Underlying(price=0, maintenance_ppm=1, initial_ppm=1, vol_shock_ppm=0)
-        if k.risk[u] < OPTION and k.maintenance_ppm[u] > 0:
+        if k.risk[u] < OPTION and (w >> 128) & U32 > 0:
             d = portfolio.Underlying(
-                price=k.price[u], maintenance_ppm=k.maintenance_ppm[u], initial_ppm=k.initial_ppm[u],
-                vol_shock_ppm=convert(k.risk[u], int256),
+                price=convert(w >> 192, int256), maintenance_ppm=convert((w >> 128) & U32, int256),
+                initial_ppm=convert((w >> 160) & U32, int256), vol_shock_ppm=convert(k.risk[u], int256),
             )
         total = unsafe_add(total, portfolio.underlying_requirement(delta[u], gamma[u], vega[u], short[u], d, initial))
     return total
@@ -174,7 +171,7 @@ def gross(a: leaves.Account, k: Marks) -> int256:
     total: int256 = 0
     for i: uint256 in range(a.count, bound=16):
         p: leaves.Position = a.positions[i]
-        total = unsafe_add(total, unsafe_mul(abs(p.size), k.price[p.market]))
+        total = unsafe_add(total, unsafe_mul(abs(p.size), convert(k.market[p.market] >> 192, int256)))
     return total
 
 
@@ -223,8 +220,20 @@ def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool:
 @pure
 def with_position(a: leaves.Account, market: uint256, size: int256, funding_index: int256) -> leaves.Account:
     """The account with its position in `market` set to `size` (removed when 0), positions
-    kept sorted by market (margin.with_position)."""
+    kept sorted by market (margin.with_position). A new position beyond MAX_POSITIONS
+    cannot be stored: the account comes back with count MAX_POSITIONS + 1 and its old
+    positions, which the bounds check refuses (OVERFLOW, fork.in_bounds)."""
     out: leaves.Account = a
+    held: bool = False
+    for i: uint256 in range(a.count, bound=16):
+        if a.positions[i].market == market:
+            held = True
+            if size != 0:  # the position stays where it is
+                out.positions[i] = leaves.Position(market=market, size=size, funding_index=funding_index)
+                return out
+    if a.count == leaves.MAX_POSITIONS and size != 0 and not held:
+        out.count = leaves.MAX_POSITIONS + 1
+        return out
     out.positions = empty(leaves.Position[16])
     n: uint256 = 0
     placed: bool = False

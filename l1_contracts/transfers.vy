@@ -23,8 +23,9 @@ INSURANCE_ACCOUNT: constant(uint256) = 0
 @internal
 @pure
 def in_bounds(a: leaves.Account) -> bool:
-    """|collateral| <= MAX_COLLATERAL and every |size| <= MAX_SIZE (else OVERFLOW)."""
-    if abs(a.collateral) > MAX_COLLATERAL:
+    """At most MAX_POSITIONS positions, |collateral| <= MAX_COLLATERAL and every
+    |size| <= MAX_SIZE (else OVERFLOW)."""
+    if a.count > leaves.MAX_POSITIONS or abs(a.collateral) > MAX_COLLATERAL:
         return False
     for i: uint256 in range(a.count, bound=leaves.MAX_POSITIONS):
         if abs(a.positions[i].size) > MAX_SIZE:

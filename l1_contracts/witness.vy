@@ -3,11 +3,11 @@
 @title A disputed step's pre-state, opened by a witness, and its post-state root (a module)
 @notice The verifier re-executes one transaction against the part of the state it touches.
         The challenger opens that part of the pre-state:
-          - the four parts of the state root: accounts root, the listed markets' records as
-            their leaf encodings (94 bytes, 139 for an option series: the product byte, the
-            record's second, says which), in id order (each leaf is the hash of its bytes;
-            the markets root is recomputed from them), the globals record, the withdrawals
-            root;
+          - the four parts of the state root: accounts root, the markets (the records of
+            those the step reads as their leaf encodings, 94 bytes or 139 for an option
+            series: the product byte, the record's second, says which; the leaf hashes of
+            the other listed markets; both in id order; the markets root is the hash of the
+            48 leaves), the globals record, the withdrawals root;
           - up to two accounts ("first" and "second") with their account-tree paths, each
             with one nonce slot and its path under the account's orders_root;
           - for Deleverage, the insurance fund (account 0) with its path: its value is
@@ -15,18 +15,24 @@
           - the path of the next (empty) withdrawal leaf;
           - for Fill, the order it names (the preimage of the first account's slot hash;
             zeros for every other type).
-        `open` proves the records against the pre-state root (and decodes the markets); `open_account` and
+        The markets a step reads are opened: every market an opened account holds, the
+        underlying of every opened series, and the market the transaction names (a rule
+        reading any other reverts: the witness is the challenger's to complete).
+        `begin` proves the records against the pre-state root (and decodes the markets); `open_account` and
         `open_slot` prove an account or slot at the index the transaction names; `finish`
         applies a rule's writes and recomputes the root, as rollup/stf/fork.py `commit` does.
         Encodings are those of rollup/stf/state.py (packed big-endian, two's complement).
 """
 import leaves
 import merkle
+import money
 import sigs
 import txs
 
-MAX_MARKETS: constant(uint256) = 16
+MAX_MARKETS: constant(uint256) = 48
+OPENED: constant(uint256) = 1 << MAX_MARKETS  # Witness.listed: bit MAX_MARKETS + i says market i is opened
 MAX_MARKET_BYTES: constant(uint256) = leaves.OPTION_RECORD * MAX_MARKETS
+MAX_HASH_BYTES: constant(uint256) = 32 * MAX_MARKETS
 ACCOUNT_TREE_DEPTH: constant(uint256) = 10
 ORDER_TREE_DEPTH: constant(uint256) = 4
 ORDER_SLOTS: constant(uint256) = 256
@@ -50,14 +56,17 @@ struct Opened:
     slot_proof: bytes32[12]
 
 
-# The witness as a challenger sends it: the market records packed (94 or 139 bytes each,
-# only the listed ones) since calldata is paid per byte.
+# The witness as a challenger sends it: the opened markets' records packed (94 or 139
+# bytes each) since calldata is paid per byte; `listed`: bits 0-47 the listed markets,
+# bits 48-95 the opened ones among them; `hashes`: the leaves of the listed markets not
+# opened, in id order, 32 bytes each (one string: copied whole, not word by word).
 struct Witness:
     accounts_root: bytes32
     withdrawals_root: bytes32
     globals: leaves.Globals
     markets: Bytes[MAX_MARKET_BYTES]
     listed: uint256
+    hashes: Bytes[MAX_HASH_BYTES]
     first: Opened
     second: Opened
     fund: DynArray[Opened, 1]  # Deleverage only: empty for every other type (zero bytes cost calldata too)
@@ -103,39 +112,66 @@ struct Context:
 
 @internal
 @pure
-def open(
-    records: Bytes[MAX_MARKET_BYTES], listed: uint256, g: leaves.Globals, accounts_root: bytes32,
-    withdrawals_root: bytes32, pre_root: bytes32,
-) -> (leaves.Market[MAX_MARKETS], bytes32[MAX_MARKETS]):
-    """The witness's records (market records, globals, the accounts and withdrawals roots)
-    are those of the state with root `pre_root`. Returns its
-    market records decoded (one per listed market, in id order, each its market's own;
-    the rules take them beside the witness) and the market leaves (`finish` rehashes
-    only the one a rule writes)."""
-    assert listed < 1 << MAX_MARKETS, "witness: bad market set"
-    assert leaves.globals_fit(g), "witness: globals out of range"
-    markets: leaves.Market[MAX_MARKETS] = empty(leaves.Market[MAX_MARKETS])
+def open_markets(
+    records: Bytes[MAX_MARKET_BYTES], listed: uint256, hashes: Bytes[MAX_HASH_BYTES], named: uint256,
+    portfolio_rules: address,
+) -> (leaves.Market, money.Marks, bytes32[MAX_MARKETS]):
+    """The opened markets read: (the market `named` if it is opened, else empty; the
+    money rules' marks of the opened markets (money.vy Marks, entry by entry; the others
+    zeros); the 48 market leaves: an opened market's the hash of its record, another
+    listed market's from `hashes`, an unlisted market's zero). The opened markets are
+    listed, and the underlying of an opened series is opened when it is listed (the
+    portfolio rule reads it beside the series)."""
+    ok: bool = listed < 1 << (2 * MAX_MARKETS) and (listed >> MAX_MARKETS) & ~listed == 0
+    candidate: leaves.Market = empty(leaves.Market)
+    k: money.Marks = empty(money.Marks)
+    k.opened = listed >> MAX_MARKETS
+    k.portfolio = portfolio_rules
     market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
     at: uint256 = 0
+    h: uint256 = 0
     for i: uint256 in range(MAX_MARKETS):
-        if listed & (1 << i) != 0:
-            assert at + leaves.PERPETUAL_RECORD <= len(records), "witness: market records"
+        if (listed & (OPENED - 1)) >> i == 0:
+            break  # no listed market from here on
+        if listed & (OPENED << i) != 0:
+            # the product byte gives the record's length; the marks straight from its bytes
+            # (leaves.market_of's layout); the market the step names decoded whole
+            if at + leaves.PERPETUAL_RECORD > len(records):
+                ok = False
+                break
             record: Bytes[leaves.OPTION_RECORD] = b""
-            if convert(slice(records, at + 1, 1), uint256) == leaves.PERPETUAL:  # the product byte
+            if (extract32(records, at, output_type=uint256) >> 240) & 255 == leaves.PERPETUAL:
                 record = slice(records, at, leaves.PERPETUAL_RECORD)
             else:  # an option series
-                assert at + leaves.OPTION_RECORD <= len(records), "witness: market records"
+                if at + leaves.OPTION_RECORD > len(records):
+                    ok = False
+                    break
                 record = slice(records, at, leaves.OPTION_RECORD)
-            markets[i] = leaves.market_of(record)
-            assert markets[i].id == i, "witness: market id"
+            ok = ok and extract32(record, 0, output_type=uint256) >> 248 == i
             market_leaves[i] = keccak256(record)
             at += len(record)
-    assert at == len(records), "witness: market records"
-    root: bytes32 = leaves.state_root(
-        accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(g), withdrawals_root
-    )
-    assert root == pre_root, "witness: pre-state root"
-    return markets, market_leaves
+            # price | oracle time -> fractions | funding index (bytes 2-33, fractions at 50-57)
+            k.market[i] = (
+                (extract32(record, 2, output_type=uint256) & ~(money.U64 << 128))
+                | ((extract32(record, 26, output_type=uint256) & money.U64) << 128)
+            )
+            if len(record) == leaves.PERPETUAL_RECORD:
+                k.risk[i] = extract32(record, 62, output_type=uint256) & money.U32  # vol shock, bytes 90-93
+            else:  # its underlying (byte 94) opened if listed; delta | gamma | vega, bytes 119-138
+                u: uint256 = extract32(record, 94, output_type=uint256) >> 248
+                ok = ok and (u >= MAX_MARKETS or listed & (1 << u) == 0 or listed & (OPENED << u) != 0)
+                k.risk[i] = money.OPTION | (u << 160) | (extract32(record, 107, output_type=uint256) & (2**160 - 1))
+            if i == named:
+                candidate = leaves.market_of(record)
+        elif listed & (1 << i) != 0:
+            if h + 32 > len(hashes):
+                ok = False
+                break
+            market_leaves[i] = extract32(hashes, h)
+            ok = ok and market_leaves[i] != empty(bytes32)
+            h += 32
+    assert ok and at == len(records) and h == len(hashes), "witness: markets"
+    return candidate, k, market_leaves
 
 
 @internal
@@ -160,35 +196,35 @@ def open_slot(o: Opened, nonce: uint256) -> leaves.Slot:
 @internal
 @pure
 def market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (leaves.Market, bool):
-    """(the market, whether it exists). `candidate` is the table's entry at market_id % MAX_MARKETS,
-    picked by the caller (so that the whole table is not copied to read one entry); it is
-    not read when market_id is outside the table or not listed."""
+    """(the market, whether it exists). `candidate` is the market the step names, as `begin`
+    opened it; it is not read when market_id is outside the table or not listed, and a
+    listed market must be opened (and be the candidate)."""
     if market_id >= MAX_MARKETS or listed & (1 << market_id) == 0:
         return empty(leaves.Market), False
+    assert listed & (OPENED << market_id) != 0 and candidate.id == market_id, "witness: market not opened"
     return candidate, True
 
 
 @internal
 @pure
 def begin(
-    data: Bytes[txs.MAX_TX], pre_root: bytes32, batch_time: uint256, records: Bytes[MAX_MARKET_BYTES], listed: uint256,
+    data: Bytes[txs.MAX_TX], pre_root: bytes32, batch_time: uint256, market_leaves: bytes32[MAX_MARKETS],
     g: leaves.Globals, accounts_root: bytes32, withdrawals_root: bytes32,
-) -> (uint8, leaves.Market[MAX_MARKETS], bytes32[MAX_MARKETS]):
-    """A step's first checks, in rollup/stf/fork.py `apply`'s order: the transaction's
-    shape (a failure needs no witness), the witness's records against `pre_root` (reverts
-    if they do not open it: `open`), then the clock: every transaction but AdvanceTime
-    runs at the batch's time, and while the state's clock is behind it they are refused
-    (TIME_BEHIND_BATCH). Returns OK or the refusal, with `open`'s markets and leaves. The
+) -> uint8:
+    """A step's checks after its shape (txs.shape, which needs no witness) and its markets
+    (`open_markets`), in rollup/stf/fork.py `apply`'s order: the witness's records
+    against `pre_root` (reverts if they do not open it), then the clock: every
+    transaction but AdvanceTime runs at the batch's time, and while the state's clock is
+    behind it they are refused (TIME_BEHIND_BATCH). Returns OK or the refusal. The
     witness comes in parts: a struct argument is copied whole into each callee's frame."""
-    shape: uint8 = txs.shape(data)
-    if shape != txs.OK:
-        return shape, empty(leaves.Market[MAX_MARKETS]), empty(bytes32[MAX_MARKETS])
-    markets: leaves.Market[MAX_MARKETS] = empty(leaves.Market[MAX_MARKETS])
-    market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
-    markets, market_leaves = self.open(records, listed, g, accounts_root, withdrawals_root, pre_root)
+    assert leaves.globals_fit(g), "witness: globals out of range"
+    root: bytes32 = leaves.state_root(
+        accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(g), withdrawals_root
+    )
+    assert root == pre_root, "witness: pre-state root"
     if txs.u8(data, 0) != txs.ADVANCE_TIME and g.time < batch_time:
-        return txs.TIME_BEHIND_BATCH, markets, market_leaves
-    return txs.OK, markets, market_leaves
+        return txs.TIME_BEHIND_BATCH
+    return txs.OK
 
 
 # ---------------------------------------------------------------------- the post-state

@@ -6,10 +6,11 @@ daily expiry (08:00 UTC, at least an hour after `now`) and a weekly one (the Fri
 08:00 UTC at least seven days after `now`), each with calls and puts around the
 perpetuals' starting prices:
 
-    ETH (lot 0.0001): calls at 3,000 and 3,200, puts at 3,000 and 2,800, each expiry
-    BTC (lot 0.00001): a call and a put at 100,000, each expiry
+    ETH (lot 0.0001): calls and puts at 2,800, 3,000, 3,200 and 3,400, each expiry
+    BTC (lot 0.00001): calls and puts at 90,000, 95,000, 100,000 and 105,000, each expiry
 
-12 series beside the 2 perpetuals (the market table holds 16). A series' record carries
+32 series beside the 2 perpetuals (the market table holds 48): ids 2-9 the ETH series and
+10-17 the BTC series of the daily expiry, 18-33 those of the weekly. A series' record carries
 its terms; its first mark and Greeks come from the risk feed (rollup/oracle.py). Margin
 floors for short options: 1% of the underlying's notional (maintenance), 1.5% (initial).
 """
@@ -34,9 +35,12 @@ SERIES_TERMS = dict(
 """A series' parameters: its margin fractions are the short floors (spec §10.2); its mark
 may move by half per update (an option's price moves much more than its underlying's)."""
 
-STRIKES = {0: ((Decimal(3000), True), (Decimal(3200), True), (Decimal(3000), False), (Decimal(2800), False)),
-           1: ((Decimal(100000), True), (Decimal(100000), False))}
-"""Per perpetual: (strike in USD, call?) of each expiry's series."""
+STRIKES = {
+    0: tuple((Decimal(k), call) for call in (True, False) for k in (3000, 3200, 2800, 3400)),
+    1: tuple((Decimal(k), call) for call in (True, False) for k in (100000, 105000, 95000, 90000)),
+}
+"""Per perpetual: (strike in USD, call?) of each expiry's series: the calls, then the puts,
+the at-the-money strike first (so that market 2 is the daily ETH call at 3,000)."""
 
 
 def expiries(now: int) -> tuple[int, int]:

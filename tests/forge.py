@@ -35,10 +35,11 @@ MARKET = _struct("id", "product", "oracle_price", "oracle_time", "funding_index"
                  "max_funding_rate_ppm", "max_price_move_ppm", "oracle_staleness", "tick_size", "step_size",
                  "vol_shock_ppm", "terms", "risk")
 ORDER = _struct("account", "market", "is_buy", "size", "limit_price", "max_fee_ppm", "nonce", "expiry")
-WITNESS = _struct("accounts_root", "withdrawals_root", "globals", "markets", "listed", "first", "second", "fund",
-                  "withdrawal_proof", "order", globals=GLOBALS, first=OPENED, second=OPENED,
+WITNESS = _struct("accounts_root", "withdrawals_root", "globals", "markets", "listed", "hashes", "first", "second",
+                  "fund", "withdrawal_proof", "order", globals=GLOBALS, first=OPENED, second=OPENED,
                   fund=[OPENED], withdrawal_proof=[None], order=ORDER)
-"""witness.vy's Witness (its markets one byte string: the listed records, 94 or 139 bytes each)."""
+"""witness.vy's Witness (its markets one byte string: the opened records, 94 or 139 bytes each;
+`listed` the listed and opened markets' bits; `hashes` the other listed markets' leaves)."""
 SIGNED = {"collateral", "size", "funding_index", "funding_pool"}
 """Fields of a signed type (int256): they may go negative."""
 

@@ -19,6 +19,7 @@ from rollup.l1.client import L1, L1Error
 from rollup.l1.inbox import Inbox
 from rollup.l1.rollup_client import FINAL, PENDING, REVERTED, RollupL1, config_of
 from rollup.stf import apply, builders
+from rollup.stf.constants import MAX_MARKETS
 from rollup.stf.fork import Context
 from rollup.stf.state import State
 from rollup.stf.transactions import AdvanceTime, Deposit, ForcedRequest
@@ -356,7 +357,7 @@ def test_bridge_bounds_are_refused(env: dict[str, Any]) -> None:
     alice.l1.send(bridge.deposit(alice.l1.address, 1_000))
     refused("forced: bad amount", alice.force_withdraw, 2**64)
     refused("forced: bad amount", alice.force_withdraw, 0)
-    refused("forced: bad market", alice.force_close, 16)
+    refused("forced: bad market", alice.force_close, MAX_MARKETS)
     refused("bridge: not the deployer", alice.l1.send, bridge.set_rollup(alice.l1.address))
     assert bridge.deposit_count().call() == 1 and bridge.forced_count().call() == 0
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from rollup.stf import Reason, apply, builders, margin, products
-from rollup.stf.constants import CANCELLED_HASH, INSURANCE_ACCOUNT
+from rollup.stf.constants import CANCELLED_HASH, INSURANCE_ACCOUNT, MAX_MARKETS
 from rollup.stf.fork import Context, Receipt
 from rollup.stf.genesis import genesis_state
 from rollup.stf.signing import address_of, sign
@@ -566,7 +566,7 @@ def test_genesis_refuses_markets_the_rules_cannot_run() -> None:
     genesis_state(b"\x01" * 20, (good,))
     for bad in (good._replace(step_size=0), good._replace(tick_size=0), good._replace(product=7),
                 good._replace(maintenance_margin_ppm=0), good._replace(maintenance_margin_ppm=200_000),
-                good._replace(id=16), good._replace(liquidation_penalty_ppm=2_000_000),
+                good._replace(id=MAX_MARKETS), good._replace(liquidation_penalty_ppm=2_000_000),
                 good._replace(vol_shock_ppm=1_000_001), good._replace(oracle_price=1),
                 good._replace(strike=1), good._replace(expiry=1), good._replace(delta=1),
                 good._replace(tick_size=2**64), good._replace(oracle_staleness=-1)):

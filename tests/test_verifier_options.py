@@ -10,12 +10,25 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rollup.stf import Reason, builders, margin, products
+from rollup.l1 import records
+from rollup.stf import Reason, apply, builders, margin, products
+from rollup.stf.constants import INSURANCE_ACCOUNT, MAX_MARKETS, MAX_POSITIONS
+from rollup.stf.signing import address_of
+from rollup.stf.state import Account, Market, Position
 from rollup.stf.transactions import Deleverage, Liquidate, SettlePosition
-from tests.stf_world import ORACLE_KEYS, World
-from tests.test_verifier_accounts import FORCED_CLOSE, force, heavy_world, value, with_options
+from rollup.stf.witness import step_witness
+from tests.stf_world import ORACLE_KEYS, USER_KEYS, World
+from tests.test_verifier_accounts import (
+    FORCED_CLOSE,
+    MARKETS,
+    PRICE,
+    force,
+    heavy_world,
+    value,
+    with_options,
+)
 from tests.test_verifier_trade import key_of, order
-from tests.verifier_harness import EvmVerifier
+from tests.verifier_harness import EvmVerifier, Reverted
 
 
 def agree(verifier: EvmVerifier, world: World, tx: bytes, seen: Counter[Reason]) -> Reason:
@@ -109,3 +122,80 @@ def test_rules_on_option_portfolios_agree(verifier: EvmVerifier) -> None:
     assert {Reason.OK, Reason.UNDER_MARGIN, Reason.NOT_LIQUIDATABLE, Reason.SERIES_EXPIRED,
             Reason.ALREADY_SETTLED, Reason.NO_POSITION} <= set(seen)
     assert sum(seen.values()) == 20 + len(holders)
+
+
+def extra_market(world: World, price: int = PRICE) -> int:
+    """List market 16 (beside heavy_world's 16, held by no one yet), priced: its id."""
+    world.state.set_market(Market(id=MARKETS, oracle_price=price, oracle_time=world.state.globals.time,
+                                  max_price_move_ppm=100_000, oracle_staleness=3_600))
+    return MARKETS
+
+
+def test_no_account_holds_a_seventeenth_position(verifier: EvmVerifier) -> None:
+    """More markets are listed than an account may hold positions (MAX_MARKETS 48 >
+    MAX_POSITIONS 16): a trade that would open a 17th position, and a liquidation that
+    would hand the insurance fund (16 positions in heavy_world) a 17th, are OVERFLOW in
+    both executions; with a position to spare the same liquidation passes."""
+    assert MAX_MARKETS > MAX_POSITIONS == MARKETS
+    world = heavy_world(verifier.config, 10**12)
+    seen: Counter[Reason] = Counter()
+    market = extra_market(world)
+    assert len(world.state.account(3).positions) == MAX_POSITIONS
+    assert agree(verifier, world, trade(world, 3, 4, market, 10), seen) == Reason.OVERFLOW
+    assert agree(verifier, world, trade(world, 3, 4, 0, 10), seen) == Reason.OK  # a held market
+    # accounts 5 (long 100 of market 16 on 10% margin) and 6 (short); a 7% fall makes 5
+    # liquidatable (still solvent)
+    m = world.state.market(market)
+    assert m is not None
+    world.state.set_accounts({
+        5: Account(owner=address_of(USER_KEYS[4]), collateral=-PRICE * 100 + PRICE * 100 // 10,
+                   positions=(Position(market, 100, m.funding_index),)),
+        6: Account(owner=address_of(USER_KEYS[5]), collateral=10**12 + PRICE * 100,
+                   positions=(Position(market, -100, m.funding_index),)),
+    })
+    world.state.set_market(m._replace(open_interest=100, oracle_price=PRICE * 93 // 100))
+    fund = world.state.account(INSURANCE_ACCOUNT)
+    assert len(fund.positions) == MAX_POSITIONS and fund.position(market) is None
+    spare = world.state.copy()
+    spare.set_accounts({INSURANCE_ACCOUNT: fund._replace(positions=fund.positions[1:])})
+    liquidate = Liquidate(5, market, 10).encode()
+    assert agree(verifier, world, liquidate, seen) == Reason.OVERFLOW
+    assert Reason(verifier.compare(spare, liquidate, world.context)[1]) == Reason.OK
+    assert seen == Counter({Reason.OVERFLOW: 2, Reason.OK: 1})
+
+
+def test_a_witness_opens_every_market_its_step_reads(verifier: EvmVerifier) -> None:
+    """The markets root binds the listed set and every market's record; a witness that does
+    not open a market the step reads is refused whatever else it holds: the market the
+    transaction names, a market an opened account holds, the listed underlying of an
+    opened series. Opening more than the step reads changes nothing."""
+    world = with_options(heavy_world(verifier.config, 10**12))
+    extra_market(world)  # a listed market no one holds: a proof gives its leaf
+    tx = trade(world, 3, 4, 15, 10)  # series 15 (on perpetual 7) between two 16-position accounts
+    honest = step_witness(world.state, tx)
+    assert honest.opened_markets == frozenset(range(MARKETS))
+    expected = verifier.compare(world.state, tx, world.context)
+
+    def run(opened: frozenset[int], hide: int | None = None) -> str:
+        """The step with the witness opening `opened`; `hide`: a listed market not opened
+        passed off as unlisted (its bit cleared, its leaf left out)."""
+        w = list(records.step_witness(honest._replace(opened_markets=opened)))
+        if hide is not None:
+            markets = list(world.state.markets)
+            markets[hide] = None
+            _, w[4], w[5] = records.market_records(markets, opened)
+        try:
+            reason, applied, root = verifier.step(world.state, tx, world.context, tuple(w))
+        except Reverted as exc:
+            return exc.reason
+        after = world.state.copy()
+        receipt = apply(after, tx, world.context)
+        assert (reason, applied, root) == (int(receipt.reason), receipt.applied, after.root())
+        return "same"
+
+    assert run(honest.opened_markets | {MARKETS}) == "same"  # one more: harmless
+    assert run(honest.opened_markets - {15}) == "witness: market not opened"  # the named series
+    assert run(honest.opened_markets - {9}) == "witness: market not opened"  # a series both hold
+    assert run(honest.opened_markets - {7}) == "witness: markets"  # series 15's underlying
+    assert run(honest.opened_markets, hide=MARKETS) == "witness: pre-state root"
+    assert expected[1] == Reason.OK

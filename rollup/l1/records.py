@@ -6,7 +6,7 @@ are a fixed array of 16 with a count, zero past it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from eth_utils import to_checksum_address
 
@@ -64,12 +64,6 @@ def option_words(m: Market) -> tuple[int, int]:
     return int.from_bytes(tail[:25], "big"), int.from_bytes(tail[25:], "big")
 
 
-def markets(ms: Sequence[Market | None]) -> tuple[list[tuple[int, ...]], int]:
-    """(the 16 market tuples, the bit set of listed markets)."""
-    listed = sum(1 << i for i, m in enumerate(ms) if m is not None)
-    return [market(m) for m in ms] + [ZERO_MARKET] * (MAX_MARKETS - len(ms)), listed
-
-
 def globals_(g: Globals) -> tuple[object, ...]:
     return (
         g.time, g.deposit_count, g.deposit_head, g.forced_count, g.forced_head, g.withdrawal_count,
@@ -94,18 +88,23 @@ def opened(o: witness.Opened) -> tuple[object, ...]:
     return (account(o.account), proof(o.proof), slot(o.slot), proof(o.slot_proof))
 
 
-def market_records(ms: Sequence[Market | None]) -> tuple[bytes, int]:
-    """(the listed markets' leaf encodings, 94 or 139 bytes, in id order; their bit
-    set): how a step witness carries the markets."""
+def market_records(ms: Sequence[Market | None], opened: Collection[int]) -> tuple[bytes, int, bytes]:
+    """How a step witness carries the markets (witness.vy `open_markets`): (the leaf
+    encodings of the listed markets in `opened`, 94 or 139 bytes, in id order; the
+    listed markets' bit set with the opened ones' at bit MAX_MARKETS + id; the leaves of
+    the other listed markets, in id order, concatenated)."""
     listed = sum(1 << i for i, m in enumerate(ms) if m is not None)
-    return b"".join(m.encode() for m in ms if m is not None), listed
+    shown = [i for i, m in enumerate(ms) if m is not None and i in opened]
+    records = b"".join(ms[i].encode() for i in shown)  # type: ignore[union-attr]
+    hashes = b"".join(m.leaf() for i, m in enumerate(ms) if m is not None and i not in opened)
+    return records, listed | sum(1 << (MAX_MARKETS + i) for i in shown), hashes
 
 
 def step_witness(w: witness.StepWitness) -> tuple[object, ...]:
     """witness.vy's Witness."""
-    records, listed = market_records(w.state.markets)
+    records, listed, hashes = market_records(w.state.markets, w.opened_markets)
     return (
-        w.accounts_root, w.withdrawals_root, globals_(w.state.globals), records, listed,
+        w.accounts_root, w.withdrawals_root, globals_(w.state.globals), records, listed, hashes,
         opened(w.first), opened(w.second), [] if w.fund is None else [opened(w.fund)], proof(w.withdrawal_proof),
         tuple(w.order),
     )

@@ -20,7 +20,7 @@ from ..contracts import encode_call
 from ..deploy import Deployment
 from ..stf.hashing import ZERO_HASH, keccak
 from ..stf.state import Config, State
-from ..stf.witness import step_witness
+from ..stf.witness import markets_read, step_witness
 from . import records
 from .client import L1, EncodedCall, L1Error, revert_reason
 
@@ -243,8 +243,9 @@ class RollupL1:
     def escape(self, account_id: int, final_state: State) -> Any:
         """Exit account `account_id` with its equity at the last final root (`final_state`)."""
         _, _, _, withdrawals = final_state.root_parts()
-        market_tuples, listed = records.markets(final_state.markets)
+        account = final_state.account(account_id)
+        opened = markets_read(final_state, None, [account])
+        encoded, listed, hashes = records.market_records(final_state.markets, opened)
         return self.l1.send(self.bridge.functions.escape(
-            account_id, records.account(final_state.account(account_id)),
-            records.proof(final_state.account_proof(account_id)), market_tuples, listed,
-            records.globals_(final_state.globals), withdrawals))
+            account_id, records.account(account), records.proof(final_state.account_proof(account_id)),
+            encoded, listed, hashes, records.globals_(final_state.globals), withdrawals))

@@ -1,11 +1,13 @@
 """Bounds and sizes of the rules. Every stored number has a fixed width; every
 transaction that would push a value outside its bound is rejected (Reason.OVERFLOW)."""
 
-MAX_MARKETS = 16
-"""Markets are data: up to this many, ids 0..15; all of them are hashed into the root."""
+MAX_MARKETS = 48
+"""Markets are data: up to this many, ids 0..47 (32 option series beside 16 perpetuals, or
+any mix). The markets root is the hash of their 48 leaves (zero for an unlisted id), so a
+step's witness opens only the markets it reads and gives the others' leaves."""
 
-MAX_POSITIONS = MAX_MARKETS
-"""Open positions one account may hold at once: one per market, so at most 16."""
+MAX_POSITIONS = 16
+"""Open positions one account may hold at once (one per market)."""
 
 ACCOUNT_TREE_DEPTH = 10
 """The account tree is 4-ary with 4**10 = 1,048,576 leaves; account ids are assigned on L1."""

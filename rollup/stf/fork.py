@@ -30,6 +30,7 @@ from .constants import (
     INSURANCE_ACCOUNT,
     MAX_COLLATERAL,
     MAX_FUNDING_INDEX,
+    MAX_POSITIONS,
     MAX_PRICE,
     MAX_SIZE,
     PPM,
@@ -193,9 +194,10 @@ def commit(state: State, effects: Effects) -> None:
 
 
 def in_bounds(*accounts: Account) -> bool:
-    """Every collateral and position size within its stored width."""
+    """Every collateral and position size within its stored width, and at most
+    MAX_POSITIONS positions per account (a position in a 17th market is refused)."""
     for account in accounts:
-        if abs(account.collateral) > MAX_COLLATERAL:
+        if abs(account.collateral) > MAX_COLLATERAL or len(account.positions) > MAX_POSITIONS:
             return False
         for p in account.positions:
             if abs(p.size) > MAX_SIZE:

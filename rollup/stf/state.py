@@ -4,7 +4,7 @@
 
 - accounts_root: 4-ary tree (depth 10) of account leaves, indexed by account id.
   An account leaf commits to the account's nonce-slot tree (depth 5) by its root.
-- markets_root: keccak of the 16 market leaf hashes concatenated (a market absent = 0).
+- markets_root: keccak of the 48 market leaf hashes concatenated (a market absent = 0).
 - globals_hash: keccak of the packed globals.
 - withdrawals_root: 4-ary tree (depth 10) of withdrawal records, indexed by number.
 

@@ -18,6 +18,7 @@ from .constants import (
 )
 from .hashing import ZERO_HASH
 from .merkle import Proof, compute_root, well_formed
+from .products import PERPETUAL
 from .state import Account, OrderSlot, State, Withdrawal, state_root
 from .transactions import (
     Cancel,
@@ -117,9 +118,9 @@ class Opened(NamedTuple):
 
 class StepWitness(NamedTuple):
     """What the L1 verifier needs to re-execute one transaction: the parts of the state
-    root, every market, the globals, the (at most two) accounts and slots the transaction
-    names, the insurance fund when a Deleverage reads it, and the path of the next
-    withdrawal leaf."""
+    root, the markets (those the step reads opened, `markets_read`; the others by their
+    leaves), the globals, the (at most two) accounts and slots the transaction names, the
+    insurance fund when a Deleverage reads it, and the path of the next withdrawal leaf."""
 
     accounts_root: bytes
     withdrawals_root: bytes
@@ -132,6 +133,8 @@ class StepWitness(NamedTuple):
     withdrawal_proof: Proof
     order: Order = Order(0, 0, False, 0, 0, 0, 0, 0)
     """The order a Fill names (the preimage of its slot's hash; zeros otherwise)."""
+    opened_markets: frozenset[int] = frozenset()
+    """The markets the witness opens (`markets_read`)."""
 
 
 def _empty_proof(depth: int) -> Proof:
@@ -167,6 +170,31 @@ def touched(tx: object) -> tuple[tuple[int | None, int | None], tuple[int | None
     return (None, None), (None, None)
 
 
+def named_market(tx: object, order: Order | None) -> int | None:
+    """The market a transaction names (a Trade's and a Fill's: the maker order's; None
+    for the types that name none)."""
+    if isinstance(tx, Trade):
+        return tx.maker.market
+    if isinstance(tx, Fill):
+        return None if order is None else order.market
+    market = getattr(tx, "market", None)
+    return market if isinstance(market, int) else None
+
+
+def markets_read(state: State, named: int | None, accounts: list[Account]) -> frozenset[int]:
+    """The markets a step's rule may read, which its witness opens: the market it names,
+    every market the opened accounts hold (funding and margin read them), and the
+    underlying of each such series; those that are listed."""
+    ids = {p.market for a in accounts for p in a.positions}
+    if named is not None:
+        ids.add(named)
+    for i in list(ids):
+        m = state.market(i)
+        if m is not None and m.product != PERPETUAL:
+            ids.add(m.underlying)
+    return frozenset(i for i in ids if state.market(i) is not None)
+
+
 def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
     """The witness of `tx_bytes`'s pre-state in `state` (before applying it)."""
     tx = decode(tx_bytes)
@@ -178,9 +206,11 @@ def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
     accounts_root, _, _, withdrawals_root = state.root_parts()
     fund = opened(state, INSURANCE_ACCOUNT) if isinstance(tx, Deleverage) else None
     first = opened(state, first_id, first_nonce)
+    second = opened(state, second_id, second_nonce)
     order = state.orders.get(first.slot.order_hash) if isinstance(tx, Fill) else None
+    accounts = [first.account, second.account] + ([] if fund is None else [fund.account])
     return StepWitness(
-        accounts_root, withdrawals_root, state,
-        first, opened(state, second_id, second_nonce), fund,
+        accounts_root, withdrawals_root, state, first, second, fund,
         withdrawal_proof, order or StepWitness._field_defaults["order"],
+        markets_read(state, named_market(tx, order), accounts),
     )
