@@ -7,6 +7,7 @@ from __future__ import annotations
 from rollup.operator import keeper
 from rollup.stf import margin
 from tests.stf_world import make_world
+from tests.test_stf_rules import written_and_settled
 
 
 def test_funding_follows_the_premium_within_the_cap() -> None:
@@ -67,3 +68,22 @@ def test_fees_are_swept_into_the_insurance_fund() -> None:
     assert keeper.sweep_fees(world.state, sequence, minimum=pool)
     assert world.state.globals.fee_pool == 0 and world.state.account(0).collateral == fund + pool
     assert world.conserved()
+
+
+def test_settles_every_position_in_a_settled_series_within_the_limit() -> None:
+    """The keeper closes the positions in settled series only (one pass over the accounts'
+    positions), at most `limit` a round, until none is left; an open series is left alone."""
+    world = make_world(users=3, options=True)
+    series = written_and_settled(world, 4, 30, world.state.markets[4].strike + 7_000)  # type: ignore[union-attr]
+    open_series = world.state.markets[2]
+    assert open_series is not None and open_series.settlement_price == 0
+    assert world.apply(world.trade(world.order(3, 2, False, 10, open_series.oracle_price),
+                                   world.order(1, 2, True, 10, open_series.oracle_price), 10)).ok
+    holders = {a for a, account in world.state.accounts.items() if account.size(4)}
+    assert holders == {1, 2}
+    assert keeper.settle_positions(world.state, world.apply, limit=1) == 1
+    assert keeper.settle_positions(world.state, world.apply) == 1
+    assert keeper.settle_positions(world.state, world.apply) == 0
+    assert not any(account.size(4) for account in world.state.accounts.values())
+    assert world.state.account(1).size(2) == 10 and world.state.account(3).size(2) == -10  # untouched
+    assert series.expiry <= world.state.globals.time and world.conserved()

@@ -105,13 +105,16 @@ def sweep_fees(state: State, sequence: Sequence, minimum: int = FEE_SWEEP_MINIMU
 
 def settle_positions(state: State, sequence: Sequence, limit: int = 64) -> int:
     """Close the positions in settled series (SettlePosition), at most `limit` a round;
-    return how many applied."""
-    settled = [m.id for m in state.markets if m is not None and m.settlement_price]  # (shorts outlive the OI)
+    return how many applied. One pass over the accounts' positions (a settled series takes
+    no new ones, and shorts outlive the open interest, which counts longs)."""
+    settled = {m.id for m in state.markets if m is not None and m.settlement_price}
     done = 0
-    for market in settled:
-        for account_id in sorted(state.accounts):
+    if not settled:
+        return done
+    for account_id in sorted(state.accounts):
+        for market in [p.market for p in state.account(account_id).positions if p.market in settled]:
             if done >= limit:
                 return done
-            if state.account(account_id).size(market) and sequence(SettlePosition(account_id, market).encode()).ok:
+            if sequence(SettlePosition(account_id, market).encode()).ok:
                 done += 1
     return done
