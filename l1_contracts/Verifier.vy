@@ -4,12 +4,12 @@
 @notice `step` re-executes one transaction against a witness of its pre-state and
         returns what rollup/stf/fork.py `apply` returns (reason, applied) with the
         post-state root. The rules do not fit one contract's 24 KB: each rules contract
-        verifies its own transaction types, from the first checks (the shape, the witness
-        against the pre-state root, the clock: witness.vy `begin`) to the post-state root
-        (`finish`):
-            VerifyMarket: OracleUpdate, FundingTick, AdvanceTime, Deposit
+        verifies its own transaction types, from the first checks (the shape, the markets
+        the step reads: witness.vy `open_markets`; the witness against the pre-state root,
+        the clock: `begin`) to the post-state root (`finish`):
+            VerifyMarket: OracleUpdate, RiskUpdate, SettleSeries, FundingTick, AdvanceTime, Deposit
             VerifyTrade: Trade, Fill
-            VerifyAccount: Withdraw, Cancel, SweepFees
+            VerifyAccount: Withdraw, Cancel, SweepFees, SettlePosition
             VerifyForced: ForcedRequest
             VerifyRisk: Liquidate, Deleverage
         and Portfolio, the margin of an account holding option series (money.vy calls it:
