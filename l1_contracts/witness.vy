@@ -18,8 +18,10 @@
         The markets a step reads are opened: every market an opened account holds, the
         underlying of every opened series, and the market the transaction names (a rule
         reading any other reverts: the witness is the challenger's to complete).
-        `begin` proves the records against the pre-state root (and decodes the markets); `open_account` and
-        `open_slot` prove an account or slot at the index the transaction names; `finish`
+        `open_markets` reads the markets (the one the step names, the marks, the leaves)
+        and `begin` proves them and the other records against the pre-state root;
+        `open_account` and `open_slot` prove an account or slot at the index the
+        transaction names; `finish`
         applies a rule's writes and recomputes the root, as rollup/stf/fork.py `commit` does.
         Encodings are those of rollup/stf/state.py (packed big-endian, two's complement).
 """
