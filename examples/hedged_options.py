@@ -10,9 +10,10 @@ margin relief: the hedged book needs far less than the naked calls and the perpe
 apart. Then it rolls to expiry: the L1 clock is moved past the series' expiry (a dev node's
 `evm_setNextBlockTimestamp`), the committee's feeder signs the settlement price, and the
 operator's keeper settles both positions at the payoff; each side's collateral moves by
-exactly calls x payoff. Dave then withdraws his winnings and claims them on L1 once final
-(the dev node's clock moved past the challenge window), and the rollup's books balance to
-the unit. Any failure exits non-zero. The dev keys are well known: for the devnet only.
+exactly calls x payoff. The winner then withdraws its gain and claims it on L1 once final
+(the dev node's clock moved past the challenge window): Dave the payoff, or Carol the
+premium she kept when the call expires worthless; and the rollup's books balance to the
+unit. Any failure exits non-zero. The dev keys are well known: for the devnet only.
 """
 
 from __future__ import annotations
@@ -144,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         if after[name] - before[name] != sign * calls * payoff:
             raise RuntimeError(f"{name}'s collateral moved by {after[name] - before[name]}, not {sign * calls * payoff}")
 
-    # 6. Dave takes his winnings home: a withdrawal on L2, final once the challenge window
+    # 6. the winner takes its gain home (Dave the payoff; Carol, when the call expires
+    # worthless, the premium she kept): a withdrawal on L2, final once the challenge window
     # has passed (the dev node's clock is moved past it), claimed on L1
-    amount = calls * payoff
-    withdrawal = dave.withdraw(amount)
+    winner, amount = ("dave", calls * payoff) if payoff else ("carol", calls * series["price"])
+    withdrawal = traders[winner].withdraw(amount)
     wait("the withdrawal on L1", lambda: (s := operator.call("status"))["open_batch_txs"] == 0
          and s["batches"]["cut"] == 0)
     window = int(deployment.params.get("challenge_window", 60))
@@ -155,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     w3.provider.make_request("evm_setNextBlockTimestamp", [latest + window + 1])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     proof = wait_withdrawal_proof(operator, int(withdrawal["index"]), timeout=120)
-    wallet_before = int(chains["dave"].token.functions.balanceOf(chains["dave"].l1.address).call())
-    paid = claim(chains["dave"], proof)
-    wallet_after = int(chains["dave"].token.functions.balanceOf(chains["dave"].l1.address).call())
-    print(f"6. dave withdrew {usd(amount)} and claimed it on L1 from final batch {proof['batch']}: "
-          f"his wallet {usd(wallet_before)} -> {usd(wallet_after)}")
+    chain = chains[winner]
+    wallet_before = int(chain.token.functions.balanceOf(chain.l1.address).call())
+    paid = claim(chain, proof)
+    wallet_after = int(chain.token.functions.balanceOf(chain.l1.address).call())
+    print(f"6. {winner} withdrew {usd(amount)} and claimed it on L1 from final batch {proof['batch']}: "
+          f"the wallet {usd(wallet_before)} -> {usd(wallet_after)}")
     if paid["paid"] != amount or wallet_after - wallet_before != amount:
         raise RuntimeError(f"the claim paid {paid['paid']}, the wallet grew by {wallet_after - wallet_before}")
 
