@@ -48,7 +48,7 @@ def known_account(accounts_root: bytes32, o: witness.Opened, account_id: uint256
 @pure
 def priced_market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (leaves.Market, uint8):
     """(the market, OK) if it exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
-    `candidate`: the table's entry at market_id % MAX_MARKETS (witness.market)."""
+    `candidate`: the market the step names, as witness.open_markets opened it (witness.market)."""
     m: leaves.Market = empty(leaves.Market)
     exists: bool = False
     m, exists = witness.market(candidate, listed, market_id)
