@@ -13,9 +13,9 @@ MAX_DEPTH: constant(uint256) = 10
 @internal
 @pure
 def node(c0: bytes32, c1: bytes32, c2: bytes32, c3: bytes32) -> bytes32:
-    if c0 == empty(bytes32) and c1 == empty(bytes32) and c2 == empty(bytes32) and c3 == empty(bytes32):
+    if convert(c0, uint256) | convert(c1, uint256) | convert(c2, uint256) | convert(c3, uint256) == 0:
         return empty(bytes32)
-    return keccak256(concat(c0, c1, c2, c3))
+    return keccak256(abi_encode(c0, c1, c2, c3))  # the four words back to back (concat's bytes)
 
 
 @internal
@@ -49,14 +49,17 @@ def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: 
 @internal
 @pure
 def climb(child: bytes32, position: uint256, s0: bytes32, s1: bytes32, s2: bytes32) -> bytes32:
-    """The parent of `child` at `position` (0..3) among the three siblings s0, s1, s2."""
+    """The parent of `child` at `position` (0..3) among the three siblings s0, s1, s2:
+    `node` written out (one internal call a level, not two)."""
+    if convert(child, uint256) | convert(s0, uint256) | convert(s1, uint256) | convert(s2, uint256) == 0:
+        return empty(bytes32)
     if position == 0:
-        return self.node(child, s0, s1, s2)
+        return keccak256(abi_encode(child, s0, s1, s2))
     if position == 1:
-        return self.node(s0, child, s1, s2)
+        return keccak256(abi_encode(s0, child, s1, s2))
     if position == 2:
-        return self.node(s0, s1, child, s2)
-    return self.node(s0, s1, s2, child)
+        return keccak256(abi_encode(s0, s1, child, s2))
+    return keccak256(abi_encode(s0, s1, s2, child))
 
 
 @internal
