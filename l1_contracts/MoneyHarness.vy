@@ -46,6 +46,14 @@ def margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witn
 
 
 @external
+@view
+def portfolio_margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> bool:
+    """The Portfolio contract's margin_ok (VerifyTrade's rule for an option holder)."""
+    k: money.Marks = self._marks(records, listed)
+    return staticcall money.Portfolio(k.portfolio).margin_ok(before, after, k)
+
+
+@external
 @pure
 def with_position(a: leaves.Account, market: uint256, size: int256, funding_index: int256) -> leaves.Account:
     return money.with_position(a, market, size, funding_index)

@@ -25,13 +25,17 @@ def margin_ok(before: leaves.Account, after: leaves.Account, k: money.Marks) -> 
     """margin.margin_ok, every requirement by the portfolio rule: money.vy's `margin_ok`
     with `portfolio_requirement` for `requirement` (equal on an account of perpetuals
     only, so whichever of the two accounts holds a series), without calling this
-    contract back."""
+    contract back. `after`'s initial and maintenance requirements come from one pass
+    (money.vy `portfolio_requirements`); `before`'s maintenance, on the reduce-only path
+    only, from a second."""
+    initial_after: int256 = 0
+    maintenance_after: int256 = 0
+    initial_after, maintenance_after = money.portfolio_requirements(after, k)
     value_after: int256 = money.value(after, k)
-    if value_after >= money.portfolio_requirement(after, k, True):
+    if value_after >= initial_after:
         return True
     if not money.is_reduce_only(before, after):
         return False
-    maintenance_after: int256 = money.portfolio_requirement(after, k, False)
     if maintenance_after == 0:
         return value_after >= 0
     return value_after * money.portfolio_requirement(before, k, False) >= money.value(before, k) * maintenance_after

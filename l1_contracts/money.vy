@@ -118,15 +118,29 @@ def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
 @internal
 @pure
 def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
-    """margin.portfolio_requirement: the positions netted per underlying (margin.exposure:
-    a perpetual is its own underlying, delta 10**6; a series is written on its underlying
-    with the feed's Greeks, its own fractions the floors of a short position), then
-    portfolio.underlying_requirement of each underlying held, summed. An underlying that
-    is not a listed perpetual reads as price 0, fractions 1, no shock (margin.underlying)."""
+    """margin.portfolio_requirement (initial or maintenance: `portfolio_requirements`)."""
+    initial_requirement: int256 = 0
+    maintenance_requirement: int256 = 0
+    initial_requirement, maintenance_requirement = self.portfolio_requirements(a, k)
+    if initial:
+        return initial_requirement
+    return maintenance_requirement
+
+
+@internal
+@pure
+def portfolio_requirements(a: leaves.Account, k: Marks) -> (int256, int256):
+    """margin.portfolio_requirement, initial and maintenance in one pass: the positions
+    netted per underlying (margin.exposure: a perpetual is its own underlying, delta
+    10**6; a series is written on its underlying with the feed's Greeks, its own
+    fractions the floors of a short position), then for each underlying held
+    (margin.underlying) its worst loss, from which both of its terms are taken
+    (portfolio.terms), each summed."""
     delta: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     gamma: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     vega: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
-    short: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
+    short_maintenance: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
+    short_initial: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     held: uint256 = 0
     for i: uint256 in range(a.count, bound=MAX_POSITIONS):
         p: leaves.Position = a.positions[i]
@@ -142,17 +156,18 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
             vega[u] = unsafe_add(vega[u], unsafe_mul(p.size, unsafe_sub(convert((r & (2**64 - 1)) ^ 2**63, int256), 2**63)))
             if p.size < 0:
                 w: uint256 = k.market[p.market]
-                fraction: int256 = convert((w >> 128) & U32, int256)
-                if initial:
-                    fraction = convert((w >> 160) & U32, int256)
-                short[u] = unsafe_add(short[u], unsafe_mul(-p.size, fraction))
+                short_maintenance[u] = unsafe_add(short_maintenance[u], unsafe_mul(-p.size, convert((w >> 128) & U32, int256)))
+                short_initial[u] = unsafe_add(short_initial[u], unsafe_mul(-p.size, convert((w >> 160) & U32, int256)))
         held |= 1 << u
-    total: int256 = 0
+    initial: int256 = 0
+    maintenance: int256 = 0
     for u: uint256 in range(MAX_MARKETS):
         if held >> u == 0:
             break  # no underlying held from here on
         if held & (1 << u) == 0:
             continue
+        # margin.underlying: a listed perpetual's price, fractions and volatility shock; any
+        # other underlying reads as price 0, fractions 1, no shock
         w: uint256 = k.market[u]
         d: portfolio.Underlying = portfolio.Underlying(price=0, maintenance_ppm=1, initial_ppm=1, vol_shock_ppm=0)
         if k.risk[u] < OPTION and (w >> 128) & U32 > 0:
@@ -160,8 +175,12 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
                 price=convert(w >> 192, int256), maintenance_ppm=convert((w >> 128) & U32, int256),
                 initial_ppm=convert((w >> 160) & U32, int256), vol_shock_ppm=convert(k.risk[u], int256),
             )
-        total = unsafe_add(total, portfolio.underlying_requirement(delta[u], gamma[u], vega[u], short[u], d, initial))
-    return total
+        term_initial: int256 = 0
+        term_maintenance: int256 = 0
+        term_initial, term_maintenance = portfolio.terms(delta[u], gamma[u], vega[u], short_maintenance[u], short_initial[u], d)
+        initial = unsafe_add(initial, term_initial)
+        maintenance = unsafe_add(maintenance, term_maintenance)
+    return initial, maintenance
 
 
 @internal
@@ -187,11 +206,20 @@ def size_of(a: leaves.Account, market: uint256) -> int256:
 @internal
 @pure
 def is_reduce_only(before: leaves.Account, after: leaves.Account) -> bool:
-    """No position grew or flipped, and something shrank."""
+    """No position grew or flipped, and something shrank (a position's old size: `before`'s
+    first position in its market, Account.size; read from a table by market id, not a
+    search per position)."""
+    old_sizes: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
+    seen: uint256 = 0
+    for i: uint256 in range(before.count, bound=16):
+        p: leaves.Position = before.positions[i]
+        if seen & (1 << p.market) == 0:
+            seen |= 1 << p.market
+            old_sizes[p.market] = p.size
     shrank: bool = False
     for i: uint256 in range(after.count, bound=16):
         p: leaves.Position = after.positions[i]
-        old: int256 = self.size_of(before, p.market)
+        old: int256 = old_sizes[p.market]
         if old == 0 or (old > 0) != (p.size > 0) or abs(p.size) > abs(old):
             return False
         if abs(p.size) < abs(old):

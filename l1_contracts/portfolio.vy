@@ -85,19 +85,39 @@ def requirement(exposures: DynArray[Exposure, MAX_EXPOSURES], underlyings: Under
 @pure
 def underlying_requirement(delta: int256, gamma: int256, vega: int256, short: int256, d: Underlying, initial: bool) -> int256:
     """One underlying's requirement on its net exposure (sums of size * delta, gamma, vega
-    and of the short options' |size| * floor fraction), rounded up once. Its worst loss
-    over the 21 scenarios, times SCENARIO_SCALE: the worst price part over s = k * m // 3
-    (k = 1..3; s = 0 gives 0), max(0, -lin - quad, lin - quad), plus the volatility part."""
-    loss: int256 = 0
-    for k: int256 in [1, 2, 3]:
-        s: int256 = unsafe_div(unsafe_mul(k, d.maintenance_ppm), PRICE_STEPS)
-        lin: int256 = unsafe_mul(unsafe_mul(unsafe_mul(2, delta), s), d.price)
-        quad: int256 = unsafe_mul(unsafe_mul(gamma, s), s)
-        loss = max(loss, max(unsafe_sub(-lin, quad), unsafe_sub(lin, quad)))
-    loss = unsafe_add(loss, unsafe_mul(abs(unsafe_mul(2 * PPM, vega)), d.vol_shock_ppm))
-    floors: int256 = unsafe_mul(unsafe_mul(short, d.price), 2 * PPM)
+    and of the short options' |size| * floor fraction), rounded up once (`terms`)."""
+    initial_term: int256 = 0
+    maintenance_term: int256 = 0
+    initial_term, maintenance_term = self.terms(delta, gamma, vega, short, short, d)
     if initial:
-        return self.ceil_div(
-            unsafe_add(unsafe_mul(loss, d.initial_ppm), unsafe_mul(floors, d.maintenance_ppm)),
-            unsafe_mul(SCENARIO_SCALE, d.maintenance_ppm))
-    return self.ceil_div(unsafe_add(loss, floors), SCENARIO_SCALE)
+        return initial_term
+    return maintenance_term
+
+
+@internal
+@pure
+def terms(delta: int256, gamma: int256, vega: int256, short_maintenance: int256, short_initial: int256,
+          d: Underlying) -> (int256, int256):
+    """One underlying's (initial, maintenance) requirements on its net exposure, each
+    rounded up once, both from its worst loss over the 21 scenarios, times SCENARIO_SCALE:
+    the worst price part over s = k * m // 3 (k = 1..3; s = 0 gives 0), max(0, -lin - quad,
+    lin - quad), plus the volatility part. Written out: s >= 0, so
+    max(-lin - quad, lin - quad) = |2 * delta * S| * s - gamma * s**2, the same integer for
+    each of the three sizes. Then, `short_*` the short options' sums of |size| times the
+    floor fraction,
+        maintenance = ceil((loss + floors_m) / SCALE)
+        initial     = ceil((loss * i / m + floors_i) / SCALE)."""
+    m: int256 = d.maintenance_ppm
+    slope: int256 = abs(unsafe_mul(unsafe_mul(2, delta), d.price))
+    s: int256 = unsafe_div(m, PRICE_STEPS)
+    loss: int256 = max(0, unsafe_sub(unsafe_mul(slope, s), unsafe_mul(unsafe_mul(gamma, s), s)))
+    s = unsafe_div(unsafe_mul(2, m), PRICE_STEPS)
+    loss = max(loss, unsafe_sub(unsafe_mul(slope, s), unsafe_mul(unsafe_mul(gamma, s), s)))
+    loss = max(loss, unsafe_sub(unsafe_mul(slope, m), unsafe_mul(unsafe_mul(gamma, m), m)))  # s = 3 * m // 3
+    loss = unsafe_add(loss, unsafe_mul(abs(unsafe_mul(2 * PPM, vega)), d.vol_shock_ppm))
+    per_short: int256 = unsafe_mul(d.price, 2 * PPM)  # a floor per unit of |size| * fraction
+    return (
+        self.ceil_div(unsafe_add(unsafe_mul(loss, d.initial_ppm), unsafe_mul(unsafe_mul(short_initial, per_short), m)),
+                      unsafe_mul(SCENARIO_SCALE, m)),
+        self.ceil_div(unsafe_add(loss, unsafe_mul(short_maintenance, per_short)), SCENARIO_SCALE),
+    )

@@ -107,6 +107,9 @@ def test_money_rules_agree(harness: Contract, options: bool) -> None:
         after = random_account(rng, markets, like=settled)
         ok = margin.margin_ok(settled, after, markets)
         assert harness.functions.margin_ok(struct(settled), struct(after), *views(markets)).call() == ok
+        # the Portfolio contract's margin_ok (VerifyTrade's for an option holder): the portfolio
+        # rule for every requirement, equal to the linear one on perpetuals, so the same verdict
+        assert harness.functions.portfolio_margin_ok(struct(settled), struct(after), *views(markets)).call() == ok
         reduce_only = margin.is_reduce_only(settled, after)
         outcomes.add((ok, reduce_only))
         portfolio_accounts += any(markets[p.market].product != products.PERPETUAL for p in settled.positions)
