@@ -263,8 +263,9 @@ PROVEN: constant(uint256) = 1 << 168
 @view
 @internal
 def _header(batch_id: uint256) -> Batch:
-    """The batch without its state and parent roots (zeros): what a challenge reads
-    first, two cold storage reads fewer."""
+    """The batch without its state and parent roots (zeros): what a challenge reads. It
+    reads the parent root only for step 0, and overwrites the state root's slot without
+    reading it (a cold storage read fewer than `_batch` for every step past the first)."""
     head: uint256 = self._batches[batch_id].head
     origin: uint256 = self._batches[batch_id].origin
     return Batch(
