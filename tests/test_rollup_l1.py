@@ -191,6 +191,7 @@ def test_fraud_reverts_the_batch_and_its_descendants_and_slashes(env: dict[str, 
                               lie_at=1)
     travel(w3, 1)
     later, _, _ = op.post([AdvanceTime(op.now()).encode()])
+    held = w3.eth.get_balance(op.chain.rollup.address)
     assert rollup.length().call() == 3
     # wrong step: refused, nothing moves
     refused("challenge: step is correct", challenger.challenge, bad, 0, txs, roots, pre)
@@ -207,6 +208,8 @@ def test_fraud_reverts_the_batch_and_its_descendants_and_slashes(env: dict[str, 
     balance = w3.eth.get_balance(challenger.l1.address)
     env["bob"].claim_reward(bad)
     assert w3.eth.get_balance(challenger.l1.address) == balance + bond // 2
+    # the burned half stays in the Rollup, which owes it to no one (the bond is zeroed)
+    assert w3.eth.get_balance(op.chain.rollup.address) == held - bond // 2
     refused("reward: already paid", env["bob"].claim_reward, bad)
     refused("reward: no fraud proven", env["bob"].claim_reward, later)
     # a second challenger is told the batch is gone; the operator resumes after re-bonding
