@@ -27,7 +27,13 @@ FORCED_CLOSE: constant(uint256) = 1
 @view
 def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
     """Verifier.vy `step`, for the transaction types of this contract, in the context
-    `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
+    `ctx` the router gives (`route`): the Rollup asks the router, then calls this.
+    After witness.vy `begin`, apply_forced_request: kind 0 or 1 (BAD_FIELD, a decoding
+    check); index = requests consumed (FORCED_OUT_OF_ORDER); the entry extends the chain
+    to the L1 queue's head after it (FORCED_NOT_ON_L1). From there the entry is consumed
+    whatever its action's fate (`_forced_action`): a failed action leaves all but the
+    cursor unchanged and its reason is returned with applied = True; a successful one's
+    writes carry the cursor move too."""
     reason: uint8 = txs.shape(data)
     if reason != txs.OK:
         return reason, False, pre_root
@@ -39,50 +45,35 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     if reason != txs.OK:
         return reason, False, pre_root
     assert txs.u8(data, 0) == txs.FORCED_REQUEST, "verifier: not a forced request"
-    # the rule takes the marks and its market's entry, not the whole table (a copy each)
-    writes: witness.Writes = self._forced_request(
-        data, ctx.forced_count, ctx.inbox, w.accounts_root, w.first, w.second, w.globals, k,
-        market, w.listed,
-    )
-    return witness.finish(
-        w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
-        writes, market_leaves, pre_root,
-    )
-
-
-@internal
-@view
-def _forced_request(
-    data: Bytes[txs.MAX_TX], queued: uint256, inbox: address, accounts_root: bytes32, first: witness.Opened,
-    second: witness.Opened, g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
-) -> witness.Writes:
-    """apply_forced_request: kind 0 or 1 (BAD_FIELD, a decoding check); index = requests
-    consumed (FORCED_OUT_OF_ORDER); the entry extends the chain to the L1 queue's head
-    after it (FORCED_NOT_ON_L1). From there the entry is consumed whatever its action's
-    fate: a failed action leaves all but the cursor unchanged and its reason is returned
-    with applied = True; a successful one's writes carry the cursor move too."""
+    # apply_forced_request, here rather than in a function of its own: a frame fewer under
+    # the decoded witness (Vyper places a function's frame above its largest callee's)
+    g: leaves.Globals = w.globals
     kind: uint256 = txs.u8(data, 9)
     if kind != FORCED_WITHDRAW and kind != FORCED_CLOSE:
-        return witness.refuse(txs.BAD_FIELD)
+        return txs.BAD_FIELD, False, pre_root
     index: uint256 = txs.u64(data, 1)
     if index != g.forced_count:
-        return witness.refuse(txs.FORCED_OUT_OF_ORDER)
-    if index + 1 > queued:
-        return witness.refuse(txs.FORCED_NOT_ON_L1)
+        return txs.FORCED_OUT_OF_ORDER, False, pre_root
+    if index + 1 > ctx.forced_count:
+        return txs.FORCED_NOT_ON_L1, False, pre_root
     head: bytes32 = keccak256(concat(g.forced_head, abi_encode(
         index, kind, txs.u32(data, 10), txs.addr(data, 14), txs.u8(data, 34), txs.u64(data, 35), txs.u64(data, 43)
     )))
-    if head != staticcall Inbox(inbox).forced_head(index + 1):
-        return witness.refuse(txs.FORCED_NOT_ON_L1)
-    out: witness.Writes = self._forced_action(data, kind, accounts_root, first, second, g, k, candidate, listed)
-    reason: uint8 = out.reason
+    if head != staticcall Inbox(ctx.inbox).forced_head(index + 1):
+        return txs.FORCED_NOT_ON_L1, False, pre_root
+    # from here the entry is consumed whatever its action's fate
+    out: witness.Writes = self._forced_action(data, kind, w.accounts_root, w.first, w.second, g, k, market, w.listed)
+    reason = out.reason
     if reason != txs.OK:
         out = witness.nothing(g)
         out.reason = reason
     out.applied = True
     out.globals.forced_count = index + 1
     out.globals.forced_head = head
-    return out
+    return witness.finish(
+        w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
+        out, market_leaves, pre_root,
+    )
 
 
 @internal
