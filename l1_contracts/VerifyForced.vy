@@ -31,9 +31,9 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     After witness.vy `begin`, apply_forced_request: kind 0 or 1 (BAD_FIELD, a decoding
     check); index = requests consumed (FORCED_OUT_OF_ORDER); the entry extends the chain
     to the L1 queue's head after it (FORCED_NOT_ON_L1). From there the entry is consumed
-    whatever its action's fate (`_forced_action`): a failed action leaves all but the
-    cursor unchanged and its reason is returned with applied = True; a successful one's
-    writes carry the cursor move too."""
+    whatever its action's fate (fork.forced_action, below): a failed action leaves all but
+    the cursor unchanged and its reason is returned with applied = True; a successful
+    one's writes carry the cursor move too."""
     reason: uint8 = txs.shape(data)
     if reason != txs.OK:
         return reason, False, pre_root
@@ -62,8 +62,28 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     if head != staticcall Inbox(ctx.inbox).forced_head(index + 1):
         return txs.FORCED_NOT_ON_L1, False, pre_root
     # from here the entry is consumed whatever its action's fate
-    out: witness.Writes = self._forced_action(data, kind, w.accounts_root, w.first, w.second, g, k, market, w.listed)
-    reason = out.reason
+    # fork.forced_action: the account exists (UNKNOWN_ACCOUNT) and the requester owns it
+    # (WRONG_SIGNER); then a withdrawal: amount > 0 (BAD_FIELD), then withdraw_effects;
+    # or a close (`_forced_close`). Each action called from here: the frame under the
+    # decoded witness is the larger of theirs, not their sum
+    account_id: uint256 = txs.u32(data, 10)
+    account: leaves.Account = empty(leaves.Account)
+    known: bool = False
+    account, known = transfers.known_account(w.accounts_root, w.first, account_id)
+    out: witness.Writes = empty(witness.Writes)
+    if not known:
+        reason = txs.UNKNOWN_ACCOUNT
+    elif txs.addr(data, 14) != account.owner:
+        reason = txs.WRONG_SIGNER
+    elif kind == FORCED_WITHDRAW:
+        amount: uint256 = txs.u64(data, 35)
+        reason = txs.BAD_FIELD
+        if amount != 0:
+            out = transfers.withdraw_effects(g, k, account_id, account, amount)
+            reason = out.reason
+    else:
+        out = self._forced_close(data, account_id, account, w.accounts_root, w.second, g, k, market, w.listed)
+        reason = out.reason
     if reason != txs.OK:
         out = witness.nothing(g)
         out.reason = reason
@@ -78,32 +98,16 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
 
 @internal
 @view
-def _forced_action(
-    data: Bytes[txs.MAX_TX], kind: uint256, accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
-    g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
+def _forced_close(
+    data: Bytes[txs.MAX_TX], account_id: uint256, account: leaves.Account, accounts_root: bytes32,
+    second: witness.Opened, g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
 ) -> witness.Writes:
-    """fork.forced_action: the account exists (UNKNOWN_ACCOUNT) and the requester owns it
-    (WRONG_SIGNER); then
-    - withdraw: amount > 0 (BAD_FIELD), then withdraw_effects;
-    - close: the account is not the fund (UNKNOWN_ACCOUNT); the market exists with a
-      price (UNKNOWN_MARKET, NO_PRICE); after funding (the account's and the fund's) it
-      has a position (NO_POSITION) and is at or above maintenance (UNDER_MARGIN); the
-      whole position moves to the fund (account 0, "second") at the oracle price (OVERFLOW
-      on bounds); a settled series' position is closed at its payoff instead
-      (transfers.settlement_effects)."""
-    account_id: uint256 = txs.u32(data, 10)
-    account: leaves.Account = empty(leaves.Account)
-    known: bool = False
-    account, known = transfers.known_account(accounts_root, first, account_id)
-    if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
-    if txs.addr(data, 14) != account.owner:
-        return witness.refuse(txs.WRONG_SIGNER)
-    if kind == FORCED_WITHDRAW:
-        amount: uint256 = txs.u64(data, 35)
-        if amount == 0:
-            return witness.refuse(txs.BAD_FIELD)
-        return transfers.withdraw_effects(g, k, account_id, account, amount)
+    """fork.forced_action's close of `account` (known, and the requester's): the account is
+    not the fund (UNKNOWN_ACCOUNT); the market exists with a price (UNKNOWN_MARKET,
+    NO_PRICE); after funding (the account's and the fund's) it has a position
+    (NO_POSITION) and is at or above maintenance (UNDER_MARGIN); the whole position moves
+    to the fund (account 0, "second") at the oracle price (OVERFLOW on bounds); a settled
+    series' position is closed at its payoff instead (transfers.settlement_effects)."""
     if account_id == transfers.INSURANCE_ACCOUNT:
         return witness.refuse(txs.UNKNOWN_ACCOUNT)
     series: leaves.Market = empty(leaves.Market)
