@@ -56,8 +56,11 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         return txs.FORCED_OUT_OF_ORDER, False, pre_root
     if index + 1 > ctx.forced_count:
         return txs.FORCED_NOT_ON_L1, False, pre_root
+    account_id: uint256 = txs.u32(data, 10)
+    requester: address = txs.addr(data, 14)
+    amount: uint256 = txs.u64(data, 35)
     head: bytes32 = keccak256(concat(g.forced_head, abi_encode(
-        index, kind, txs.u32(data, 10), txs.addr(data, 14), txs.u8(data, 34), txs.u64(data, 35), txs.u64(data, 43)
+        index, kind, account_id, requester, txs.u8(data, 34), amount, txs.u64(data, 43)
     )))
     if head != staticcall Inbox(ctx.inbox).forced_head(index + 1):
         return txs.FORCED_NOT_ON_L1, False, pre_root
@@ -66,17 +69,15 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
     # (WRONG_SIGNER); then a withdrawal: amount > 0 (BAD_FIELD), then withdraw_effects;
     # or a close (`_forced_close`). Each action called from here: the frame under the
     # decoded witness is the larger of theirs, not their sum
-    account_id: uint256 = txs.u32(data, 10)
     account: leaves.Account = empty(leaves.Account)
     known: bool = False
     account, known = transfers.known_account(w.accounts_root, w.first, account_id)
     out: witness.Writes = empty(witness.Writes)
     if not known:
         reason = txs.UNKNOWN_ACCOUNT
-    elif txs.addr(data, 14) != account.owner:
+    elif requester != account.owner:
         reason = txs.WRONG_SIGNER
     elif kind == FORCED_WITHDRAW:
-        amount: uint256 = txs.u64(data, 35)
         reason = txs.BAD_FIELD
         if amount != 0:
             out = transfers.withdraw_effects(g, k, account_id, account, amount)

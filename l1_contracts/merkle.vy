@@ -13,9 +13,7 @@ MAX_DEPTH: constant(uint256) = 10
 @internal
 @pure
 def node(c0: bytes32, c1: bytes32, c2: bytes32, c3: bytes32) -> bytes32:
-    if convert(c0, uint256) | convert(c1, uint256) | convert(c2, uint256) | convert(c3, uint256) == 0:
-        return empty(bytes32)
-    return keccak256(abi_encode(c0, c1, c2, c3))  # the four words back to back (concat's bytes)
+    return self.climb(c0, 0, c1, c2, c3)
 
 
 @internal
@@ -33,15 +31,7 @@ def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: 
         s0: bytes32 = proof[3 * level]
         s1: bytes32 = proof[3 * level + 1]
         s2: bytes32 = proof[3 * level + 2]
-        slot: uint256 = position % 4
-        if slot == 0:
-            value = self.node(value, s0, s1, s2)
-        elif slot == 1:
-            value = self.node(s0, value, s1, s2)
-        elif slot == 2:
-            value = self.node(s0, s1, value, s2)
-        else:
-            value = self.node(s0, s1, s2, value)
+        value = self.climb(value, position % 4, s0, s1, s2)
         position //= 4
     return value
 
@@ -50,7 +40,8 @@ def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: 
 @pure
 def climb(child: bytes32, position: uint256, s0: bytes32, s1: bytes32, s2: bytes32) -> bytes32:
     """The parent of `child` at `position` (0..3) among the three siblings s0, s1, s2:
-    `node` written out (one internal call a level, not two)."""
+    node(...) with `child` in its place: 0 if all four are 0, else the hash of the four words
+    back to back (abi_encode of bytes32s: concat's bytes)."""
     if convert(child, uint256) | convert(s0, uint256) | convert(s1, uint256) | convert(s2, uint256) == 0:
         return empty(bytes32)
     if position == 0:
