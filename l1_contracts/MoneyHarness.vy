@@ -47,10 +47,12 @@ def margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witn
 
 @external
 @view
-def portfolio_margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> bool:
-    """The Portfolio contract's margin_ok (VerifyTrade's rule for an option holder)."""
+def portfolio_margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256,
+                        market: uint256) -> bool:
+    """The Portfolio contract's margin_ok (VerifyTrade's rule for an option holder: `after`
+    differs from `before` in its collateral and its position in `market` only)."""
     k: money.Marks = self._marks(records, listed)
-    return staticcall money.Portfolio(k.portfolio).margin_ok(before, after, k)
+    return staticcall money.Portfolio(k.portfolio).margin_ok(before, after, k, market)
 
 
 @external

@@ -22,10 +22,11 @@ MAX_POSITIONS: constant(uint256) = 16
 
 
 OPTION: constant(uint256) = 1 << 255  # Marks.risk: the market is an option series
+EVERY_UNDERLYING: constant(uint256) = max_value(uint256)  # portfolio_requirements: count them all
 
 interface Portfolio:
     def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256: view
-    def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool: view
+    def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks, market: uint256) -> bool: view
 
 
 # What the money rules read of the markets, by market id (witness.open_markets builds it:
@@ -121,7 +122,7 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
     """margin.portfolio_requirement (initial or maintenance: `portfolio_requirements`)."""
     initial_requirement: int256 = 0
     maintenance_requirement: int256 = 0
-    initial_requirement, maintenance_requirement = self.portfolio_requirements(a, k)
+    initial_requirement, maintenance_requirement = self.portfolio_requirements(a, k, EVERY_UNDERLYING)
     if initial:
         return initial_requirement
     return maintenance_requirement
@@ -129,13 +130,16 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
 
 @internal
 @pure
-def portfolio_requirements(a: leaves.Account, k: Marks) -> (int256, int256):
+def portfolio_requirements(a: leaves.Account, k: Marks, underlyings: uint256) -> (int256, int256):
     """margin.portfolio_requirement, initial and maintenance in one pass: the positions
     netted per underlying (margin.exposure: a perpetual is its own underlying, delta
     10**6; a series is written on its underlying with the feed's Greeks, its own
     fractions the floors of a short position), then for each underlying held
     (margin.underlying) its worst loss, from which both of its terms are taken
-    (portfolio.terms), each summed."""
+    (portfolio.terms), each summed. Only the underlyings in the set `underlyings`
+    (bit u for underlying u) are counted: EVERY_UNDERLYING gives the account's
+    requirements, 1 << u underlying u's share of them (the sums are per underlying, so
+    the shares add up to the whole)."""
     delta: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     gamma: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     vega: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
@@ -146,11 +150,14 @@ def portfolio_requirements(a: leaves.Account, k: Marks) -> (int256, int256):
         p: leaves.Position = a.positions[i]
         r: uint256 = k.risk[p.market]
         u: uint256 = p.market
+        if r >= OPTION:
+            u = (r >> 160) & 255
+        if underlyings & (1 << u) == 0:
+            continue
         if r < OPTION:
             delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, portfolio.PPM))
         else:
             # the risk word's int32 and int64s sign-extended: (x ^ 2**(b-1)) - 2**(b-1)
-            u = (r >> 160) & 255
             delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 128) & U32) ^ 2**31, int256), 2**31)))
             gamma[u] = unsafe_add(gamma[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 64) & (2**64 - 1)) ^ 2**63, int256), 2**63)))
             vega[u] = unsafe_add(vega[u], unsafe_mul(p.size, unsafe_sub(convert((r & (2**64 - 1)) ^ 2**63, int256), 2**63)))

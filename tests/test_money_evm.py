@@ -93,6 +93,7 @@ def test_floor_and_ceil(harness: Contract) -> None:
 def test_money_rules_agree(harness: Contract, options: bool) -> None:
     rng = random.Random(2 + options)
     outcomes = set()
+    trades = set()
     portfolio_accounts = 0
     for _ in range(CASES):
         markets = random_markets(rng, options)
@@ -107,14 +108,28 @@ def test_money_rules_agree(harness: Contract, options: bool) -> None:
         after = random_account(rng, markets, like=settled)
         ok = margin.margin_ok(settled, after, markets)
         assert harness.functions.margin_ok(struct(settled), struct(after), *views(markets)).call() == ok
-        # the Portfolio contract's margin_ok (VerifyTrade's for an option holder): the portfolio
-        # rule for every requirement, equal to the linear one on perpetuals, so the same verdict
-        assert harness.functions.portfolio_margin_ok(struct(settled), struct(after), *views(markets)).call() == ok
-        reduce_only = margin.is_reduce_only(settled, after)
-        outcomes.add((ok, reduce_only))
+        outcomes.add((ok, margin.is_reduce_only(settled, after)))
+        # the Portfolio contract's margin_ok (VerifyTrade's for an option holder), on a trade's
+        # change (one market's position and the collateral): the portfolio rule for every
+        # requirement, equal to the linear one on perpetuals, so the same verdict
+        market = rng.choice([p.market for p in settled.positions] + [rng.randrange(16)])
+        old = settled.size(market)
+        size = rng.choice([old, old // 2, old - (old > 0) + (old < 0), 0, -old, 2 * old, rng.randrange(-2**40, 2**40)])
+        traded = margin.with_collateral(
+            margin.with_position(settled, market, size, markets[market].funding_index),
+            settled.collateral + rng.randrange(-10**12, 10**12),
+        )
+        ok = margin.margin_ok(settled, traded, markets)
+        assert harness.functions.portfolio_margin_ok(struct(settled), struct(traded), *views(markets), market).call() == ok
+        by_ratio = (  # decided by value' * maintenance >= value * maintenance'
+            margin.value(traded, markets) < margin.requirement(traded, markets, True)
+            and margin.is_reduce_only(settled, traded) and margin.requirement(traded, markets, False) > 0
+        )
+        trades.add((ok, margin.is_reduce_only(settled, traded), by_ratio))
         portfolio_accounts += any(markets[p.market].product != products.PERPETUAL for p in settled.positions)
     # both verdicts, on both sides of the reduce-only branch
     assert {(True, False), (False, False), (False, True)} <= outcomes
+    assert {(True, False, False), (False, False, False), (True, True, True), (False, True, True)} <= trades
     # with options, most accounts took the portfolio path
     assert portfolio_accounts > (CASES // 2 if options else -1) and (options or portfolio_accounts == 0)
 
