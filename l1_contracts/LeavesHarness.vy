@@ -25,6 +25,12 @@ def market_leaf(m: leaves.Market) -> bytes32:
 
 @external
 @pure
+def account_of(record: Bytes[leaves.ACCOUNT_RECORD]) -> leaves.Account:
+    return leaves.account_of(record)
+
+
+@external
+@pure
 def market_of(record: Bytes[leaves.OPTION_RECORD]) -> leaves.Market:
     return leaves.market_of(record)
 

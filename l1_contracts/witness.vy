@@ -52,7 +52,7 @@ WRITE_WITHDRAWAL: constant(uint256) = 32
 
 
 struct Opened:
-    account: leaves.Account
+    account: Bytes[leaves.ACCOUNT_RECORD]  # its leaf encoding (leaves.account_of; empty: the default account)
     proof: bytes32[30]
     slot: leaves.Slot
     slot_proof: bytes32[12]
@@ -179,11 +179,21 @@ def open_markets(
 @internal
 @pure
 def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> leaves.Account:
-    """The account `account_id` of the pre-state (its leaf and path prove it), in
-    canonical form (fields within their widths, zeros past its positions)."""
-    assert leaves.account_fits(o.account), "witness: account out of range"
-    assert merkle.root10(account_id, leaves.account_leaf(o.account), o.proof) == accounts_root, "witness: account path"
-    return o.account
+    """The account `account_id` of the pre-state (its record, whose hash is its leaf, and
+    its path prove it), in canonical form (fields within their widths, zeros past its
+    positions): the witness carries the packed record, calldata being paid per byte."""
+    a: leaves.Account = leaves.account_of(o.account)
+    assert merkle.root10(account_id, self._account_leaf(o), o.proof) == accounts_root, "witness: account path"
+    return a
+
+
+@internal
+@pure
+def _account_leaf(o: Opened) -> bytes32:
+    """The opened account's leaf: its record's hash, zero for the default account."""
+    if len(o.account) == 0:
+        return empty(bytes32)
+    return keccak256(o.account)
 
 
 @internal
@@ -191,7 +201,10 @@ def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> leav
 def open_slot(o: Opened, nonce: uint256) -> leaves.Slot:
     """The nonce slot `nonce mod 256` of an opened account (proved under its orders_root)."""
     assert leaves.slot_fits(o.slot), "witness: slot out of range"
-    assert merkle.root4(nonce % ORDER_SLOTS, leaves.slot_leaf(o.slot), o.slot_proof) == o.account.orders_root, "witness: slot path"
+    orders_root: bytes32 = empty(bytes32)  # the account's (bytes 36-67 of its record)
+    if len(o.account) > 0:
+        orders_root = extract32(o.account, 36, output_type=bytes32)
+    assert merkle.root4(nonce % ORDER_SLOTS, leaves.slot_leaf(o.slot), o.slot_proof) == orders_root, "witness: slot path"
     return o.slot
 
 
@@ -304,12 +317,12 @@ def finish(
     into its frame."""
     if not writes.applied:
         return writes.reason, False, pre_root
-    first: leaves.Account = first_opened.account
-    second: leaves.Account = second_opened.account
-    if writes.flags & WRITE_FIRST != 0:
-        first = writes.first
-    if writes.flags & WRITE_SECOND != 0:
-        second = writes.second
+    first: leaves.Account = writes.first
+    second: leaves.Account = writes.second
+    if writes.flags & WRITE_FIRST == 0 and writes.flags & WRITE_FIRST_SLOT != 0:
+        first = leaves.account_of(first_opened.account)
+    if writes.flags & WRITE_SECOND == 0 and writes.flags & WRITE_SECOND_SLOT != 0:
+        second = leaves.account_of(second_opened.account)
     if writes.flags & WRITE_FIRST_SLOT != 0:
         first.orders_root = merkle.root4(writes.first_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.first_slot), first_opened.slot_proof)
     if writes.flags & WRITE_SECOND_SLOT != 0:

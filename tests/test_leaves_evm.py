@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from web3.contract import Contract
+from web3.exceptions import ContractLogicError
 
 from rollup.l1 import records
 from rollup.l1.client import L1, default_dev_key
@@ -44,6 +45,35 @@ def test_account_leaves_agree(harness: Contract) -> None:
     accounts = [Account(), Account(owner=b"\1" * 20)] + [random_account(rng) for _ in range(CASES)]
     for account in accounts:
         assert harness.functions.account_leaf(as_struct(account)).call() == account.leaf(), account
+
+
+def test_account_records_decode(harness: Contract) -> None:
+    """A step witness carries an account as its leaf encoding (records.account_record);
+    leaves.vy `account_of` gives back the account, the default one for no bytes, and
+    refuses every other string: a length off 69 + 25 * count, a count byte the length
+    does not match, the default account's 69 bytes (its leaf is zero, not their hash)."""
+    rng = random.Random(6)
+    widest = Account(
+        owner=b"\xff" * 20, collateral=-(2**127),
+        positions=tuple(Position(m, size, index) for m, size, index in zip(
+            range(16), [-(2**63), 2**63 - 1] * 8, [-(2**127), 2**127 - 1] * 8, strict=True)),
+        orders_root=b"\xff" * 32,
+    )
+    accounts = [Account(owner=b"\1" * 20), widest] + [random_account(rng) for _ in range(CASES)]
+    assert records.account_record(Account()) == b""
+    assert records.account_from(harness.functions.account_of(b"").call()) == Account()
+    for account in accounts:
+        record = records.account_record(account)
+        assert len(record) == (0 if account.leaf() == bytes(32) else 69 + 25 * len(account.positions))
+        assert records.account_from(harness.functions.account_of(record).call()) == account
+    record = records.account_record(widest)
+    refused = [
+        b"\0" * 69, b"\0" * 68, record[:-1], record[:69 + 25 * 15], record[:69 + 25 * 15] + b"\0",
+        record[:68] + bytes([15]) + record[69:],
+    ]
+    for bad in refused:
+        with pytest.raises(ContractLogicError, match="leaves: (account record length|default account record)"):
+            harness.functions.account_of(bad).call()
 
 
 def test_slot_leaves_and_state_root_agree(harness: Contract) -> None:

@@ -13,6 +13,7 @@ from eth_utils import to_checksum_address
 from rollup.stf import witness
 from rollup.stf.constants import MAX_MARKETS, MAX_POSITIONS
 from rollup.stf.products import PERPETUAL
+from rollup.stf.hashing import ZERO_HASH
 from rollup.stf.state import Account, Globals, Market, OrderSlot, Withdrawal
 
 ZERO_POSITION = (0, 0, 0)
@@ -84,8 +85,14 @@ def proof(p: Sequence[Sequence[bytes]]) -> list[bytes]:
     return [sibling for level in p for sibling in level]
 
 
+def account_record(a: Account) -> bytes:
+    """How a step witness carries an account (witness.vy `open_account`): its leaf
+    encoding, empty for the default account (whose leaf is zero)."""
+    return b"" if a.leaf() == ZERO_HASH else a.encode()
+
+
 def opened(o: witness.Opened) -> tuple[object, ...]:
-    return (account(o.account), proof(o.proof), slot(o.slot), proof(o.slot_proof))
+    return (account_record(o.account), proof(o.proof), slot(o.slot), proof(o.slot_proof))
 
 
 def market_records(ms: Sequence[Market | None], opened: Collection[int]) -> tuple[bytes, int, bytes]:
