@@ -12,8 +12,8 @@ from eth_utils import to_checksum_address
 
 from rollup.stf import witness
 from rollup.stf.constants import MAX_MARKETS, MAX_POSITIONS
-from rollup.stf.products import PERPETUAL
 from rollup.stf.hashing import ZERO_HASH
+from rollup.stf.products import PERPETUAL
 from rollup.stf.state import Account, Globals, Market, OrderSlot, Withdrawal
 
 ZERO_POSITION = (0, 0, 0)
