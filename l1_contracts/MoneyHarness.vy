@@ -52,7 +52,7 @@ def portfolio_margin_ok(before: leaves.Account, after: leaves.Account, records: 
     """The Portfolio contract's margin_ok (VerifyTrade's rule for an option holder: `after`
     differs from `before` in its collateral and its position in `market` only)."""
     k: money.Marks = self._marks(records, listed)
-    return staticcall money.Portfolio(k.portfolio).margin_ok(before, after, k, market)
+    return staticcall money.Portfolio(k.portfolio).margin_ok(after, k, market, money.size_of(before, market), money.value(before, k))
 
 
 @external

@@ -26,7 +26,7 @@ EVERY_UNDERLYING: constant(uint256) = max_value(uint256)  # portfolio_requiremen
 
 interface Portfolio:
     def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256: view
-    def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks, market: uint256) -> bool: view
+    def margin_ok(after: leaves.Account, k: Marks, market: uint256, old_size: int256, value_before: int256) -> bool: view
 
 
 # What the money rules read of the markets, by market id (witness.open_markets builds it:
