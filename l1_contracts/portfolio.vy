@@ -46,13 +46,6 @@ struct Underlying:
 
 @internal
 @pure
-def ceil_div(a: int256, b: int256) -> int256:
-    """ceil(a / b) for a >= 0, b > 0."""
-    return unsafe_div(unsafe_sub(unsafe_add(a, b), 1), b)
-
-
-@internal
-@pure
 def requirement(exposures: DynArray[Exposure, MAX_EXPOSURES], underlyings: Underlying[MAX_UNDERLYINGS],
                 initial: bool) -> int256:
     """The sum over the underlyings some position is written on of their requirements:
@@ -116,8 +109,9 @@ def terms(delta: int256, gamma: int256, vega: int256, short_maintenance: int256,
     loss = max(loss, unsafe_sub(unsafe_mul(slope, m), unsafe_mul(unsafe_mul(gamma, m), m)))  # s = 3 * m // 3
     loss = unsafe_add(loss, unsafe_mul(abs(unsafe_mul(2 * PPM, vega)), d.vol_shock_ppm))
     per_short: int256 = unsafe_mul(d.price, 2 * PPM)  # a floor per unit of |size| * fraction
+    # ceil(a / b) = (a + b - 1) // b for a >= 0, b > 0 (written out: a call each costs more)
+    b: int256 = unsafe_mul(SCENARIO_SCALE, m)
     return (
-        self.ceil_div(unsafe_add(unsafe_mul(loss, d.initial_ppm), unsafe_mul(unsafe_mul(short_initial, per_short), m)),
-                      unsafe_mul(SCENARIO_SCALE, m)),
-        self.ceil_div(unsafe_add(loss, unsafe_mul(short_maintenance, per_short)), SCENARIO_SCALE),
+        unsafe_div(unsafe_add(unsafe_add(unsafe_mul(loss, d.initial_ppm), unsafe_mul(unsafe_mul(short_initial, per_short), m)), unsafe_sub(b, 1)), b),
+        unsafe_div(unsafe_add(unsafe_add(loss, unsafe_mul(short_maintenance, per_short)), SCENARIO_SCALE - 1), SCENARIO_SCALE),
     )
