@@ -190,21 +190,22 @@ def account_of(record: Bytes[ACCOUNT_RECORD]) -> Account:
     default account (leaf zero). Every string of 69 + 25 * count bytes, count <= 16 its
     byte 68, is one, each field within its width, zeros past its positions; reverts on any
     other length and on the default account's 69 bytes (its leaf is zero, not their hash),
-    so that account_leaf(account_of(r)) == keccak256(r) for every r it accepts."""
+    so that account_leaf(account_of(r)) == keccak256(r) for every r it accepts. (Its
+    refusals are named as the witness's: a record comes from a challenger's witness.)"""
     a: Account = empty(Account)
     if len(record) == 0:
         return a
-    assert len(record) >= 69, "leaves: account record length"
+    assert len(record) >= 69, "witness: account record length"
     head: uint256 = extract32(record, 0, output_type=uint256)  # bytes 0-31: owner, collateral's top 12
     a.owner = convert(convert(head >> 96, uint160), address)
     collateral: uint256 = extract32(record, 4, output_type=uint256) & (2**128 - 1)  # bytes 20-35
     a.collateral = unsafe_sub(convert(collateral ^ 2**127, int256), 2**127)
     a.orders_root = extract32(record, 36, output_type=bytes32)  # bytes 36-67
     a.count = extract32(record, 37, output_type=uint256) & 255  # byte 68
-    assert a.count <= MAX_POSITIONS and len(record) == 69 + 25 * a.count, "leaves: account record length"
-    assert head != 0 or collateral != 0 or a.orders_root != empty(bytes32) or a.count != 0, "leaves: default account record"
+    assert a.count <= MAX_POSITIONS and len(record) == 69 + 25 * a.count, "witness: account record length"
+    assert head != 0 or collateral != 0 or a.orders_root != empty(bytes32) or a.count != 0, "witness: default account record"
     for i: uint256 in range(a.count, bound=MAX_POSITIONS):
-        w: uint256 = extract32(record, 62 + 25 * i, output_type=uint256)  # position i in its last 25 bytes
+        w: uint256 = extract32(record, unsafe_add(62, unsafe_mul(25, i)), output_type=uint256)  # position i: its last 25 bytes
         a.positions[i] = Position(
             market=(w >> 192) & 255,
             size=unsafe_sub(convert(((w >> 128) & (2**64 - 1)) ^ 2**63, int256), 2**63),

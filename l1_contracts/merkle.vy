@@ -28,10 +28,8 @@ def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: 
     value: bytes32 = leaf
     position: uint256 = index
     for level: uint256 in range(depth, bound=MAX_DEPTH):
-        s0: bytes32 = proof[3 * level]
-        s1: bytes32 = proof[3 * level + 1]
-        s2: bytes32 = proof[3 * level + 2]
-        value = self.climb(value, position % 4, s0, s1, s2)
+        at: uint256 = unsafe_mul(3, level)  # the level's siblings (unchecked: level < MAX_DEPTH)
+        value = self.climb(value, position % 4, proof[at], proof[unsafe_add(at, 1)], proof[unsafe_add(at, 2)])
         position //= 4
     return value
 
@@ -61,7 +59,8 @@ def root10(index: uint256, leaf: bytes32, proof: bytes32[30]) -> bytes32:
     value: bytes32 = leaf
     position: uint256 = index
     for level: uint256 in range(10):
-        value = self.climb(value, position % 4, proof[3 * level], proof[3 * level + 1], proof[3 * level + 2])
+        at: uint256 = unsafe_mul(3, level)  # the level's siblings (unchecked: level < 10)
+        value = self.climb(value, position % 4, proof[at], proof[unsafe_add(at, 1)], proof[unsafe_add(at, 2)])
         position //= 4
     return value
 
@@ -74,6 +73,7 @@ def root4(index: uint256, leaf: bytes32, proof: bytes32[12]) -> bytes32:
     value: bytes32 = leaf
     position: uint256 = index
     for level: uint256 in range(4):
-        value = self.climb(value, position % 4, proof[3 * level], proof[3 * level + 1], proof[3 * level + 2])
+        at: uint256 = unsafe_mul(3, level)  # the level's siblings (unchecked: level < 10)
+        value = self.climb(value, position % 4, proof[at], proof[unsafe_add(at, 1)], proof[unsafe_add(at, 2)])
         position //= 4
     return value

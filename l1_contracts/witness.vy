@@ -72,7 +72,7 @@ struct Witness:
     first: Opened
     second: Opened
     fund: DynArray[Opened, 1]  # Deleverage only: empty for every other type (zero bytes cost calldata too)
-    withdrawal_proof: bytes32[30]
+    withdrawal_proof: DynArray[bytes32, 30]  # the next withdrawal leaf's path, for a step that may append one (else empty: zero bytes cost calldata too)
     order: sigs.Order
 
 
@@ -138,20 +138,21 @@ def open_markets(
         if listed & (OPENED << i) != 0:
             # the product byte gives the record's length; the marks straight from its bytes
             # (leaves.market_of's layout); the market the step names decoded whole
-            if at + leaves.PERPETUAL_RECORD > len(records):
+            if unsafe_add(at, leaves.PERPETUAL_RECORD) > len(records):  # unchecked: at <= len(records)
                 ok = False
                 break
+            head: uint256 = extract32(records, at, output_type=uint256)  # id byte, product byte, ...
             record: Bytes[leaves.OPTION_RECORD] = b""
-            if (extract32(records, at, output_type=uint256) >> 240) & 255 == leaves.PERPETUAL:
+            if (head >> 240) & 255 == leaves.PERPETUAL:
                 record = slice(records, at, leaves.PERPETUAL_RECORD)
             else:  # an option series
-                if at + leaves.OPTION_RECORD > len(records):
+                if unsafe_add(at, leaves.OPTION_RECORD) > len(records):
                     ok = False
                     break
                 record = slice(records, at, leaves.OPTION_RECORD)
-            ok = ok and extract32(record, 0, output_type=uint256) >> 248 == i
+            ok = ok and head >> 248 == i
             market_leaves[i] = keccak256(record)
-            at += len(record)
+            at = unsafe_add(at, len(record))
             # price | oracle time -> fractions | funding index (bytes 2-33, fractions at 50-57)
             k.market[i] = (
                 (extract32(record, 2, output_type=uint256) & ~(money.U64 << 128))
@@ -272,7 +273,8 @@ def _path(index: uint256, leaf: bytes32, proof: bytes32[30]) -> bytes32[11]:
     nodes[0] = leaf
     position: uint256 = index
     for level: uint256 in range(ACCOUNT_TREE_DEPTH):
-        nodes[level + 1] = merkle.climb(nodes[level], position % 4, proof[3 * level], proof[3 * level + 1], proof[3 * level + 2])
+        at: uint256 = unsafe_mul(3, level)  # the level's siblings (unchecked: level < 10)
+        nodes[unsafe_add(level, 1)] = merkle.climb(nodes[level], position % 4, proof[at], proof[unsafe_add(at, 1)], proof[unsafe_add(at, 2)])
         position //= 4
     return nodes
 
@@ -306,7 +308,7 @@ def accounts_root_after_two(
 @pure
 def finish(
     first_opened: Opened, second_opened: Opened, pre_accounts_root: bytes32, pre_withdrawals_root: bytes32,
-    withdrawal_count: uint256, withdrawal_proof: bytes32[30], writes: Writes, market_leaves: bytes32[MAX_MARKETS],
+    withdrawal_count: uint256, withdrawal_proof: DynArray[bytes32, 30], writes: Writes, market_leaves: bytes32[MAX_MARKETS],
     pre_root: bytes32,
 ) -> (uint8, bool, bytes32):
     """What `step` returns: (reason, applied, post-state root). A refusal leaves
@@ -348,8 +350,8 @@ def finish(
     withdrawals_root: bytes32 = pre_withdrawals_root
     if writes.flags & WRITE_WITHDRAWAL != 0:
         index: uint256 = withdrawal_count
-        assert merkle.root10(index, empty(bytes32), withdrawal_proof) == pre_withdrawals_root, "witness: withdrawal path"
-        withdrawals_root = merkle.root10(index, leaves.withdrawal_leaf(writes.withdrawal), withdrawal_proof)
+        assert merkle.root_of(index, empty(bytes32), withdrawal_proof, WITHDRAWAL_TREE_DEPTH) == pre_withdrawals_root, "witness: withdrawal path"
+        withdrawals_root = merkle.root_of(index, leaves.withdrawal_leaf(writes.withdrawal), withdrawal_proof, WITHDRAWAL_TREE_DEPTH)
 
     return writes.reason, True, leaves.state_root(
         accounts_root, leaves.markets_root_of(after), leaves.globals_hash(writes.globals), withdrawals_root

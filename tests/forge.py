@@ -23,11 +23,9 @@ def _struct(*names: str, **nested: Schema) -> Schema:
     return tuple((name, nested.get(name)) for name in names)
 
 
-POSITION = _struct("market", "size", "funding_index")
-ACCOUNT = _struct("owner", "collateral", "orders_root", "count", "positions", positions=[POSITION])
 SLOT = _struct("nonce", "order_hash", "filled")
-OPENED = _struct("account", "proof", "slot", "slot_proof", account=ACCOUNT, proof=[None], slot=SLOT,
-                 slot_proof=[None])
+OPENED = _struct("account", "proof", "slot", "slot_proof", proof=[None], slot=SLOT, slot_proof=[None])
+"""witness.vy's Opened (its account one byte string: the leaf encoding, a byte of it forged)."""
 GLOBALS = _struct("time", "deposit_count", "deposit_head", "forced_count", "forced_head", "withdrawal_count",
                   "total_deposited", "total_withdrawn", "fee_pool", "funding_pool")
 MARKET = _struct("id", "product", "oracle_price", "oracle_time", "funding_index", "funding_time",

@@ -72,7 +72,7 @@ def test_account_records_decode(harness: Contract) -> None:
         record[:68] + bytes([15]) + record[69:],
     ]
     for bad in refused:
-        with pytest.raises(ContractLogicError, match="leaves: (account record length|default account record)"):
+        with pytest.raises(ContractLogicError, match="witness: (account record length|default account record)"):
             harness.functions.account_of(bad).call()
 
 

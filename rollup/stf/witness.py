@@ -120,7 +120,8 @@ class StepWitness(NamedTuple):
     """What the L1 verifier needs to re-execute one transaction: the parts of the state
     root, the markets (those the step reads opened, `markets_read`; the others by their
     leaves), the globals, the (at most two) accounts and slots the transaction names, the
-    insurance fund when a Deleverage reads it, and the path of the next withdrawal leaf."""
+    insurance fund when a Deleverage reads it, and the path of the next withdrawal leaf
+    when the step may append one (Withdraw, ForcedRequest; empty for every other type)."""
 
     accounts_root: bytes
     withdrawals_root: bytes
@@ -200,9 +201,11 @@ def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
     tx = decode(tx_bytes)
     (first_id, first_nonce), (second_id, second_nonce) = touched(tx)
     count = state.globals.withdrawal_count
-    withdrawal_proof = (
-        state.withdrawal_proof(count) if count < 4**WITHDRAWAL_TREE_DEPTH else _empty_proof(WITHDRAWAL_TREE_DEPTH)
-    )
+    withdrawal_proof: Proof = ()  # type: ignore[assignment]  # no withdrawal appended: none sent
+    if isinstance(tx, (Withdraw, ForcedRequest)):  # the types that may append one
+        withdrawal_proof = (
+            state.withdrawal_proof(count) if count < 4**WITHDRAWAL_TREE_DEPTH else _empty_proof(WITHDRAWAL_TREE_DEPTH)
+        )
     accounts_root, _, _, withdrawals_root = state.root_parts()
     fund = opened(state, INSURANCE_ACCOUNT) if isinstance(tx, Deleverage) else None
     first = opened(state, first_id, first_nonce)
