@@ -47,12 +47,23 @@ def margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witn
 
 @external
 @view
+def portfolio_requirements(a: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256, market: uint256,
+                           size: int256) -> (int256, int256, int256):
+    """money.portfolio_requirements: `a`'s initial and maintenance requirements by the
+    portfolio rule, and the maintenance with its position in `market` at `size`."""
+    return money.portfolio_requirements(a, self._marks(records, listed), market, size)
+
+
+@external
+@view
 def portfolio_margin_ok(before: leaves.Account, after: leaves.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256,
                         market: uint256) -> bool:
     """The Portfolio contract's margin_ok (VerifyTrade's rule for an option holder: `after`
     differs from `before` in its collateral and its position in `market` only)."""
     k: money.Marks = self._marks(records, listed)
-    return staticcall money.Portfolio(k.portfolio).margin_ok(after, k, market, money.size_of(before, market), money.value(before, k))
+    return staticcall money.Portfolio(k.portfolio).margin_ok(
+        after, k, market, money.size_of(before, market), money.size_of(after, market), money.value(before, k)
+    )
 
 
 @external

@@ -21,36 +21,26 @@ def requirement(a: leaves.Account, k: money.Marks, initial: bool) -> int256:
 
 @external
 @pure
-def margin_ok(after: leaves.Account, k: money.Marks, market: uint256, old_size: int256, value_before: int256) -> bool:
+def margin_ok(after: leaves.Account, k: money.Marks, market: uint256, old_size: int256, new_size: int256,
+              value_before: int256) -> bool:
     """margin.margin_ok(before, after), every requirement by the portfolio rule (equal to
     the linear one on an account of perpetuals only, so whichever of the two accounts
-    holds a series), for a trade: `before` (settled) held `old_size` in `market`, was
-    worth `value_before`, and is otherwise `after` but for its collateral. `after`'s
-    initial and maintenance requirements come from one pass (money.vy
-    `portfolio_requirements`). On the reduce-only path, as VerifyTrade reads it for
-    perpetuals: every other position is unchanged, so the change is reduce-only iff the
-    old size is nonzero and the new one is 0 or has its sign and a smaller magnitude;
-    and `before`'s maintenance is `after`'s with the share of the traded market's
-    underlying replaced (the requirement is a sum of per-underlying shares, and only
-    that one's positions differ)."""
+    holds a series), for a trade: `before` (settled) was worth `value_before` and held
+    `old_size` in `market`, `after` holds `new_size` there and is otherwise `before`
+    but for its collateral. One pass (money.vy `portfolio_requirements`) gives `after`'s
+    initial and maintenance requirements and `before`'s maintenance (its traded
+    underlying's term computed again). On the reduce-only path, as VerifyTrade reads it
+    for perpetuals: every other position is unchanged, so the change is reduce-only iff
+    the old size is nonzero and the new one is 0 or has its sign and a smaller magnitude."""
     initial_after: int256 = 0
     maintenance_after: int256 = 0
-    initial_after, maintenance_after = money.portfolio_requirements(after, k, money.EVERY_UNDERLYING)
+    maintenance_before: int256 = 0
+    initial_after, maintenance_after, maintenance_before = money.portfolio_requirements(after, k, market, old_size)
     value_after: int256 = money.value(after, k)
     if value_after >= initial_after:
         return True
-    new_size: int256 = money.size_of(after, market)
     if old_size == 0 or (new_size != 0 and ((new_size > 0) != (old_size > 0) or abs(new_size) >= abs(old_size))):
         return False  # not reduce-only
     if maintenance_after == 0:
         return value_after >= 0
-    underlying: uint256 = market
-    if k.risk[market] >= money.OPTION:
-        underlying = (k.risk[market] >> 160) & 255
-    # before's positions (funding indexes aside: no requirement reads them)
-    before: leaves.Account = money.with_position(after, market, old_size, 0)
-    maintenance_before: int256 = unsafe_add(
-        unsafe_sub(maintenance_after, money.portfolio_requirements(after, k, 1 << underlying)[1]),
-        money.portfolio_requirements(before, k, 1 << underlying)[1],
-    )
     return value_after * maintenance_before >= value_before * maintenance_after

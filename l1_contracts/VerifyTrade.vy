@@ -322,7 +322,7 @@ def _fill(
         return txs.OVERFLOW, empty(Filled)
 
     if options:  # the portfolio rule: margin.margin_ok, computed by the Portfolio contract
-        if not staticcall money.Portfolio(k.portfolio).margin_ok(after, k, market.id, old_size, before.collateral + exposure):
+        if not staticcall money.Portfolio(k.portfolio).margin_ok(after, k, market.id, old_size, new_size, before.collateral + exposure):
             return txs.UNDER_MARGIN, empty(Filled)
     else:
         # margin_ok(before, after): value' >= initial'; else reduce-only and

@@ -317,8 +317,19 @@ def settlement_of(m: Market) -> uint256:
 @internal
 @pure
 def greeks_of(m: Market) -> (int256, int256, int256):
-    """(delta, gamma, vega): the risk word's int32, int64 and int64, sign-extended."""
-    return self._signed(m.risk >> 128, 32), self._signed((m.risk >> 64) & (2**64 - 1), 64), self._signed(m.risk & (2**64 - 1), 64)
+    """(delta, gamma, vega) of an option series (`greeks` of its risk word)."""
+    return self.greeks(m.risk)
+
+
+@internal
+@pure
+def greeks(risk: uint256) -> (int256, int256, int256):
+    """(delta, gamma, vega): the risk word's int32, int64 and int64 (its low 160 bits:
+    bytes 119-138 of the record), sign-extended."""
+    return (
+        self._signed((risk >> 128) & (2**32 - 1), 32), self._signed((risk >> 64) & (2**64 - 1), 64),
+        self._signed(risk & (2**64 - 1), 64),
+    )
 
 
 @internal

@@ -22,11 +22,11 @@ MAX_POSITIONS: constant(uint256) = 16
 
 
 OPTION: constant(uint256) = 1 << 255  # Marks.risk: the market is an option series
-EVERY_UNDERLYING: constant(uint256) = max_value(uint256)  # portfolio_requirements: count them all
+NO_MARKET: constant(uint256) = MAX_MARKETS  # portfolio_requirements: no position changed
 
 interface Portfolio:
     def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256: view
-    def margin_ok(after: leaves.Account, k: Marks, market: uint256, old_size: int256, value_before: int256) -> bool: view
+    def margin_ok(after: leaves.Account, k: Marks, market: uint256, old_size: int256, new_size: int256, value_before: int256) -> bool: view
 
 
 # What the money rules read of the markets, by market id (witness.open_markets builds it:
@@ -122,7 +122,8 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
     """margin.portfolio_requirement (initial or maintenance: `portfolio_requirements`)."""
     initial_requirement: int256 = 0
     maintenance_requirement: int256 = 0
-    initial_requirement, maintenance_requirement = self.portfolio_requirements(a, k, EVERY_UNDERLYING)
+    unchanged: int256 = 0
+    initial_requirement, maintenance_requirement, unchanged = self.portfolio_requirements(a, k, NO_MARKET, 0)
     if initial:
         return initial_requirement
     return maintenance_requirement
@@ -130,34 +131,39 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
 
 @internal
 @pure
-def portfolio_requirements(a: leaves.Account, k: Marks, underlyings: uint256) -> (int256, int256):
+def portfolio_requirements(a: leaves.Account, k: Marks, market: uint256, size: int256) -> (int256, int256, int256):
     """margin.portfolio_requirement, initial and maintenance in one pass: the positions
     netted per underlying (margin.exposure: a perpetual is its own underlying, delta
     10**6; a series is written on its underlying with the feed's Greeks, its own
     fractions the floors of a short position), then for each underlying held
     (margin.underlying) its worst loss, from which both of its terms are taken
-    (portfolio.terms), each summed. Only the underlyings in the set `underlyings`
-    (bit u for underlying u) are counted: EVERY_UNDERLYING gives the account's
-    requirements, 1 << u underlying u's share of them (the sums are per underlying, so
-    the shares add up to the whole)."""
+    (portfolio.terms), each summed.
+    Third, the maintenance requirement of the account with its position in `market` at
+    `size` instead (a trade's `before`, `a` its `after`; NO_MARKET: the maintenance
+    itself). The requirement is a sum of per-underlying terms, and only the traded
+    market's underlying's sums differ: moved by the size's change times the market's
+    Greeks (a perpetual: delta 10**6), its short floors by max(-size, 0) - max(-current,
+    0) times its fractions. So that underlying's term is computed a second time on the
+    moved sums, and the rest is shared (a term of all-zero sums is 0, as for an
+    underlying not held)."""
     delta: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     gamma: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     vega: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     short_maintenance: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     short_initial: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     held: uint256 = 0
+    current: int256 = 0  # the size held in `market`
     for i: uint256 in range(a.count, bound=MAX_POSITIONS):
         p: leaves.Position = a.positions[i]
         r: uint256 = k.risk[p.market]
         u: uint256 = p.market
-        if r >= OPTION:
-            u = (r >> 160) & 255
-        if underlyings & (1 << u) == 0:
-            continue
+        if p.market == market:
+            current = p.size
         if r < OPTION:
             delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, portfolio.PPM))
         else:
             # the risk word's int32 and int64s sign-extended: (x ^ 2**(b-1)) - 2**(b-1)
+            u = (r >> 160) & 255
             delta[u] = unsafe_add(delta[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 128) & U32) ^ 2**31, int256), 2**31)))
             gamma[u] = unsafe_add(gamma[u], unsafe_mul(p.size, unsafe_sub(convert(((r >> 64) & (2**64 - 1)) ^ 2**63, int256), 2**63)))
             vega[u] = unsafe_add(vega[u], unsafe_mul(p.size, unsafe_sub(convert((r & (2**64 - 1)) ^ 2**63, int256), 2**63)))
@@ -166,12 +172,43 @@ def portfolio_requirements(a: leaves.Account, k: Marks, underlyings: uint256) ->
                 short_maintenance[u] = unsafe_add(short_maintenance[u], unsafe_mul(-p.size, convert((w >> 128) & U32, int256)))
                 short_initial[u] = unsafe_add(short_initial[u], unsafe_mul(-p.size, convert((w >> 160) & U32, int256)))
         held |= 1 << u
+
+    # the change in `market`: its underlying `focus` (bit set in `focus_bit`) and the moves
+    # of its sums (unchecked: sizes below 2**64, Greeks and fractions at their widths)
+    focus_bit: uint256 = 0
+    moved_delta: int256 = 0
+    moved_gamma: int256 = 0
+    moved_vega: int256 = 0
+    moved_short_maintenance: int256 = 0
+    moved_short_initial: int256 = 0
+    if market < MAX_MARKETS:
+        r: uint256 = k.risk[market]
+        change: int256 = unsafe_sub(size, current)
+        if r < OPTION:
+            focus_bit = 1 << market
+            moved_delta = unsafe_mul(change, portfolio.PPM)
+        else:
+            focus_bit = 1 << ((r >> 160) & 255)
+            greek_delta: int256 = 0
+            greek_gamma: int256 = 0
+            greek_vega: int256 = 0
+            greek_delta, greek_gamma, greek_vega = leaves.greeks(r)
+            moved_delta = unsafe_mul(change, greek_delta)
+            moved_gamma = unsafe_mul(change, greek_gamma)
+            moved_vega = unsafe_mul(change, greek_vega)
+            shorter: int256 = unsafe_sub(max(-size, 0), max(-current, 0))
+            w: uint256 = k.market[market]
+            moved_short_maintenance = unsafe_mul(shorter, convert((w >> 128) & U32, int256))
+            moved_short_initial = unsafe_mul(shorter, convert((w >> 160) & U32, int256))
+
     initial: int256 = 0
     maintenance: int256 = 0
+    moved: int256 = 0  # the traded underlying's term after the change less before it
+    counted: uint256 = held | focus_bit
     for u: uint256 in range(MAX_MARKETS):
-        if held >> u == 0:
+        if counted >> u == 0:
             break  # no underlying held from here on
-        if held & (1 << u) == 0:
+        if counted & (1 << u) == 0:
             continue
         # margin.underlying: a listed perpetual's price, fractions and volatility shock; any
         # other underlying reads as price 0, fractions 1, no shock
@@ -187,7 +224,15 @@ def portfolio_requirements(a: leaves.Account, k: Marks, underlyings: uint256) ->
         term_initial, term_maintenance = portfolio.terms(delta[u], gamma[u], vega[u], short_maintenance[u], short_initial[u], d)
         initial = unsafe_add(initial, term_initial)
         maintenance = unsafe_add(maintenance, term_maintenance)
-    return initial, maintenance
+        if (focus_bit >> u) & 1 != 0:
+            moved_initial: int256 = 0
+            moved_maintenance: int256 = 0
+            moved_initial, moved_maintenance = portfolio.terms(
+                unsafe_add(delta[u], moved_delta), unsafe_add(gamma[u], moved_gamma), unsafe_add(vega[u], moved_vega),
+                unsafe_add(short_maintenance[u], moved_short_maintenance), unsafe_add(short_initial[u], moved_short_initial), d,
+            )
+            moved = unsafe_sub(moved_maintenance, term_maintenance)
+    return initial, maintenance, unsafe_add(maintenance, moved)
 
 
 @internal

@@ -119,6 +119,13 @@ def test_money_rules_agree(harness: Contract, options: bool) -> None:
             margin.with_position(settled, market, size, markets[market].funding_index),
             settled.collateral + rng.randrange(-10**12, 10**12),
         )
+        # the portfolio rule's requirements of `traded`, and `settled`'s maintenance from them
+        # (only the traded market's underlying's term computed again)
+        expected = (margin.portfolio_requirement(traded, markets, True),
+                    margin.portfolio_requirement(traded, markets, False),
+                    margin.portfolio_requirement(settled, markets, False))
+        assert tuple(harness.functions.portfolio_requirements(
+            struct(traded), *views(markets), market, old).call()) == expected
         ok = margin.margin_ok(settled, traded, markets)
         assert harness.functions.portfolio_margin_ok(struct(settled), struct(traded), *views(markets), market).call() == ok
         by_ratio = (  # decided by value' * maintenance >= value * maintenance'

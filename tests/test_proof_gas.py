@@ -284,16 +284,10 @@ def widest(world: World, reduce_only: bool) -> tuple[World, bytes]:
     return world, tx
 
 
-WIDEST_CEILING = {False: 500_000, True: 545_000}
-"""The widest trade's proof on each path of the margin rule: above the 500,000 target (a
-known gap, docs/l1-contracts.md), guarded here so that it does not grow unnoticed."""
-
-
 @pytest.mark.parametrize("reduce_only", [False, True], ids=["within-initial", "reduce-only"])
 def test_the_widest_trade(l1_url: str, deployment: Deployment, reduce_only: bool) -> None:
     """The trade whose proof opens the most market records (WIDEST), between portfolios of
-    16 series on 16 underlyings each, on either path of the margin rule: measured against
-    WIDEST_CEILING (the 500,000 target is not met)."""
+    16 series on 16 underlyings each, on either path of the margin rule, fits the target."""
     with l1_snapshot(l1_url):
         register_owners(l1_url, deployment)
         world, tx = widest(with_options(heavy(deployment, L1(l1_url), 10**12)), reduce_only)
@@ -301,7 +295,7 @@ def test_the_widest_trade(l1_url: str, deployment: Deployment, reduce_only: bool
         gas = reveal_gas(deployment, l1_url, world, tx)
     if os.environ.get("ROLLUP_PRINT_GAS"):
         print(f"\nTrade opening {WIDEST} markets ({'reduce-only' if reduce_only else 'within initial'}): {gas:,} gas")
-    assert gas <= WIDEST_CEILING[reduce_only], gas
+    assert gas <= PROOF_GAS_LIMIT, gas
 
 
 def _widest_liquidation(w: World) -> bytes:
