@@ -216,11 +216,13 @@ SHARED = 2 * MARKETS - 1
 """The one series both accounts of a widest case hold."""
 
 
-def widest_table(world: World, first: int, second: int) -> None:
+def widest_table(world: World, first: int, second: int, negative_funding: bool = False) -> None:
     """Markets 0-15 the perpetuals, 16-46 series, each on underlying (m - 16) % 16, and two
     accounts holding 16 of them each that share only series SHARED: `first` 16-31 (long,
     shorts among them), `second` 31-46 (the opposite), so that their witness opens WIDEST
-    records and either portfolio nets 16 underlyings over 21 scenarios."""
+    records and either portfolio nets 16 underlyings over 21 scenarios. With
+    `negative_funding`, every market's funding index below zero (two's complement: more
+    nonzero bytes in each record, which calldata charges)."""
     state = world.state
     template = state.market(MARKETS - 1)
     assert template is not None and template.product != products.PERPETUAL
@@ -238,6 +240,10 @@ def widest_table(world: World, first: int, second: int) -> None:
             perpetual = perpetual._replace(
                 product=products.PERPETUAL, underlying=0, strike=0, expiry=0, delta=0, gamma=0, vega=0)
         state.set_market(perpetual._replace(vol_shock_ppm=100_000))
+    for m in range(WIDEST if negative_funding else 0):
+        market = state.market(m)
+        assert market is not None
+        state.set_market(market._replace(funding_index=-abs(market.funding_index) - 10**15))
     for account, start, sign in ((first, MARKETS, 1), (second, SHARED, -1)):
         held = tuple(Position(m, sign * (100 if m % 3 else -60), state.market(m).funding_index)  # type: ignore[union-attr]
                      for m in range(start, start + MARKETS))
@@ -260,13 +266,13 @@ def requirements(world: World, account: int) -> tuple[int, int]:
             margin.requirement(settled, world.state.markets, True))
 
 
-def widest(world: World, reduce_only: bool) -> tuple[World, bytes]:
+def widest(world: World, reduce_only: bool, negative_funding: bool = False) -> tuple[World, bytes]:
     """A trade between two option portfolios that opens WIDEST records (`widest_table`,
     accounts 3 and 4). Account 3 sells 10 lots of series SHARED to account 4; with
     `reduce_only` both are short of the initial margin before and after, and the trade
     passes by the reduce-only rule (margin.margin_ok's longest path: the maintenance
-    requirement of the account before and after as well)."""
-    widest_table(world, 3, 4)
+    requirement of the account before and after as well; `negative_funding`: widest_table's)."""
+    widest_table(world, 3, 4, negative_funding)
     state = world.state
     assert {p.size for a in (3, 4) for p in state.account(a).positions if p.market == SHARED} == {100, -100}
     if reduce_only:
@@ -284,17 +290,20 @@ def widest(world: World, reduce_only: bool) -> tuple[World, bytes]:
     return world, tx
 
 
-@pytest.mark.parametrize("reduce_only", [False, True], ids=["within-initial", "reduce-only"])
-def test_the_widest_trade(l1_url: str, deployment: Deployment, reduce_only: bool) -> None:
+@pytest.mark.parametrize(("reduce_only", "negative_funding"), [(False, False), (True, False), (True, True)],
+                         ids=["within-initial", "reduce-only", "reduce-only-negative-funding"])
+def test_the_widest_trade(l1_url: str, deployment: Deployment, reduce_only: bool, negative_funding: bool) -> None:
     """The trade whose proof opens the most market records (WIDEST), between portfolios of
-    16 series on 16 underlyings each, on either path of the margin rule, fits the target."""
+    16 series on 16 underlyings each, on either path of the margin rule, and with every
+    funding index negative, fits the target."""
     with l1_snapshot(l1_url):
         register_owners(l1_url, deployment)
-        world, tx = widest(with_options(heavy(deployment, L1(l1_url), 10**12)), reduce_only)
+        world, tx = widest(with_options(heavy(deployment, L1(l1_url), 10**12)), reduce_only, negative_funding)
         assert len(step_witness(world.state, tx).opened_markets) == WIDEST
         gas = reveal_gas(deployment, l1_url, world, tx)
     if os.environ.get("ROLLUP_PRINT_GAS"):
-        print(f"\nTrade opening {WIDEST} markets ({'reduce-only' if reduce_only else 'within initial'}): {gas:,} gas")
+        path = ("reduce-only" if reduce_only else "within initial") + (", negative funding" if negative_funding else "")
+        print(f"\nTrade opening {WIDEST} markets ({path}): {gas:,} gas")
     assert gas <= PROOF_GAS_LIMIT, gas
 
 

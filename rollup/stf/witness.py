@@ -201,7 +201,7 @@ def step_witness(state: State, tx_bytes: bytes) -> StepWitness:
     tx = decode(tx_bytes)
     (first_id, first_nonce), (second_id, second_nonce) = touched(tx)
     count = state.globals.withdrawal_count
-    withdrawal_proof: Proof = ()  # type: ignore[assignment]  # no withdrawal appended: none sent
+    withdrawal_proof: Proof = ()  # no withdrawal appended: none sent
     if isinstance(tx, (Withdraw, ForcedRequest)):  # the types that may append one
         withdrawal_proof = (
             state.withdrawal_proof(count) if count < 4**WITHDRAWAL_TREE_DEPTH else _empty_proof(WITHDRAWAL_TREE_DEPTH)
