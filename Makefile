@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: devnet test test-long bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	@touch $(STAMP)
 
 devnet: $(STAMP)
@@ -25,7 +25,7 @@ test-long: $(STAMP)
 	ROLLUP_LONG=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[lint]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[lint]"
 	$(VENV)/bin/ruff check rollup challengers tests bench
 
 clean:

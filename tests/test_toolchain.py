@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from rollup import contracts
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_contract_compiles() -> None:
@@ -58,3 +65,36 @@ def test_cache_key_changes_with_any_source(tmp_path: Path, monkeypatch: pytest.M
     assert contracts.sources_digest() == before
     (copy / "Bridge.vy").write_text((copy / "Bridge.vy").read_text() + "\n# changed\n")
     assert contracts.sources_digest() != before
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_constraints_pin_every_dependency() -> None:
+    """constraints.txt pins every dependency pyproject.toml names (the package's, the test
+    and the lint extras') at a version within its range, `make` installs with it, and the
+    packages installed here are the pinned versions."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for extra in ("test", "lint") for r in project["optional-dependencies"][extra]]
+    pins: dict[str, str] = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"not a pin: {line}"
+            pins[_normalized(name)] = version
+    for requirement in wanted:
+        name = _normalized(requirement.name)
+        assert name in pins, f"{requirement.name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(Version(pins[name]), prereleases=True), (requirement, pins[name])
+    makefile = (ROOT / "Makefile").read_text()
+    installs = [line for line in makefile.splitlines() if "pip install" in line and "-e " in line]
+    assert installs and all("-c constraints.txt" in line for line in installs), installs
+    for name, version in pins.items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue  # an extra this environment does not install (lint)
+        assert Version(installed) == Version(version), (name, installed, version)
