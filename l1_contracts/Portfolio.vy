@@ -29,9 +29,8 @@ def margin_ok(after: leaves.Account, k: money.Marks, market: uint256, old_size: 
     `old_size` in `market`, `after` holds `new_size` there and is otherwise `before`
     but for its collateral. One pass (money.vy `portfolio_requirements`) gives `after`'s
     initial and maintenance requirements and `before`'s maintenance (its traded
-    underlying's term computed again). On the reduce-only path, as VerifyTrade reads it
-    for perpetuals: every other position is unchanged, so the change is reduce-only iff
-    the old size is nonzero and the new one is 0 or has its sign and a smaller magnitude."""
+    underlying's term computed again). Every other position is unchanged, so the change is
+    reduce-only as money.vy `reduces` reads it (as VerifyTrade does for perpetuals)."""
     initial_after: int256 = 0
     maintenance_after: int256 = 0
     maintenance_before: int256 = 0
@@ -39,8 +38,8 @@ def margin_ok(after: leaves.Account, k: money.Marks, market: uint256, old_size: 
     value_after: int256 = money.value(after, k)
     if value_after >= initial_after:
         return True
-    if old_size == 0 or (new_size != 0 and ((new_size > 0) != (old_size > 0) or abs(new_size) >= abs(old_size))):
-        return False  # not reduce-only
+    if not money.reduces(old_size, new_size):
+        return False
     if maintenance_after == 0:
         return value_after >= 0
     return value_after * maintenance_before >= value_before * maintenance_after

@@ -276,10 +276,8 @@ def _fill(
     ceil(|size * price| * fraction / PPM)). `after` differs from `before` in the traded
     market's position only, so its sums are `before`'s with that one term replaced
     (size 0 contributes 0): the same integers margin_ok sums position by position.
-    Likewise is_reduce_only(before, after): every other position is unchanged (and
-    nonzero: the STF never stores a zero size), and the traded size moved by fill > 0,
-    so the change is reduce-only iff old != 0 and the new size is 0 or has old's sign
-    and a smaller magnitude."""
+    Likewise is_reduce_only(before, after) is money.vy `reduces(old, new)`: every other
+    position is unchanged, and the traded size moved by fill > 0."""
     before: leaves.Account = account
     payment: int256 = 0
     exposure: int256 = 0
@@ -334,10 +332,7 @@ def _fill(
             + self._requirement(new_size, price, convert(market.initial_margin_ppm, int256))
         )
         if value_after < initial_after:
-            reduce_only: bool = old_size != 0 and (
-                new_size == 0 or ((new_size > 0) == (old_size > 0) and abs(new_size) < abs(old_size))
-            )
-            if not reduce_only:
+            if not money.reduces(old_size, new_size):
                 return txs.UNDER_MARGIN, empty(Filled)
             maintenance_after: int256 = (
                 maintenance - self._requirement(old_size, price, convert(market.maintenance_margin_ppm, int256))

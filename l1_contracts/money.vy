@@ -282,6 +282,15 @@ def is_reduce_only(before: leaves.Account, after: leaves.Account) -> bool:
 
 
 @internal
+@pure
+def reduces(old_size: int256, new_size: int256) -> bool:
+    """is_reduce_only for a change of one position, every other unchanged (and nonzero: the
+    STF never stores a zero size): the old size is nonzero and the new one is 0 or has its
+    sign and a smaller magnitude."""
+    return old_size != 0 and (new_size == 0 or ((new_size > 0) == (old_size > 0) and abs(new_size) < abs(old_size)))
+
+
+@internal
 @view
 def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool:
     """value' >= IMR', or reduce-only with value' * MMR >= value * MMR' (value' >= 0 if MMR' = 0)."""
