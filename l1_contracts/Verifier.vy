@@ -28,7 +28,7 @@ import witness
 interface Rules:
     def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
 
-MAX_ORACLES: constant(uint256) = 16
+MAX_ORACLE_SIGNERS: constant(uint256) = 16
 
 market_rules: public(immutable(Rules))
 trade_rules: public(immutable(Rules))
@@ -38,7 +38,7 @@ portfolio_rules: public(immutable(address))
 risk_rules: public(immutable(Rules))
 inbox: public(immutable(address))
 domain: public(immutable(bytes32))
-oracle_signers: public(immutable(address[MAX_ORACLES]))
+oracle_signers: public(immutable(address[MAX_ORACLE_SIGNERS]))
 oracle_count: public(immutable(uint256))
 oracle_quorum: public(immutable(uint256))
 
@@ -47,12 +47,12 @@ oracle_quorum: public(immutable(uint256))
 def __init__(
     market_rules_: Rules, trade_rules_: Rules, account_rules_: Rules, forced_rules_: Rules, risk_rules_: Rules,
     portfolio_rules_: address,
-    inbox_: address, signers: DynArray[address, MAX_ORACLES], quorum: uint256,
+    inbox_: address, signers: DynArray[address, MAX_ORACLE_SIGNERS], quorum: uint256,
 ):
     assert quorum >= 1 and quorum <= len(signers), "verifier: bad quorum"
-    for i: uint256 in range(len(signers), bound=MAX_ORACLES):
+    for i: uint256 in range(len(signers), bound=MAX_ORACLE_SIGNERS):
         assert signers[i] != empty(address), "verifier: zero signer"
-        for j: uint256 in range(i, bound=MAX_ORACLES):
+        for j: uint256 in range(i, bound=MAX_ORACLE_SIGNERS):
             assert signers[j] != signers[i] or j == i, "verifier: duplicate signer"
     market_rules = market_rules_
     trade_rules = trade_rules_
@@ -62,8 +62,8 @@ def __init__(
     risk_rules = risk_rules_
     inbox = inbox_
     domain = sigs.domain_separator(chain.id, inbox_)
-    fixed: address[MAX_ORACLES] = empty(address[MAX_ORACLES])
-    for i: uint256 in range(len(signers), bound=MAX_ORACLES):
+    fixed: address[MAX_ORACLE_SIGNERS] = empty(address[MAX_ORACLE_SIGNERS])
+    for i: uint256 in range(len(signers), bound=MAX_ORACLE_SIGNERS):
         fixed[i] = signers[i]
     oracle_signers = fixed
     oracle_count = len(signers)

@@ -34,7 +34,7 @@ MAKER_ORDER: constant(uint256) = 1
 MAKER_SIGNATURE: constant(uint256) = 27
 TAKER_ORDER: constant(uint256) = 91
 TAKER_SIGNATURE: constant(uint256) = 117
-FILL: constant(uint256) = 181
+TRADE_FILL: constant(uint256) = 181  # the fill amount (FILL is the Fill tag)
 MAKER_FEE: constant(uint256) = 186
 TAKER_FEE: constant(uint256) = 188
 # Fill
@@ -112,7 +112,7 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
         maker = txs.order(data, MAKER_ORDER)
         taker = txs.order(data, TAKER_ORDER)
         taker_signature = txs.compact_signature(data, TAKER_SIGNATURE)
-        fill = txs.u40(data, FILL)
+        fill = txs.u40(data, TRADE_FILL)
         maker_fee = txs.u16(data, MAKER_FEE)
         taker_fee = txs.u16(data, TAKER_FEE)
     else:
