@@ -3,6 +3,7 @@
     rollup l1       serve a py-evm L1 over JSON-RPC (the devnet's chain)
     rollup deploy   deploy the L1 contracts and write a deployment file
     rollup devnet   start a whole local devnet with one command
+    rollup explorer serve the explorer web page of a deployment
     rollup propose  move the chain forward from L1 data alone when the sequencer is silent
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 DEFAULT_L1_PORT = 8545
 DEFAULT_OPERATOR_PORT = 8550
+DEFAULT_EXPLORER_PORT = 8560
 
 
 def _stop_on_signals(callback: Any) -> None:
@@ -115,10 +117,28 @@ def wait_for_rpc(url: str, timeout: float, process: subprocess.Popen[Any] | None
     return False
 
 
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen[Any] | None = None) -> bool:
+    """Poll `url` with GET until it answers 200 (False on timeout or if `process` died)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
 DEVNET_KEYS = {"deployer": 0, "operator": 9, "watcher-1": 8, "watcher-2": 7}
 """Which dev accounts (of the well-known mnemonic) play which part on the devnet; accounts
 1 to 6 are left to users."""
-DEVNET_NICENESS = {"l1": 5, "watcher": 10}
+DEVNET_NICENESS = {"l1": 5, "watcher": 10, "explorer": 10}
 """Scheduling priority (nice) of the devnet's processes that share the machine with the
 operator but not its deadlines: the L1 node stands in for a chain elsewhere (a batch may
 post a little later), a watcher has the whole challenge window. The operator answers
@@ -173,7 +193,9 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         deployment_file = state_dir / "deployment.json"
         deployment.save(deployment_file)
         operator_url = f"http://127.0.0.1:{args.operator_port}"
-        (state_dir / "endpoints.json").write_text(json.dumps({"l1_rpc": l1_url, "operator_url": operator_url}) + "\n")
+        explorer_url = f"http://127.0.0.1:{args.explorer_port}"
+        (state_dir / "endpoints.json").write_text(json.dumps({"l1_rpc": l1_url, "operator_url": operator_url,
+                                                              "explorer_url": explorer_url}) + "\n")
         operator = ["operator", "--l1-rpc", l1_url, "--deployment", str(deployment_file), "--key", keys["operator"],
                     "--port", str(args.operator_port), "--store", str(state_dir / "operator.db")]
         if args.fraud:
@@ -190,12 +212,18 @@ def cmd_devnet(args: argparse.Namespace) -> int:
                              "--store", str(state_dir / f"{name}.db")], DEVNET_NICENESS["watcher"])
         else:
             watchers = []
+        start("explorer", ["explorer", "--deployment", str(deployment_file), "--operator-url", operator_url,
+                           "--port", str(args.explorer_port)], DEVNET_NICENESS["explorer"])
+        if not wait_for_http(explorer_url + "/api/deployment", 30, children["explorer"]):
+            print(f"error: the explorer did not start (see {logs}/explorer.log)", file=sys.stderr)
+            return 1
         time.sleep(0.5)
         for name, child in children.items():
             if child.poll() is not None:
                 print(f"error: {name} exited at start (see {logs}/{name}.log)", file=sys.stderr)
                 return 1
         print(f"Operator JSON-RPC: {operator_url}" + (f"  (FRAUD MODE: {args.fraud})" if args.fraud else ""))
+        print(f"Explorer:          {explorer_url}  (open it in a browser)")
         for name, address in deployment.contracts.items():
             print(f"  {name + ':':<16} {address}")
         print(f"Challenge window:  {args.challenge_window} s; forced-inclusion delay {args.inclusion_delay} s; "
@@ -235,6 +263,26 @@ def _watch_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def cmd_explorer(args: argparse.Namespace) -> int:
+    from .deploy import Deployment
+    from .explorer.server import Explorer, serve
+
+    try:
+        deployment = Deployment.load(args.deployment)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: cannot read the deployment file {args.deployment}: {exc}", file=sys.stderr)
+        return 1
+    explorer = Explorer(deployment, args.operator_url, args.l1_rpc)
+    print(f"explorer: http://{args.host}:{args.port} (L1 {args.l1_rpc or deployment.l1_rpc}, "
+          f"operator {args.operator_url})", flush=True)
+    try:
+        serve(explorer, args.host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -363,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l1-port", type=int, default=DEFAULT_L1_PORT)
     p.add_argument("--l1-rpc", help="use this external L1 instead of starting one")
     p.add_argument("--operator-port", type=int, default=DEFAULT_OPERATOR_PORT)
+    p.add_argument("--explorer-port", type=int, default=DEFAULT_EXPLORER_PORT)
     p.add_argument("--chain-id", type=int, default=31337)
     p.add_argument("--challenge-window", type=int, default=30, help="seconds (days on a real chain)")
     p.add_argument("--inclusion-delay", type=int, default=120, help="seconds to include a forced request")
@@ -406,6 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
     p.add_argument("--prices", help="JSON-lines price file to replay instead of the random walk")
     p.set_defaults(func=cmd_oracle)
+
+    p = sub.add_parser("explorer", help="serve the explorer web page: batches, fraud proofs, markets, accounts")
+    p.add_argument("--deployment", default=".devnet/deployment.json", help="deployment file")
+    p.add_argument("--l1-rpc", help="L1 JSON-RPC URL (default: the deployment file's)")
+    p.add_argument("--operator-url", default=f"http://127.0.0.1:{DEFAULT_OPERATOR_PORT}",
+                   help="the operator's API (books, accounts, prices); the L1 pages work without it")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_EXPLORER_PORT)
+    p.set_defaults(func=cmd_explorer)
 
     from .client import register as register_client
 

@@ -45,7 +45,7 @@ def test_devnet_starts_deploys_and_stops(tmp_path: Path) -> None:
         assert deployment.l1_rpc == f"http://127.0.0.1:{port}"
         for address in deployment.contracts.values():
             assert len(w3.eth.get_code(Web3.to_checksum_address(address))) > 0
-        for name in ("l1", "operator", "oracle", "watcher-1", "watcher-2"):
+        for name in ("l1", "operator", "oracle", "watcher-1", "watcher-2", "explorer"):
             assert (state / "logs" / f"{name}.log").exists(), name
         endpoints = json.loads((state / "endpoints.json").read_text())
         assert endpoints["operator_url"] == f"http://127.0.0.1:{operator_port}"
@@ -60,7 +60,7 @@ def test_devnet_starts_deploys_and_stops(tmp_path: Path) -> None:
             fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
             argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
             niceness.append((argv[argv.index(b"rollup") + 1].decode(), int(fields[16])))  # field 19: nice
-        assert sorted(niceness) == [("l1", 5), ("operator", 0), ("oracle", 0), ("watch", 10), ("watch", 10)], niceness
+        assert sorted(niceness) == [("explorer", 10), ("l1", 5), ("operator", 0), ("oracle", 0), ("watch", 10), ("watch", 10)], niceness
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=20)
