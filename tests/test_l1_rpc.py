@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.types import RPCEndpoint, Wei
 
 from rollup import contracts
 from rollup.l1.chain import dev_accounts
@@ -30,9 +32,9 @@ def own_l1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def w3(own_l1: str) -> Iterator[Web3]:
     web3 = Web3(Web3.HTTPProvider(own_l1))
-    snapshot = web3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = web3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     yield web3
-    assert web3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    assert web3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])["result"] is True
 
 
 def send_raw(w3: Web3, key: bytes, tx: dict[str, Any]) -> Any:
@@ -58,7 +60,7 @@ def test_identity_and_accounts(w3: Web3) -> None:
     assert w3.eth.chain_id == 31337
     assert w3.net.version == "31337"
     assert w3.client_version.startswith("rollup-l1/")
-    accounts = w3.eth.accounts
+    accounts = list(w3.eth.accounts)
     assert len(accounts) == 10
     assert accounts[0] == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's account 0
     assert w3.eth.get_balance(accounts[9]) == 10_000 * 10**18
@@ -88,7 +90,8 @@ def test_deploy_call_and_eip1559_transactions(w3: Web3) -> None:
     assert tx["from"] == alice and tx["to"] == token.address and tx["blockNumber"] == receipt["blockNumber"]
     assert receipt["effectiveGasPrice"] <= tx["maxFeePerGas"]
     block = w3.eth.get_block(receipt["blockNumber"], full_transactions=True)
-    assert block["transactions"][0]["hash"] == tx_hash
+    first: Any = block["transactions"][0]  # full transactions were asked for
+    assert first["hash"] == tx_hash
     assert w3.eth.get_block(block["hash"])["number"] == block["number"]
     # the balance paid for gas exactly
     assert w3.eth.get_balance(bob) == 10_000 * 10**18
@@ -116,7 +119,7 @@ def test_revert_data_in_call_and_estimate(w3: Web3) -> None:
     with pytest.raises(ContractLogicError, match="token: balance too low"):
         token.functions.transfer(nobody, 1).estimate_gas({"from": nobody})
     raw = w3.provider.make_request(
-        "eth_call",
+        RPCEndpoint("eth_call"),
         [{"from": nobody, "to": token.address,
           "data": token.functions.transfer(nobody, 1)._encode_transaction_data()}, "latest"],
     )
@@ -173,6 +176,7 @@ def test_log_filter_polling(w3: Web3) -> None:
     assert len(changes) == 1 and int(changes[0]["data"].hex(), 16) == 11
     assert log_filter.get_new_entries() == []
     assert len(block_filter.get_new_entries()) == 1
+    assert log_filter.filter_id is not None
     assert w3.eth.uninstall_filter(log_filter.filter_id)
 
 
@@ -203,28 +207,28 @@ def test_fees(w3: Web3) -> None:
 
 def test_time_control_and_snapshots(w3: Web3) -> None:
     start = w3.eth.get_block("latest")
-    offset = w3.provider.make_request("evm_increaseTime", [3600])
+    offset = w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [3600])
     assert "result" in offset
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     later = w3.eth.get_block("latest")
     assert later["number"] == start["number"] + 1
     assert later["timestamp"] >= start["timestamp"] + 3600
     target = later["timestamp"] + 1000
-    w3.provider.make_request("evm_setNextBlockTimestamp", [target])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [target])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     assert w3.eth.get_block("latest")["timestamp"] == target
-    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    snap = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     alice = Account.from_key(KEYS[0]).address
     deploy_token(w3)
     assert w3.eth.get_transaction_count(alice) > 0
     nonce_after = w3.eth.get_transaction_count(alice)
     number_after = w3.eth.block_number
-    assert w3.provider.make_request("evm_revert", [snap])["result"] is True
+    assert w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])["result"] is True
     assert w3.eth.block_number == number_after - 1
     assert w3.eth.get_transaction_count(alice) == nonce_after - 1
-    assert w3.provider.make_request("evm_revert", [snap])["result"] is False  # consumed
+    assert w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])["result"] is False  # consumed
     # a block in the past is refused
-    bad = w3.provider.make_request("evm_setNextBlockTimestamp", [start["timestamp"]])
+    bad = w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [start["timestamp"]])
     assert "error" in bad
 
 
@@ -256,7 +260,7 @@ def test_interval_mining(tmp_path: Any) -> None:
     try:
         w3 = Web3(Web3.HTTPProvider(url))
         alice, bob = (Account.from_key(k).address for k in KEYS[:2])
-        tx_hash = w3.eth.send_transaction({"from": alice, "to": bob, "value": 1})
+        tx_hash = w3.eth.send_transaction({"from": alice, "to": bob, "value": Wei(1)})
         assert w3.eth.get_transaction_count(alice, "pending") == 1
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=5)
         assert receipt["status"] == 1
@@ -274,7 +278,7 @@ def test_turning_automine_on_mines_what_waits(any_l1: str) -> None:
 
     w3 = Web3(Web3.HTTPProvider(any_l1))
     alice, bob = (Account.from_key(bytes(a.key)) for a in dev_accounts(10)[8:10])  # used by no other test here
-    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
     try:
         tx = {"to": bob.address, "value": 1, "gas": 21_000, "chainId": w3.eth.chain_id,
               "nonce": w3.eth.get_transaction_count(alice.address, "pending"),
@@ -283,7 +287,7 @@ def test_turning_automine_on_mines_what_waits(any_l1: str) -> None:
         tx_hash = w3.eth.send_raw_transaction(alice.sign_transaction(tx).raw_transaction)
         assert w3.eth.get_transaction_count(alice.address) == tx["nonce"]  # not mined yet
     finally:
-        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
     deadline = time.monotonic() + 5
     while True:  # anvil's miner runs in the background: give it a moment
         try:
@@ -322,11 +326,11 @@ def mined_receipt(w3: Web3, tx_hash: Any) -> Any:
     return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)
 
 
-def deploy_counter(w3: Web3, sender: str) -> str:
+def deploy_counter(w3: Web3, sender: ChecksumAddress) -> ChecksumAddress:
     size = f"{len(COUNTER_RUNTIME) // 2:02x}"
-    init = f"0x60{size}600c60003960{size}6000f3{COUNTER_RUNTIME}"
-    receipt = mined_receipt(w3, w3.eth.send_transaction({"from": sender, "data": init}))  # type: ignore[typeddict-item]
-    return str(receipt["contractAddress"])
+    init = HexStr(f"0x60{size}600c60003960{size}6000f3{COUNTER_RUNTIME}")
+    receipt = mined_receipt(w3, w3.eth.send_transaction({"from": sender, "data": init}))
+    return Web3.to_checksum_address(receipt["contractAddress"])
 
 
 def test_signing_with_unlocked_accounts(any_l1: str) -> None:
@@ -429,7 +433,7 @@ def test_get_logs_ranges_as_anvil_answers_them(any_l1: str) -> None:
     w3 = Web3(Web3.HTTPProvider(any_l1))
     sender = dev_accounts(5)[4].address
     counter = deploy_counter(w3, sender)
-    receipt = mined_receipt(w3, w3.eth.send_transaction({"from": sender, "to": counter}))  # type: ignore[typeddict-item]
+    receipt = mined_receipt(w3, w3.eth.send_transaction({"from": sender, "to": counter}))
     head = w3.eth.block_number
     at = receipt["blockNumber"]
 

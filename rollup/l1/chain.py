@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from eth._utils.address import generate_contract_address
@@ -25,6 +25,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError, to_checksum_address
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -212,12 +213,12 @@ class DevChain:
         self.keys: dict[bytes, LocalAccount] = {
             bytes.fromhex(a.address[2:]): a for a in self.accounts
         }
-        self._chain_class = MiningChain.configure(
+        self._chain_class = cast(type[MiningChain], MiningChain.configure(
             __name__="DevL1Chain", vm_configuration=((0, PragueVM),), chain_id=chain_id
-        )
+        ))
         self._memory = MemoryDB()
         self._db = AtomicDB(self._memory)
-        genesis_params = {
+        genesis_params: dict[str, Any] = {
             "coinbase": b"\0" * 20,
             "difficulty": 0,
             "gas_limit": gas_limit,
@@ -226,11 +227,13 @@ class DevChain:
             "nonce": b"\0" * 8,
             "base_fee_per_gas": INITIAL_BASE_FEE,
         }
-        genesis_state = {
+        genesis_state: dict[Any, Any] = {
             address: {"balance": balance, "nonce": 0, "code": b"", "storage": {}}
             for address in self.keys
         }
-        self.chain = self._chain_class.from_genesis(self._db, genesis_params, genesis_state)
+        self.chain = cast(
+            MiningChain, self._chain_class.from_genesis(self._db, genesis_params, genesis_state)
+        )
         self.time_offset = 0
         self.next_timestamp: int | None = None
         self.blocks: list[MinedBlock] = []
@@ -241,7 +244,7 @@ class DevChain:
         self._snapshots: dict[int, tuple[dict[bytes, bytes], int, int, int | None]] = {}
         self._snapshot_counter = 0
         genesis = self.chain.get_canonical_head()
-        self._record(self.chain.get_canonical_block_by_number(0), [], genesis)
+        self._record(self.chain.get_canonical_block_by_number(BlockNumber(0)), [], genesis)
         self._new_pending_block()
 
     # ------------------------------------------------------------------ time
@@ -322,7 +325,7 @@ class DevChain:
             gas_used.append(receipt.gas_used - previous)
             previous = receipt.gas_used
         creations = tuple(
-            generate_contract_address(sender, tx.nonce) if not tx.to else None
+            generate_contract_address(Address(sender), tx.nonce) if not tx.to else None
             for tx, sender in zip(txs, senders, strict=True)
         )
         first_log_index = []
@@ -402,8 +405,8 @@ class DevChain:
         """
         state = self.chain.get_vm().state
         header = self.chain.header
-        sender = bytes(tx.sender)
-        who = f"address 0x{sender.hex()}"
+        sender = tx.sender
+        who = f"address 0x{bytes(sender).hex()}"
         if tx.gas > header.gas_limit:
             raise ChainError(
                 f"intrinsic gas too high: gas limit {tx.gas} exceeds the block gas limit "
@@ -425,10 +428,11 @@ class DevChain:
                 f"maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, "
                 f"maxFeePerGas: {tx.max_fee_per_gas}"
             )
-        if tx.max_fee_per_gas < header.base_fee_per_gas:
+        base_fee = int(header.base_fee_per_gas or 0)
+        if tx.max_fee_per_gas < base_fee:
             raise ChainError(
                 f"max fee per gas less than block base fee: {who}, "
-                f"maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {header.base_fee_per_gas}"
+                f"maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {base_fee}"
             )
         intrinsic = int(tx.intrinsic_gas)
         if tx.gas < intrinsic:
@@ -529,7 +533,7 @@ class DevChain:
     def set_balance(self, address: bytes, balance: int) -> None:
         """Overwrite an account's balance (a dev cheat); mined into a block when auto-mining."""
         state = self.chain.get_vm().state
-        state.set_balance(address, balance)
+        state.set_balance(Address(address), balance)
         state.persist()
         self.chain.header = self.chain.header.copy(state_root=state.state_root)
         if self.auto_mine:
@@ -573,7 +577,8 @@ class DevChain:
             "data": fields.get("data", b""),
         }
         if access:
-            vm_tx = vm.get_transaction_builder().new_unsigned_access_list_transaction(
+            builder: Any = vm.get_transaction_builder()  # Berlin's and later builders
+            vm_tx = builder.new_unsigned_access_list_transaction(
                 chain_id=self.chain_id, access_list=access, **common
             )
         else:

@@ -324,14 +324,16 @@ class Node(jsonrpc.Service):
             "r": hexq(tx.r),
             "s": hexq(tx.s),
         }
+        chain_id = tx.chain_id
         if type_id == 0:
-            out["v"] = hexq(tx.v)
-            if tx.chain_id is not None:
-                out["chainId"] = hexq(tx.chain_id)
+            legacy: Any = tx  # a legacy transaction carries v (EIP-155: chain id folded in)
+            out["v"] = hexq(legacy.v)
+            if chain_id is not None:
+                out["chainId"] = hexq(chain_id)
         else:
             out["v"] = hexq(tx.y_parity)
             out["yParity"] = hexq(tx.y_parity)
-            out["chainId"] = hexq(tx.chain_id)
+            out["chainId"] = hexq(self.chain.chain_id if chain_id is None else chain_id)
             out["accessList"] = [
                 {"address": hexa(address), "storageKeys": [word(slot) for slot in slots]}
                 for address, slots in tx.access_list
