@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 from eth_account import Account
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from rollup.l1.chain import dev_accounts
 
@@ -20,7 +21,7 @@ ADDRESS = Account.from_key(KEY).address
 
 def post(url: str, body: bytes) -> tuple[int, Any]:
     parsed = urlparse(url)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection = http.client.HTTPConnection(str(parsed.hostname), parsed.port, timeout=10)
     try:
         connection.request("POST", "/", body, {"Content-Type": "application/json"})
         response = connection.getresponse()
@@ -88,9 +89,9 @@ def malformed_requests(rng: random.Random, nonce: int) -> list[bytes]:
                              [ADDRESS, huge, huge][: 3 if rng.random() < 0.5 else 2]
                              if rng.random() < 0.7 else [huge, False]))
         elif kind == 6:  # a valid transaction with a corrupted signature
-            raw = bytearray(valid_raw)
-            raw[-rng.randrange(1, 33)] ^= 1 << rng.randrange(8)
-            kinds.append(rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]))
+            corrupted = bytearray(valid_raw)
+            corrupted[-rng.randrange(1, 33)] ^= 1 << rng.randrange(8)
+            kinds.append(rpc("eth_sendRawTransaction", ["0x" + bytes(corrupted).hex()]))
         elif kind == 7:  # the high-s twin, a wrong chain id, or truncated bytes
             choice = rng.randrange(3)
             if choice == 0:
@@ -109,7 +110,7 @@ def malformed_requests(rng: random.Random, nonce: int) -> list[bytes]:
 
 def test_thousand_malformed_requests_each_get_an_error(l1_url: str) -> None:
     w3 = Web3(Web3.HTTPProvider(l1_url))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     try:
         block_before = w3.eth.block_number
         nonce = w3.eth.get_transaction_count(ADDRESS)
@@ -140,18 +141,18 @@ def test_thousand_malformed_requests_each_get_an_error(l1_url: str) -> None:
         assert w3.eth.get_transaction_count(ADDRESS) == nonce + 1
         assert w3.eth.chain_id == 31337
     finally:
-        w3.provider.make_request("evm_revert", [snapshot])
+        w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])
 
 
 def test_oversized_and_non_post_requests(l1_url: str) -> None:
     parsed = urlparse(l1_url)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection = http.client.HTTPConnection(str(parsed.hostname), parsed.port, timeout=10)
     connection.request("GET", "/")
     response = connection.getresponse()
     assert response.status == 405
     assert json.loads(response.read())["error"]["code"] == -32600
     connection.close()
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection = http.client.HTTPConnection(str(parsed.hostname), parsed.port, timeout=10)
     connection.putrequest("POST", "/")
     connection.putheader("Content-Length", str(10**10))
     connection.endheaders()

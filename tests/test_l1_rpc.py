@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.types import RPCEndpoint, Wei
 
 from rollup import contracts
 from rollup.l1.chain import dev_accounts
@@ -30,9 +32,9 @@ def own_l1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def w3(own_l1: str) -> Iterator[Web3]:
     web3 = Web3(Web3.HTTPProvider(own_l1))
-    snapshot = web3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = web3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     yield web3
-    assert web3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    assert web3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])["result"] is True
 
 
 def send_raw(w3: Web3, key: bytes, tx: dict[str, Any]) -> Any:
@@ -58,7 +60,7 @@ def test_identity_and_accounts(w3: Web3) -> None:
     assert w3.eth.chain_id == 31337
     assert w3.net.version == "31337"
     assert w3.client_version.startswith("rollup-l1/")
-    accounts = w3.eth.accounts
+    accounts = list(w3.eth.accounts)
     assert len(accounts) == 10
     assert accounts[0] == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's account 0
     assert w3.eth.get_balance(accounts[9]) == 10_000 * 10**18
@@ -88,7 +90,8 @@ def test_deploy_call_and_eip1559_transactions(w3: Web3) -> None:
     assert tx["from"] == alice and tx["to"] == token.address and tx["blockNumber"] == receipt["blockNumber"]
     assert receipt["effectiveGasPrice"] <= tx["maxFeePerGas"]
     block = w3.eth.get_block(receipt["blockNumber"], full_transactions=True)
-    assert block["transactions"][0]["hash"] == tx_hash
+    first: Any = block["transactions"][0]  # full transactions were asked for
+    assert first["hash"] == tx_hash
     assert w3.eth.get_block(block["hash"])["number"] == block["number"]
     # the balance paid for gas exactly
     assert w3.eth.get_balance(bob) == 10_000 * 10**18
@@ -116,7 +119,7 @@ def test_revert_data_in_call_and_estimate(w3: Web3) -> None:
     with pytest.raises(ContractLogicError, match="token: balance too low"):
         token.functions.transfer(nobody, 1).estimate_gas({"from": nobody})
     raw = w3.provider.make_request(
-        "eth_call",
+        RPCEndpoint("eth_call"),
         [{"from": nobody, "to": token.address,
           "data": token.functions.transfer(nobody, 1)._encode_transaction_data()}, "latest"],
     )
@@ -173,6 +176,7 @@ def test_log_filter_polling(w3: Web3) -> None:
     assert len(changes) == 1 and int(changes[0]["data"].hex(), 16) == 11
     assert log_filter.get_new_entries() == []
     assert len(block_filter.get_new_entries()) == 1
+    assert log_filter.filter_id is not None
     assert w3.eth.uninstall_filter(log_filter.filter_id)
 
 
@@ -203,28 +207,28 @@ def test_fees(w3: Web3) -> None:
 
 def test_time_control_and_snapshots(w3: Web3) -> None:
     start = w3.eth.get_block("latest")
-    offset = w3.provider.make_request("evm_increaseTime", [3600])
+    offset = w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [3600])
     assert "result" in offset
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     later = w3.eth.get_block("latest")
     assert later["number"] == start["number"] + 1
     assert later["timestamp"] >= start["timestamp"] + 3600
     target = later["timestamp"] + 1000
-    w3.provider.make_request("evm_setNextBlockTimestamp", [target])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [target])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     assert w3.eth.get_block("latest")["timestamp"] == target
-    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    snap = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     alice = Account.from_key(KEYS[0]).address
     deploy_token(w3)
     assert w3.eth.get_transaction_count(alice) > 0
     nonce_after = w3.eth.get_transaction_count(alice)
     number_after = w3.eth.block_number
-    assert w3.provider.make_request("evm_revert", [snap])["result"] is True
+    assert w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])["result"] is True
     assert w3.eth.block_number == number_after - 1
     assert w3.eth.get_transaction_count(alice) == nonce_after - 1
-    assert w3.provider.make_request("evm_revert", [snap])["result"] is False  # consumed
+    assert w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])["result"] is False  # consumed
     # a block in the past is refused
-    bad = w3.provider.make_request("evm_setNextBlockTimestamp", [start["timestamp"]])
+    bad = w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [start["timestamp"]])
     assert "error" in bad
 
 
@@ -256,7 +260,7 @@ def test_interval_mining(tmp_path: Any) -> None:
     try:
         w3 = Web3(Web3.HTTPProvider(url))
         alice, bob = (Account.from_key(k).address for k in KEYS[:2])
-        tx_hash = w3.eth.send_transaction({"from": alice, "to": bob, "value": 1})
+        tx_hash = w3.eth.send_transaction({"from": alice, "to": bob, "value": Wei(1)})
         assert w3.eth.get_transaction_count(alice, "pending") == 1
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=5)
         assert receipt["status"] == 1
@@ -274,7 +278,7 @@ def test_turning_automine_on_mines_what_waits(any_l1: str) -> None:
 
     w3 = Web3(Web3.HTTPProvider(any_l1))
     alice, bob = (Account.from_key(bytes(a.key)) for a in dev_accounts(10)[8:10])  # used by no other test here
-    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
     try:
         tx = {"to": bob.address, "value": 1, "gas": 21_000, "chainId": w3.eth.chain_id,
               "nonce": w3.eth.get_transaction_count(alice.address, "pending"),
@@ -283,7 +287,7 @@ def test_turning_automine_on_mines_what_waits(any_l1: str) -> None:
         tx_hash = w3.eth.send_raw_transaction(alice.sign_transaction(tx).raw_transaction)
         assert w3.eth.get_transaction_count(alice.address) == tx["nonce"]  # not mined yet
     finally:
-        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
     deadline = time.monotonic() + 5
     while True:  # anvil's miner runs in the background: give it a moment
         try:
@@ -294,3 +298,167 @@ def test_turning_automine_on_mines_what_waits(any_l1: str) -> None:
                 raise
             time.sleep(0.05)
     assert receipt["status"] == 1
+
+
+# ---------------------------------------------------------------------- as wallets use the node
+# Each test runs against our node and against anvil (any_l1): both must answer alike.
+
+COUNTER_RUNTIME = (
+    "600054600101806000556000527f"
+    + Web3.keccak(text="Bumped(uint256)").hex().removeprefix("0x")
+    + "60206000a160206000f3"
+)
+"""A contract counting its calls: slot 0 += 1, emit Bumped(count), return count."""
+
+
+def raw_rpc(url: str, method: str, params: list[Any]) -> dict[str, Any]:
+    """The node's whole JSON-RPC reply ({result} or {error})."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    reply: dict[str, Any] = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    return reply
+
+
+def mined_receipt(w3: Web3, tx_hash: Any) -> Any:
+    return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)
+
+
+def deploy_counter(w3: Web3, sender: ChecksumAddress) -> ChecksumAddress:
+    size = f"{len(COUNTER_RUNTIME) // 2:02x}"
+    init = HexStr(f"0x60{size}600c60003960{size}6000f3{COUNTER_RUNTIME}")
+    receipt = mined_receipt(w3, w3.eth.send_transaction({"from": sender, "data": init}))
+    return Web3.to_checksum_address(receipt["contractAddress"])
+
+
+def test_signing_with_unlocked_accounts(any_l1: str) -> None:
+    from eth_account.messages import encode_defunct, encode_typed_data
+
+    address = dev_accounts(1)[0].address
+    data = "0x" + b"sign me".hex()
+    personal = raw_rpc(any_l1, "personal_sign", [data, address.lower()])["result"]
+    assert raw_rpc(any_l1, "eth_sign", [address, data])["result"] == personal
+    assert Account.recover_message(encode_defunct(primitive=b"sign me"), signature=personal) == address
+    assert len(bytes.fromhex(personal[2:])) == 65 and personal[-2:] in ("1b", "1c")
+    typed = {
+        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"}],
+                  "Order": [{"name": "size", "type": "int256"}, {"name": "market", "type": "string"}]},
+        "primaryType": "Order", "domain": {"name": "rollup", "chainId": 31337},
+        "message": {"size": -5, "market": "ETH-PERP"},
+    }
+    as_object = raw_rpc(any_l1, "eth_signTypedData_v4", [address, typed])["result"]
+    import json
+
+    assert raw_rpc(any_l1, "eth_signTypedData_v4", [address, json.dumps(typed)])["result"] == as_object
+    assert Account.recover_message(encode_typed_data(full_message=typed), signature=as_object) == address
+    # eth_signTransaction: the pending nonce and what was asked, signed, and nothing sent
+    w3 = Web3(Web3.HTTPProvider(any_l1))
+    nonce = w3.eth.get_transaction_count(address, "pending")
+    raw = raw_rpc(any_l1, "eth_signTransaction", [{"from": address, "to": address, "value": "0x7", "gas": "0x5208"}])
+    signed = bytes.fromhex(raw["result"][2:])
+    assert Account.recover_transaction(signed) == address
+    assert signed[0] == 2  # EIP-1559 unless gasPrice asks for legacy
+    assert w3.eth.get_transaction_count(address, "pending") == nonce
+    legacy = raw_rpc(any_l1, "eth_signTransaction", [{"from": address, "to": address, "gas": "0x5208", "gasPrice": "0x1"}])
+    assert bytes.fromhex(legacy["result"][2:])[0] >= 0xC0  # an RLP list: legacy
+    # an account without a key here: anvil's error, for each method
+    stranger = "0x" + "12" * 20
+    for method, params in (("personal_sign", [data, stranger]), ("eth_sign", [stranger, data]),
+                           ("eth_signTypedData_v4", [stranger, typed]),
+                           ("eth_signTransaction", [{"from": stranger, "to": stranger}]),
+                           ("eth_sendTransaction", [{"from": stranger, "to": stranger}])):
+        error = raw_rpc(any_l1, method, params)["error"]
+        assert (error["code"], error["message"]) == (-32602, "No Signer available"), method
+    assert raw_rpc(any_l1, "personal_sign", ["not hex", address])["error"]["code"] == -32602
+
+
+def test_anvil_mine_blocks_and_interval(any_l1: str) -> None:
+    w3 = Web3(Web3.HTTPProvider(any_l1))
+
+    def mine(params: list[Any]) -> list[int]:
+        start = w3.eth.block_number
+        assert raw_rpc(any_l1, "anvil_mine", params)["result"] is None
+        return [w3.eth.get_block(n)["timestamp"] for n in range(start, w3.eth.block_number + 1)]
+
+    assert len(mine(["0x3", "0x0"])) == 4  # viem's testClient.mine sends interval 0x0
+    assert len(mine([2, 0])) == 3
+    assert len(mine([])) == 2
+    assert len(mine([None, None])) == 2
+    assert len(mine(["0x0"])) == 1
+    stamps = mine(["0x2", "0x64"])
+    assert len(stamps) == 3 and all(b - a >= 100 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert raw_rpc(any_l1, "anvil_mine", ["x"])["error"]["code"] == -32602
+
+
+def test_refusals_worded_as_wallet_libraries_classify_them(any_l1: str) -> None:
+    """Each refusal's message matches viem's pattern for it (ethers v6 matches
+    "insufficient funds" and "nonce ... too low" the same way)."""
+    import re
+
+    w3 = Web3(Web3.HTTPProvider(any_l1))
+    key = dev_accounts(6)[5]
+    sender = Account.from_key(bytes(key.key))
+    base = w3.eth.get_block("latest")["baseFeePerGas"]
+
+    def refusal(account: Any = sender, **fields: Any) -> str:
+        nonce = w3.eth.get_transaction_count(account.address, "pending")
+        tx = {"chainId": 31337, "nonce": nonce, "to": sender.address, "value": 1, "gas": 21_000,
+              "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9, **fields}
+        raw = "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
+        message = raw_rpc(any_l1, "eth_sendRawTransaction", [raw])["error"]["message"]
+        return str(message).lower()
+
+    mined_receipt(w3, w3.eth.send_raw_transaction(sender.sign_transaction({
+        "chainId": 31337, "nonce": w3.eth.get_transaction_count(sender.address), "to": sender.address,
+        "value": 1, "gas": 21_000, "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9,
+    }).raw_transaction))
+    assert re.search(r"insufficient funds", refusal(Account.create("nobody")))
+    assert re.search(r"insufficient funds", refusal(value=10**30))
+    assert re.search(r"nonce too low", refusal(nonce=0))
+    assert re.search(r"intrinsic gas too low", refusal(gas=20_999))
+    assert re.search(r"intrinsic gas too high|gas limit reached", refusal(gas=10**9))
+    assert re.search(r"max priority fee per gas higher than max fee per gas",
+                     refusal(maxFeePerGas=10**9, maxPriorityFeePerGas=10**10))
+    assert re.search(r"max fee per gas less than block base fee", refusal(maxFeePerGas=1, maxPriorityFeePerGas=1))
+    via_send = raw_rpc(any_l1, "eth_sendTransaction", [{"from": sender.address, "to": sender.address,
+                                                         "value": hex(10**30), "gas": "0x5208"}])
+    assert re.search(r"insufficient funds", via_send["error"]["message"].lower())
+    call = raw_rpc(any_l1, "eth_call", [{"from": sender.address, "to": sender.address, "value": hex(10**30)}, "latest"])
+    assert re.search(r"insufficient funds", call["error"]["message"].lower())
+
+
+def test_get_logs_ranges_as_anvil_answers_them(any_l1: str) -> None:
+    w3 = Web3(Web3.HTTPProvider(any_l1))
+    sender = dev_accounts(5)[4].address
+    counter = deploy_counter(w3, sender)
+    receipt = mined_receipt(w3, w3.eth.send_transaction({"from": sender, "to": counter}))
+    head = w3.eth.block_number
+    at = receipt["blockNumber"]
+
+    def logs(spec: dict[str, Any]) -> Any:
+        reply = raw_rpc(any_l1, "eth_getLogs", [{"address": counter, **spec}])
+        return reply["error"]["code"] if "error" in reply else len(reply["result"])
+
+    assert logs({"fromBlock": hex(at), "toBlock": hex(at)}) == 1
+    assert logs({"fromBlock": hex(at), "toBlock": hex(at - 1)}) == 0  # reversed: nothing
+    assert logs({"fromBlock": hex(at), "toBlock": hex(head + 1_000)}) == 1  # toBlock past the head
+    assert logs({"fromBlock": hex(head + 1)}) == -32602  # fromBlock past the head
+    assert logs({"blockHash": receipt["blockHash"].to_0x_hex()}) == 1
+    assert logs({"blockHash": receipt["blockHash"].to_0x_hex(), "toBlock": "latest"}) == -32602
+    assert logs({"blockHash": "0x" + "ab" * 32}) == -32000
+
+
+def test_create_access_list(any_l1: str) -> None:
+    w3 = Web3(Web3.HTTPProvider(any_l1))
+    sender = dev_accounts(5)[4].address
+    counter = deploy_counter(w3, sender)
+    reply = raw_rpc(any_l1, "eth_createAccessList", [{"from": sender, "to": counter}, "latest"])["result"]
+    assert reply == {"accessList": [{"address": counter.lower(), "storageKeys": ["0x" + "00" * 32]}],
+                     "gasUsed": hex(46_445)}  # 21,000 + 2,400 + 1,900 + the call with slot 0 warm
+    given = [{"address": sender.lower(), "storageKeys": []}]
+    with_given = raw_rpc(any_l1, "eth_createAccessList", [{"from": sender, "to": counter, "accessList": given}])
+    assert with_given["result"]["accessList"] == given + reply["accessList"]
+    created = raw_rpc(any_l1, "eth_createAccessList", [{"from": sender, "data": "0x00"}])["result"]
+    assert created["accessList"] == []

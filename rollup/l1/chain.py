@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from eth._utils.address import generate_contract_address
@@ -23,7 +23,9 @@ from eth.db.backends.memory import MemoryDB
 from eth.vm.forks import PragueVM
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError, to_checksum_address
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -45,6 +47,22 @@ DEFAULT_PRIORITY_FEE = 1_000_000_000
 """What `eth_maxPriorityFeePerGas` suggests (1 gwei)."""
 
 CLIENT_VERSION = "rollup-l1/0.1.0/py-evm-0.12/prague"
+
+NO_SIGNER = "No Signer available"
+"""What anvil answers (code -32602) when asked to sign for an account it holds no key of."""
+
+FLOOR_TOKEN_GAS = 10
+"""EIP-7623: gas per calldata token a transaction must at least pay (the data floor)."""
+
+TX_BASE_GAS = 21_000
+
+ZERO_ADDRESS = b"\0" * 20
+
+MAX_ACCESS_LIST_ROUNDS = 8
+"""eth_createAccessList re-runs a call with its list at most this often (it settles in two)."""
+
+AccessList = list[tuple[bytes, list[int]]]
+"""EIP-2930 access list: (address, storage slots) pairs."""
 
 
 class ChainError(Exception):
@@ -116,6 +134,66 @@ def effective_gas_price(tx: SignedTransactionAPI, base_fee: int) -> int:
     return min(int(tx.max_fee_per_gas), base_fee + int(tx.max_priority_fee_per_gas))
 
 
+def data_floor_gas(data: bytes) -> int:
+    """EIP-7623's floor: 21,000 plus 10 gas per calldata token (a zero byte is one token,
+    any other byte four). Since Prague a transaction's gas limit must cover it."""
+    zeros = data.count(0)
+    return TX_BASE_GAS + FLOOR_TOKEN_GAS * (zeros + 4 * (len(data) - zeros))
+
+
+def insufficient_funds(sender: bytes, have: int, want: int) -> ChainError:
+    """geth's wording, which ethers (INSUFFICIENT_FUNDS) and viem (InsufficientFundsError)
+    recognise."""
+    return ChainError(
+        f"insufficient funds for gas * price + value: address 0x{sender.hex()} "
+        f"have {have} want {want}"
+    )
+
+
+class WarmRecorder:
+    """Records what a py-evm state makes warm (EIP-2929): each account and storage slot,
+    in the order first touched, reverted inner calls included. It wraps the two marking
+    methods of one throwaway state object (the one eth_createAccessList runs calls on)."""
+
+    def __init__(self, state: Any) -> None:
+        self.accounts: dict[bytes, None] = {}
+        self.slots: dict[bytes, dict[int, None]] = {}
+        mark_account, mark_slot = state.mark_address_warm, state.mark_storage_warm
+
+        def record_account(address: bytes) -> None:
+            self.accounts.setdefault(bytes(address))
+            mark_account(address)
+
+        def record_slot(address: bytes, slot: int) -> None:
+            self.accounts.setdefault(bytes(address))
+            self.slots.setdefault(bytes(address), {}).setdefault(slot)
+            mark_slot(address, slot)
+
+        state.mark_address_warm = record_account
+        state.mark_storage_warm = record_slot
+
+    def clear(self) -> None:
+        self.accounts.clear()
+        self.slots.clear()
+
+    def touched(self, always_warm: set[bytes]) -> AccessList:
+        """What was recorded: accounts in `always_warm` only where a slot of theirs was."""
+        return [
+            (address, list(self.slots.get(address, {})))
+            for address in self.accounts
+            if address not in always_warm or self.slots.get(address)
+        ]
+
+
+def merge_access_list(first: AccessList, then: AccessList) -> AccessList:
+    """`first`, then the entries and slots of `then` it lacks (each address once)."""
+    merged: dict[bytes, list[int]] = {}
+    for address, slots in [*first, *then]:
+        entry = merged.setdefault(address, [])
+        entry.extend(slot for slot in slots if slot not in entry)
+    return list(merged.items())
+
+
 class DevChain:
     """An in-memory py-evm chain (Prague rules) with block index, time control and snapshots."""
 
@@ -135,12 +213,12 @@ class DevChain:
         self.keys: dict[bytes, LocalAccount] = {
             bytes.fromhex(a.address[2:]): a for a in self.accounts
         }
-        self._chain_class = MiningChain.configure(
+        self._chain_class = cast(type[MiningChain], MiningChain.configure(
             __name__="DevL1Chain", vm_configuration=((0, PragueVM),), chain_id=chain_id
-        )
+        ))
         self._memory = MemoryDB()
         self._db = AtomicDB(self._memory)
-        genesis_params = {
+        genesis_params: dict[str, Any] = {
             "coinbase": b"\0" * 20,
             "difficulty": 0,
             "gas_limit": gas_limit,
@@ -149,11 +227,13 @@ class DevChain:
             "nonce": b"\0" * 8,
             "base_fee_per_gas": INITIAL_BASE_FEE,
         }
-        genesis_state = {
+        genesis_state: dict[Any, Any] = {
             address: {"balance": balance, "nonce": 0, "code": b"", "storage": {}}
             for address in self.keys
         }
-        self.chain = self._chain_class.from_genesis(self._db, genesis_params, genesis_state)
+        self.chain = cast(
+            MiningChain, self._chain_class.from_genesis(self._db, genesis_params, genesis_state)
+        )
         self.time_offset = 0
         self.next_timestamp: int | None = None
         self.blocks: list[MinedBlock] = []
@@ -164,7 +244,7 @@ class DevChain:
         self._snapshots: dict[int, tuple[dict[bytes, bytes], int, int, int | None]] = {}
         self._snapshot_counter = 0
         genesis = self.chain.get_canonical_head()
-        self._record(self.chain.get_canonical_block_by_number(0), [], genesis)
+        self._record(self.chain.get_canonical_block_by_number(BlockNumber(0)), [], genesis)
         self._new_pending_block()
 
     # ------------------------------------------------------------------ time
@@ -245,7 +325,7 @@ class DevChain:
             gas_used.append(receipt.gas_used - previous)
             previous = receipt.gas_used
         creations = tuple(
-            generate_contract_address(sender, tx.nonce) if not tx.to else None
+            generate_contract_address(Address(sender), tx.nonce) if not tx.to else None
             for tx, sender in zip(txs, senders, strict=True)
         )
         first_log_index = []
@@ -288,26 +368,13 @@ class DevChain:
         return tx
 
     def send_transaction(self, tx: SignedTransactionAPI) -> bytes:
-        """Execute a signed transaction into the pending block; auto-mine it if enabled."""
-        if bytes(tx.hash) in self.tx_locations:
-            raise ChainError("already known")
-        state = self.chain.get_vm().state
-        sender = bytes(tx.sender)
-        expected_nonce = state.get_nonce(sender)
-        if tx.nonce < expected_nonce:
-            raise ChainError(f"nonce too low: next nonce {expected_nonce}, tx nonce {tx.nonce}")
-        if tx.nonce > expected_nonce:
-            raise ChainError(f"nonce too high: next nonce {expected_nonce}, tx nonce {tx.nonce}")
+        """Execute a signed transaction into the pending block; auto-mine it if enabled.
+
+        A transaction the chain cannot include is refused (`ChainError`, nothing changes)
+        with geth's words, which ethers v6 and viem classify: see `check_admission`."""
         if not self._pending_txs:
             self._new_pending_block()
-        header = self.chain.header
-        if tx.gas > header.gas_limit - header.gas_used:
-            raise ChainError(f"gas limit {tx.gas} exceeds the block's remaining gas")
-        if tx.max_fee_per_gas < header.base_fee_per_gas:
-            raise ChainError(
-                f"max fee per gas less than block base fee: maxFeePerGas {tx.max_fee_per_gas}, "
-                f"baseFee {header.base_fee_per_gas}"
-            )
+        self.check_admission(tx)
         try:
             _block, receipt, _computation = self.chain.apply_transaction(tx)
         except ValidationError as exc:
@@ -321,6 +388,64 @@ class DevChain:
         if self.auto_mine:
             self.mine()
         return bytes(tx.hash)
+
+    def check_admission(self, tx: SignedTransactionAPI) -> None:
+        """Refuse a transaction the pending block cannot take, in this order and wording:
+
+        - "intrinsic gas too high": its gas limit exceeds the block gas limit ("gas limit
+          reached" when only the pending block's remaining gas is too small);
+        - "nonce too low" / "nonce too high": its nonce is not the sender's next one (a
+          future nonce is refused, not queued: with auto-mining it would never be mined);
+        - "max priority fee per gas higher than max fee per gas";
+        - "max fee per gas less than block base fee";
+        - "intrinsic gas too low": its gas limit is below its intrinsic gas;
+        - "insufficient gas for floor data gas cost": below EIP-7623's calldata floor;
+        - "insufficient funds for gas * price + value": the sender's balance is below
+          gas limit * fee cap + value.
+        """
+        state = self.chain.get_vm().state
+        header = self.chain.header
+        sender = tx.sender
+        who = f"address 0x{bytes(sender).hex()}"
+        if tx.gas > header.gas_limit:
+            raise ChainError(
+                f"intrinsic gas too high: gas limit {tx.gas} exceeds the block gas limit "
+                f"{header.gas_limit}"
+            )
+        if tx.gas > header.gas_limit - header.gas_used:
+            raise ChainError(
+                f"gas limit reached: {tx.gas} gas does not fit the pending block "
+                f"({header.gas_limit - header.gas_used} left)"
+            )
+        expected_nonce = state.get_nonce(sender)
+        if tx.nonce < expected_nonce:
+            raise ChainError(f"nonce too low: {who}, tx: {tx.nonce} state: {expected_nonce}")
+        if tx.nonce > expected_nonce:
+            raise ChainError(f"nonce too high: {who}, tx: {tx.nonce} state: {expected_nonce}")
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise ChainError(
+                f"max priority fee per gas higher than max fee per gas: {who}, "
+                f"maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, "
+                f"maxFeePerGas: {tx.max_fee_per_gas}"
+            )
+        base_fee = int(header.base_fee_per_gas or 0)
+        if tx.max_fee_per_gas < base_fee:
+            raise ChainError(
+                f"max fee per gas less than block base fee: {who}, "
+                f"maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {base_fee}"
+            )
+        intrinsic = int(tx.intrinsic_gas)
+        if tx.gas < intrinsic:
+            raise ChainError(f"intrinsic gas too low: gas {tx.gas}, minimum needed {intrinsic}")
+        floor = data_floor_gas(bytes(tx.data))
+        if tx.gas < floor:
+            raise ChainError(
+                f"insufficient gas for floor data gas cost: gas {tx.gas}, minimum needed {floor}"
+            )
+        balance = state.get_balance(sender)
+        cost = tx.gas * tx.max_fee_per_gas + tx.value
+        if balance < cost:
+            raise insufficient_funds(sender, balance, cost)
 
     def set_auto_mine(self, enabled: bool) -> None:
         """Turn automatic mining on or off. Turning it on mines the transactions waiting in
@@ -339,12 +464,37 @@ class DevChain:
             self._pending_txs.append(tx)
             self._pending_receipts.append(receipt)
 
-    def sign_and_send(self, fields: dict[str, Any]) -> bytes:
-        """eth_sendTransaction: fill defaults, sign with an unlocked dev key, send."""
-        sender = fields["from"]
-        account = self.keys.get(sender)
+    def signer(self, address: bytes) -> LocalAccount:
+        """The unlocked dev account at `address`; anvil's -32602 "No Signer available" for
+        any other."""
+        account = self.keys.get(address)
         if account is None:
-            raise ChainError(f"unknown account 0x{sender.hex()}: only dev accounts are unlocked")
+            raise ChainError(NO_SIGNER, code=-32602)
+        return account
+
+    def sign_message(self, address: bytes, data: bytes) -> bytes:
+        """personal_sign / eth_sign: the EIP-191 signature (version 0x45, "\x19Ethereum
+        Signed Message:\n" + length + data) of `data`, as r || s || v with v 27 or 28."""
+        signed = Account.sign_message(encode_defunct(primitive=data), self.signer(address).key)
+        return bytes(signed.signature)
+
+    def sign_typed_data(self, address: bytes, typed_data: dict[str, Any]) -> bytes:
+        """eth_signTypedData_v4: the EIP-712 signature of `typed_data` ({types, primaryType,
+        domain, message}); r || s || v with v 27 or 28. Malformed data: -32602."""
+        account = self.signer(address)
+        try:
+            signable = encode_typed_data(full_message=typed_data)
+        except Exception as exc:  # eth-account raises many types on malformed typed data
+            raise ChainError(f"invalid typed data: {exc}", code=-32602) from None
+        return bytes(Account.sign_message(signable, account.key).signature)
+
+    def sign_transaction(self, fields: dict[str, Any]) -> bytes:
+        """eth_signTransaction: the raw signed transaction (EIP-2718 bytes) that
+        eth_sendTransaction would send, defaults filled the same way: the sender's pending
+        nonce, estimated gas, and EIP-1559 fees (tip 1 gwei, cap twice the pending base
+        fee plus the tip) unless `gasPrice` asks for a legacy transaction."""
+        sender = fields["from"]
+        account = self.signer(sender)
         tx: dict[str, Any] = {
             "chainId": self.chain_id,
             "nonce": fields.get("nonce", self.get_nonce(sender, pending=True)),
@@ -365,13 +515,25 @@ class DevChain:
                 "maxFeePerGas", 2 * self.pending_header.base_fee_per_gas + tip
             )
             tx.update(type=2, maxFeePerGas=fee_cap, maxPriorityFeePerGas=min(tip, fee_cap))
-        signed = Account.sign_transaction(tx, account.key)
-        return self.send_transaction(self.decode_raw_transaction(bytes(signed.raw_transaction)))
+        if fields.get("accessList"):
+            tx["accessList"] = [
+                {"address": to_checksum_address(address), "storageKeys": [
+                    "0x" + slot.to_bytes(32, "big").hex() for slot in slots
+                ]}
+                for address, slots in fields["accessList"]
+            ]
+            tx.setdefault("type", 1)
+        return bytes(Account.sign_transaction(tx, account.key).raw_transaction)
+
+    def sign_and_send(self, fields: dict[str, Any]) -> bytes:
+        """eth_sendTransaction: fill defaults, sign with an unlocked dev key, send."""
+        raw = self.sign_transaction(fields)
+        return self.send_transaction(self.decode_raw_transaction(raw))
 
     def set_balance(self, address: bytes, balance: int) -> None:
         """Overwrite an account's balance (a dev cheat); mined into a block when auto-mining."""
         state = self.chain.get_vm().state
-        state.set_balance(address, balance)
+        state.set_balance(Address(address), balance)
         state.persist()
         self.chain.header = self.chain.header.copy(state_root=state.state_root)
         if self.auto_mine:
@@ -397,37 +559,107 @@ class DevChain:
             )
         return self.chain.get_vm(context.copy(base_fee_per_gas=0)).state
 
-    def _unsigned(self, state: Any, fields: dict[str, Any], gas: int) -> SpoofTransaction:
-        sender = fields.get("from", b"\0" * 20)
-        vm_tx = self.chain.get_vm().create_unsigned_transaction(
-            nonce=state.get_nonce(sender),
-            gas_price=0,
-            gas=gas,
-            to=fields.get("to") or b"",
-            value=fields.get("value", 0),
-            data=fields.get("data", b""),
-        )
+    def _unsigned(
+        self, state: Any, fields: dict[str, Any], gas: int, access_list: AccessList | None = None
+    ) -> SpoofTransaction:
+        """The message of a call as an unsigned transaction from `from` (the zero address if
+        absent) at price 0: legacy, or EIP-2930 when it carries an access list (whose
+        entries are then warm and paid for, as in a real transaction)."""
+        sender = fields.get("from", ZERO_ADDRESS)
+        access = fields.get("accessList", []) if access_list is None else access_list
+        vm = self.chain.get_vm()
+        common = {
+            "nonce": state.get_nonce(sender),
+            "gas_price": 0,
+            "gas": gas,
+            "to": fields.get("to") or b"",
+            "value": fields.get("value", 0),
+            "data": fields.get("data", b""),
+        }
+        if access:
+            builder: Any = vm.get_transaction_builder()  # Berlin's and later builders
+            vm_tx = builder.new_unsigned_access_list_transaction(
+                chain_id=self.chain_id, access_list=access, **common
+            )
+        else:
+            vm_tx = vm.create_unsigned_transaction(**common)
         return SpoofTransaction(vm_tx, from_=sender)
 
-    def _execute(self, state: Any, fields: dict[str, Any], gas: int) -> Any:
+    def _execute(
+        self, state: Any, fields: dict[str, Any], gas: int, access_list: AccessList | None = None
+    ) -> Any:
+        """Run a call on `state` and undo it; refuse it first as a transaction would be:
+        "intrinsic gas too low" below its intrinsic gas, "insufficient funds for gas *
+        price + value" when the sender cannot pay its value (plus gas * price when the call
+        names both a gas limit and a price)."""
+        unsigned = self._unsigned(state, fields, gas, access_list)
+        intrinsic = int(unsigned.intrinsic_gas)
+        if gas < intrinsic:
+            raise ChainError(f"intrinsic gas too low: have {gas}, want {intrinsic}")
+        sender = fields.get("from", ZERO_ADDRESS)
+        price = fields.get("gasPrice", fields.get("maxFeePerGas", 0))
+        cost = fields.get("value", 0) + price * fields.get("gas", 0)
+        balance = state.get_balance(sender)
+        if balance < cost:
+            raise insufficient_funds(sender, balance, cost)
         snapshot = state.snapshot()
         try:
-            return state.apply_transaction(self._unsigned(state, fields, gas))
+            return state.apply_transaction(unsigned)
         except ValidationError as exc:
             raise ChainError(str(exc)) from None
         finally:
             state.revert(snapshot)
+
+    @staticmethod
+    def _refuse_failed(computation: Any) -> None:
+        """A failed call as an error: reverted (code 3, with its data) or failed otherwise."""
+        if computation.is_error:
+            if computation.output or "Revert" in type(computation.error).__name__:
+                raise RevertError(bytes(computation.output))
+            raise ChainError(f"execution failed: {type(computation.error).__name__}")
 
     def call(self, fields: dict[str, Any], header: Any, pending: bool = False) -> bytes:
         """eth_call: run a message against a block's state without mining; revert -> RevertError."""
         state = self._execution_state(header, pending)
         gas = fields.get("gas", self.gas_limit)
         computation = self._execute(state, fields, gas)
-        if computation.is_error:
-            if computation.output or "Revert" in type(computation.error).__name__:
-                raise RevertError(bytes(computation.output))
-            raise ChainError(f"execution failed: {type(computation.error).__name__}")
+        self._refuse_failed(computation)
         return bytes(computation.output)
+
+    def create_access_list(
+        self, fields: dict[str, Any], header: Any, pending: bool = False
+    ) -> tuple[AccessList, int]:
+        """eth_createAccessList: the accounts and storage slots the call touches, and the gas
+        it uses when sent with that list (geth's and anvil's rule).
+
+        The call is run, recording every account it makes warm and every storage slot it
+        reads or writes (reverted inner calls included); the list is the given
+        `accessList` followed by what was recorded, in the order first touched, leaving
+        out the accounts every transaction has warm anyway (sender, recipient or created
+        contract, precompiles, the coinbase) unless one of their slots was touched. Since
+        the list changes gas costs, and so possibly the path taken, the call is run again
+        with the list until it no longer grows. A call that fails is refused as eth_call
+        refuses it."""
+        state = self._execution_state(header, pending)
+        gas = fields.get("gas", self.gas_limit)
+        sender = fields.get("from", ZERO_ADDRESS)
+        target = fields.get("to") or generate_contract_address(sender, state.get_nonce(sender))
+        always_warm = {sender, target, bytes(state.coinbase)} | {
+            bytes(address) for address in state.computation_class.get_precompiles()
+        }
+        recorder = WarmRecorder(state)
+        access: AccessList = list(fields.get("accessList", []))
+        for _ in range(MAX_ACCESS_LIST_ROUNDS):
+            recorder.clear()
+            computation = self._execute(state, fields, gas, access)
+            self._refuse_failed(computation)
+            grown = merge_access_list(access, recorder.touched(always_warm))
+            if grown == access:
+                break
+            access = grown
+        spent = gas - computation.get_gas_remaining()
+        refund = min(computation.get_gas_refund(), spent // 5)
+        return access, spent - refund + computation.data_floor_gas
 
     def estimate_gas(self, fields: dict[str, Any], header: Any, pending: bool = False) -> int:
         """eth_estimateGas: the least gas (within 1%) with which the message succeeds."""

@@ -8,6 +8,7 @@ the revert data) and the node keeps serving.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
@@ -17,6 +18,7 @@ from ..jsonrpc import RpcError, Server, hex_data, invalid, param, quantity
 from .chain import (
     CLIENT_VERSION,
     DEFAULT_PRIORITY_FEE,
+    AccessList,
     ChainError,
     DevChain,
     MinedBlock,
@@ -32,6 +34,9 @@ MAX_LOG_RANGE = 100_000
 """Most blocks one eth_getLogs may scan."""
 
 UINT256_MAX = 2**256 - 1
+
+MAX_MINED_BLOCKS = 10_000
+"""Most blocks one anvil_mine / hardhat_mine / evm_mine may mine."""
 
 
 # ---------------------------------------------------------------------- parsing
@@ -74,6 +79,34 @@ def parse_call(value: Any) -> dict[str, Any]:
     data = value.get("input", value.get("data"))
     if data is not None:
         out["data"] = parse_data(data, "input")
+    if value.get("accessList") is not None:
+        out["accessList"] = parse_access_list(value["accessList"])
+    return out
+
+
+MAX_ACCESS_LIST_ITEMS = 10_000
+"""Most addresses plus storage keys one access list may name."""
+
+
+def parse_access_list(value: Any) -> AccessList:
+    """An EIP-2930 access list: [{address, storageKeys: [32-byte hex, ...]}, ...]."""
+    if not isinstance(value, list):
+        raise invalid("accessList must be a list")
+    if len(value) > MAX_ACCESS_LIST_ITEMS:
+        raise invalid(f"accessList over {MAX_ACCESS_LIST_ITEMS} entries")
+    out: AccessList = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) - {"address", "storageKeys"}:
+            raise invalid("accessList entries must be {address, storageKeys}")
+        keys = entry.get("storageKeys") or []
+        if not isinstance(keys, list):
+            raise invalid("storageKeys must be a list")
+        out.append((
+            parse_address(entry.get("address"), "accessList address"),
+            [int.from_bytes(parse_data(key, "storage key", 32), "big") for key in keys],
+        ))
+    if len(out) + sum(len(slots) for _, slots in out) > MAX_ACCESS_LIST_ITEMS:
+        raise invalid(f"accessList over {MAX_ACCESS_LIST_ITEMS} entries")
     return out
 
 
@@ -109,7 +142,8 @@ ARITY = {
     "eth_newFilter": 1, "eth_getFilterChanges": 1, "eth_getFilterLogs": 1,
     "eth_uninstallFilter": 1, "evm_increaseTime": 1, "evm_setNextBlockTimestamp": 1,
     "evm_mine": 1, "anvil_mine": 2, "hardhat_mine": 2, "evm_revert": 1, "evm_setAutomine": 1,
-    "anvil_setBalance": 2, "hardhat_setBalance": 2,
+    "anvil_setBalance": 2, "hardhat_setBalance": 2, "personal_sign": 2, "eth_sign": 2,
+    "eth_signTypedData_v4": 2, "eth_signTransaction": 1, "eth_createAccessList": 2,
 }
 """Most positional parameters each method takes (methods not listed take none)."""
 
@@ -290,14 +324,16 @@ class Node(jsonrpc.Service):
             "r": hexq(tx.r),
             "s": hexq(tx.s),
         }
+        chain_id = tx.chain_id
         if type_id == 0:
-            out["v"] = hexq(tx.v)
-            if tx.chain_id is not None:
-                out["chainId"] = hexq(tx.chain_id)
+            legacy: Any = tx  # a legacy transaction carries v (EIP-155: chain id folded in)
+            out["v"] = hexq(legacy.v)
+            if chain_id is not None:
+                out["chainId"] = hexq(chain_id)
         else:
             out["v"] = hexq(tx.y_parity)
             out["yParity"] = hexq(tx.y_parity)
-            out["chainId"] = hexq(tx.chain_id)
+            out["chainId"] = hexq(self.chain.chain_id if chain_id is None else chain_id)
             out["accessList"] = [
                 {"address": hexa(address), "storageKeys": [word(slot) for slot in slots]}
                 for address, slots in tx.access_list
@@ -319,6 +355,40 @@ class Node(jsonrpc.Service):
         if "from" not in fields:
             raise invalid("from is required")
         return hexb(self.chain.sign_and_send(fields))
+
+    # --- signing with the unlocked dev accounts (anvil's and geth's parameter orders)
+
+    def rpc_personal_sign(self, params: list[Any]) -> str:
+        """[data, address] -> the EIP-191 signature of the hex `data` (65 bytes, v 27/28)."""
+        data = parse_data(param(params, 0), "message")
+        return hexb(self.chain.sign_message(parse_address(param(params, 1)), data))
+
+    def rpc_eth_sign(self, params: list[Any]) -> str:
+        """[address, data] -> the same signature as personal_sign (EIP-191 prefixed)."""
+        address = parse_address(param(params, 0))
+        return hexb(self.chain.sign_message(address, parse_data(param(params, 1), "message")))
+
+    def rpc_eth_signTypedData_v4(self, params: list[Any]) -> str:
+        """[address, typedData] -> the EIP-712 signature; typedData is an object or its
+        JSON text."""
+        address = parse_address(param(params, 0))
+        typed = param(params, 1)
+        if isinstance(typed, str):
+            try:
+                typed = json.loads(typed)
+            except ValueError:
+                raise invalid("typed data is not JSON") from None
+        if not isinstance(typed, dict):
+            raise invalid("typed data must be an object or its JSON text")
+        return hexb(self.chain.sign_typed_data(address, typed))
+
+    def rpc_eth_signTransaction(self, params: list[Any]) -> str:
+        """[transaction] -> the raw signed transaction, defaults filled as eth_sendTransaction
+        fills them; nothing is sent."""
+        fields = parse_call(param(params, 0))
+        if "from" not in fields:
+            raise invalid("from is required")
+        return hexb(self.chain.sign_transaction(fields))
 
     def rpc_eth_getTransactionByHash(self, params: list[Any]) -> dict[str, Any] | None:
         found = self.chain.transaction_location(parse_data(param(params, 0), "tx hash", 32))
@@ -411,6 +481,20 @@ class Node(jsonrpc.Service):
         header, pending = self.resolve_block(param(params, 1, "latest"))
         return hexq(self.chain.estimate_gas(fields, header, pending))
 
+    def rpc_eth_createAccessList(self, params: list[Any]) -> dict[str, Any]:
+        """[call, block] -> {accessList, gasUsed}: the accounts and slots the call touches
+        and the gas it uses with that list (see DevChain.create_access_list)."""
+        fields = parse_call(param(params, 0))
+        header, pending = self.resolve_block(param(params, 1, "latest"))
+        access, gas_used = self.chain.create_access_list(fields, header, pending)
+        return {
+            "accessList": [
+                {"address": hexa(address), "storageKeys": [word(slot) for slot in slots]}
+                for address, slots in access
+            ],
+            "gasUsed": hexq(gas_used),
+        }
+
     # --- fees
 
     def rpc_eth_gasPrice(self, params: list[Any]) -> str:
@@ -461,6 +545,14 @@ class Node(jsonrpc.Service):
         return self.matching_logs(self.parse_filter(spec))
 
     def parse_filter(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A log filter: `address` (one or a list), `topics` (at most 4 positions, each null,
+        one topic or a list of alternatives), and `blockHash` or a block range.
+
+        The range follows anvil: fromBlock past the head is refused (-32602, "block height
+        is H but requested was N"); toBlock past the head reaches the head (a filter goes on
+        seeing new blocks up to it); fromBlock after toBlock matches nothing; at most
+        MAX_LOG_RANGE blocks. `blockHash` with fromBlock/toBlock is invalid params; an
+        unknown blockHash is -32000 "unknown block" (geth's and anvil's words)."""
         addresses: set[bytes] | None = None
         raw_address = spec.get("address")
         if raw_address is not None:
@@ -482,22 +574,37 @@ class Node(jsonrpc.Service):
                 )
         if spec.get("blockHash") is not None:
             if spec.get("fromBlock") is not None or spec.get("toBlock") is not None:
-                raise invalid("blockHash excludes fromBlock/toBlock")
+                raise invalid(
+                    "cannot specify both blockHash and fromBlock/toBlock, choose one or the other"
+                )
             block = self.chain.block_by_hash(parse_data(spec["blockHash"], "blockHash", 32))
             if block is None:
-                raise RpcError(-32001, "block not found")
+                raise RpcError(-32000, "unknown block")
             first = last = block.number
             moving_to = False
         else:
-            first = self.block_number_of(spec.get("fromBlock"), "latest")
-            last = self.block_number_of(spec.get("toBlock"), "latest")
+            head = self.chain.head.number
+            first = self.filter_block(spec.get("fromBlock"))
+            if first > head:
+                raise RpcError(
+                    -32602, f"fromBlock is past the head: block height is {head} but "
+                    f"requested was {first}",
+                )
+            last = self.filter_block(spec.get("toBlock"))
             moving_to = spec.get("toBlock") in (None, "latest", "pending", "safe", "finalized")
-            if first > last:
-                raise invalid(f"fromBlock {first} is after toBlock {last}")
-            if last - first > MAX_LOG_RANGE:
+            if min(last, head) - first > MAX_LOG_RANGE:
                 raise invalid(f"block range over {MAX_LOG_RANGE}")
         return {"first": first, "last": last, "addresses": addresses, "topics": topics,
                 "moving_to": moving_to}
+
+    def filter_block(self, tag: Any) -> int:
+        """A log filter's fromBlock/toBlock as a number: tags as usual (absent: latest), a
+        number as given even past the head (the caller decides what that means)."""
+        if tag is None or isinstance(tag, str) and not tag.startswith(("0x", "0X")):
+            return self.block_number_of(tag, "latest")
+        if isinstance(tag, dict):
+            return self.block_number_of(tag, "latest")
+        return parse_quantity(tag, "block number", 2**63)
 
     def matching_logs(self, f: dict[str, Any], first: int | None = None) -> list[dict[str, Any]]:
         first = f["first"] if first is None else first
@@ -581,7 +688,7 @@ class Node(jsonrpc.Service):
             if option.get("timestamp") is not None:
                 timestamp = parse_quantity(option["timestamp"], "timestamp", 2**40)
             if option.get("blocks") is not None:
-                blocks = parse_quantity(option["blocks"], "blocks", 10_000)
+                blocks = parse_quantity(option["blocks"], "blocks", MAX_MINED_BLOCKS)
         elif option is not None:
             timestamp = parse_quantity(option, "timestamp", 2**40)
         for i in range(blocks):
@@ -589,12 +696,21 @@ class Node(jsonrpc.Service):
         return "0x0"
 
     def rpc_anvil_mine(self, params: list[Any]) -> None:
-        blocks = parse_quantity(param(params, 0, "0x1"), "blocks", 10_000)
-        interval = param(params, 1, None)
-        step = None if interval is None else parse_quantity(interval, "interval", 2**32)
+        """[blocks, interval], each optional (null or absent: 1 block, no interval), hex or
+        a number: mine `blocks` blocks (0 mines none), moving the clock `interval` seconds
+        forward before each (anvil's rule; the next block is then at least `interval`
+        seconds after the last). Interval 0 or none: blocks follow each other as closely as
+        the chain allows, one second apart when the clock has not moved (anvil would give
+        them equal timestamps; Ethereum's header rule, which py-evm enforces, needs them
+        strictly increasing)."""
+        raw_blocks = param(params, 0, None)
+        blocks = 1 if raw_blocks is None else parse_quantity(raw_blocks, "blocks", MAX_MINED_BLOCKS)
+        raw_interval = param(params, 1, None)
+        interval = 0 if raw_interval is None else parse_quantity(raw_interval, "interval", 2**32)
         for _ in range(blocks):
-            timestamp = None if step is None else self.chain.head.header.timestamp + step
-            self.chain.mine(timestamp)
+            if interval:
+                self.chain.increase_time(interval)
+            self.chain.mine()
         return None
 
     rpc_hardhat_mine = rpc_anvil_mine
