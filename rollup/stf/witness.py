@@ -53,7 +53,7 @@ class SlotWitness(NamedTuple):
 
 
 class WithdrawalWitness(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index (never called on it)
     record: Withdrawal
     proof: Proof
     accounts_root: bytes
