@@ -141,7 +141,7 @@ class Orders:
         self.round = 0
 
     def make(self, count: int) -> list[bytes]:
-        bodies = []
+        bodies: list[bytes] = []
         while len(bodies) < count:
             k = self.round
             self.round += 1
@@ -307,7 +307,8 @@ def main() -> None:
         nonces = {account: int(operator.call("next_nonce", account=account)["nonce"]) for _, account in accounts}
         orders = Orders(accounts, deployment, price, step, nonces)
         rates = [float(r) for r in args.rates.split(",") if r]
-        plan = [(f"{r:g}/s", r, orders.make(int(r * args.seconds))) for r in rates]
+        plan: list[tuple[str, float | None, list[bytes]]] = [
+            (f"{r:g}/s", r, orders.make(int(r * args.seconds))) for r in rates]
         if args.flat_orders:
             plan.append(("flat out", None, orders.make(args.flat_orders)))
         print(f"devnet {devnet.state_dir}; {len(accounts)} accounts funded; price {price}; "
