@@ -221,11 +221,11 @@ class Client:
             ws = await self.sockets.get()
             try:
                 await ws.send_bytes(body)
-                return json.loads((await ws.receive()).data)  # type: ignore[no-any-return]
+                return json.loads((await ws.receive()).data)
             finally:
                 self.sockets.put_nowait(ws)
         async with self.session.post(self.url, data=body, headers={"Content-Type": "application/json"}) as response:
-            return json.loads(await response.read())  # type: ignore[no-any-return]
+            return json.loads(await response.read())
 
 
 def error_name(reply: dict[str, Any]) -> str | None:

@@ -75,7 +75,7 @@ def test_batches_restart_and_reconcile(l1: str, deployment: Deployment, tmp_path
     refused = None
     with seq.store.transaction() as db:
         refused = seq.sequence(db, withdraw_tx(seq, alice, 1_000_000, 1, ALICE))  # nonce used
-    assert not refused.applied and len(seq.batch.txs) == 2  # type: ignore[union-attr]
+    assert not refused.applied and len(seq.batch.txs) == 2
     head = seq.state.root()
 
     # a restart mid-batch: the open batch and its transactions come back

@@ -43,5 +43,5 @@ def use_fast_keccak() -> None:
     except ImportError:  # pragma: no cover - pycryptodome it is
         return
     # (eth-hash types these as its own first-run methods, whose parameter is named differently)
-    auto.hasher = backend.keccak256  # type: ignore[method-assign, assignment]
-    auto.preimage = backend.preimage  # type: ignore[method-assign, assignment]
+    auto.hasher = backend.keccak256  # type: ignore[assignment]
+    auto.preimage = backend.preimage  # type: ignore[assignment]
