@@ -24,9 +24,11 @@ test: $(STAMP)
 test-long: $(STAMP)
 	ROLLUP_LONG=1 $(PY) -m pytest $(PYTEST_ARGS)
 
+# What CI runs before the tests: ruff, then mypy (pyproject.toml configures both).
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[lint]"
 	$(VENV)/bin/ruff check rollup challengers tests bench
+	$(VENV)/bin/mypy rollup challengers tests bench
 
 clean:
-	rm -rf $(VENV) .devnet .pytest_cache .hypothesis
+	rm -rf $(VENV) .devnet .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -141,7 +141,7 @@ class Orders:
         self.round = 0
 
     def make(self, count: int) -> list[bytes]:
-        bodies = []
+        bodies: list[bytes] = []
         while len(bodies) < count:
             k = self.round
             self.round += 1
@@ -221,11 +221,11 @@ class Client:
             ws = await self.sockets.get()
             try:
                 await ws.send_bytes(body)
-                return json.loads((await ws.receive()).data)  # type: ignore[no-any-return]
+                return json.loads((await ws.receive()).data)
             finally:
                 self.sockets.put_nowait(ws)
         async with self.session.post(self.url, data=body, headers={"Content-Type": "application/json"}) as response:
-            return json.loads(await response.read())  # type: ignore[no-any-return]
+            return json.loads(await response.read())
 
 
 def error_name(reply: dict[str, Any]) -> str | None:
@@ -307,7 +307,8 @@ def main() -> None:
         nonces = {account: int(operator.call("next_nonce", account=account)["nonce"]) for _, account in accounts}
         orders = Orders(accounts, deployment, price, step, nonces)
         rates = [float(r) for r in args.rates.split(",") if r]
-        plan = [(f"{r:g}/s", r, orders.make(int(r * args.seconds))) for r in rates]
+        plan: list[tuple[str, float | None, list[bytes]]] = [
+            (f"{r:g}/s", r, orders.make(int(r * args.seconds))) for r in rates]
         if args.flat_orders:
             plan.append(("flat out", None, orders.make(args.flat_orders)))
         print(f"devnet {devnet.state_dir}; {len(accounts)} accounts funded; price {price}; "

@@ -32,6 +32,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.logs import DISCARD
+from web3.types import RPCEndpoint
 
 from rollup.cli import wait_for_rpc
 from rollup.deploy import Params, deploy
@@ -55,11 +56,11 @@ def free_port() -> int:
 
 
 def snapshot(w3: Web3) -> Any:
-    return w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    return w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
 
 
 def revert(w3: Web3, snap: Any) -> None:
-    w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
+    w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])
 
 
 def fresh_world(url: str, deployment: Any) -> World:

@@ -139,13 +139,13 @@ def hashing_cost(state: Any, context: Context, txs: list[bytes]) -> tuple[float,
         calls += 1
         return real(data)
 
-    hashing.keccak_256 = merkle.keccak_256 = counting  # type: ignore[assignment]
+    hashing.keccak_256 = merkle.keccak_256 = counting
     try:
         for tx in txs:
             apply(state, tx, context)
             state.root()
     finally:
-        hashing.keccak_256 = merkle.keccak_256 = real  # type: ignore[assignment]
+        hashing.keccak_256 = merkle.keccak_256 = real
     node = b"\x5a" * 128
     start = time.perf_counter()
     for _ in range(100_000):

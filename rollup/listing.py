@@ -71,6 +71,6 @@ def devnet_listing(now: int) -> Listing:
                 market_id = len(out)
                 out.append((MarketInfo(market_id, series.symbol, info.lot), Market(
                     id=market_id, product=products.CALL if call else products.PUT, underlying=info.id,
-                    strike=series.strike_units(info.lot), expiry=expiry, **SERIES_TERMS,  # type: ignore[arg-type]
+                    strike=series.strike_units(info.lot), expiry=expiry, **SERIES_TERMS,
                 )))
     return tuple(out)

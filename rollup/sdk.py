@@ -103,7 +103,7 @@ class Operator:
             kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             connection = self._local.connection = kind(self._host, self._port, timeout=self.timeout)
             self._local.used = False
-        return connection  # type: ignore[no-any-return]
+        return connection
 
     def _post(self, body: bytes) -> Any:
         for attempt in range(2):

@@ -90,7 +90,7 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
             fill = size + 1
         elif short == -5:
             fill = size
-        oracle = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+        oracle = world.state.markets[market].oracle_price
         price = max(1, oracle + offset)
         if abs(offset) == 2_000:  # the extremes: 60% away, beyond every market's band (PRICE_OUT_OF_BAND)
             price = max(1, oracle * (160 if offset > 0 else 40) // 100)
@@ -107,7 +107,7 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
             maker = world.order(1 + pick % USERS, pick % 5, pick % 3 == 0, 10, 300_000)
         elif not posted:  # post one first: a Trade of part of it
             market = pick % 5
-            price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+            price = world.state.markets[market].oracle_price
             maker = world.order(1 + pick % USERS, market, pick % 3 == 0, 2 * size, price)
             other = (maker.account + shift) % USERS + 1
             first = [world.trade(maker, world.order(other, market, not maker.is_buy, size, price), size)]
@@ -129,12 +129,12 @@ def build(world: World, action: tuple[Any, ...], history: list[bytes]) -> bytes 
     if kind == "funding":
         _, market, rate_ppm, seconds = action
         world.time += seconds
-        price = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+        price = world.state.markets[market].oracle_price
         delta = rate_ppm * price * seconds * 10**9 // (10**6 * 3_600 * 50)
         return [AdvanceTime(world.time).encode(), FundingTick(market, delta).encode()]
     if kind == "price":
         _, market, move_ppm = action
-        old = world.state.markets[market].oracle_price  # type: ignore[union-attr]
+        old = world.state.markets[market].oracle_price
         world.time += 1
         new = max(1, old + old * move_ppm // 10**6)
         return [AdvanceTime(world.time).encode(), builders.oracle_update(

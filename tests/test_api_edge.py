@@ -92,14 +92,15 @@ def wait_book(stream: OperatorStream, feed: int, predicate: Any) -> bool:
 
 def test_malformed_websocket_messages_get_errors(setup: dict[str, Any]) -> None:  # noqa: F811
     parts = urllib.parse.urlsplit(setup["operator"].url)
+    malformed: list[tuple[str | bytes, int]] = [
+        (b"{", -32700), ("[]", -32600), ('{"jsonrpc": "2.0", "id": 1, "method": "nope"}', -32601),
+        ('{"jsonrpc": "2.0", "id": 2, "method": "subscribe", "params": {"channel": "x"}}', -32602),
+        ('{"jsonrpc": "2.0", "id": 3, "method": "subscribe", "params": {"channel": "book", "market": -1}}', -32602),
+        ('[{"jsonrpc": "2.0", "id": 4, "method": "subscribe", "params": {}}]', -32600),
+        ('{"jsonrpc": "2.0", "id": 5, "method": "unsubscribe", "params": {"subscription": "x"}}', -32602),
+    ]
     with connect(f"ws://{parts.netloc}/ws", open_timeout=10) as ws:
-        for message, code in [(b"{", -32700), ("[]", -32600), ('{"jsonrpc": "2.0", "id": 1, "method": "nope"}', -32601),
-                              ('{"jsonrpc": "2.0", "id": 2, "method": "subscribe", "params": {"channel": "x"}}', -32602),
-                              ('{"jsonrpc": "2.0", "id": 3, "method": "subscribe", "params": {"channel": "book", '
-                               '"market": -1}}', -32602),
-                              ('[{"jsonrpc": "2.0", "id": 4, "method": "subscribe", "params": {}}]', -32600),
-                              ('{"jsonrpc": "2.0", "id": 5, "method": "unsubscribe", "params": {"subscription": "x"}}',
-                               -32602)]:
+        for message, code in malformed:
             ws.send(message)
             reply = json.loads(ws.recv(timeout=10))
             assert reply["error"]["code"] == code, (message, reply)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import vyper
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from challengers import store as st
 from challengers.watcher import Watcher
@@ -36,7 +37,7 @@ from rollup.operator.store import Store
 from rollup.proposer import Proposer
 from rollup.stf import builders
 from rollup.stf.fork import Context
-from rollup.stf.transactions import DEPOSIT, FORCED_REQUEST, Order, decode
+from rollup.stf.transactions import Deposit, ForcedRequest, Order, decode
 from tests.conftest import DEV_KEYS, l1_snapshot, params_for
 
 DEPLOYER, SEQUENCER, WATCHER, OUTSIDER = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2], DEV_KEYS[8]
@@ -46,8 +47,8 @@ WINDOW, DELAY, SILENCE = 300, 600, 900
 
 def travel(w3: Web3, seconds: int) -> None:
     latest = int(w3.eth.get_block("latest")["timestamp"])
-    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [latest + seconds])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
 
 @pytest.fixture
@@ -228,8 +229,9 @@ def test_after_a_revert_every_honest_entry_is_sequenced_again(l1: str, tmp_path:
     live = [tx for txs in l1_txs(seq.chain, deployment).values() for tx in txs]
     for tx in user_txs:
         assert live.count(tx) == 1, decode(tx)
-    deposits = sorted(decode(tx).index for tx in live if tx[0] == DEPOSIT)  # type: ignore[union-attr]
-    forced = sorted(decode(tx).index for tx in live if tx[0] == FORCED_REQUEST)  # type: ignore[union-attr]
+    decoded = [decode(tx) for tx in live]
+    deposits = sorted(d.index for d in decoded if isinstance(d, Deposit))
+    forced = sorted(d.index for d in decoded if isinstance(d, ForcedRequest))
     assert deposits == [0, 1, 2, 3] and forced == [0]
     assert seq.state.globals.deposit_count == 4 and seq.state.globals.forced_count == 1
     watcher.close()

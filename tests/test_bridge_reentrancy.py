@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from rollup.deploy import deploy
 from rollup.l1 import records
@@ -20,7 +21,7 @@ from tests.test_rollup_l1 import ALICE, DEPLOYER, OPERATOR, WINDOW, Operator, de
 
 def test_hostile_token_cannot_reenter_deposit_or_claim(l1_url: str) -> None:
     w3 = Web3(Web3.HTTPProvider(l1_url))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     try:
         deployer = L1(l1_url, DEPLOYER)
         hostile = deployer.deploy("HostileToken")
@@ -61,4 +62,4 @@ def test_hostile_token_cannot_reenter_deposit_or_claim(l1_url: str) -> None:
         assert token.functions.attempts().call() == 2 and token.functions.reentered().call() == 0
         assert bridge.functions.claimed(0).call()
     finally:
-        w3.provider.make_request("evm_revert", [snapshot])
+        w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])

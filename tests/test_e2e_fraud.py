@@ -12,10 +12,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from eth_account.types import TransactionDictType
 from web3 import Web3
+from web3.types import RPCEndpoint, Wei
 
 from rollup.deploy import deploy
 from rollup.l1.chain import dev_accounts
@@ -39,17 +41,23 @@ def deposit_together(l1_url: str, deployment: Any, keys: list[bytes], amount: in
     users = [RollupL1(L1(l1_url, key), deployment) for key in keys]
     for user in users:
         user.l1.send(user.token.functions.approve(user.bridge.address, amount))
-    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
     try:
         for user in users:
+            account = user.l1.account
+            assert account is not None
             call = user.bridge.functions.deposit(user.l1.address, amount)
+            fees = user.l1.fees()
             tx = call.build_transaction({"from": user.l1.address, "gas": 300_000, "chainId": user.l1.chain_id,
                                          "nonce": w3.eth.get_transaction_count(user.l1.address, "pending"),
-                                         **user.l1.fees()})
-            w3.eth.send_raw_transaction(user.l1.account.sign_transaction(tx).raw_transaction)  # type: ignore[union-attr]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+                                         "maxFeePerGas": Wei(fees["maxFeePerGas"]),
+                                         "maxPriorityFeePerGas": Wei(fees["maxPriorityFeePerGas"])})
+            # web3's TxParams is what eth-account signs (web3's own signing middleware casts alike)
+            signed = account.sign_transaction(cast(TransactionDictType, tx))
+            w3.eth.send_raw_transaction(signed.raw_transaction)
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     finally:
-        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
 
 
 LONG = bool(os.environ.get("ROLLUP_LONG"))
@@ -103,8 +111,8 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
             # the committee settles it (a settlement for the fraud to lie about)
             wait_for(lambda: (s := operator.call("status"))["open_batch_txs"] == 0 and s["batches"]["cut"] == 0,
                      30, "the trades posted")
-            w3.provider.make_request("evm_setNextBlockTimestamp", [call["expiry"] + 5])  # type: ignore[arg-type]
-            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [call["expiry"] + 5])
+            w3.provider.make_request(RPCEndpoint("evm_mine"), [])
             wait_for(lambda: operator.call("status")["time"] > call["expiry"], 30, "the clock past the expiry")
             if kind == "wrong-settlement":
                 feeder.round()
@@ -132,8 +140,8 @@ def test_fraud_is_proven_and_the_rollup_recovers(l1_url: str, tmp_path: Path, ki
         deadline = time.monotonic() + 60
         proof = None
         while proof is None and time.monotonic() < deadline:
-            w3.provider.make_request("evm_increaseTime", [WINDOW])  # type: ignore[arg-type]
-            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [WINDOW])
+            w3.provider.make_request(RPCEndpoint("evm_mine"), [])
             time.sleep(0.5)
             try:
                 proof = operator.call("withdrawal_proof", index=withdrawal["index"])

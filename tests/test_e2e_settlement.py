@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from web3 import Web3
 from web3.logs import DISCARD
+from web3.types import RPCEndpoint
 
 from rollup.deploy import deploy
 from rollup.l1.chain import dev_accounts
@@ -60,8 +62,8 @@ def test_deposit_trade_funding_withdraw_claim_conserve_every_unit(l1_url: str, t
         bob.order(0, "sell", 50, 304_000)
         index = operator.call("markets")[0]["funding_index"]
         for _ in range(6):  # time passes; prices move; the keeper ticks funding
-            w3.provider.make_request("evm_increaseTime", [30])
-            w3.provider.make_request("evm_mine", [])
+            w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [30])
+            w3.provider.make_request(RPCEndpoint("evm_mine"), [])
             time.sleep(1.2)
             feeder.round()
         assert operator.call("markets")[0]["funding_index"] > index, "no funding was paid"
@@ -69,11 +71,11 @@ def test_deposit_trade_funding_withdraw_claim_conserve_every_unit(l1_url: str, t
         # withdrawals, finality, claims
         amounts = {ALICE: 20_000_000, BOB: 30_000_000}
         indexes = {key: trader.withdraw(amounts[key])["index"] for key, trader in ((ALICE, alice), (BOB, bob))}
-        proofs = {}
+        proofs: dict[bytes, dict[str, Any]] = {}
         deadline = time.monotonic() + 90
         while len(proofs) < 2 and time.monotonic() < deadline:
-            w3.provider.make_request("evm_increaseTime", [WINDOW])
-            w3.provider.make_request("evm_mine", [])
+            w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [WINDOW])
+            w3.provider.make_request(RPCEndpoint("evm_mine"), [])
             time.sleep(0.5)
             for key, i in indexes.items():
                 if key not in proofs:

@@ -67,8 +67,9 @@ def proofs(l1_url: str) -> dict[str, Proof]:
                 other = refusal(challenger.challenge, lying.id, 0, lying.txs, lying.roots, lying.pre_states[0])
             receipt = challenger.challenge(lying.id, step, lying.txs, lying.roots, lying.pre_states[step])
             event = challenger.rollup.events.FraudProven().process_receipt(receipt, errors=DISCARD)[0]["args"]
-            commit = world.w3.eth.get_block(event["commit_block"], full_transactions=True)["transactions"]
-            commit_gas = int(world.w3.eth.get_transaction_receipt(commit[0]["hash"])["gasUsed"])
+            commit = world.w3.eth.get_block(event["commit_block"], full_transactions=True)["transactions"][0]
+            assert not isinstance(commit, bytes)  # full transactions, not their hashes
+            commit_gas = int(world.w3.eth.get_transaction_receipt(commit["hash"])["gasUsed"])
             status_after = world.proposer.batch(lying.id).status
 
             # the proposer re-bonds and posts the same transactions honestly: they survive

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from eth_abi import encode as abi_encode
+from web3.types import RPCEndpoint
 
 from rollup.batch import step_proof
 from rollup.contracts import encode_call, function_abi
@@ -136,9 +137,8 @@ def anvil_forgeries(anvil_url: str) -> Counts:
             target = targets[i % len(targets)]
             part, args = forged(target, rng, ids)
             data = selector + abi_encode(types, args)
-            answer = world.w3.provider.make_request(  # type: ignore[arg-type]
-                "eth_call", [{"from": L1(anvil_url, HOSTILE).address, "to": rollup, "data": "0x" + data.hex()},
-                             "latest"])
+            answer = world.w3.provider.make_request(RPCEndpoint("eth_call"), [
+                {"from": L1(anvil_url, HOSTILE).address, "to": rollup, "data": "0x" + data.hex()}, "latest"])
             reason = revert_string(answer["error"]) if "error" in answer else "<accepted>"
             counts.by_reason[reason] += 1
             counts.by_part[part] += 1

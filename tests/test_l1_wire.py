@@ -40,8 +40,8 @@ def test_views_and_events_read_as_web3_reads_them(any_l1: str) -> None:
             batch_id = functions.live(position).call()
             assert chain.views.call("live", position, block=number) == batch_id
             assert chain.views.call("batches", batch_id, block=head) == tuple(functions.batches(batch_id).call())
-        assert chain.views.call("bonds", chain.l1.w3.eth.accounts[1]) == functions.bonds(
-            chain.l1.w3.eth.accounts[1]).call() > 0
+        bonded = chain.l1.w3.eth.accounts[1]  # type: ignore[misc]  # web3 types eth.accounts as a 1-tuple
+        assert chain.views.call("bonds", bonded) == functions.bonds(bonded).call() > 0
 
         events = world.inbox.events.logs(["Deposited", "ForcedRequested"], deployment.deploy_block, number)
         deposited = chain.bridge.events.Deposited().get_logs(from_block=deployment.deploy_block)

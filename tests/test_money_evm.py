@@ -63,12 +63,12 @@ def random_account(rng: random.Random, markets: list[Market], like: Account | No
                 positions.append(Position(p.market, size, p.funding_index))
         return Account(like.owner, like.collateral + rng.randrange(-10**12, 10**12), tuple(positions))
     chosen = sorted(rng.sample(range(16), rng.choice([0, 1, 2, 4, 16])))
-    positions = tuple(
+    drawn = tuple(
         Position(m, rng.choice([1, -1]) * rng.randrange(1, 2**40),
                  markets[m].funding_index + rng.randrange(-2**40, 2**40))
         for m in chosen
     )
-    return Account(b"\1" * 20, rng.randrange(-2**80, 2**80), positions)
+    return Account(b"\1" * 20, rng.randrange(-2**80, 2**80), drawn)
 
 
 def struct(a: Account) -> tuple[object, ...]:

@@ -111,7 +111,7 @@ def test_refusals_change_nothing(setup: dict[str, Any]) -> None:
     order, signature = alice.sign_order(0, "buy", 10, 299_000)
     from rollup.api import order_json
 
-    cases = [
+    cases: list[tuple[str, dict[str, Any], int]] = [
         ("submit_order", {"order": {**order_json(order), "size": -5}, "signature": signature}, -32602),
         ("submit_order", {"order": {**order_json(order), "market": 9}, "signature": signature}, 1004),
         ("submit_order", {"order": order_json(order), "signature": "0x" + "11" * 65}, 1003),

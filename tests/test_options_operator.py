@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from web3.types import RPCEndpoint
 
 from rollup.deploy import Deployment
 from rollup.l1.chain import dev_accounts
@@ -90,8 +91,8 @@ def test_series_are_marked_traded_expired_and_settled(setup: dict[str, Any]) -> 
              and s["batches"]["posted"] + s["batches"]["final"] >= 3, 30, "the trades posted")
     w3 = setup["w3"]
     latest = int(w3.eth.get_block("latest")["timestamp"])
-    w3.provider.make_request("evm_setNextBlockTimestamp", [call["expiry"] + 5])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [call["expiry"] + 5])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     assert call["expiry"] > latest
     wait_for(lambda: operator.call("status")["time"] >= call["expiry"], 30, "the rollup's clock past expiry")
     with pytest.raises(ApiError, match="expired|SERIES_EXPIRED"):

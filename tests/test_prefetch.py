@@ -60,9 +60,9 @@ def test_a_batch_judged_with_workers_is_judged_alike(forge: int | None) -> None:
         assert apply(replay, tx, context).ok
         roots.append(replay.root())
     if forge is not None:  # a signature flipped: that step's root is the old one
-        tx = bytearray(txs[forge])
-        tx[-5] ^= 1
-        txs[forge] = bytes(tx)
+        flipped = bytearray(txs[forge])
+        flipped[-5] ^= 1
+        txs[forge] = bytes(flipped)
     data = Calldata(list(txs), roots)
     signing._recovered.clear()
     alone = verify_batch(parent, data, context)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 
 import pytest
 from web3 import Web3
@@ -64,6 +64,18 @@ def heavy(deployment: Deployment, l1: L1, insurance: int, oracle_keys: tuple[byt
         world.state.set_market(Market(id=i, oracle_price=PRICE + i, oracle_time=now, max_price_move_ppm=100_000,
                                       oracle_staleness=3_600))
     return world
+
+
+@dataclass(kw_only=True)
+class L1World(World):
+    """A world whose deployment is on the L1 node at `l1_url` (where a forced request is queued)."""
+
+    l1_url: str
+    deployment: Deployment
+
+
+def on_l1(world: World, l1_url: str, deployment: Deployment) -> L1World:
+    return L1World(**{f.name: getattr(world, f.name) for f in fields(world)}, l1_url=l1_url, deployment=deployment)
 
 
 def reveal_gas(deployment: Deployment, l1_url: str, world: World, tx: bytes) -> int:
@@ -121,7 +133,7 @@ def _sweep(w: World) -> bytes:
     return SweepFees(1_000_000).encode()
 
 
-def _forced_close(w: World, market: int = 15) -> bytes:
+def _forced_close(w: L1World, market: int = 15) -> bytes:
     """Account 4 (16 positions) asks L1 to close its position in `market` against the
     fund (16 positions): the L1 queue's entry, which the witness's inbox reads."""
     owner = RollupL1(L1(w.l1_url, USER_KEYS[3]), w.deployment)
@@ -146,7 +158,7 @@ def _settle_position(w: World) -> bytes:
     return SettlePosition(3, 15).encode()
 
 
-CASES: dict[str, tuple[int, Callable[[World], bytes]]] = {
+CASES: dict[str, tuple[int, Callable[[L1World], bytes]]] = {
     "Deleverage": (1_000_000, _deleverage),  # the fund too poor to take the position
     "Liquidate": (10**12, _liquidate),
     "Trade": (10**12, _trade),
@@ -176,10 +188,8 @@ def heavy_proof_gas(l1_url: str, deployment: Deployment, kind: str, options: boo
     insurance, build = CASES[kind]
     with l1_snapshot(l1_url):
         register_owners(l1_url, deployment)
-        world = heavy(deployment, L1(l1_url), insurance)
-        if options:
-            world = with_options(world)
-        world.l1_url, world.deployment = l1_url, deployment  # type: ignore[attr-defined]
+        base = heavy(deployment, L1(l1_url), insurance)
+        world = on_l1(with_options(base) if options else base, l1_url, deployment)
         tx = build(world)
         assert apply(world.state.copy(), tx, world.context).reason == Reason.OK, kind  # the heavy path
         gas = reveal_gas(deployment, l1_url, world, tx)
@@ -315,7 +325,7 @@ def _widest_liquidation(w: World) -> bytes:
     return Liquidate(2, SHARED, 50).encode()
 
 
-def _widest_forced_close(w: World) -> bytes:
+def _widest_forced_close(w: L1World) -> bytes:
     """Account 4 (16 series) asks L1 to close its position in series SHARED against the
     insurance fund (16 other series)."""
     widest_table(w, 4, INSURANCE_ACCOUNT)
@@ -337,7 +347,7 @@ def _widest_deleverage(w: World) -> bytes:
     return Deleverage(2, 3, SHARED, 50).encode()
 
 
-WIDEST_CASES: dict[str, tuple[Callable[[World], bytes], int]] = {
+WIDEST_CASES: dict[str, tuple[Callable[[L1World], bytes], int]] = {
     "Liquidate": (_widest_liquidation, WIDEST),
     "ForcedRequest(close)": (_widest_forced_close, WIDEST),
     "Deleverage": (_widest_deleverage, MAX_MARKETS),
@@ -354,8 +364,7 @@ def test_the_widest_transfer_to_the_fund(l1_url: str, deployment: Deployment, ki
     build, records = WIDEST_CASES[kind]
     with l1_snapshot(l1_url):
         register_owners(l1_url, deployment)
-        world = with_options(heavy(deployment, L1(l1_url), 10**12))
-        world.l1_url, world.deployment = l1_url, deployment  # type: ignore[attr-defined]
+        world = on_l1(with_options(heavy(deployment, L1(l1_url), 10**12)), l1_url, deployment)
         tx = build(world)
         assert len(step_witness(world.state, tx).opened_markets) == records
         assert apply(world.state.copy(), tx, world.context).reason == Reason.OK, kind

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from challengers import store as st
 from challengers.watcher import Watcher
@@ -42,20 +43,20 @@ class Reorg:
     def mark(self) -> None:
         self.height = int(self.w3.eth.block_number)
         if self.backend == "rollup-l1":
-            self.snapshot = self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+            self.snapshot = self.w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
 
     def __call__(self, replace: int = 1) -> None:
         depth = int(self.w3.eth.block_number) - self.height
         dropped = {int(self.w3.eth.get_block(self.height + i)["hash"].hex(), 16) for i in range(1, depth + 1)}
         if self.backend == "rollup-l1":
-            self.w3.provider.make_request("evm_revert", [self.snapshot])  # type: ignore[arg-type]
+            self.w3.provider.make_request(RPCEndpoint("evm_revert"), [self.snapshot])
             for _ in range(max(replace, depth)):
-                self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+                self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         else:
-            answer = self.w3.provider.make_request("anvil_reorg", [depth, []])  # type: ignore[arg-type]
+            answer = self.w3.provider.make_request(RPCEndpoint("anvil_reorg"), [depth, []])
             assert "error" not in answer, answer
             for _ in range(max(0, replace - depth)):
-                self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+                self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         kept = {int(self.w3.eth.get_block(self.height + i)["hash"].hex(), 16) for i in range(1, depth + 1)}
         assert not dropped & kept, "the blocks were not replaced"
 
@@ -144,13 +145,13 @@ def test_the_operator_takes_only_confirmed_deposits(node: tuple[str, str], tmp_p
         assert seq.state.globals.deposit_count == 0 and seq.batch is None  # not yet 3 blocks deep
     reorg(replace=2)
     for _ in range(4):
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         seq.tick()
     assert seq.state.globals.deposit_count == 0
     bob = RollupL1(L1(url, BOB), deployment)
     bob.deposit(bob.l1.address, 2_000_000)
     for _ in range(4):
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     seq.tick()
     seq.tick()
     assert seq.state.globals.deposit_count == 1 and seq.state.account(1).owner == bytes.fromhex(bob.l1.address[2:])

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 from web3.logs import DISCARD
+from web3.types import RPCEndpoint
 
 from rollup.batch import MAX_TX, batch_time
 from rollup.deploy import Deployment, deploy
@@ -78,7 +79,7 @@ class Operator:
 @pytest.fixture
 def env(l1_url: str, deployment: Deployment) -> Iterator[dict[str, Any]]:
     w3 = Web3(Web3.HTTPProvider(l1_url))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     operator = RollupL1(L1(l1_url, OPERATOR), deployment)
     yield {
         "w3": w3,
@@ -88,14 +89,14 @@ def env(l1_url: str, deployment: Deployment) -> Iterator[dict[str, Any]]:
         "alice": RollupL1(L1(l1_url, ALICE), deployment),
         "bob": RollupL1(L1(l1_url, BOB), deployment),
     }
-    w3.provider.make_request("evm_revert", [snapshot])
+    w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])
 
 
 def travel(w3: Web3, seconds: int) -> None:
     """Mine a block `seconds` after the latest one."""
     latest = int(w3.eth.get_block("latest")["timestamp"])
-    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [latest + seconds])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
 
 def refused(reason: str, call: Any, *args: Any, **kwargs: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from rollup.deploy import Deployment, deploy
 from rollup.l1.chain import dev_accounts
@@ -34,9 +35,9 @@ def deployment(l1_url: str) -> Deployment:
 @pytest.fixture
 def l1(l1_url: str, deployment: Deployment) -> Iterator[str]:
     w3 = Web3(Web3.HTTPProvider(l1_url))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     yield l1_url
-    w3.provider.make_request("evm_revert", [snapshot])
+    w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])
 
 
 def make(url: str, deployment: Deployment, path: Path, **kwargs: object) -> Sequencer:
@@ -74,7 +75,7 @@ def test_batches_restart_and_reconcile(l1: str, deployment: Deployment, tmp_path
     refused = None
     with seq.store.transaction() as db:
         refused = seq.sequence(db, withdraw_tx(seq, alice, 1_000_000, 1, ALICE))  # nonce used
-    assert not refused.applied and len(seq.batch.txs) == 2  # type: ignore[union-attr]
+    assert not refused.applied and len(seq.batch.txs) == 2
     head = seq.state.root()
 
     # a restart mid-batch: the open batch and its transactions come back

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from rollup.deploy import DEV_COLLATERAL, Deployment
 from rollup.l1.chain import dev_accounts
@@ -25,9 +26,9 @@ ALICE, BOB, CAROL = (bytes(a.key) for a in dev_accounts(3))
 @pytest.fixture
 def clean_l1(any_l1: str) -> Iterator[str]:
     w3 = Web3(Web3.HTTPProvider(any_l1))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     yield any_l1
-    w3.provider.make_request("evm_revert", [snapshot])
+    w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])
 
 
 def test_deploy_and_deposit_flow(clean_l1: str, tmp_path: Path) -> None:

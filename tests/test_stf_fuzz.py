@@ -47,18 +47,18 @@ def test_random_and_mutated_bytes_never_raise_or_change_the_root() -> None:
             if data and rng.random() < 0.5:
                 data = bytes([rng.randrange(1, 11)]) + data[1:]  # a known type byte
         else:
-            data = bytearray(rng.choice(valid))
+            mutated = bytearray(rng.choice(valid))
             for _ in range(rng.randrange(1, 4)):
                 how = rng.randrange(4)
                 if how == 0:
-                    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+                    mutated[rng.randrange(len(mutated))] ^= 1 << rng.randrange(8)
                 elif how == 1:
-                    data[rng.randrange(len(data))] = rng.randrange(256)
-                elif how == 2 and len(data) > 1:
-                    del data[rng.randrange(len(data))]
+                    mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+                elif how == 2 and len(mutated) > 1:
+                    del mutated[rng.randrange(len(mutated))]
                 else:
-                    data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
-            data = bytes(data)
+                    mutated.insert(rng.randrange(len(mutated) + 1), rng.randrange(256))
+            data = bytes(mutated)
         root = world.state.root()
         receipt = world.apply(data)
         assert isinstance(receipt.reason, Reason), (seed, case)

@@ -81,11 +81,11 @@ def test_witness_soundness(scenario: list[tuple[Any, ...]], far: int, near: int,
         assert not any(witness.verify_slot(r, s) for r in others)
         assert not witness.verify_slot(root, s._replace(slot=s.slot._replace(filled=s.slot.filled + 1)))
     for index in range(len(state.withdrawals)):
-        w = witness.withdrawal_witness(state, index)
-        assert witness.verify_withdrawal(root, w)
-        assert not any(witness.verify_withdrawal(r, w) for r in others)
-        bigger = w.record._replace(amount=w.record.amount + 1)
-        assert not witness.verify_withdrawal(root, w._replace(record=bigger))
+        ww = witness.withdrawal_witness(state, index)
+        assert witness.verify_withdrawal(root, ww)
+        assert not any(witness.verify_withdrawal(r, ww) for r in others)
+        bigger = ww.record._replace(amount=ww.record.amount + 1)
+        assert not witness.verify_withdrawal(root, ww._replace(record=bigger))
 
 
 @property_settings

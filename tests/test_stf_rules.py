@@ -22,6 +22,7 @@ from rollup.stf.transactions import (
     Liquidate,
     SettlePosition,
     SweepFees,
+    Trade,
     decode,
 )
 from tests.stf_world import CONFIG, ORACLE_KEYS, USER_KEYS, World, make_world
@@ -37,7 +38,8 @@ def test_trade_moves_cash_fees_and_positions() -> None:
     assert a.size(0) == -60 and b.size(0) == 60
     assert a.collateral == 50_000_000 + notional - (notional * 200 + 999_999) // 10**6
     assert b.collateral == 50_000_000 - notional - (notional * 500 + 999_999) // 10**6
-    assert world.state.markets[0].open_interest == 60
+    market = world.state.markets[0]
+    assert market is not None and market.open_interest == 60
     assert world.state.slot(1, maker.nonce).filled == 60
     # the rest of the maker order can fill, but not more
     taker2 = world.order(3, 0, True, 50, 300_000)
@@ -72,6 +74,7 @@ def test_trade_refusals_are_named() -> None:
     # a signature by another key, and a high-s signature, are refused
     good = world.trade(m, world.order(2, 0, True, 10, 300_000), 5)
     trade = decode(good)
+    assert isinstance(trade, Trade)
     forged = builders.trade(trade.maker, USER_KEYS[4], trade.taker, USER_KEYS[1], 5, world.context)
     assert world.apply(forged.encode()).reason == Reason.WRONG_SIGNER
     # (the malleated twin (n - s, v flipped) has no 64-byte form: n - s > 2**255 but for a
@@ -168,7 +171,8 @@ def test_oracle_update_rules() -> None:
     assert update([(0, 310_000, k0), (1, 310_000, k1)], timestamp=t + 1) == Reason.ORACLE_STALE
     assert update([(0, 310_000, k0), (1, 310_000, USER_KEYS[0])]) == Reason.WRONG_SIGNER
     assert update([(0, 305_000, k0), (1, 320_000, k1), (2, 310_000, k2)]) == Reason.OK
-    assert world.state.markets[0].oracle_price == 310_000  # the median
+    market = world.state.markets[0]
+    assert market is not None and market.oracle_price == 310_000  # the median
     assert update([(0, 311_000, k0), (1, 311_000, k1)]) == Reason.ORACLE_NOT_NEWER
 
 
@@ -354,7 +358,9 @@ def test_funding_is_bounded_and_settles_against_accounts() -> None:
     taker = world.order(2, 0, True, 100, 300_000)
     assert world.apply(world.trade(maker, taker, 100, 0, 0)).ok
     world.advance(3_600)
-    elapsed = world.time - world.state.markets[0].funding_time
+    market = world.state.markets[0]
+    assert market is not None
+    elapsed = world.time - market.funding_time
     # cap: 1% per hour of the price, in index units (collateral per lot * 1e9)
     cap = 10_000 * 300_000 * elapsed * 10**9 // (10**6 * 3_600)
     assert world.apply(FundingTick(0, cap + 1)).reason == Reason.FUNDING_TOO_LARGE
@@ -371,10 +377,10 @@ def test_funding_is_bounded_and_settles_against_accounts() -> None:
     assert world.conserved()
 
 
-def leveraged_pair(world: object, size: int = 150) -> None:
-    maker = world.order(1, 0, False, size, 300_000)  # type: ignore[attr-defined]
-    taker = world.order(2, 0, True, size, 300_000)  # type: ignore[attr-defined]
-    assert world.apply(world.trade(maker, taker, size, 0, 0)).ok  # type: ignore[attr-defined]
+def leveraged_pair(world: World, size: int = 150) -> None:
+    maker = world.order(1, 0, False, size, 300_000)
+    taker = world.order(2, 0, True, size, 300_000)
+    assert world.apply(world.trade(maker, taker, size, 0, 0)).ok
 
 
 def test_liquidation_with_penalty_then_with_deficit() -> None:

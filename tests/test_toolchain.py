@@ -98,3 +98,32 @@ def test_constraints_pin_every_dependency() -> None:
         except metadata.PackageNotFoundError:
             continue  # an extra this environment does not install (lint)
         assert Version(installed) == Version(version), (name, installed, version)
+
+
+LINTED = "rollup challengers tests bench"
+
+
+def _recipe(makefile: str, target: str) -> list[str]:
+    """The commands of a Makefile target (its tab-indented lines)."""
+    lines = makefile.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_ci_runs_ruff_and_mypy_before_the_tests() -> None:
+    """`make lint` installs the lint extras and runs ruff and mypy over every Python
+    directory; .ci/run (which stops at the first failure) runs it before the README's
+    test command."""
+    lint = _recipe((ROOT / "Makefile").read_text(), "lint")
+    assert any("pip install" in line and '".[lint]"' in line for line in lint), lint
+    assert f"$(VENV)/bin/ruff check {LINTED}" in lint, lint
+    assert f"$(VENV)/bin/mypy {LINTED}" in lint, lint
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "set -euo pipefail" in ci
+    commands = [line.strip() for line in ci.splitlines() if line.strip().startswith("make ")]
+    assert commands == ["make lint", 'make test PYTEST_ARGS="-q"'], commands

@@ -77,10 +77,12 @@ def test_rules_on_option_portfolios_agree(verifier: EvmVerifier) -> None:
     settled, _ = margin.settle_funding(world.state.account(3), world.state.markets)
     free = margin.value(settled, world.state.markets) - margin.requirement(settled, world.state.markets, True)
     assert 0 < free < settled.collateral
-    assert margin.requirement(settled, world.state.markets, True) != sum(  # not the linear sum
-        products.requirement(products.PERPETUAL, p.size, world.state.markets[p.market].oracle_price,  # type: ignore[union-attr]
-                             world.state.markets[p.market].initial_margin_ppm)  # type: ignore[union-attr]
-        for p in settled.positions)
+    linear = 0
+    for p in settled.positions:
+        market = world.state.market(p.market)
+        assert market is not None
+        linear += products.requirement(products.PERPETUAL, p.size, market.oracle_price, market.initial_margin_ppm)
+    assert margin.requirement(settled, world.state.markets, True) != linear  # not the linear sum
     assert agree(verifier, world, builders.withdraw(3, free + 1, 92, 10**12, key_of(3), world.context).encode(),
                  seen) == Reason.UNDER_MARGIN
     assert agree(verifier, world, builders.withdraw(3, free, 93, 10**12, key_of(3), world.context).encode(),

@@ -660,14 +660,14 @@ def test_random_accounts_near_the_margin(
     for account_id, held, margin, plus in ((1, maker_positions, margins[0], extra[0]),
                                             (2, taker_positions, margins[1], extra[1])):
         positions = tuple(Position(m, held[m], funding[m] // 3) for m in sorted(held))
-        prices = {m: s.markets[m].oracle_price for m in held}  # type: ignore[union-attr]
+        prices = {m: s.markets[m].oracle_price for m in held}
         exposure = sum(held[m] * prices[m] for m in held)
         gross = sum(abs(held[m]) * prices[m] for m in held)
         put_account(s, account_id, collateral=-exposure + gross * margin // PPM + plus, positions=positions)
     held_size = maker_positions.get(market, 0)
     if reduce and held_size:
         maker_buys, size = held_size < 0, max(1, abs(held_size) * reduce // 4)
-    price = s.markets[market].oracle_price + price_offset  # type: ignore[union-attr]
+    price = s.markets[market].oracle_price + price_offset
     maker = order(w, 1, maker_buys, size, price=price, market=market, max_fee=PPM)
     taker = order(w, 2, not maker_buys, size, price=price, market=market, max_fee=PPM)
     tx = signed(w, maker, taker, max(1, size - short), *fees).encode()
@@ -714,7 +714,7 @@ def test_trade_gas(verifier: EvmVerifier, fresh_world: Any, count: int) -> None:
     s = world.state
     # account 1 just above maintenance but below initial margin; it reduces
     held = s.account(1)
-    notional = sum(p.size * s.markets[p.market].oracle_price for p in held.positions)  # type: ignore[union-attr]
+    notional = sum(p.size * s.markets[p.market].oracle_price for p in held.positions)
     put_account(s, 1, collateral=-notional + notional * 7 // 100)
     tx = pair(world, 1, 2, False, 10, market=3, maker_fee=0)
     assert verifier.compare(world.state, tx, world.context) == (TRADE, 0)

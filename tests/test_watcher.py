@@ -25,8 +25,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.logs import DISCARD
+from web3.types import RPCEndpoint
 
 from challengers import store as st
 from challengers.watcher import NOT_PENDING, STEP_IS_CORRECT, WINDOW_CLOSED, Watcher
@@ -56,12 +58,12 @@ def deployment(l1_url: str) -> Deployment:
 @pytest.fixture
 def world(l1_url: str, deployment: Deployment) -> Iterator[World]:
     w3 = Web3(Web3.HTTPProvider(l1_url))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     try:
         yield make_world(l1_url, deployment, PROPOSER, USERS)
     finally:
-        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
+        w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot])
 
 
 @pytest.fixture
@@ -78,8 +80,8 @@ def new_watcher(world: World, tmp_path: Path) -> Iterator[Callable[..., Watcher]
         w.close()
 
 
-def address(key: bytes) -> str:
-    return str(Account.from_key(key).address)
+def address(key: bytes) -> ChecksumAddress:
+    return Account.from_key(key).address
 
 
 def nonce(world: World, key: bytes) -> int:
@@ -197,7 +199,8 @@ def test_fraud_is_proven_with_a_commitment_and_a_reveal(world: World, new_watche
     watcher.step()  # the verdict, the commitment, and once it is mined the reveal
     row = watcher.store.batch(bad_id)
     assert row is not None and row.verdict == st.INVALID and row.bad_step == bad_step
-    assert watcher.store.batch(child.id).verdict == st.AFTER_INVALID  # its pre-state is not the truth
+    child_row = watcher.store.batch(child.id)
+    assert child_row is not None and child_row.verdict == st.AFTER_INVALID  # its pre-state is not the truth
     [challenge] = watcher.store.challenges()
     assert (challenge.batch_id, challenge.step, challenge.outcome) == (bad_id, bad_step, st.PROVEN)
     assert challenge.tx_hash is not None and challenge.commit_tx is not None
@@ -249,14 +252,14 @@ def test_reorganised_l1_is_rolled_back_to_the_common_ancestor(
     the last block both chains share, keeps what came before it, and proves the new batch."""
     watcher = new_watcher()
     rpc = world.w3.provider.make_request
-    snapshot = rpc("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = rpc(RPCEndpoint("evm_snapshot"), [])["result"]
     shared_block = int(world.w3.eth.block_number)
     state, history = world.state.copy(), list(world.history)
     kept = [p.id for p in history]
     honest = world.post(SCENARIOS["Trade"](world))
     watcher.step()
     assert watcher.verdicts()[honest.id] == st.VALID
-    rpc("evm_revert", [snapshot])  # type: ignore[arg-type]
+    rpc(RPCEndpoint("evm_revert"), [snapshot])
     world.state, world.history = state, history
     world.travel(1)
     bad = world.post([world.advance(), *SCENARIOS["Cancel"](world)], lie_at=1)
@@ -427,7 +430,7 @@ def test_watch_process_killed_mid_challenge(world: World, tmp_path: Path) -> Non
     bad = world.post(SCENARIOS["Trade"](world), lie_at=0)
     sent = nonce(world, CHALLENGER)
     rpc = world.w3.provider.make_request
-    rpc("evm_setAutomine", [False])  # type: ignore[arg-type]  # the commitment will wait in the pending block
+    rpc(RPCEndpoint("evm_setAutomine"), [False])  # the commitment will wait in the pending block
     log = tmp_path / "watch-1.log"
     process = Process(args, log)
     try:
@@ -438,8 +441,8 @@ def test_watch_process_killed_mid_challenge(world: World, tmp_path: Path) -> Non
         process.popen.send_signal(signal.SIGKILL)
         process.stop()
     assert process.popen.returncode == -signal.SIGKILL
-    rpc("evm_setAutomine", [True])  # type: ignore[arg-type]
-    rpc("evm_mine", [])  # type: ignore[arg-type]  # the commitment lands while no watcher runs
+    rpc(RPCEndpoint("evm_setAutomine"), [True])
+    rpc(RPCEndpoint("evm_mine"), [])  # the commitment lands while no watcher runs
     assert status(world, bad.id) == PENDING and nonce(world, CHALLENGER) == sent + 1
 
     log = tmp_path / "watch-2.log"

@@ -5,11 +5,12 @@ the pre-state and with forged ones (tests/forge.py)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from web3.types import RPCEndpoint
 
 from rollup.contracts import function_abi
 from rollup.l1 import records
@@ -89,8 +90,8 @@ class EvmVerifier:
             w = records.step_witness(step_witness(state, tx))
         data = self._selector + abi_encode(self._types, [
             tx, state.root(), context.timestamp, len(context.deposit_heads) - 1, len(context.forced_heads) - 1, w])
-        answer = self.l1.w3.provider.make_request(  # type: ignore[arg-type]
-            "eth_call", [{"to": self.verifier.address, "data": "0x" + data.hex()}, "latest"])
+        answer = self.l1.w3.provider.make_request(
+            RPCEndpoint("eth_call"), [{"to": self.verifier.address, "data": "0x" + data.hex()}, "latest"])
         if "error" in answer:
             raise Reverted(revert_string(answer["error"]))
         reason, applied, root = abi_decode(["uint8", "bool", "bytes32"], bytes.fromhex(answer["result"][2:]))
@@ -124,7 +125,7 @@ class EvmVerifier:
         return field_name, "same"
 
 
-def revert_string(error: dict[str, object]) -> str:
+def revert_string(error: Mapping[str, object]) -> str:
     """The Error(string) of a JSON-RPC error's revert data ("" when there is none)."""
     data = error.get("data")
     if isinstance(data, dict):

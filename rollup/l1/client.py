@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.types import TransactionDictType
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
@@ -89,10 +91,10 @@ class L1:
         return self._chain_id
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         if self.account is None:
             raise L1Error("no key configured: pass --key")
-        return str(self.account.address)
+        return self.account.address
 
     def contract(self, name: str, address: str) -> Contract:
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=contracts.load(name).abi)
@@ -144,7 +146,7 @@ class L1:
     def transfer_eth(self, to: str, value: int) -> Any:
         if self.account is None:
             raise L1Error("no key configured: pass --key")
-        tx = {
+        tx: TransactionDictType = {
             "to": Web3.to_checksum_address(to),
             "value": value,
             "gas": 21_000,

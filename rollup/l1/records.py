@@ -37,7 +37,7 @@ def account_from(t: Sequence[object]) -> Account:
     return Account(
         owner=bytes.fromhex(str(owner)[2:]),
         collateral=int(collateral),  # type: ignore[call-overload]
-        positions=tuple(Position(*p) for p in list(positions)[: int(count)]),  # type: ignore[call-overload, arg-type]
+        positions=tuple(Position(*p) for p in list(positions)[: int(count)]),  # type: ignore[call-overload]
         orders_root=bytes(orders_root),  # type: ignore[call-overload]
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from ..batch import batch_time
 from ..deploy import DEVNET_ORACLE_KEYS, Deployment
@@ -92,8 +93,8 @@ class World:
 
     def travel(self, seconds: int) -> None:
         """Mine a block `seconds` after the latest one (dev nodes: ours and anvil)."""
-        self.w3.provider.make_request("evm_setNextBlockTimestamp", [self.now() + seconds])  # type: ignore[arg-type]
-        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        self.w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [self.now() + seconds])
+        self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def context(self, timestamp: int | None = None) -> Context:
         """The STF context of a batch posted now: the L1 queues as they stand."""
@@ -115,9 +116,9 @@ class World:
             receipts.append(apply(self.state, tx, context))
             roots.append(LIE if i == lie_at else self.state.root())
         batch_id, receipt = self.proposer.submit(list(txs), roots, timestamp)
-        tx = self.w3.eth.get_transaction(receipt["transactionHash"])
+        l1_tx = self.w3.eth.get_transaction(receipt["transactionHash"])
         posted = Posted(batch_id, list(txs), roots, pre_states, receipts, int(receipt["gasUsed"]),
-                        len(bytes(tx["input"])))
+                        len(bytes(l1_tx["input"])))
         self.history.append(posted)
         return posted
 

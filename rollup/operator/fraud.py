@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 from unittest import mock
 
@@ -109,7 +110,7 @@ def wrong_pnl(pre: State, txs: list[bytes], roots: list[bytes], context: Context
         if isinstance(trade, (Trade, Fill)):
             maker = trade.maker.account if isinstance(trade, Trade) else trade.maker_account
             extra = max(1, trade.fill * trade.taker.limit_price // 10)
-            return txs, replay(pre, txs, context, {i: lambda s, m=maker, e=extra: credit(s, m, e)})
+            return txs, replay(pre, txs, context, {i: partial(credit, account_id=maker, amount=extra)})
     return None
 
 
@@ -230,7 +231,7 @@ def reorder_deposits(pre: State, txs: list[bytes], roots: list[bytes], context: 
     first = decode(swapped[a])
     assert isinstance(first, Deposit)
     # the cheat credits the later deposit where the earlier one belongs
-    return swapped, replay(pre, swapped, context, {a: lambda s, d=first: credit(s, d.account, d.amount)})
+    return swapped, replay(pre, swapped, context, {a: partial(credit, account_id=first.account, amount=first.amount)})
 
 
 def skip_deposit(pre: State, txs: list[bytes], roots: list[bytes], context: Context) -> Result:
@@ -242,7 +243,7 @@ def skip_deposit(pre: State, txs: list[bytes], roots: list[bytes], context: Cont
     rest = txs[:a] + txs[a + 1:]
     second = decode(rest[a])
     assert isinstance(second, Deposit)
-    return rest, replay(pre, rest, context, {a: lambda s, d=second: credit(s, d.account, d.amount)})
+    return rest, replay(pre, rest, context, {a: partial(credit, account_id=second.account, amount=second.amount)})
 
 
 def ignore_forced(pre: State, txs: list[bytes], roots: list[bytes], context: Context) -> Result:
@@ -250,7 +251,7 @@ def ignore_forced(pre: State, txs: list[bytes], roots: list[bytes], context: Con
     for i, tx in enumerate(txs):
         if tx and tx[0] == FORCED_REQUEST:
             state_before = head_after(pre, txs[:i], context)
-            return txs, replay(pre, txs, context, {i: lambda s, b=state_before: _restore(s, b)})
+            return txs, replay(pre, txs, context, {i: partial(_restore, before=state_before)})
     return None
 
 

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from eth_abi import encode as abi_encode
 
@@ -830,7 +830,8 @@ def deficit_share(account: Account, markets: Sequence[Market | None], slice_noti
     """The part of a bankrupt account's deficit (-value) that a closed slice carries,
     pro rata to notional, rounded down (against the bankrupt account):
         floor(-value * slice_notional / sum(|size * price|))"""
-    gross = sum(abs(p.size) * markets[p.market].oracle_price for p in account.positions)  # type: ignore[union-attr]
+    # a position's market is listed (cast from Market | None)
+    gross = sum(abs(p.size) * cast(Market, markets[p.market]).oracle_price for p in account.positions)
     return (-margin.value(account, markets) * slice_notional) // gross
 
 

@@ -42,5 +42,6 @@ def use_fast_keccak() -> None:
         from eth_hash.backends.pysha3 import backend
     except ImportError:  # pragma: no cover - pycryptodome it is
         return
-    auto.hasher = backend.keccak256  # type: ignore[method-assign]
-    auto.preimage = backend.preimage  # type: ignore[method-assign]
+    # (eth-hash types these as its own first-run methods, whose parameter is named differently)
+    auto.hasher = backend.keccak256  # type: ignore[assignment]
+    auto.preimage = backend.preimage  # type: ignore[assignment]

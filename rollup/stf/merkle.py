@@ -15,6 +15,7 @@ position order (the leaf's own position, `i mod 4`, is skipped).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from .hashing import ZERO_HASH, keccak, keccak_256
 
@@ -105,13 +106,13 @@ class QuadTree:
 
     def proof(self, index: int) -> Proof:
         """The siblings of leaf `index`, from the leaves up."""
-        out = []
+        out: list[tuple[bytes, ...]] = []
         for groups in self.groups:
             children = groups.get(index >> 2, EMPTY_GROUP)
             position = index & 3
             out.append(tuple(c for k, c in enumerate(children) if k != position))
             index >>= 2
-        return tuple(out)  # type: ignore[return-value]
+        return cast(Proof, tuple(out))  # each level: the three siblings of a group of four
 
     def copy(self) -> QuadTree:
         clone = QuadTree(self.depth)

@@ -115,7 +115,7 @@ class Order(NamedTuple):
 class Deposit(NamedTuple):
     """Credit the next deposit of the L1 queue (index must equal the consumed count)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index (never called on it)
     account: int
     owner: bytes
     amount: int
@@ -328,7 +328,7 @@ class Deleverage(NamedTuple):
 class ForcedRequest(NamedTuple):
     """Consume the next entry of the L1 forced-request queue and carry out its action."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index (never called on it)
     kind: int
     account: int
     requester: bytes

@@ -53,7 +53,7 @@ class SlotWitness(NamedTuple):
 
 
 class WithdrawalWitness(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index (never called on it)
     record: Withdrawal
     proof: Proof
     accounts_root: bytes
@@ -139,7 +139,7 @@ class StepWitness(NamedTuple):
 
 
 def _empty_proof(depth: int) -> Proof:
-    return tuple((ZERO_HASH, ZERO_HASH, ZERO_HASH) for _ in range(depth))  # type: ignore[return-value]
+    return tuple((ZERO_HASH, ZERO_HASH, ZERO_HASH) for _ in range(depth))
 
 
 def opened(state: State, account_id: int | None, nonce: int | None = None) -> Opened:
