@@ -49,7 +49,7 @@ def cmd_l1(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    host, port = server.server_address[:2]
+    host, port = str(args.host), int(server.server_address[1])
     if args.block_time:
         IntervalMiner(node, args.block_time).start()
     print(f"rollup l1: py-evm chain {args.chain_id} (Prague rules)")
