@@ -293,3 +293,47 @@ def test_every_page_fits_a_phone(devnet: Devnet, browser: Any, traded: dict[str,
     page.wait_for_selector(".batch")
     page.screenshot(path=str(SHOTS / "explorer-phone.png"))
     assert errors == []
+
+
+def test_event_streams_are_bounded(devnet: Devnet) -> None:
+    """An outsider who opens streams without end gets a 503 past MAX_STREAMS; closing them
+    frees their places."""
+    import socket
+
+    from rollup.explorer.server import MAX_STREAMS
+
+    port = int(devnet.explorer_url.rsplit(":", 1)[1])
+    sockets = []
+    try:
+        for _ in range(MAX_STREAMS):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+            sockets.append(s)
+        status, body = get(devnet.explorer_url + "/events")
+        assert status == 503 and body["error"] == f"too many event streams (at most {MAX_STREAMS})"
+    finally:
+        for s in sockets:
+            s.close()
+    wait_for("the streams' places freed", lambda: _stream_opens(devnet.explorer_url), 30)
+
+
+def _stream_opens(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/events", timeout=5) as stream:
+            return bool(stream.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+def test_what_the_page_shows_is_never_markup(devnet: Devnet, browser: Any) -> None:
+    """Text from the address bar or the API enters the page escaped: a route or an account
+    reference carrying markup is shown as text and runs nothing."""
+    page, errors = open_page(browser)
+    for route in ["#/<img src=x onerror=window.pwned=1>", "#/account/<img src=x onerror=window.pwned=1>"]:
+        page.goto(f"{devnet.explorer_url}/{route}")
+        page.wait_for_selector("#error, .notice.error")
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.pwned === undefined"), route
+        assert page.locator("#view img").count() == 0, route
+    assert page.locator("#view").inner_text()  # the refusal is shown as text

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
+MAX_STREAMS = 100
+"""Open event streams at most: each holds a queue, so an unbounded number would let anyone
+hold the server's memory."""
 BOOK_DEPTH = 20
 RECENT_TRADES = 30
 NOT_FOUND = ERRORS["not_found"]
@@ -202,7 +205,10 @@ class Explorer:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the summary at once, then at every change (a comment every
-        KEEPALIVE_SECONDS keeps proxies from closing an idle stream)."""
+        KEEPALIVE_SECONDS keeps proxies from closing an idle stream). Beyond MAX_STREAMS
+        open streams, a 503."""
+        if len(self._listeners) >= MAX_STREAMS:
+            return web.json_response({"error": f"too many event streams (at most {MAX_STREAMS})"}, status=503)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)

@@ -112,7 +112,8 @@ async function batchPage(id) {
   const disputed = new Set(b.proofs.filter((p) => p.batch === b.id).map((p) => p.step));
   const proofs = b.proofs.map((p) => `<div class="notice error" data-proof="${p.batch}">
       Fraud proven on batch <a href="#/batch/${p.batch}">#${p.batch}</a> at step ${p.step}
-      (the STF's verdict on it: ${esc(p.reason)}) by ${addr(p.challenger)}; bond slashed ${eth(p.reward + p.burned)}
+      (the STF ${p.reason === "OK" ? "applies it" : `refuses it: ${esc(p.reason)}`}, and the posted root after it
+      is not the STF's) by ${addr(p.challenger)}; bond slashed ${eth(p.reward + p.burned)}
       (${eth(p.reward)} to the challenger, ${eth(p.burned)} burned); reverted batches
       ${p.reverted.map((r) => `<a href="#/batch/${r}">#${r}</a>`).join(", ")} · L1 tx ${hash(p.l1_tx)}</div>`).join("");
   const steps = (b.step_list || []).map((s) => `<tr class="${disputed.has(s.step) ? "disputed" : ""}" data-step="${s.step}">
