@@ -22,9 +22,9 @@
         A watcher rebuilds both queues from the `Deposited` and `ForcedRequested` events.
 """
 from ethereum.ercs import IERC20
-import leaves
+import margin
 import merkle
-import money
+import state
 import witness
 
 interface Rollup:
@@ -233,7 +233,7 @@ def _transfer(to: address, amount: uint256):
 @external
 @nonreentrant
 def claim(
-    batch_id: uint256, index: uint256, record: leaves.Withdrawal, proof: bytes32[30],
+    batch_id: uint256, index: uint256, record: state.Withdrawal, proof: bytes32[30],
     accounts_root: bytes32, markets_root: bytes32, globals_hash: bytes32,
 ) -> uint256:
     """
@@ -244,12 +244,12 @@ def claim(
     @return The amount paid by this call.
     """
     assert staticcall self.rollup.is_final(batch_id), "claim: batch not final"
-    assert leaves.withdrawal_fits(record), "claim: record out of range"
+    assert state.withdrawal_fits(record), "claim: record out of range"
     before: uint256 = self.claimed[index]
     assert before < record.amount, "claim: already claimed"
-    withdrawals_root: bytes32 = merkle.root10(index, leaves.withdrawal_leaf(record), proof)
+    withdrawals_root: bytes32 = merkle.root10(index, state.withdrawal_leaf(record), proof)
     state_root: bytes32 = (staticcall self.rollup.batches(batch_id))[1]
-    assert leaves.state_root(accounts_root, markets_root, globals_hash, withdrawals_root) == state_root, "claim: bad proof"
+    assert state.state_root(accounts_root, markets_root, globals_hash, withdrawals_root) == state_root, "claim: bad proof"
     paid: uint256 = self._payable(record.amount, before)
     self.claimed[index] = before + paid
     self._transfer(record.owner, paid)
@@ -260,9 +260,9 @@ def claim(
 @external
 @nonreentrant
 def escape(
-    account_id: uint256, account: leaves.Account, proof: bytes32[30],
+    account_id: uint256, account: state.Account, proof: bytes32[30],
     records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256, hashes: Bytes[witness.MAX_HASH_BYTES],
-    g: leaves.Globals, withdrawals_root: bytes32,
+    g: state.Globals, withdrawals_root: bytes32,
 ) -> uint256:
     """
     @notice Once the rollup is frozen, pay an account its equity at the last final root:
@@ -270,23 +270,23 @@ def escape(
             Anyone may call; the account's owner is paid; what the bridge could not pay
             stays owed (the same call pays the rest later). The markets come as a step's
             witness carries them (witness.vy `open_markets`), opening those the account holds
-            (money.settle reverts otherwise).
+            (margin.settle reverts otherwise).
     @return The amount paid by this call.
     """
     assert staticcall self.rollup.frozen(), "escape: rollup not frozen"
     assert account.owner != empty(address), "escape: no account"
-    assert leaves.account_fits(account) and leaves.globals_fit(g), "escape: record out of range"
-    named: leaves.Market = empty(leaves.Market)  # none: MAX_MARKETS names no market
-    k: money.Marks = empty(money.Marks)  # value only: no requirement is asked (no Portfolio)
+    assert state.account_fits(account) and state.globals_fit(g), "escape: record out of range"
+    named: state.Market = empty(state.Market)  # none: MAX_MARKETS names no market
+    k: margin.Marks = empty(margin.Marks)  # value only: no requirement is asked (no Portfolio)
     market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
     named, k, market_leaves = witness.open_markets(records, listed, hashes, MAX_MARKETS, empty(address))
-    accounts_root: bytes32 = merkle.root10(account_id, leaves.account_leaf(account), proof)
-    root: bytes32 = leaves.state_root(accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(g), withdrawals_root)
+    accounts_root: bytes32 = merkle.root10(account_id, state.account_leaf(account), proof)
+    root: bytes32 = state.state_root(accounts_root, state.markets_root_of(market_leaves), state.globals_hash(g), withdrawals_root)
     assert root == staticcall self.rollup.final_root(), "escape: bad proof"
-    settled: leaves.Account = empty(leaves.Account)
+    settled: state.Account = empty(state.Account)
     payment: int256 = 0
-    settled, payment = money.settle(account, k)
-    equity: int256 = money.value(settled, k)
+    settled, payment = margin.settle(account, k)
+    equity: int256 = margin.value(settled, k)
     assert equity > 0, "escape: no equity"
     before: uint256 = self.escaped[account_id]
     assert before < convert(equity, uint256), "escape: already escaped"
@@ -301,7 +301,7 @@ def escape(
 @nonreentrant
 def reclaim_deposit(
     index: uint256, account: uint256, owner: address, amount: uint256, timestamp: uint256,
-    accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32,
+    accounts_root: bytes32, markets_root: bytes32, g: state.Globals, withdrawals_root: bytes32,
 ) -> uint256:
     """
     @notice Once the rollup is frozen, pay back deposit `index` to its owner if the last
@@ -316,8 +316,8 @@ def reclaim_deposit(
     assert index < self.deposit_count, "reclaim: no such deposit"
     entry: bytes32 = keccak256(concat(self.deposit_head[index], abi_encode(index, account, owner, amount, timestamp)))
     assert entry == self.deposit_head[index + 1], "reclaim: not this deposit"
-    assert leaves.globals_fit(g), "reclaim: record out of range"
-    root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
+    assert state.globals_fit(g), "reclaim: record out of range"
+    root: bytes32 = state.state_root(accounts_root, markets_root, state.globals_hash(g), withdrawals_root)
     assert root == staticcall self.rollup.final_root(), "reclaim: bad proof"
     assert g.deposit_count <= index, "reclaim: deposit was credited"
     paid: uint256 = self._payable(amount, before)

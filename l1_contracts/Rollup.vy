@@ -36,8 +36,8 @@
         hatch against the last final root. No pending root, which anyone bonded could
         make up, decides a freeze.
 """
-import leaves
-import txs as encoding  # (`txs` names the batch bytes here)
+import state
+import transactions
 import witness
 
 interface Verifier:
@@ -45,7 +45,7 @@ interface Verifier:
 
 # a rules contract (Verifier.vy `route` names the one of each transaction type)
 interface Rules:
-    def step(data: Bytes[encoding.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
+    def step(data: Bytes[transactions.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
 
 interface Inbox:
     def deposit_count() -> uint256: view
@@ -53,7 +53,7 @@ interface Inbox:
     def forced_count() -> uint256: view
     def forced_time(index: uint256) -> uint256: view
 
-MAX_TX: constant(uint256) = encoding.MAX_TX
+MAX_TX: constant(uint256) = transactions.MAX_TX
 MAX_BATCH_BYTES: constant(uint256) = 49152
 MAX_STEPS: constant(uint256) = 1024
 ROOT_PREFIX: constant(uint256) = 16
@@ -697,18 +697,18 @@ def claim_reward(batch_id: uint256) -> uint256:
 
 
 @internal
-def _final_globals(accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32):
+def _final_globals(accounts_root: bytes32, markets_root: bytes32, g: state.Globals, withdrawals_root: bytes32):
     """Finalize every batch past its window, then check that the given parts open the
     last final root (a root nobody can make up any more)."""
     self._finalize(MAX_PENDING)
-    assert leaves.globals_fit(g), "freeze: globals out of range"
-    root: bytes32 = leaves.state_root(accounts_root, markets_root, leaves.globals_hash(g), withdrawals_root)
+    assert state.globals_fit(g), "freeze: globals out of range"
+    root: bytes32 = state.state_root(accounts_root, markets_root, state.globals_hash(g), withdrawals_root)
     assert root == self._root_at(self.finalized), "freeze: globals not of the final state"
 
 
 @external
 @nonreentrant
-def freeze(forced_index: uint256, accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32):
+def freeze(forced_index: uint256, accounts_root: bytes32, markets_root: bytes32, g: state.Globals, withdrawals_root: bytes32):
     """
     @notice Freeze the rollup: forced request `forced_index` was posted more than
             `inclusion_delay` plus the challenge window ago, and the last final state (every
@@ -728,7 +728,7 @@ def freeze(forced_index: uint256, accounts_root: bytes32, markets_root: bytes32,
 @nonreentrant
 def freeze_on_deposit(
     deposit_index: uint256, account: uint256, owner: address, amount: uint256, timestamp: uint256,
-    accounts_root: bytes32, markets_root: bytes32, g: leaves.Globals, withdrawals_root: bytes32,
+    accounts_root: bytes32, markets_root: bytes32, g: state.Globals, withdrawals_root: bytes32,
 ):
     """
     @notice Freeze the rollup: deposit `deposit_index` (its fields checked against the

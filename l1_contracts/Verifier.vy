@@ -12,7 +12,7 @@
             VerifyAccount: Withdraw, Cancel, SweepFees, SettlePosition
             VerifyForced: ForcedRequest
             VerifyRisk: Liquidate, Deleverage
-        and Portfolio, the margin of an account holding option series (money.vy calls it:
+        and Portfolio, the margin of an account holding option series (margin.vy calls it:
         the contracts that check margin have no room left for it under 24 KB).
         This router holds the configuration, the STF's Config: the EIP-712 domain (name
         "DerivativesRollup", version "1", this chain, verifying contract = the inbox),
@@ -21,12 +21,12 @@
         router the witness was decoded and copied once more and the writes came back
         ABI-encoded: 15,000-31,000 gas a heavy proof).
 """
-import sigs
-import txs
+import signing
+import transactions
 import witness
 
 interface Rules:
-    def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
+    def step(data: Bytes[transactions.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32): view
 
 MAX_ORACLE_SIGNERS: constant(uint256) = 16
 
@@ -61,7 +61,7 @@ def __init__(
     portfolio_rules = portfolio_rules_
     risk_rules = risk_rules_
     inbox = inbox_
-    domain = sigs.domain_separator(chain.id, inbox_)
+    domain = signing.domain_separator(chain.id, inbox_)
     fixed: address[MAX_ORACLE_SIGNERS] = empty(address[MAX_ORACLE_SIGNERS])
     for i: uint256 in range(len(signers), bound=MAX_ORACLE_SIGNERS):
         fixed[i] = signers[i]
@@ -83,7 +83,7 @@ def route(tag: uint256, batch_time: uint256, deposit_count: uint256, forced_coun
 @external
 @view
 def step(
-    data: Bytes[txs.MAX_TX], pre_root: bytes32, batch_time: uint256, deposit_count: uint256,
+    data: Bytes[transactions.MAX_TX], pre_root: bytes32, batch_time: uint256, deposit_count: uint256,
     forced_count: uint256, w: witness.Witness,
 ) -> (uint8, bool, bytes32):
     """
@@ -97,20 +97,20 @@ def step(
     """
     tag: uint256 = 0
     if len(data) > 0:
-        tag = txs.u8(data, 0)
+        tag = transactions.u8(data, 0)
     return staticcall self._rules(tag).step(data, pre_root, self._context(batch_time, deposit_count, forced_count), w)
 
 
 @internal
 @view
 def _rules(tag: uint256) -> Rules:
-    if tag == txs.TRADE or tag == txs.FILL:
+    if tag == transactions.TRADE or tag == transactions.FILL:
         return trade_rules
-    if tag == txs.WITHDRAW or tag == txs.CANCEL or tag == txs.SWEEP_FEES or tag == txs.SETTLE_POSITION:
+    if tag == transactions.WITHDRAW or tag == transactions.CANCEL or tag == transactions.SWEEP_FEES or tag == transactions.SETTLE_POSITION:
         return account_rules
-    if tag == txs.FORCED_REQUEST:
+    if tag == transactions.FORCED_REQUEST:
         return forced_rules
-    if tag == txs.LIQUIDATE or tag == txs.DELEVERAGE:
+    if tag == transactions.LIQUIDATE or tag == transactions.DELEVERAGE:
         return risk_rules
     return market_rules
 

@@ -7,11 +7,11 @@
         root first (witness.vy `begin`). The account the transaction names is the witness's
         "first" (for SweepFees: the insurance fund, account 0).
 """
-import leaves
-import money
-import sigs
-import transfers
-import txs
+import fork
+import margin
+import signing
+import state
+import transactions
 import witness
 
 CANCELLED_HASH: constant(bytes32) = 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
@@ -19,29 +19,29 @@ CANCELLED_HASH: constant(bytes32) = 0xffffffffffffffffffffffffffffffffffffffffff
 
 @external
 @view
-def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
+def step(data: Bytes[transactions.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
     """Verifier.vy `step`, for the transaction types of this contract, in the context
     `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
-    reason: uint8 = txs.shape(data)
-    if reason != txs.OK:
+    reason: uint8 = transactions.shape(data)
+    if reason != transactions.OK:
         return reason, False, pre_root
-    market: leaves.Market = empty(leaves.Market)  # the market the transaction names
-    k: money.Marks = empty(money.Marks)
+    market: state.Market = empty(state.Market)  # the market the transaction names
+    k: margin.Marks = empty(margin.Marks)
     market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
-    market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, txs.u8(data, 5), ctx.portfolio)
+    market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, transactions.u8(data, 5), ctx.portfolio)
     reason = witness.begin(data, pre_root, ctx.timestamp, market_leaves, w.globals, w.accounts_root, w.withdrawals_root)
-    if reason != txs.OK:
+    if reason != transactions.OK:
         return reason, False, pre_root
-    tag: uint256 = txs.u8(data, 0)
+    tag: uint256 = transactions.u8(data, 0)
     writes: witness.Writes = empty(witness.Writes)
-    if tag == txs.WITHDRAW:
+    if tag == transactions.WITHDRAW:
         writes = self._withdraw(data, ctx.domain, w.accounts_root, w.first, w.globals, k)
-    elif tag == txs.CANCEL:
+    elif tag == transactions.CANCEL:
         writes = self._cancel(data, ctx.domain, w.accounts_root, w.first, w.globals)
-    elif tag == txs.SETTLE_POSITION:
+    elif tag == transactions.SETTLE_POSITION:
         writes = self._settle_position(data, w.accounts_root, w.first, w.globals, market, w.listed)
     else:
-        assert tag == txs.SWEEP_FEES, "verifier: not an account rule"
+        assert tag == transactions.SWEEP_FEES, "verifier: not an account rule"
         writes = self._sweep_fees(data, w.accounts_root, w.first, w.globals)
     return witness.finish(
         w.first, w.second, w.accounts_root, w.withdrawals_root, w.globals.withdrawal_count, w.withdrawal_proof,
@@ -52,50 +52,50 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
 @internal
 @pure
 def _settle_position(
-    data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, g: leaves.Globals, candidate: leaves.Market,
+    data: Bytes[transactions.MAX_TX], accounts_root: bytes32, first: witness.Opened, g: state.Globals, candidate: state.Market,
     listed: uint256,
 ) -> witness.Writes:
     """apply_settle_position: the account exists (UNKNOWN_ACCOUNT); the market exists
     (UNKNOWN_MARKET), is a series (WRONG_PRODUCT) and is settled (NOT_SETTLED); a position
-    in it (NO_POSITION); bounds (OVERFLOW): transfers.settlement_effects."""
-    account_id: uint256 = txs.u32(data, 1)
-    market_id: uint256 = txs.u8(data, 5)
-    account: leaves.Account = empty(leaves.Account)
+    in it (NO_POSITION); bounds (OVERFLOW): fork.settlement_effects."""
+    account_id: uint256 = transactions.u32(data, 1)
+    market_id: uint256 = transactions.u8(data, 5)
+    account: state.Account = empty(state.Account)
     known: bool = False
-    account, known = transfers.known_account(accounts_root, first, account_id)
+    account, known = fork.known_account(accounts_root, first, account_id)
     if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
-    market: leaves.Market = empty(leaves.Market)
+        return witness.refuse(transactions.UNKNOWN_ACCOUNT)
+    market: state.Market = empty(state.Market)
     exists: bool = False
     market, exists = witness.market(candidate, listed, market_id)
     if not exists:
-        return witness.refuse(txs.UNKNOWN_MARKET)
-    if market.product == leaves.PERPETUAL:
-        return witness.refuse(txs.WRONG_PRODUCT)
-    if leaves.settlement_of(market) == 0:
-        return witness.refuse(txs.NOT_SETTLED)
-    return transfers.settlement_effects(g, account_id, account, market)
+        return witness.refuse(transactions.UNKNOWN_MARKET)
+    if market.product == state.PERPETUAL:
+        return witness.refuse(transactions.WRONG_PRODUCT)
+    if state.settlement_of(market) == 0:
+        return witness.refuse(transactions.NOT_SETTLED)
+    return fork.settlement_effects(g, account_id, account, market)
 
 
 @internal
 @pure
-def _sweep_fees(data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, g: leaves.Globals) -> witness.Writes:
+def _sweep_fees(data: Bytes[transactions.MAX_TX], accounts_root: bytes32, first: witness.Opened, g: state.Globals) -> witness.Writes:
     """apply_sweep_fees: the insurance fund exists (UNKNOWN_ACCOUNT); amount > 0
     (BAD_FIELD); amount <= the fee pool (INSUFFICIENT_COLLATERAL); the fund's collateral
     in bounds (OVERFLOW). The amount moves from the fee pool to the fund's collateral."""
-    amount: uint256 = txs.u64(data, 1)
-    fund: leaves.Account = empty(leaves.Account)
+    amount: uint256 = transactions.u64(data, 1)
+    fund: state.Account = empty(state.Account)
     known: bool = False
-    fund, known = transfers.known_account(accounts_root, first, 0)
+    fund, known = fork.known_account(accounts_root, first, 0)
     if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+        return witness.refuse(transactions.UNKNOWN_ACCOUNT)
     if amount == 0:
-        return witness.refuse(txs.BAD_FIELD)
+        return witness.refuse(transactions.BAD_FIELD)
     if amount > g.fee_pool:
-        return witness.refuse(txs.INSUFFICIENT_COLLATERAL)
+        return witness.refuse(transactions.INSUFFICIENT_COLLATERAL)
     fund.collateral += convert(amount, int256)
-    if not transfers.in_bounds(fund):
-        return witness.refuse(txs.OVERFLOW)
+    if not fork.in_bounds(fund):
+        return witness.refuse(transactions.OVERFLOW)
     out: witness.Writes = witness.nothing(g)
     out.flags = witness.WRITE_FIRST
     out.first_id = 0
@@ -107,71 +107,71 @@ def _sweep_fees(data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.
 @internal
 @view
 def _withdraw(
-    data: Bytes[txs.MAX_TX], domain: bytes32, accounts_root: bytes32, first: witness.Opened, g: leaves.Globals,
-    k: money.Marks,
+    data: Bytes[transactions.MAX_TX], domain: bytes32, accounts_root: bytes32, first: witness.Opened, g: state.Globals,
+    k: margin.Marks,
 ) -> witness.Writes:
     """apply_withdraw: the account exists (UNKNOWN_ACCOUNT); amount > 0 (BAD_FIELD); not
     expired (EXPIRED); signed by the owner over the EIP-712 Withdrawal (BAD_SIGNATURE,
     WRONG_SIGNER); nonce unused in its slot (NONCE_USED); then withdraw_effects. The
     slot records (nonce, the withdrawal's struct hash, amount)."""
-    account_id: uint256 = txs.u32(data, 1)
-    amount: uint256 = txs.u64(data, 5)
-    nonce: uint256 = txs.u64(data, 13)
-    expiry: uint256 = txs.u64(data, 21)
-    account: leaves.Account = empty(leaves.Account)
+    account_id: uint256 = transactions.u32(data, 1)
+    amount: uint256 = transactions.u64(data, 5)
+    nonce: uint256 = transactions.u64(data, 13)
+    expiry: uint256 = transactions.u64(data, 21)
+    account: state.Account = empty(state.Account)
     known: bool = False
-    account, known = transfers.known_account(accounts_root, first, account_id)
+    account, known = fork.known_account(accounts_root, first, account_id)
     if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+        return witness.refuse(transactions.UNKNOWN_ACCOUNT)
     if amount == 0:
-        return witness.refuse(txs.BAD_FIELD)
+        return witness.refuse(transactions.BAD_FIELD)
     if g.time > expiry:
-        return witness.refuse(txs.EXPIRED)
-    digest: bytes32 = keccak256(abi_encode(sigs.WITHDRAWAL_TYPEHASH, account_id, amount, nonce, expiry))
-    signer: address = sigs.recover(sigs.typed_digest(domain, digest), txs.signature(data, 29))
+        return witness.refuse(transactions.EXPIRED)
+    digest: bytes32 = keccak256(abi_encode(signing.WITHDRAWAL_TYPEHASH, account_id, amount, nonce, expiry))
+    signer: address = signing.recover(signing.typed_digest(domain, digest), transactions.signature(data, 29))
     if signer == empty(address):
-        return witness.refuse(txs.BAD_SIGNATURE)
+        return witness.refuse(transactions.BAD_SIGNATURE)
     if signer != account.owner:
-        return witness.refuse(txs.WRONG_SIGNER)
-    slot: leaves.Slot = witness.open_slot(first, nonce)
+        return witness.refuse(transactions.WRONG_SIGNER)
+    slot: state.Slot = witness.open_slot(first, nonce)
     if slot.order_hash != empty(bytes32) and slot.nonce >= nonce:
-        return witness.refuse(txs.NONCE_USED)
-    out: witness.Writes = transfers.withdraw_effects(g, k, account_id, account, amount)
-    if out.reason != txs.OK:
+        return witness.refuse(transactions.NONCE_USED)
+    out: witness.Writes = fork.withdraw_effects(g, k, account_id, account, amount)
+    if out.reason != transactions.OK:
         return out
     out.flags |= witness.WRITE_FIRST_SLOT
     out.first_nonce = nonce
-    out.first_slot = leaves.Slot(nonce=nonce, order_hash=digest, filled=amount)
+    out.first_slot = state.Slot(nonce=nonce, order_hash=digest, filled=amount)
     return out
 
 
 @internal
 @view
 def _cancel(
-    data: Bytes[txs.MAX_TX], domain: bytes32, accounts_root: bytes32, first: witness.Opened, g: leaves.Globals
+    data: Bytes[transactions.MAX_TX], domain: bytes32, accounts_root: bytes32, first: witness.Opened, g: state.Globals
 ) -> witness.Writes:
     """apply_cancel: the account exists (UNKNOWN_ACCOUNT); signed by the owner over the
     EIP-712 Cancel (BAD_SIGNATURE, WRONG_SIGNER); not already cancelled
     (ALREADY_CANCELLED); the slot holds no higher nonce (NONCE_USED). The slot becomes
     (nonce, CANCELLED_HASH, its filled amount if it held this nonce, else 0)."""
-    account_id: uint256 = txs.u32(data, 1)
-    nonce: uint256 = txs.u64(data, 5)
-    account: leaves.Account = empty(leaves.Account)
+    account_id: uint256 = transactions.u32(data, 1)
+    nonce: uint256 = transactions.u64(data, 5)
+    account: state.Account = empty(state.Account)
     known: bool = False
-    account, known = transfers.known_account(accounts_root, first, account_id)
+    account, known = fork.known_account(accounts_root, first, account_id)
     if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
-    digest: bytes32 = keccak256(abi_encode(sigs.CANCEL_TYPEHASH, account_id, nonce))
-    signer: address = sigs.recover(sigs.typed_digest(domain, digest), txs.signature(data, 13))
+        return witness.refuse(transactions.UNKNOWN_ACCOUNT)
+    digest: bytes32 = keccak256(abi_encode(signing.CANCEL_TYPEHASH, account_id, nonce))
+    signer: address = signing.recover(signing.typed_digest(domain, digest), transactions.signature(data, 13))
     if signer == empty(address):
-        return witness.refuse(txs.BAD_SIGNATURE)
+        return witness.refuse(transactions.BAD_SIGNATURE)
     if signer != account.owner:
-        return witness.refuse(txs.WRONG_SIGNER)
-    slot: leaves.Slot = witness.open_slot(first, nonce)
+        return witness.refuse(transactions.WRONG_SIGNER)
+    slot: state.Slot = witness.open_slot(first, nonce)
     if slot.nonce == nonce and slot.order_hash == CANCELLED_HASH:
-        return witness.refuse(txs.ALREADY_CANCELLED)
+        return witness.refuse(transactions.ALREADY_CANCELLED)
     if slot.order_hash != empty(bytes32) and slot.nonce > nonce:
-        return witness.refuse(txs.NONCE_USED)
+        return witness.refuse(transactions.NONCE_USED)
     filled: uint256 = 0
     if slot.nonce == nonce:
         filled = slot.filled
@@ -179,5 +179,5 @@ def _cancel(
     out.flags = witness.WRITE_FIRST_SLOT
     out.first_id = account_id
     out.first_nonce = nonce
-    out.first_slot = leaves.Slot(nonce=nonce, order_hash=CANCELLED_HASH, filled=filled)
+    out.first_slot = state.Slot(nonce=nonce, order_hash=CANCELLED_HASH, filled=filled)
     return out

@@ -8,10 +8,10 @@
         fund (account 0). Deleverage: "first" is the deleveragee, "second" the deleverager,
         and the fund's value is read from the witness's "fund".
 """
-import leaves
-import money
-import transfers
-import txs
+import fork
+import margin
+import state
+import transactions
 import witness
 
 PPM: constant(int256) = 10**6
@@ -19,28 +19,28 @@ PPM: constant(int256) = 10**6
 
 @external
 @view
-def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
+def step(data: Bytes[transactions.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: witness.Witness) -> (uint8, bool, bytes32):
     """Verifier.vy `step`, for the transaction types of this contract, in the context
     `ctx` the router gives (`route`): the Rollup asks the router, then calls this."""
-    reason: uint8 = txs.shape(data)
-    if reason != txs.OK:
+    reason: uint8 = transactions.shape(data)
+    if reason != transactions.OK:
         return reason, False, pre_root
-    named: uint256 = txs.u8(data, 9)  # Deleverage's market; Liquidate's at byte 5
-    if txs.u8(data, 0) == txs.LIQUIDATE:
-        named = txs.u8(data, 5)
-    market: leaves.Market = empty(leaves.Market)  # the market the transaction names
-    k: money.Marks = empty(money.Marks)
+    named: uint256 = transactions.u8(data, 9)  # Deleverage's market; Liquidate's at byte 5
+    if transactions.u8(data, 0) == transactions.LIQUIDATE:
+        named = transactions.u8(data, 5)
+    market: state.Market = empty(state.Market)  # the market the transaction names
+    k: margin.Marks = empty(margin.Marks)
     market_leaves: bytes32[witness.MAX_MARKETS] = empty(bytes32[witness.MAX_MARKETS])
     market, k, market_leaves = witness.open_markets(w.markets, w.listed, w.hashes, named, ctx.portfolio)
     reason = witness.begin(data, pre_root, ctx.timestamp, market_leaves, w.globals, w.accounts_root, w.withdrawals_root)
-    if reason != txs.OK:
+    if reason != transactions.OK:
         return reason, False, pre_root
-    tag: uint256 = txs.u8(data, 0)
+    tag: uint256 = transactions.u8(data, 0)
     writes: witness.Writes = empty(witness.Writes)
-    if tag == txs.LIQUIDATE:
+    if tag == transactions.LIQUIDATE:
         writes = self._liquidate(data, w.accounts_root, w.first, w.second, w.globals, k, market, w.listed)
     else:
-        assert tag == txs.DELEVERAGE, "verifier: not a risk rule"
+        assert tag == transactions.DELEVERAGE, "verifier: not a risk rule"
         assert len(w.fund) == 1, "witness: no fund"
         writes = self._deleverage(data, w.accounts_root, w.first, w.second, w.fund[0], w.globals, k, market, w.listed)
     return witness.finish(
@@ -52,8 +52,8 @@ def step(data: Bytes[txs.MAX_TX], pre_root: bytes32, ctx: witness.Context, w: wi
 @internal
 @view
 def _liquidate(
-    data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
-    g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
+    data: Bytes[transactions.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
+    g: state.Globals, k: margin.Marks, candidate: state.Market, listed: uint256,
 ) -> witness.Writes:
     """apply_liquidate: the account exists and is not the fund (UNKNOWN_ACCOUNT,
     BAD_COUNTERPARTY); the market exists with a price (UNKNOWN_MARKET, NO_PRICE); after
@@ -63,60 +63,60 @@ def _liquidate(
     value >= 0 the account pays the fund min(ceil(notional * penalty_ppm / PPM), value);
     if value < 0 the fund pays the slice's deficit share, at most the fund's value
     (INSURANCE_INSUFFICIENT). Bounds (OVERFLOW)."""
-    account_id: uint256 = txs.u32(data, 1)
-    size: int256 = convert(txs.u64(data, 6), int256)
-    account: leaves.Account = empty(leaves.Account)
+    account_id: uint256 = transactions.u32(data, 1)
+    size: int256 = convert(transactions.u64(data, 6), int256)
+    account: state.Account = empty(state.Account)
     known: bool = False
-    account, known = transfers.known_account(accounts_root, first, account_id)
+    account, known = fork.known_account(accounts_root, first, account_id)
     if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
-    if account_id == transfers.INSURANCE_ACCOUNT:
-        return witness.refuse(txs.BAD_COUNTERPARTY)
-    m: leaves.Market = empty(leaves.Market)
-    reason: uint8 = txs.OK
-    m, reason = transfers.priced_market(candidate, listed, txs.u8(data, 5))
-    if reason != txs.OK:
+        return witness.refuse(transactions.UNKNOWN_ACCOUNT)
+    if account_id == fork.INSURANCE_ACCOUNT:
+        return witness.refuse(transactions.BAD_COUNTERPARTY)
+    m: state.Market = empty(state.Market)
+    reason: uint8 = transactions.OK
+    m, reason = fork.priced_market(candidate, listed, transactions.u8(data, 5))
+    if reason != transactions.OK:
         return witness.refuse(reason)
     paid: int256 = 0
-    account, paid = money.settle(account, k)
-    fund: leaves.Account = witness.open_account(accounts_root, second, transfers.INSURANCE_ACCOUNT)
+    account, paid = margin.settle(account, k)
+    fund: state.Account = witness.open_account(accounts_root, second, fork.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = money.settle(fund, k)
-    held: int256 = money.size_of(account, m.id)
+    fund, fund_paid = margin.settle(fund, k)
+    held: int256 = margin.size_of(account, m.id)
     if held == 0:
-        return witness.refuse(txs.NO_POSITION)
+        return witness.refuse(transactions.NO_POSITION)
     if size == 0:
-        return witness.refuse(txs.BAD_FIELD)
+        return witness.refuse(transactions.BAD_FIELD)
     if size > abs(held):
-        return witness.refuse(txs.NOT_REDUCE_ONLY)
-    value: int256 = money.value(account, k)
-    if value >= money.requirement(account, k, False):
-        return witness.refuse(txs.NOT_LIQUIDATABLE)
+        return witness.refuse(transactions.NOT_REDUCE_ONLY)
+    value: int256 = margin.value(account, k)
+    if value >= margin.requirement(account, k, False):
+        return witness.refuse(transactions.NOT_LIQUIDATABLE)
     notional: int256 = size * convert(m.oracle_price, int256)
     transfer: int256 = 0
     if value >= 0:
-        transfer = -min(money.ceil_div(notional * convert(m.liquidation_penalty_ppm, int256), PPM), value)
+        transfer = -min(margin.ceil_div(notional * convert(m.liquidation_penalty_ppm, int256), PPM), value)
     else:
-        transfer = transfers.deficit_share(account, k, notional)
-        if transfer > money.value(fund, k):
-            return witness.refuse(txs.INSURANCE_INSUFFICIENT)
-    closed: leaves.Account = empty(leaves.Account)
-    taken: leaves.Account = empty(leaves.Account)
-    closed, taken = transfers.transfer_position(account, fund, m, size)
+        transfer = fork.deficit_share(account, k, notional)
+        if transfer > margin.value(fund, k):
+            return witness.refuse(transactions.INSURANCE_INSUFFICIENT)
+    closed: state.Account = empty(state.Account)
+    taken: state.Account = empty(state.Account)
+    closed, taken = fork.transfer_position(account, fund, m, size)
     closed.collateral += transfer
     taken.collateral -= transfer
-    if not transfers.in_bounds(closed) or not transfers.in_bounds(taken):
-        return witness.refuse(txs.OVERFLOW)
-    return transfers.transfer_effects(
-        g, m, account_id, account, closed, transfers.INSURANCE_ACCOUNT, fund, taken, paid + fund_paid
+    if not fork.in_bounds(closed) or not fork.in_bounds(taken):
+        return witness.refuse(transactions.OVERFLOW)
+    return fork.transfer_effects(
+        g, m, account_id, account, closed, fork.INSURANCE_ACCOUNT, fund, taken, paid + fund_paid
     )
 
 
 @internal
 @pure
 def _deleverage(
-    data: Bytes[txs.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
-    insurance: witness.Opened, g: leaves.Globals, k: money.Marks, candidate: leaves.Market, listed: uint256,
+    data: Bytes[transactions.MAX_TX], accounts_root: bytes32, first: witness.Opened, second: witness.Opened,
+    insurance: witness.Opened, g: state.Globals, k: margin.Marks, candidate: state.Market, listed: uint256,
 ) -> witness.Writes:
     """apply_deleverage: both accounts exist (UNKNOWN_ACCOUNT) and differ
     (BAD_COUNTERPARTY); the market exists with a price (UNKNOWN_MARKET, NO_PRICE); after
@@ -126,54 +126,54 @@ def _deleverage(
     value (NOT_DELEVERAGEABLE). Then the slice moves at the oracle price and the
     deleverager pays the deficit share; its value must stay >= 0 (BAD_COUNTERPARTY).
     Bounds (OVERFLOW). The fund (the witness's "fund") is read, not written."""
-    bankrupt_id: uint256 = txs.u32(data, 1)
-    taker_id: uint256 = txs.u32(data, 5)
-    size: int256 = convert(txs.u64(data, 10), int256)
-    bankrupt: leaves.Account = empty(leaves.Account)
-    taker: leaves.Account = empty(leaves.Account)
+    bankrupt_id: uint256 = transactions.u32(data, 1)
+    taker_id: uint256 = transactions.u32(data, 5)
+    size: int256 = convert(transactions.u64(data, 10), int256)
+    bankrupt: state.Account = empty(state.Account)
+    taker: state.Account = empty(state.Account)
     known: bool = False
-    bankrupt, known = transfers.known_account(accounts_root, first, bankrupt_id)
+    bankrupt, known = fork.known_account(accounts_root, first, bankrupt_id)
     if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
-    taker, known = transfers.known_account(accounts_root, second, taker_id)
+        return witness.refuse(transactions.UNKNOWN_ACCOUNT)
+    taker, known = fork.known_account(accounts_root, second, taker_id)
     if not known:
-        return witness.refuse(txs.UNKNOWN_ACCOUNT)
+        return witness.refuse(transactions.UNKNOWN_ACCOUNT)
     if bankrupt_id == taker_id:
-        return witness.refuse(txs.BAD_COUNTERPARTY)
-    m: leaves.Market = empty(leaves.Market)
-    reason: uint8 = txs.OK
-    m, reason = transfers.priced_market(candidate, listed, txs.u8(data, 9))
-    if reason != txs.OK:
+        return witness.refuse(transactions.BAD_COUNTERPARTY)
+    m: state.Market = empty(state.Market)
+    reason: uint8 = transactions.OK
+    m, reason = fork.priced_market(candidate, listed, transactions.u8(data, 9))
+    if reason != transactions.OK:
         return witness.refuse(reason)
     paid_a: int256 = 0
     paid_b: int256 = 0
-    bankrupt, paid_a = money.settle(bankrupt, k)
-    taker, paid_b = money.settle(taker, k)
-    held: int256 = money.size_of(bankrupt, m.id)
+    bankrupt, paid_a = margin.settle(bankrupt, k)
+    taker, paid_b = margin.settle(taker, k)
+    held: int256 = margin.size_of(bankrupt, m.id)
     if held == 0:
-        return witness.refuse(txs.NO_POSITION)
-    opposite: int256 = money.size_of(taker, m.id)
+        return witness.refuse(transactions.NO_POSITION)
+    opposite: int256 = margin.size_of(taker, m.id)
     if opposite == 0 or (opposite > 0) == (held > 0):
-        return witness.refuse(txs.BAD_COUNTERPARTY)
+        return witness.refuse(transactions.BAD_COUNTERPARTY)
     if size == 0:
-        return witness.refuse(txs.BAD_FIELD)
+        return witness.refuse(transactions.BAD_FIELD)
     if size > abs(held) or size > abs(opposite):
-        return witness.refuse(txs.NOT_REDUCE_ONLY)
-    if money.value(bankrupt, k) >= 0:
-        return witness.refuse(txs.NOT_DELEVERAGEABLE)
-    share: int256 = transfers.deficit_share(bankrupt, k, size * convert(m.oracle_price, int256))
-    fund: leaves.Account = witness.open_account(accounts_root, insurance, transfers.INSURANCE_ACCOUNT)
+        return witness.refuse(transactions.NOT_REDUCE_ONLY)
+    if margin.value(bankrupt, k) >= 0:
+        return witness.refuse(transactions.NOT_DELEVERAGEABLE)
+    share: int256 = fork.deficit_share(bankrupt, k, size * convert(m.oracle_price, int256))
+    fund: state.Account = witness.open_account(accounts_root, insurance, fork.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = money.settle(fund, k)
-    if share <= money.value(fund, k):
-        return witness.refuse(txs.NOT_DELEVERAGEABLE)
-    closed: leaves.Account = empty(leaves.Account)
-    taken: leaves.Account = empty(leaves.Account)
-    closed, taken = transfers.transfer_position(bankrupt, taker, m, size)
+    fund, fund_paid = margin.settle(fund, k)
+    if share <= margin.value(fund, k):
+        return witness.refuse(transactions.NOT_DELEVERAGEABLE)
+    closed: state.Account = empty(state.Account)
+    taken: state.Account = empty(state.Account)
+    closed, taken = fork.transfer_position(bankrupt, taker, m, size)
     closed.collateral += share
     taken.collateral -= share
-    if money.value(taken, k) < 0:
-        return witness.refuse(txs.BAD_COUNTERPARTY)
-    if not transfers.in_bounds(closed) or not transfers.in_bounds(taken):
-        return witness.refuse(txs.OVERFLOW)
-    return transfers.transfer_effects(g, m, bankrupt_id, bankrupt, closed, taker_id, taker, taken, paid_a + paid_b)
+    if margin.value(taken, k) < 0:
+        return witness.refuse(transactions.BAD_COUNTERPARTY)
+    if not fork.in_bounds(closed) or not fork.in_bounds(taken):
+        return witness.refuse(transactions.OVERFLOW)
+    return fork.transfer_effects(g, m, bankrupt_id, bankrupt, closed, taker_id, taker, taken, paid_a + paid_b)

@@ -25,15 +25,15 @@
         applies a rule's writes and recomputes the root, as rollup/stf/fork.py `commit` does.
         Encodings are those of rollup/stf/state.py (packed big-endian, two's complement).
 """
-import leaves
+import margin
 import merkle
-import money
-import sigs
-import txs
+import signing
+import state
+import transactions
 
 MAX_MARKETS: constant(uint256) = 48
 OPENED: constant(uint256) = 1 << MAX_MARKETS  # Witness.listed: bit MAX_MARKETS + i says market i is opened
-MAX_MARKET_BYTES: constant(uint256) = leaves.OPTION_RECORD * MAX_MARKETS
+MAX_MARKET_BYTES: constant(uint256) = state.OPTION_RECORD * MAX_MARKETS
 MAX_HASH_BYTES: constant(uint256) = 32 * MAX_MARKETS
 ACCOUNT_TREE_DEPTH: constant(uint256) = 10
 ORDER_TREE_DEPTH: constant(uint256) = 4
@@ -52,9 +52,9 @@ WRITE_WITHDRAWAL: constant(uint256) = 32
 
 
 struct Opened:
-    account: Bytes[leaves.ACCOUNT_RECORD]  # its leaf encoding (leaves.account_of; empty: the default account)
+    account: Bytes[state.ACCOUNT_RECORD]  # its leaf encoding (state.account_of; empty: the default account)
     proof: bytes32[30]
-    slot: leaves.Slot
+    slot: state.Slot
     slot_proof: bytes32[12]
 
 
@@ -65,7 +65,7 @@ struct Opened:
 struct Witness:
     accounts_root: bytes32
     withdrawals_root: bytes32
-    globals: leaves.Globals
+    globals: state.Globals
     markets: Bytes[MAX_MARKET_BYTES]
     listed: uint256
     hashes: Bytes[MAX_HASH_BYTES]
@@ -73,7 +73,7 @@ struct Witness:
     second: Opened
     fund: DynArray[Opened, 1]  # Deleverage only: empty for every other type (zero bytes cost calldata too)
     withdrawal_proof: DynArray[bytes32, 30]  # the next withdrawal leaf's path, for a step that may append one (else empty: zero bytes cost calldata too)
-    order: sigs.Order
+    order: signing.Order
 
 
 struct Writes:
@@ -84,19 +84,19 @@ struct Writes:
     second_id: uint256
     first_nonce: uint256
     second_nonce: uint256
-    first: leaves.Account
-    second: leaves.Account
-    first_slot: leaves.Slot
-    second_slot: leaves.Slot
-    market: leaves.Market
-    globals: leaves.Globals
-    withdrawal: leaves.Withdrawal
+    first: state.Account
+    second: state.Account
+    first_slot: state.Slot
+    second_slot: state.Slot
+    market: state.Market
+    globals: state.Globals
+    withdrawal: state.Withdrawal
 
 
 # What a step may know besides the state (rollup/stf/fork.py Context): the batch's
 # timestamp, the EIP-712 domain, the oracle committee, and the L1 queues' lengths as of
 # the batch (their heads are read from `inbox`); and the Portfolio contract (an option
-# holder's margin, money.vy).
+# holder's margin, margin.vy).
 struct Context:
     timestamp: uint256
     domain: bytes32
@@ -117,16 +117,16 @@ struct Context:
 def open_markets(
     records: Bytes[MAX_MARKET_BYTES], listed: uint256, hashes: Bytes[MAX_HASH_BYTES], named: uint256,
     portfolio_rules: address,
-) -> (leaves.Market, money.Marks, bytes32[MAX_MARKETS]):
+) -> (state.Market, margin.Marks, bytes32[MAX_MARKETS]):
     """The opened markets read: (the market `named` if it is opened, else empty; the
-    money rules' marks of the opened markets (money.vy Marks, entry by entry; the others
+    money rules' marks of the opened markets (margin.vy Marks, entry by entry; the others
     zeros); the 48 market leaves: an opened market's the hash of its record, another
     listed market's from `hashes`, an unlisted market's zero). The opened markets are
     listed, and the underlying of an opened series is opened when it is listed (the
     portfolio rule reads it beside the series)."""
     ok: bool = listed < 1 << (2 * MAX_MARKETS) and (listed >> MAX_MARKETS) & ~listed == 0
-    candidate: leaves.Market = empty(leaves.Market)
-    k: money.Marks = empty(money.Marks)
+    candidate: state.Market = empty(state.Market)
+    k: margin.Marks = empty(margin.Marks)
     k.opened = listed >> MAX_MARKETS
     k.portfolio = portfolio_rules
     market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
@@ -137,35 +137,35 @@ def open_markets(
             break  # no listed market from here on
         if listed & (OPENED << i) != 0:
             # the product byte gives the record's length; the marks straight from its bytes
-            # (leaves.market_of's layout); the market the step names decoded whole
-            if unsafe_add(at, leaves.PERPETUAL_RECORD) > len(records):  # unchecked: at <= len(records)
+            # (state.market_of's layout); the market the step names decoded whole
+            if unsafe_add(at, state.PERPETUAL_RECORD) > len(records):  # unchecked: at <= len(records)
                 ok = False
                 break
             head: uint256 = extract32(records, at, output_type=uint256)  # id byte, product byte, ...
-            record: Bytes[leaves.OPTION_RECORD] = b""
-            if (head >> 240) & 255 == leaves.PERPETUAL:
-                record = slice(records, at, leaves.PERPETUAL_RECORD)
+            record: Bytes[state.OPTION_RECORD] = b""
+            if (head >> 240) & 255 == state.PERPETUAL:
+                record = slice(records, at, state.PERPETUAL_RECORD)
             else:  # an option series
-                if unsafe_add(at, leaves.OPTION_RECORD) > len(records):
+                if unsafe_add(at, state.OPTION_RECORD) > len(records):
                     ok = False
                     break
-                record = slice(records, at, leaves.OPTION_RECORD)
+                record = slice(records, at, state.OPTION_RECORD)
             ok = ok and head >> 248 == i
             market_leaves[i] = keccak256(record)
             at = unsafe_add(at, len(record))
             # price | oracle time -> fractions | funding index (bytes 2-33, fractions at 50-57)
             k.market[i] = (
-                (extract32(record, 2, output_type=uint256) & ~(money.U64 << 128))
-                | ((extract32(record, 26, output_type=uint256) & money.U64) << 128)
+                (extract32(record, 2, output_type=uint256) & ~(margin.U64 << 128))
+                | ((extract32(record, 26, output_type=uint256) & margin.U64) << 128)
             )
-            if len(record) == leaves.PERPETUAL_RECORD:
-                k.risk[i] = extract32(record, 62, output_type=uint256) & money.U32  # vol shock, bytes 90-93
+            if len(record) == state.PERPETUAL_RECORD:
+                k.risk[i] = extract32(record, 62, output_type=uint256) & margin.U32  # vol shock, bytes 90-93
             else:  # its underlying (byte 94) opened if listed; delta | gamma | vega, bytes 119-138
                 u: uint256 = extract32(record, 94, output_type=uint256) >> 248
                 ok = ok and (u >= MAX_MARKETS or listed & (1 << u) == 0 or listed & (OPENED << u) != 0)
-                k.risk[i] = money.OPTION | (u << 160) | (extract32(record, 107, output_type=uint256) & (2**160 - 1))
+                k.risk[i] = margin.OPTION | (u << 160) | (extract32(record, 107, output_type=uint256) & (2**160 - 1))
             if i == named:
-                candidate = leaves.market_of(record)
+                candidate = state.market_of(record)
         elif listed & (1 << i) != 0:
             if h + 32 > len(hashes):
                 ok = False
@@ -179,11 +179,11 @@ def open_markets(
 
 @internal
 @pure
-def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> leaves.Account:
+def open_account(accounts_root: bytes32, o: Opened, account_id: uint256) -> state.Account:
     """The account `account_id` of the pre-state (its record, whose hash is its leaf, and
     its path prove it), in canonical form (fields within their widths, zeros past its
     positions): the witness carries the packed record, calldata being paid per byte."""
-    a: leaves.Account = leaves.account_of(o.account)
+    a: state.Account = state.account_of(o.account)
     assert merkle.root10(account_id, self._account_leaf(o), o.proof) == accounts_root, "witness: account path"
     return a
 
@@ -199,24 +199,24 @@ def _account_leaf(o: Opened) -> bytes32:
 
 @internal
 @pure
-def open_slot(o: Opened, nonce: uint256) -> leaves.Slot:
+def open_slot(o: Opened, nonce: uint256) -> state.Slot:
     """The nonce slot `nonce mod 256` of an opened account (proved under its orders_root)."""
-    assert leaves.slot_fits(o.slot), "witness: slot out of range"
+    assert state.slot_fits(o.slot), "witness: slot out of range"
     orders_root: bytes32 = empty(bytes32)  # the account's (bytes 36-67 of its record)
     if len(o.account) > 0:
         orders_root = extract32(o.account, 36, output_type=bytes32)
-    assert merkle.root4(nonce % ORDER_SLOTS, leaves.slot_leaf(o.slot), o.slot_proof) == orders_root, "witness: slot path"
+    assert merkle.root4(nonce % ORDER_SLOTS, state.slot_leaf(o.slot), o.slot_proof) == orders_root, "witness: slot path"
     return o.slot
 
 
 @internal
 @pure
-def market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (leaves.Market, bool):
+def market(candidate: state.Market, listed: uint256, market_id: uint256) -> (state.Market, bool):
     """(the market, whether it exists). `candidate` is the market the step names, as `begin`
     opened it; it is not read when market_id is outside the table or not listed, and a
     listed market must be opened (and be the candidate)."""
     if market_id >= MAX_MARKETS or listed & (1 << market_id) == 0:
-        return empty(leaves.Market), False
+        return empty(state.Market), False
     assert listed & (OPENED << market_id) != 0 and candidate.id == market_id, "witness: market not opened"
     return candidate, True
 
@@ -224,23 +224,23 @@ def market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (le
 @internal
 @pure
 def begin(
-    data: Bytes[txs.MAX_TX], pre_root: bytes32, batch_time: uint256, market_leaves: bytes32[MAX_MARKETS],
-    g: leaves.Globals, accounts_root: bytes32, withdrawals_root: bytes32,
+    data: Bytes[transactions.MAX_TX], pre_root: bytes32, batch_time: uint256, market_leaves: bytes32[MAX_MARKETS],
+    g: state.Globals, accounts_root: bytes32, withdrawals_root: bytes32,
 ) -> uint8:
-    """A step's checks after its shape (txs.shape, which needs no witness) and its markets
+    """A step's checks after its shape (transactions.shape, which needs no witness) and its markets
     (`open_markets`), in rollup/stf/fork.py `apply`'s order: the witness's records
     against `pre_root` (reverts if they do not open it), then the clock: every
     transaction but AdvanceTime runs at the batch's time, and while the state's clock is
     behind it they are refused (TIME_BEHIND_BATCH). Returns OK or the refusal. The
     witness comes in parts: a struct argument is copied whole into each callee's frame."""
-    assert leaves.globals_fit(g), "witness: globals out of range"
-    root: bytes32 = leaves.state_root(
-        accounts_root, leaves.markets_root_of(market_leaves), leaves.globals_hash(g), withdrawals_root
+    assert state.globals_fit(g), "witness: globals out of range"
+    root: bytes32 = state.state_root(
+        accounts_root, state.markets_root_of(market_leaves), state.globals_hash(g), withdrawals_root
     )
     assert root == pre_root, "witness: pre-state root"
-    if txs.u8(data, 0) != txs.ADVANCE_TIME and g.time < batch_time:
-        return txs.TIME_BEHIND_BATCH
-    return txs.OK
+    if transactions.u8(data, 0) != transactions.ADVANCE_TIME and g.time < batch_time:
+        return transactions.TIME_BEHIND_BATCH
+    return transactions.OK
 
 
 # ---------------------------------------------------------------------- the post-state
@@ -257,7 +257,7 @@ def refuse(reason: uint8) -> Writes:
 
 @internal
 @pure
-def nothing(g: leaves.Globals) -> Writes:
+def nothing(g: state.Globals) -> Writes:
     """Reason OK, the globals `g` as they stand, no other writes yet (the rule adds them)."""
     out: Writes = empty(Writes)
     out.applied = True
@@ -319,40 +319,40 @@ def finish(
     into its frame."""
     if not writes.applied:
         return writes.reason, False, pre_root
-    first: leaves.Account = writes.first
-    second: leaves.Account = writes.second
+    first: state.Account = writes.first
+    second: state.Account = writes.second
     if writes.flags & WRITE_FIRST == 0 and writes.flags & WRITE_FIRST_SLOT != 0:
-        first = leaves.account_of(first_opened.account)
+        first = state.account_of(first_opened.account)
     if writes.flags & WRITE_SECOND == 0 and writes.flags & WRITE_SECOND_SLOT != 0:
-        second = leaves.account_of(second_opened.account)
+        second = state.account_of(second_opened.account)
     if writes.flags & WRITE_FIRST_SLOT != 0:
-        first.orders_root = merkle.root4(writes.first_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.first_slot), first_opened.slot_proof)
+        first.orders_root = merkle.root4(writes.first_nonce % ORDER_SLOTS, state.slot_leaf(writes.first_slot), first_opened.slot_proof)
     if writes.flags & WRITE_SECOND_SLOT != 0:
-        second.orders_root = merkle.root4(writes.second_nonce % ORDER_SLOTS, leaves.slot_leaf(writes.second_slot), second_opened.slot_proof)
+        second.orders_root = merkle.root4(writes.second_nonce % ORDER_SLOTS, state.slot_leaf(writes.second_slot), second_opened.slot_proof)
     write_first: bool = writes.flags & (WRITE_FIRST | WRITE_FIRST_SLOT) != 0
     write_second: bool = writes.flags & (WRITE_SECOND | WRITE_SECOND_SLOT) != 0
 
     accounts_root: bytes32 = pre_accounts_root
     if write_first and write_second:
         accounts_root = self.accounts_root_after_two(
-            writes.first_id, leaves.account_leaf(first), first_opened.proof,
-            writes.second_id, leaves.account_leaf(second), second_opened.proof,
+            writes.first_id, state.account_leaf(first), first_opened.proof,
+            writes.second_id, state.account_leaf(second), second_opened.proof,
         )
     elif write_first:
-        accounts_root = merkle.root10(writes.first_id, leaves.account_leaf(first), first_opened.proof)
+        accounts_root = merkle.root10(writes.first_id, state.account_leaf(first), first_opened.proof)
     elif write_second:
-        accounts_root = merkle.root10(writes.second_id, leaves.account_leaf(second), second_opened.proof)
+        accounts_root = merkle.root10(writes.second_id, state.account_leaf(second), second_opened.proof)
 
     after: bytes32[MAX_MARKETS] = market_leaves
     if writes.flags & WRITE_MARKET != 0:
-        after[writes.market.id] = leaves.market_leaf(writes.market)
+        after[writes.market.id] = state.market_leaf(writes.market)
 
     withdrawals_root: bytes32 = pre_withdrawals_root
     if writes.flags & WRITE_WITHDRAWAL != 0:
         index: uint256 = withdrawal_count
         assert merkle.root_of(index, empty(bytes32), withdrawal_proof, WITHDRAWAL_TREE_DEPTH) == pre_withdrawals_root, "witness: withdrawal path"
-        withdrawals_root = merkle.root_of(index, leaves.withdrawal_leaf(writes.withdrawal), withdrawal_proof, WITHDRAWAL_TREE_DEPTH)
+        withdrawals_root = merkle.root_of(index, state.withdrawal_leaf(writes.withdrawal), withdrawal_proof, WITHDRAWAL_TREE_DEPTH)
 
-    return writes.reason, True, leaves.state_root(
-        accounts_root, leaves.markets_root_of(after), leaves.globals_hash(writes.globals), withdrawals_root
+    return writes.reason, True, state.state_root(
+        accounts_root, state.markets_root_of(after), state.globals_hash(writes.globals), withdrawals_root
     )

@@ -18,8 +18,8 @@ from rollup.stf import constants, transactions
 from rollup.stf.reasons import Reason
 
 PYTHON_ONLY = {
-    "MAX_U32": "a width the Vyper rules write in place (money.vy U32, 2**32 - 1)",
-    "MAX_U64": "a width the Vyper rules write in place (money.vy U64, 2**64 - 1)",
+    "MAX_U32": "a width the Vyper rules write in place (margin.vy U32, 2**32 - 1)",
+    "MAX_U64": "a width the Vyper rules write in place (margin.vy U64, 2**64 - 1)",
 }
 """Constants of rollup/stf/constants.py the verifier does not declare, and why."""
 
@@ -97,10 +97,10 @@ def test_constants_agree() -> None:
 
 
 def test_reason_codes_agree() -> None:
-    """txs.vy declares every Reason, with its code (the verifier returns them)."""
+    """transactions.vy declares every Reason, with its code (the verifier returns them)."""
     declared = vyper_constants()
     for reason in Reason:
-        assert declared.get(reason.name, {}).get("txs") == reason.value, reason
+        assert declared.get(reason.name, {}).get("transactions") == reason.value, reason
     assert len(Reason) >= 50
 
 

@@ -1,4 +1,4 @@
-"""STF records as the L1 contracts' ABI tuples (l1_contracts/leaves.vy, witness.vy).
+"""STF records as the L1 contracts' ABI tuples (l1_contracts/state.vy, witness.vy).
 
 Every field is a full word (uint256 / int256 / bytes32 / address); an account's positions
 are a fixed array of 16 with a count, zero past it.
@@ -57,7 +57,7 @@ def market(m: Market | None) -> tuple[int, ...]:
 
 
 def option_words(m: Market) -> tuple[int, int]:
-    """leaves.vy's (terms, risk) of a market: an option series' record bytes 94-118 and
+    """state.vy's (terms, risk) of a market: an option series' record bytes 94-118 and
     119-138 read as big-endian numbers (0, 0 for a perpetual)."""
     if m.product == PERPETUAL:
         return 0, 0

@@ -1,7 +1,9 @@
 # pragma version ~=0.4.3
 """
-@title Transaction encodings (a module)
-@notice The EVM side of rollup/stf/transactions.py: a one-byte type tag, then fixed-width
+@title Transaction encodings and reason codes (a module)
+@notice The EVM side of rollup/stf/transactions.py (whose name it takes: its decoding
+        rules are most of this module) and of the codes of rollup/stf/reasons.py (Reason,
+        one constant each). A transaction is a one-byte type tag, then fixed-width
         big-endian fields; each type's length is fixed (OracleUpdate and SettleSeries:
         11 + 74 per report; RiskUpdate: 11 + 94 per report).
         Orders are 26 bytes: account u32 | market_side u8 (bit 7 buy) | size u40 |
@@ -11,7 +13,7 @@
         assume `shape` passed. Field checks (an order's side byte, a funding delta's bound,
         a forced request's kind) come first in each rule, as in `decode`.
 """
-import sigs
+import signing
 
 MAX_REPORTS: constant(uint256) = 16
 REPORT_LENGTH: constant(uint256) = 74
@@ -217,10 +219,10 @@ def compact_signature(data: Bytes[MAX_TX], at: uint256) -> Bytes[64]:
 
 @internal
 @pure
-def order(data: Bytes[MAX_TX], at: uint256) -> sigs.Order:
+def order(data: Bytes[MAX_TX], at: uint256) -> signing.Order:
     """The 26-byte order at `at` (every 26 bytes are one)."""
     side: uint256 = self.u8(data, at + 4)
-    return sigs.Order(
+    return signing.Order(
         account=self.u32(data, at), market=side & 127, is_buy=side >= 128,
         size=self.u40(data, at + 5), limit_price=self.u40(data, at + 10),
         max_fee_ppm=self.u24(data, at + 15), nonce=self.u32(data, at + 18),

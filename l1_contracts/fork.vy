@@ -8,10 +8,12 @@
         honest pre-state and a decodable transaction fits (sizes < 2**64, prices < 2**64,
         collateral and funding indexes < 2**128), so nothing reverts where the STF
         returns a reason.
+        Named after rollup/stf/fork.py, which holds these helpers; the rules that call them
+        (fork.py's apply_*) are the Verify* contracts'.
 """
-import leaves
-import money
-import txs
+import margin
+import state
+import transactions
 import witness
 
 MAX_COLLATERAL: constant(int256) = 2**100 - 1
@@ -22,12 +24,12 @@ INSURANCE_ACCOUNT: constant(uint256) = 0
 
 @internal
 @pure
-def in_bounds(a: leaves.Account) -> bool:
+def in_bounds(a: state.Account) -> bool:
     """At most MAX_POSITIONS positions, |collateral| <= MAX_COLLATERAL and every
     |size| <= MAX_SIZE (else OVERFLOW)."""
-    if a.count > leaves.MAX_POSITIONS or abs(a.collateral) > MAX_COLLATERAL:
+    if a.count > state.MAX_POSITIONS or abs(a.collateral) > MAX_COLLATERAL:
         return False
-    for i: uint256 in range(a.count, bound=leaves.MAX_POSITIONS):
+    for i: uint256 in range(a.count, bound=state.MAX_POSITIONS):
         if abs(a.positions[i].size) > MAX_SIZE:
             return False
     return True
@@ -35,50 +37,50 @@ def in_bounds(a: leaves.Account) -> bool:
 
 @internal
 @pure
-def known_account(accounts_root: bytes32, o: witness.Opened, account_id: uint256) -> (leaves.Account, bool):
+def known_account(accounts_root: bytes32, o: witness.Opened, account_id: uint256) -> (state.Account, bool):
     """(the account, whether it is known): its id is in the tree (an id outside opens
     nothing and is not looked at) and it has an owner."""
     if account_id >= witness.ACCOUNT_CAPACITY:
-        return empty(leaves.Account), False
-    a: leaves.Account = witness.open_account(accounts_root, o, account_id)
+        return empty(state.Account), False
+    a: state.Account = witness.open_account(accounts_root, o, account_id)
     return a, a.owner != empty(address)
 
 
 @internal
 @pure
-def priced_market(candidate: leaves.Market, listed: uint256, market_id: uint256) -> (leaves.Market, uint8):
+def priced_market(candidate: state.Market, listed: uint256, market_id: uint256) -> (state.Market, uint8):
     """(the market, OK) if it exists (UNKNOWN_MARKET) and has a price (NO_PRICE);
     `candidate`: the market the step names, as witness.open_markets opened it (witness.market)."""
-    m: leaves.Market = empty(leaves.Market)
+    m: state.Market = empty(state.Market)
     exists: bool = False
     m, exists = witness.market(candidate, listed, market_id)
     if not exists:
-        return m, txs.UNKNOWN_MARKET
+        return m, transactions.UNKNOWN_MARKET
     if m.oracle_price == 0:
-        return m, txs.NO_PRICE
-    return m, txs.OK
+        return m, transactions.NO_PRICE
+    return m, transactions.OK
 
 
 @internal
 @view
 def withdraw_effects(
-    g: leaves.Globals, k: money.Marks, account_id: uint256, account: leaves.Account, amount: uint256
+    g: state.Globals, k: margin.Marks, account_id: uint256, account: state.Account, amount: uint256
 ) -> witness.Writes:
     """fork.withdraw_effects: settle funding; collateral - amount >= 0
     (INSUFFICIENT_COLLATERAL); the margin rule (UNDER_MARGIN); a free withdrawal leaf and
     total_withdrawn + amount <= MAX_COLLATERAL (OVERFLOW). Writes the account (as "first"),
     the globals (count, total, funding pool) and the withdrawal record."""
-    before: leaves.Account = empty(leaves.Account)
+    before: state.Account = empty(state.Account)
     payment: int256 = 0
-    before, payment = money.settle(account, k)
-    after: leaves.Account = before
+    before, payment = margin.settle(account, k)
+    after: state.Account = before
     after.collateral = before.collateral - convert(amount, int256)
     if after.collateral < 0:
-        return witness.refuse(txs.INSUFFICIENT_COLLATERAL)
-    if not money.margin_ok(before, after, k):
-        return witness.refuse(txs.UNDER_MARGIN)
+        return witness.refuse(transactions.INSUFFICIENT_COLLATERAL)
+    if not margin.margin_ok(before, after, k):
+        return witness.refuse(transactions.UNDER_MARGIN)
     if g.withdrawal_count >= witness.WITHDRAWAL_CAPACITY or g.total_withdrawn + amount > MAX_TOTAL:
-        return witness.refuse(txs.OVERFLOW)
+        return witness.refuse(transactions.OVERFLOW)
     out: witness.Writes = witness.nothing(g)
     out.flags = witness.WRITE_FIRST | witness.WRITE_WITHDRAWAL
     out.first_id = account_id
@@ -86,38 +88,38 @@ def withdraw_effects(
     out.globals.withdrawal_count = g.withdrawal_count + 1
     out.globals.total_withdrawn = g.total_withdrawn + amount
     out.globals.funding_pool = g.funding_pool + payment
-    out.withdrawal = leaves.Withdrawal(account=account_id, owner=before.owner, amount=amount)
+    out.withdrawal = state.Withdrawal(account=account_id, owner=before.owner, amount=amount)
     return out
 
 
 @internal
 @pure
 def transfer_position(
-    seller_side: leaves.Account, buyer_side: leaves.Account, m: leaves.Market, size: int256
-) -> (leaves.Account, leaves.Account):
+    seller_side: state.Account, buyer_side: state.Account, m: state.Market, size: int256
+) -> (state.Account, state.Account):
     """fork.transfer_position: `size` lots of the seller side's position move to the
     buyer side at the oracle price; the seller side's size moves toward 0, collateral
     moves by size * price, both positions carry the market's funding index."""
-    held: int256 = money.size_of(seller_side, m.id)
+    held: int256 = margin.size_of(seller_side, m.id)
     direction: int256 = -1
     if held > 0:
         direction = 1
     notional: int256 = size * convert(m.oracle_price, int256)
-    reduced: leaves.Account = seller_side
+    reduced: state.Account = seller_side
     reduced.collateral = seller_side.collateral + direction * notional
-    reduced = money.with_position(reduced, m.id, held - direction * size, m.funding_index)
-    taken: leaves.Account = buyer_side
+    reduced = margin.with_position(reduced, m.id, held - direction * size, m.funding_index)
+    taken: state.Account = buyer_side
     taken.collateral = buyer_side.collateral - direction * notional
-    taken = money.with_position(taken, m.id, money.size_of(buyer_side, m.id) + direction * size, m.funding_index)
+    taken = margin.with_position(taken, m.id, margin.size_of(buyer_side, m.id) + direction * size, m.funding_index)
     return reduced, taken
 
 
 @internal
 @pure
-def deficit_share(a: leaves.Account, k: money.Marks, slice_notional: int256) -> int256:
+def deficit_share(a: state.Account, k: margin.Marks, slice_notional: int256) -> int256:
     """fork.deficit_share: floor(-value * slice_notional / gross) (the account holds a
     position in a priced market, so gross > 0)."""
-    return money.floor_div(-money.value(a, k) * slice_notional, money.gross(a, k))
+    return margin.floor_div(-margin.value(a, k) * slice_notional, margin.gross(a, k))
 
 
 @internal
@@ -131,17 +133,17 @@ def _long(size: int256) -> int256:
 @internal
 @pure
 def transfer_effects(
-    g: leaves.Globals, m: leaves.Market,
-    first_id: uint256, first_before: leaves.Account, first_after: leaves.Account,
-    second_id: uint256, second_before: leaves.Account, second_after: leaves.Account,
+    g: state.Globals, m: state.Market,
+    first_id: uint256, first_before: state.Account, first_after: state.Account,
+    second_id: uint256, second_before: state.Account, second_after: state.Account,
     funding_paid: int256,
 ) -> witness.Writes:
     """fork.transfer_effects: both accounts' new records (befores are the settled
     accounts), the market's open interest moved by each side's change of long size, and
     the funding settled on the way added to the funding pool."""
     open_interest: int256 = convert(m.open_interest, int256)
-    open_interest += self._long(money.size_of(first_after, m.id)) - self._long(money.size_of(first_before, m.id))
-    open_interest += self._long(money.size_of(second_after, m.id)) - self._long(money.size_of(second_before, m.id))
+    open_interest += self._long(margin.size_of(first_after, m.id)) - self._long(margin.size_of(first_before, m.id))
+    open_interest += self._long(margin.size_of(second_after, m.id)) - self._long(margin.size_of(second_before, m.id))
     out: witness.Writes = witness.nothing(g)
     out.flags = witness.WRITE_FIRST | witness.WRITE_SECOND | witness.WRITE_MARKET
     out.first_id = first_id
@@ -156,20 +158,20 @@ def transfer_effects(
 
 @internal
 @pure
-def settlement_effects(g: leaves.Globals, account_id: uint256, account: leaves.Account, series: leaves.Market) -> witness.Writes:
+def settlement_effects(g: state.Globals, account_id: uint256, account: state.Account, series: state.Market) -> witness.Writes:
     """fork.settlement_effects (SettlePosition, and a forced close of a settled series):
     a position to close (NO_POSITION); bounds (OVERFLOW); collateral moves by size * payoff
     (the series' mark since SettleSeries), the funding pool the other way, open interest
     less the long part."""
-    held: int256 = money.size_of(account, series.id)
+    held: int256 = margin.size_of(account, series.id)
     if held == 0:
-        return witness.refuse(txs.NO_POSITION)
+        return witness.refuse(transactions.NO_POSITION)
     paid: int256 = held * convert(series.oracle_price, int256)
-    closed: leaves.Account = money.with_position(account, series.id, 0, 0)
+    closed: state.Account = margin.with_position(account, series.id, 0, 0)
     closed.collateral += paid
     if not self.in_bounds(closed):
-        return witness.refuse(txs.OVERFLOW)
-    market: leaves.Market = series
+        return witness.refuse(transactions.OVERFLOW)
+    market: state.Market = series
     if held > 0:
         market.open_interest -= convert(held, uint256)
     out: witness.Writes = witness.nothing(g)

@@ -1,4 +1,4 @@
-"""The money rules on the EVM (l1_contracts/money.vy, with Portfolio.vy for accounts that
+"""The money rules on the EVM (l1_contracts/margin.vy, with Portfolio.vy for accounts that
 hold option series) equal the STF's (rollup/stf/margin.py): floor/ceil division on
 negative numbers, funding settlement, value, requirements and the margin rule, on random
 accounts and markets, perpetuals only and with option series among them."""
@@ -23,7 +23,7 @@ CASES = 1_000 if os.environ.get("ROLLUP_LONG") else 60
 @pytest.fixture(scope="module")
 def harness(l1_url: str) -> Iterator[Contract]:
     l1 = L1(l1_url, default_dev_key())
-    yield l1.deploy("MoneyHarness", l1.deploy("Portfolio").address)
+    yield l1.deploy("MarginHarness", l1.deploy("Portfolio").address)
 
 
 def random_markets(rng: random.Random, options: bool = False) -> list[Market]:

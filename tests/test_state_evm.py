@@ -1,4 +1,4 @@
-"""Leaf encodings on the EVM (l1_contracts/leaves.vy) equal the STF's (rollup/stf/state.py),
+"""Leaf encodings on the EVM (l1_contracts/state.vy) equal the STF's (rollup/stf/state.py),
 on random records including the extremes of every field's width."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ CASES = 1_000 if os.environ.get("ROLLUP_LONG") else 60
 
 @pytest.fixture(scope="module")
 def harness(l1_url: str) -> Iterator[Contract]:
-    yield L1(l1_url, default_dev_key()).deploy("LeavesHarness")
+    yield L1(l1_url, default_dev_key()).deploy("StateHarness")
 
 
 def random_account(rng: random.Random) -> Account:
@@ -49,7 +49,7 @@ def test_account_leaves_agree(harness: Contract) -> None:
 
 def test_account_records_decode(harness: Contract) -> None:
     """A step witness carries an account as its leaf encoding (records.account_record);
-    leaves.vy `account_of` gives back the account, the default one for no bytes, and
+    state.vy `account_of` gives back the account, the default one for no bytes, and
     refuses every other string: a length off 69 + 25 * count, a count byte the length
     does not match, the default account's 69 bytes (its leaf is zero, not their hash)."""
     rng = random.Random(6)

@@ -1,7 +1,8 @@
 # pragma version ~=0.4.3
 """
 @title Money rules (a module): funding settlement, value, requirements, the margin rule
-@notice The EVM side of rollup/stf/margin.py and products.py, rule for rule. The EVM's
+@notice The EVM side of rollup/stf/margin.py (whose name it takes) and of the perpetual's
+        rules in products.py, rule for rule. The EVM's
         signed division truncates toward zero; the rules floor and ceil, so both are
         spelled out here.
         The loops over positions use unchecked arithmetic where the records' widths bound
@@ -12,8 +13,8 @@
         below 2**198. `portfolio_requirement`'s net sums (size times a Greek or a fraction)
         are those portfolio.vy bounds (below 2**108).
 """
-import leaves
 import portfolio
+import state
 
 FUNDING_SCALE: constant(int256) = 10**9
 PPM: constant(int256) = 10**6
@@ -25,8 +26,8 @@ OPTION: constant(uint256) = 1 << 255  # Marks.risk: the market is an option seri
 NO_MARKET: constant(uint256) = MAX_MARKETS  # portfolio_requirements: no position changed
 
 interface Portfolio:
-    def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256: view
-    def margin_ok(after: leaves.Account, k: Marks, market: uint256, old_size: int256, new_size: int256, value_before: int256) -> bool: view
+    def requirement(a: state.Account, k: Marks, initial: bool) -> int256: view
+    def margin_ok(after: state.Account, k: Marks, market: uint256, old_size: int256, new_size: int256, value_before: int256) -> bool: view
 
 
 # What the money rules read of the markets, by market id (witness.open_markets builds it:
@@ -68,15 +69,15 @@ def ceil_div(a: int256, b: int256) -> int256:
 
 @internal
 @pure
-def settle(a: leaves.Account, k: Marks) -> (leaves.Account, int256):
+def settle(a: state.Account, k: Marks) -> (state.Account, int256):
     """Every position's funding index brought up to its market's; the payment
     (sum of ceil((market index - position index) * size / FUNDING_SCALE)) taken from
     collateral. Every market the account holds must be opened (`k.opened`: reverts
     otherwise); every rule settles an account before it reads its positions' markets."""
     payment: int256 = 0
-    out: leaves.Account = a
+    out: state.Account = a
     for i: uint256 in range(a.count, bound=16):
-        p: leaves.Position = a.positions[i]
+        p: state.Position = a.positions[i]
         assert k.opened & (1 << p.market) != 0, "witness: market not opened"
         index: int256 = unsafe_sub(convert((k.market[p.market] & U128) ^ 2**127, int256), 2**127)
         if index != p.funding_index:
@@ -88,24 +89,24 @@ def settle(a: leaves.Account, k: Marks) -> (leaves.Account, int256):
 
 @internal
 @pure
-def value(a: leaves.Account, k: Marks) -> int256:
+def value(a: state.Account, k: Marks) -> int256:
     """collateral + sum(size * oracle_price) (perpetuals; the one product of version 1)."""
     total: int256 = a.collateral
     for i: uint256 in range(a.count, bound=16):
-        p: leaves.Position = a.positions[i]
+        p: state.Position = a.positions[i]
         total = unsafe_add(total, unsafe_mul(p.size, convert(k.market[p.market] >> 192, int256)))
     return total
 
 
 @internal
 @view
-def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
+def requirement(a: state.Account, k: Marks, initial: bool) -> int256:
     """Perpetuals only: sum(ceil(|size * price| * fraction / PPM)); an account holding an
     option series: the portfolio rule (`portfolio_requirement`, computed by the Portfolio
     contract `k.portfolio`)."""
     total: int256 = 0
     for i: uint256 in range(a.count, bound=16):
-        p: leaves.Position = a.positions[i]
+        p: state.Position = a.positions[i]
         if k.risk[p.market] >= OPTION:
             return staticcall Portfolio(k.portfolio).requirement(a, k, initial)
         w: uint256 = k.market[p.market]
@@ -118,7 +119,7 @@ def requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
 
 @internal
 @pure
-def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
+def portfolio_requirement(a: state.Account, k: Marks, initial: bool) -> int256:
     """margin.portfolio_requirement (initial or maintenance: `portfolio_requirements`)."""
     initial_requirement: int256 = 0
     maintenance_requirement: int256 = 0
@@ -131,7 +132,7 @@ def portfolio_requirement(a: leaves.Account, k: Marks, initial: bool) -> int256:
 
 @internal
 @pure
-def portfolio_requirements(a: leaves.Account, k: Marks, market: uint256, size: int256) -> (int256, int256, int256):
+def portfolio_requirements(a: state.Account, k: Marks, market: uint256, size: int256) -> (int256, int256, int256):
     """margin.portfolio_requirement, initial and maintenance in one pass: the positions
     netted per underlying (margin.exposure: a perpetual is its own underlying, delta
     10**6; a series is written on its underlying with the feed's Greeks, its own
@@ -154,7 +155,7 @@ def portfolio_requirements(a: leaves.Account, k: Marks, market: uint256, size: i
     held: uint256 = 0
     current: int256 = 0  # the size held in `market`
     for i: uint256 in range(a.count, bound=MAX_POSITIONS):
-        p: leaves.Position = a.positions[i]
+        p: state.Position = a.positions[i]
         r: uint256 = k.risk[p.market]
         u: uint256 = p.market
         if p.market == market:
@@ -192,7 +193,7 @@ def portfolio_requirements(a: leaves.Account, k: Marks, market: uint256, size: i
             greek_delta: int256 = 0
             greek_gamma: int256 = 0
             greek_vega: int256 = 0
-            greek_delta, greek_gamma, greek_vega = leaves.greeks(r)
+            greek_delta, greek_gamma, greek_vega = state.greeks(r)
             moved_delta = unsafe_mul(change, greek_delta)
             moved_gamma = unsafe_mul(change, greek_gamma)
             moved_vega = unsafe_mul(change, greek_vega)
@@ -237,18 +238,18 @@ def portfolio_requirements(a: leaves.Account, k: Marks, market: uint256, size: i
 
 @internal
 @pure
-def gross(a: leaves.Account, k: Marks) -> int256:
+def gross(a: state.Account, k: Marks) -> int256:
     """sum(|size * price|)."""
     total: int256 = 0
     for i: uint256 in range(a.count, bound=16):
-        p: leaves.Position = a.positions[i]
+        p: state.Position = a.positions[i]
         total = unsafe_add(total, unsafe_mul(abs(p.size), convert(k.market[p.market] >> 192, int256)))
     return total
 
 
 @internal
 @pure
-def size_of(a: leaves.Account, market: uint256) -> int256:
+def size_of(a: state.Account, market: uint256) -> int256:
     for i: uint256 in range(a.count, bound=16):
         if a.positions[i].market == market:
             return a.positions[i].size
@@ -257,20 +258,20 @@ def size_of(a: leaves.Account, market: uint256) -> int256:
 
 @internal
 @pure
-def is_reduce_only(before: leaves.Account, after: leaves.Account) -> bool:
+def is_reduce_only(before: state.Account, after: state.Account) -> bool:
     """No position grew or flipped, and something shrank (a position's old size: `before`'s
     first position in its market, Account.size; read from a table by market id, not a
     search per position)."""
     old_sizes: int256[MAX_MARKETS] = empty(int256[MAX_MARKETS])
     seen: uint256 = 0
     for i: uint256 in range(before.count, bound=16):
-        p: leaves.Position = before.positions[i]
+        p: state.Position = before.positions[i]
         if seen & (1 << p.market) == 0:
             seen |= 1 << p.market
             old_sizes[p.market] = p.size
     shrank: bool = False
     for i: uint256 in range(after.count, bound=16):
-        p: leaves.Position = after.positions[i]
+        p: state.Position = after.positions[i]
         old: int256 = old_sizes[p.market]
         if old == 0 or (old > 0) != (p.size > 0) or abs(p.size) > abs(old):
             return False
@@ -292,7 +293,7 @@ def reduces(old_size: int256, new_size: int256) -> bool:
 
 @internal
 @view
-def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool:
+def margin_ok(before: state.Account, after: state.Account, k: Marks) -> bool:
     """value' >= IMR', or reduce-only with value' * MMR >= value * MMR' (value' >= 0 if MMR' = 0)."""
     value_after: int256 = self.value(after, k)
     if value_after >= self.requirement(after, k, True):
@@ -307,38 +308,38 @@ def margin_ok(before: leaves.Account, after: leaves.Account, k: Marks) -> bool:
 
 @internal
 @pure
-def with_position(a: leaves.Account, market: uint256, size: int256, funding_index: int256) -> leaves.Account:
+def with_position(a: state.Account, market: uint256, size: int256, funding_index: int256) -> state.Account:
     """The account with its position in `market` set to `size` (removed when 0), positions
     kept sorted by market (margin.with_position). A new position beyond MAX_POSITIONS
     cannot be stored: the account comes back with count MAX_POSITIONS + 1 and its old
     positions, which the bounds check refuses (OVERFLOW, fork.in_bounds)."""
-    out: leaves.Account = a
+    out: state.Account = a
     held: bool = False
     for i: uint256 in range(a.count, bound=16):
         if a.positions[i].market == market:
             held = True
             if size != 0:  # the position stays where it is
-                out.positions[i] = leaves.Position(market=market, size=size, funding_index=funding_index)
+                out.positions[i] = state.Position(market=market, size=size, funding_index=funding_index)
                 return out
-    if a.count == leaves.MAX_POSITIONS and size != 0 and not held:
-        out.count = leaves.MAX_POSITIONS + 1
+    if a.count == state.MAX_POSITIONS and size != 0 and not held:
+        out.count = state.MAX_POSITIONS + 1
         return out
-    out.positions = empty(leaves.Position[16])
+    out.positions = empty(state.Position[16])
     n: uint256 = 0
     placed: bool = False
     for i: uint256 in range(a.count, bound=16):
-        p: leaves.Position = a.positions[i]
+        p: state.Position = a.positions[i]
         if not placed and p.market >= market:
             placed = True
             if size != 0:
-                out.positions[n] = leaves.Position(market=market, size=size, funding_index=funding_index)
+                out.positions[n] = state.Position(market=market, size=size, funding_index=funding_index)
                 n += 1
             if p.market == market:
                 continue
         out.positions[n] = p
         n += 1
     if not placed and size != 0:
-        out.positions[n] = leaves.Position(market=market, size=size, funding_index=funding_index)
+        out.positions[n] = state.Position(market=market, size=size, funding_index=funding_index)
         n += 1
     out.count = n
     return out

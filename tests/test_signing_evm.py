@@ -1,4 +1,4 @@
-"""EIP-712 digests and signature recovery on the EVM (l1_contracts/sigs.vy) agree with the
+"""EIP-712 digests and signature recovery on the EVM (l1_contracts/signing.vy) agree with the
 STF's (rollup/stf/signing.py): the same digest for every order, and the same signer or the
 same refusal for valid, corrupted, high-s, bad-v, out-of-range and off-curve signatures."""
 
@@ -24,7 +24,7 @@ ZERO = "0x" + "00" * 20
 
 @pytest.fixture(scope="module")
 def harness(l1_url: str) -> Iterator[Contract]:
-    yield L1(l1_url, default_dev_key()).deploy("SigsHarness")
+    yield L1(l1_url, default_dev_key()).deploy("SigningHarness")
 
 
 def signature_variants(rng: random.Random, digest: bytes, key: bytes) -> list[bytes]:
