@@ -40,12 +40,12 @@ def vyper_constants() -> dict[str, dict[str, object]]:
     bundle = FilesystemInputBundle([contracts.CONTRACTS_DIR])
     settings = Settings(evm_version=contracts.EVM_VERSION, optimize=OptimizationLevel.GAS)
     found: dict[str, dict[str, object]] = {}
-    seen: set[int] = set()
+    seen: set[str] = set()  # by file: ids of freed modules are reused by the next contract's
 
     def walk(module: nodes.Module, where: str) -> None:
-        if id(module) in seen:
+        if module.resolved_path in seen:
             return
-        seen.add(id(module))
+        seen.add(module.resolved_path)
         for decl in module.get_children(nodes.VariableDecl):
             if decl.is_constant:
                 found.setdefault(decl.target.id, {})[where] = _value(decl.value.get_folded_value().value)
