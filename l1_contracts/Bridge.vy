@@ -270,7 +270,7 @@ def escape(
             Anyone may call; the account's owner is paid; what the bridge could not pay
             stays owed (the same call pays the rest later). The markets come as a step's
             witness carries them (witness.vy `open_markets`), opening those the account holds
-            (margin.settle reverts otherwise).
+            (margin.settle_funding reverts otherwise).
     @return The amount paid by this call.
     """
     assert staticcall self.rollup.frozen(), "escape: rollup not frozen"
@@ -281,11 +281,11 @@ def escape(
     market_leaves: bytes32[MAX_MARKETS] = empty(bytes32[MAX_MARKETS])
     named, k, market_leaves = witness.open_markets(records, listed, hashes, MAX_MARKETS, empty(address))
     accounts_root: bytes32 = merkle.root10(account_id, state.account_leaf(account), proof)
-    root: bytes32 = state.state_root(accounts_root, state.markets_root_of(market_leaves), state.globals_hash(g), withdrawals_root)
+    root: bytes32 = state.state_root(accounts_root, state.markets_root(market_leaves), state.globals_hash(g), withdrawals_root)
     assert root == staticcall self.rollup.final_root(), "escape: bad proof"
     settled: state.Account = empty(state.Account)
     payment: int256 = 0
-    settled, payment = margin.settle(account, k)
+    settled, payment = margin.settle_funding(account, k)
     equity: int256 = margin.value(settled, k)
     assert equity > 0, "escape: no equity"
     before: uint256 = self.escaped[account_id]

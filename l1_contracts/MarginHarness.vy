@@ -28,8 +28,8 @@ def _marks(records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> margin.
 
 @external
 @view
-def settle(a: state.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> (state.Account, int256):
-    return margin.settle(a, self._marks(records, listed))
+def settle_funding(a: state.Account, records: Bytes[witness.MAX_MARKET_BYTES], listed: uint256) -> (state.Account, int256):
+    return margin.settle_funding(a, self._marks(records, listed))
 
 
 @external

@@ -122,10 +122,10 @@ def _forced_close(
     if reason != transactions.OK:
         return witness.refuse(reason)
     paid: int256 = 0
-    account, paid = margin.settle(account, k)
+    account, paid = margin.settle_funding(account, k)
     fund: state.Account = witness.open_account(accounts_root, second, fork.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = margin.settle(fund, k)
+    fund, fund_paid = margin.settle_funding(fund, k)
     held: int256 = margin.size_of(account, m.id)
     if held == 0:
         return witness.refuse(transactions.NO_POSITION)

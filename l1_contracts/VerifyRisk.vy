@@ -78,10 +78,10 @@ def _liquidate(
     if reason != transactions.OK:
         return witness.refuse(reason)
     paid: int256 = 0
-    account, paid = margin.settle(account, k)
+    account, paid = margin.settle_funding(account, k)
     fund: state.Account = witness.open_account(accounts_root, second, fork.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = margin.settle(fund, k)
+    fund, fund_paid = margin.settle_funding(fund, k)
     held: int256 = margin.size_of(account, m.id)
     if held == 0:
         return witness.refuse(transactions.NO_POSITION)
@@ -147,8 +147,8 @@ def _deleverage(
         return witness.refuse(reason)
     paid_a: int256 = 0
     paid_b: int256 = 0
-    bankrupt, paid_a = margin.settle(bankrupt, k)
-    taker, paid_b = margin.settle(taker, k)
+    bankrupt, paid_a = margin.settle_funding(bankrupt, k)
+    taker, paid_b = margin.settle_funding(taker, k)
     held: int256 = margin.size_of(bankrupt, m.id)
     if held == 0:
         return witness.refuse(transactions.NO_POSITION)
@@ -164,7 +164,7 @@ def _deleverage(
     share: int256 = fork.deficit_share(bankrupt, k, size * convert(m.oracle_price, int256))
     fund: state.Account = witness.open_account(accounts_root, insurance, fork.INSURANCE_ACCOUNT)
     fund_paid: int256 = 0
-    fund, fund_paid = margin.settle(fund, k)
+    fund, fund_paid = margin.settle_funding(fund, k)
     if share <= margin.value(fund, k):
         return witness.refuse(transactions.NOT_DELEVERAGEABLE)
     closed: state.Account = empty(state.Account)

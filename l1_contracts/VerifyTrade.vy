@@ -81,7 +81,7 @@ def step(data: Bytes[transactions.MAX_TX], pre_root: bytes32, ctx: witness.Conte
       multiple of the tick (NOT_TICK_MULTIPLE); the taker's limit allows the maker's price
       (PRICE_NOT_FAIR); within the band (PRICE_OUT_OF_BAND); fee rates within each order's max fee (FEE_TOO_HIGH); neither
       order expired (EXPIRED);
-    - authority, maker then taker (`_authorize`; a Fill's maker: fill <= size - filled,
+    - authority, maker then taker (`_order_authority`; a Fill's maker: fill <= size - filled,
       OVERFILL);
     - effects, maker then taker (`_fill`); the fee pool stays in bounds (OVERFLOW).
     Writes both accounts, both nonce slots (nonce, struct hash, filled + fill), the
@@ -176,13 +176,13 @@ def step(data: Bytes[transactions.MAX_TX], pre_root: bytes32, ctx: witness.Conte
     reason = transactions.OK
     maker_side: Side = posted
     if tag == transactions.TRADE:
-        reason, maker_side = self._authorize(maker, transactions.compact_signature(data, MAKER_SIGNATURE), fill, w.accounts_root, w.first, ctx.domain)
+        reason, maker_side = self._order_authority(maker, transactions.compact_signature(data, MAKER_SIGNATURE), fill, w.accounts_root, w.first, ctx.domain)
         if reason != transactions.OK:
             return reason, False, pre_root
     elif posted.filled + fill > maker.size:
         return transactions.OVERFILL, False, pre_root
     taker_side: Side = empty(Side)
-    reason, taker_side = self._authorize(taker, taker_signature, fill, w.accounts_root, w.second, ctx.domain)
+    reason, taker_side = self._order_authority(taker, taker_signature, fill, w.accounts_root, w.second, ctx.domain)
     if reason != transactions.OK:
         return reason, False, pre_root
 
@@ -226,10 +226,10 @@ def step(data: Bytes[transactions.MAX_TX], pre_root: bytes32, ctx: witness.Conte
 
 @internal
 @view
-def _authorize(
+def _order_authority(
     order: signing.Order, signature: Bytes[64], fill: uint256, accounts_root: bytes32, opened: witness.Opened, domain: bytes32,
 ) -> (uint8, Side):
-    """One side's authority (the loop body of apply_trade's first loop): the account
+    """One side's authority (fork.order_authority): the account
     exists (UNKNOWN_ACCOUNT: id in the tree and owner nonzero); the owner signed the
     order's typed digest (BAD_SIGNATURE, WRONG_SIGNER); the order is alive in its nonce
     slot (NONCE_USED, `filled_so_far`); fill <= size - filled (OVERFILL)."""
@@ -287,7 +287,7 @@ def _fill(
     options: bool = market.product != state.PERPETUAL
     for i: uint256 in range(account.count, bound=16):
         p: state.Position = account.positions[i]
-        assert k.opened & (1 << p.market) != 0, "witness: market not opened"  # as margin.settle
+        assert k.opened & (1 << p.market) != 0, "witness: market not opened"  # as margin.settle_funding
         if k.risk[p.market] >= margin.OPTION:
             options = True
         w: uint256 = k.market[p.market]  # margin.vy Marks

@@ -72,7 +72,7 @@ def withdraw_effects(
     the globals (count, total, funding pool) and the withdrawal record."""
     before: state.Account = empty(state.Account)
     payment: int256 = 0
-    before, payment = margin.settle(account, k)
+    before, payment = margin.settle_funding(account, k)
     after: state.Account = before
     after.collateral = before.collateral - convert(amount, int256)
     if after.collateral < 0:
@@ -124,14 +124,6 @@ def deficit_share(a: state.Account, k: margin.Marks, slice_notional: int256) -> 
 
 @internal
 @pure
-def _long(size: int256) -> int256:
-    if size > 0:
-        return size
-    return 0
-
-
-@internal
-@pure
 def transfer_effects(
     g: state.Globals, m: state.Market,
     first_id: uint256, first_before: state.Account, first_after: state.Account,
@@ -142,8 +134,8 @@ def transfer_effects(
     accounts), the market's open interest moved by each side's change of long size, and
     the funding settled on the way added to the funding pool."""
     open_interest: int256 = convert(m.open_interest, int256)
-    open_interest += self._long(margin.size_of(first_after, m.id)) - self._long(margin.size_of(first_before, m.id))
-    open_interest += self._long(margin.size_of(second_after, m.id)) - self._long(margin.size_of(second_before, m.id))
+    open_interest += margin.long_part(margin.size_of(first_after, m.id)) - margin.long_part(margin.size_of(first_before, m.id))
+    open_interest += margin.long_part(margin.size_of(second_after, m.id)) - margin.long_part(margin.size_of(second_before, m.id))
     out: witness.Writes = witness.nothing(g)
     out.flags = witness.WRITE_FIRST | witness.WRITE_SECOND | witness.WRITE_MARKET
     out.first_id = first_id

@@ -69,7 +69,7 @@ def ceil_div(a: int256, b: int256) -> int256:
 
 @internal
 @pure
-def settle(a: state.Account, k: Marks) -> (state.Account, int256):
+def settle_funding(a: state.Account, k: Marks) -> (state.Account, int256):
     """Every position's funding index brought up to its market's; the payment
     (sum of ceil((market index - position index) * size / FUNDING_SCALE)) taken from
     collateral. Every market the account holds must be opened (`k.opened`: reverts
@@ -343,3 +343,12 @@ def with_position(a: state.Account, market: uint256, size: int256, funding_index
         n += 1
     out.count = n
     return out
+
+
+@internal
+@pure
+def long_part(size: int256) -> int256:
+    """The long part of a size (0 for a short): what it adds to open interest."""
+    if size > 0:
+        return size
+    return 0

@@ -12,16 +12,17 @@ MAX_DEPTH: constant(uint256) = 10
 
 @internal
 @pure
-def node(c0: bytes32, c1: bytes32, c2: bytes32, c3: bytes32) -> bytes32:
+def hash_node(c0: bytes32, c1: bytes32, c2: bytes32, c3: bytes32) -> bytes32:
+    """The parent of four children (zero if all four are zero)."""
     return self.climb(c0, 0, c1, c2, c3)
 
 
 @internal
 @pure
-def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: uint256) -> bytes32:
+def compute_root(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: uint256) -> bytes32:
     """
     @notice The root implied by `leaf` at `index` under `proof`; reverts unless the proof
-            has exactly 3 * depth words and index < 4 ** depth.
+            has exactly 3 * depth words and index < 4 ** depth (merkle.py's `well_formed`).
     """
     assert depth <= MAX_DEPTH and len(proof) == 3 * depth, "merkle: bad proof length"
     assert index < 4 ** depth, "merkle: index out of range"
@@ -38,7 +39,7 @@ def root_of(index: uint256, leaf: bytes32, proof: DynArray[bytes32, 30], depth: 
 @pure
 def climb(child: bytes32, position: uint256, s0: bytes32, s1: bytes32, s2: bytes32) -> bytes32:
     """The parent of `child` at `position` (0..3) among the three siblings s0, s1, s2:
-    node(...) with `child` in its place: 0 if all four are 0, else the hash of the four words
+    hash_node(...) with `child` in its place: 0 if all four are 0, else the hash of the four words
     back to back (abi_encode of bytes32s: concat's bytes)."""
     if convert(child, uint256) | convert(s0, uint256) | convert(s1, uint256) | convert(s2, uint256) == 0:
         return empty(bytes32)
@@ -54,7 +55,7 @@ def climb(child: bytes32, position: uint256, s0: bytes32, s1: bytes32, s2: bytes
 @internal
 @pure
 def root10(index: uint256, leaf: bytes32, proof: bytes32[30]) -> bytes32:
-    """root_of for a depth-10 tree (accounts, withdrawals); reverts if index >= 4**10."""
+    """compute_root for a depth-10 tree (accounts, withdrawals); reverts if index >= 4**10."""
     assert index < 4**10, "merkle: index out of range"
     value: bytes32 = leaf
     position: uint256 = index
@@ -68,7 +69,7 @@ def root10(index: uint256, leaf: bytes32, proof: bytes32[30]) -> bytes32:
 @internal
 @pure
 def root4(index: uint256, leaf: bytes32, proof: bytes32[12]) -> bytes32:
-    """root_of for a depth-4 tree (an account's nonce slots); reverts if index >= 4**4."""
+    """compute_root for a depth-4 tree (an account's nonce slots); reverts if index >= 4**4."""
     assert index < 4**4, "merkle: index out of range"
     value: bytes32 = leaf
     position: uint256 = index

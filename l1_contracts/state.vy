@@ -343,7 +343,7 @@ def _signed(x: uint256, bits: uint256) -> int256:
 
 @internal
 @pure
-def markets_root_of(hashes: bytes32[MAX_MARKETS]) -> bytes32:
+def markets_root(hashes: bytes32[MAX_MARKETS]) -> bytes32:
     """keccak of the 48 market leaves (an unlisted market's leaf is zero), concatenated."""
     return keccak256(abi_encode(hashes))
 

@@ -235,7 +235,7 @@ def begin(
     witness comes in parts: a struct argument is copied whole into each callee's frame."""
     assert state.globals_fit(g), "witness: globals out of range"
     root: bytes32 = state.state_root(
-        accounts_root, state.markets_root_of(market_leaves), state.globals_hash(g), withdrawals_root
+        accounts_root, state.markets_root(market_leaves), state.globals_hash(g), withdrawals_root
     )
     assert root == pre_root, "witness: pre-state root"
     if transactions.u8(data, 0) != transactions.ADVANCE_TIME and g.time < batch_time:
@@ -350,9 +350,9 @@ def finish(
     withdrawals_root: bytes32 = pre_withdrawals_root
     if writes.flags & WRITE_WITHDRAWAL != 0:
         index: uint256 = withdrawal_count
-        assert merkle.root_of(index, empty(bytes32), withdrawal_proof, WITHDRAWAL_TREE_DEPTH) == pre_withdrawals_root, "witness: withdrawal path"
-        withdrawals_root = merkle.root_of(index, state.withdrawal_leaf(writes.withdrawal), withdrawal_proof, WITHDRAWAL_TREE_DEPTH)
+        assert merkle.compute_root(index, empty(bytes32), withdrawal_proof, WITHDRAWAL_TREE_DEPTH) == pre_withdrawals_root, "witness: withdrawal path"
+        withdrawals_root = merkle.compute_root(index, state.withdrawal_leaf(writes.withdrawal), withdrawal_proof, WITHDRAWAL_TREE_DEPTH)
 
     return writes.reason, True, state.state_root(
-        accounts_root, state.markets_root_of(after), state.globals_hash(writes.globals), withdrawals_root
+        accounts_root, state.markets_root(after), state.globals_hash(writes.globals), withdrawals_root
     )

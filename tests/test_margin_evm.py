@@ -99,7 +99,7 @@ def test_money_rules_agree(harness: Contract, options: bool) -> None:
         markets = random_markets(rng, options)
         account = random_account(rng, markets)
         settled, payment = margin.settle_funding(account, markets)
-        evm_settled, evm_payment = harness.functions.settle(struct(account), *views(markets)).call()
+        evm_settled, evm_payment = harness.functions.settle_funding(struct(account), *views(markets)).call()
         assert evm_payment == payment
         assert records.account_from(evm_settled) == settled
         expected = (margin.value(settled, markets), margin.requirement(settled, markets, True),

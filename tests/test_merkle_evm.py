@@ -41,7 +41,7 @@ def test_paths_agree_with_the_stf(harness: Contract) -> None:
             leaf = tree.leaf(index) if rng.random() < 0.7 else rng.choice([zero, rng.randbytes(32)])
             proof = tree.proof(index)
             expected = compute_root(index, leaf, proof)
-            assert harness.functions.root_of(index, leaf, flat(proof), depth).call() == expected
+            assert harness.functions.compute_root(index, leaf, flat(proof), depth).call() == expected
             if leaf == tree.leaf(index):
                 assert expected == tree.root()
 
@@ -49,12 +49,12 @@ def test_paths_agree_with_the_stf(harness: Contract) -> None:
 def test_zero_rule_and_refusals(harness: Contract) -> None:
     zero = b"\0" * 32
     one = b"\1" * 32
-    assert harness.functions.node(zero, zero, zero, zero).call() == zero
-    assert harness.functions.node(zero, zero, one, zero).call() == hash_node(zero, zero, one, zero)
+    assert harness.functions.hash_node(zero, zero, zero, zero).call() == zero
+    assert harness.functions.hash_node(zero, zero, one, zero).call() == hash_node(zero, zero, one, zero)
     with pytest.raises(ContractLogicError, match="merkle: bad proof length"):
-        harness.functions.root_of(0, one, [zero] * 5, 2).call()
+        harness.functions.compute_root(0, one, [zero] * 5, 2).call()
     with pytest.raises(ContractLogicError, match="merkle: index out of range"):
-        harness.functions.root_of(16, one, [zero] * 6, 2).call()
+        harness.functions.compute_root(16, one, [zero] * 6, 2).call()
 
 
 def test_gas_of_an_account_path(harness: Contract, l1_url: str) -> None:
@@ -63,6 +63,6 @@ def test_gas_of_an_account_path(harness: Contract, l1_url: str) -> None:
     rng = random.Random(5)
     for _ in range(200):
         tree.set(rng.randrange(4**10), rng.randbytes(32))
-    gas = harness.functions.root_of(7, tree.leaf(7), flat(tree.proof(7)), 10).estimate_gas()
+    gas = harness.functions.compute_root(7, tree.leaf(7), flat(tree.proof(7)), 10).estimate_gas()
     assert gas < 60_000, gas
     assert Web3(Web3.HTTPProvider(l1_url)).eth.chain_id == 31337  # still serving
