@@ -1,8 +1,13 @@
 """The Vyper contract toolchain: compile `l1_contracts/*.vy` through vyper's Python API.
 
-Artifacts (ABI and bytecode) are cached on disk by a hash of every source in
-`l1_contracts/`, the compiler version and the settings, so repeated runs do not
-recompile. The cache lives in `$ROLLUP_CACHE_DIR` or `~/.cache/derivatives-rollup`.
+`l1_contracts/` holds what deploys (CapitalCase files) and the modules those contracts
+import (lowercase files). Test-only contracts (harnesses, a hostile token) live with the
+tests, which name their directory with `add_source_dir`; their sources import the modules
+of `l1_contracts/`, which is searched first.
+
+Artifacts (ABI and bytecode) are cached on disk by a hash of every source in those
+directories, the compiler version and the settings, so repeated runs do not recompile.
+The cache lives in `$ROLLUP_CACHE_DIR` or `~/.cache/derivatives-rollup`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,31 @@ from typing import Any
 import l1_contracts
 
 CONTRACTS_DIR = Path(l1_contracts.__file__).resolve().parent
-"""Where the Vyper sources live."""
+"""Where the deployable contracts and their modules live."""
+
+EXTRA_DIRS: list[Path] = []
+"""More directories of contracts (the tests' own), searched after CONTRACTS_DIR."""
+
+
+def add_source_dir(path: Path) -> None:
+    """Let `load` find the contracts in `path` (their imports resolve in CONTRACTS_DIR first)."""
+    path = Path(path).resolve()
+    if path not in EXTRA_DIRS:
+        EXTRA_DIRS.append(path)
+
+
+def source_dirs() -> list[Path]:
+    """The vyper search path: CONTRACTS_DIR, then EXTRA_DIRS."""
+    return [CONTRACTS_DIR, *EXTRA_DIRS]
+
+
+def source_path(name: str) -> Path:
+    """The file of contract `name`: the first `<name>.vy` on the search path."""
+    for directory in source_dirs():
+        path = directory / f"{name}.vy"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no contract {name}.vy in {', '.join(map(str, source_dirs()))}")
 
 EVM_VERSION = "cancun"
 """Target EVM: Cancun runs on every current L1 (our py-evm node is on Prague, a superset)."""
@@ -43,16 +72,17 @@ _digests: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
 def sources_digest() -> str:
-    """Hash of every contract source, the compiler version and our settings (computed again
-    only when a source file's size or modification time changed)."""
+    """Hash of every contract source on the search path (each directory's files named by
+    their place in it), the compiler version and our settings (computed again only when a
+    source file's size or modification time changed)."""
     import vyper
 
-    paths = sorted(CONTRACTS_DIR.glob("*.vy"))
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    paths = [(f"{i}/{p.name}", p) for i, d in enumerate(source_dirs()) for p in sorted(d.glob("*.vy"))]
+    stamp = tuple((name, p.stat().st_mtime_ns, p.stat().st_size) for name, p in paths)
     if stamp not in _digests:
         digest = hashlib.sha256(f"vyper {vyper.__version__} evm {EVM_VERSION} opt gas\n".encode())
-        for path in paths:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for name, path in paths:
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
         _digests[stamp] = digest.hexdigest()
     return _digests[stamp]
 
@@ -62,8 +92,8 @@ def _compile(name: str) -> Artifact:
     from vyper.compiler.input_bundle import FilesystemInputBundle
     from vyper.compiler.settings import OptimizationLevel, Settings
 
-    bundle = FilesystemInputBundle([CONTRACTS_DIR])
-    file_input = bundle.load_file(CONTRACTS_DIR / f"{name}.vy")
+    bundle = FilesystemInputBundle(source_dirs())
+    file_input = bundle.load_file(source_path(name))
     output = compile_from_file_input(
         file_input,
         input_bundle=bundle,
@@ -82,7 +112,8 @@ _memory: dict[tuple[str, str], Artifact] = {}
 
 
 def load(name: str) -> Artifact:
-    """The artifact of `l1_contracts/<name>.vy`, from memory, the disk cache, or the compiler."""
+    """The artifact of contract `name` (`source_path`), from memory, the disk cache, or the
+    compiler."""
     digest = sources_digest()
     key = (name, digest)
     if key in _memory:
@@ -147,8 +178,8 @@ def encode_call(contract: str, name: str, args: list[Any]) -> bytes:
 
 
 def contract_names() -> list[str]:
-    """Deployable contracts: CapitalCase files. lowercase files are Vyper modules, compiled
-    into the contracts that import them."""
+    """Deployable contracts: CapitalCase files of CONTRACTS_DIR. lowercase files are Vyper
+    modules, compiled into the contracts that import them."""
     return sorted(p.stem for p in CONTRACTS_DIR.glob("*.vy") if p.stem[:1].isupper())
 
 

@@ -19,6 +19,7 @@ from eth_account import Account
 from hypothesis import settings
 from web3 import Web3
 
+from rollup import contracts
 from rollup.cli import wait_for_rpc
 from rollup.deploy import Deployment, Params, deploy
 from rollup.l1.chain import dev_accounts
@@ -29,6 +30,11 @@ from rollup.listing import devnet_listing
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL_PACKAGE = "@foundry-rs/anvil-linux-amd64@1.7.1"
 TOOLS = ROOT / ".tools"
+TEST_CONTRACTS = ROOT / "tests" / "contracts"
+"""The test-only contracts (harnesses exposing a module, a hostile token): `l1_contracts/`
+holds only what deploys."""
+
+contracts.add_source_dir(TEST_CONTRACTS)
 
 # Hypothesis: CI runs the short mode; `ROLLUP_LONG=1` runs the long one.
 settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
