@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -20,6 +21,7 @@ from rollup.stf.transactions import (
     Deleverage,
     FundingTick,
     Liquidate,
+    Order,
     SettlePosition,
     SweepFees,
     Trade,
@@ -51,27 +53,37 @@ def test_trade_moves_cash_fees_and_positions() -> None:
     assert world.conserved()
 
 
-def test_trade_refusals_are_named() -> None:
+TRADE_REFUSALS: dict[Reason, Callable[[World, Order], bytes]] = {
+    Reason.SAME_SIDE: lambda world, m: world.trade(m, world.order(2, 0, False, 10, 300_000), 5),
+    Reason.SELF_TRADE: lambda world, m: world.trade(m, world.order(1, 0, True, 10, 300_000), 5),
+    Reason.MARKET_MISMATCH: lambda world, m: world.trade(m, world.order(2, 1, True, 10, 300_000), 5),
+    Reason.PRICE_NOT_FAIR: lambda world, m: world.trade(m, world.order(2, 0, True, 10, 299_999), 5),
+    Reason.FEE_TOO_HIGH: lambda world, m: world.trade(
+        m, world.order(2, 0, True, 10, 300_000, max_fee_ppm=100), 5, 200, 101),
+    Reason.EXPIRED: lambda world, m: world.trade(m, world.order(2, 0, True, 10, 300_000, expiry=999), 5),
+    Reason.UNDER_MARGIN: lambda world, m: world.trade(
+        world.order(1, 0, False, 1_000, 300_000), world.order(2, 0, True, 1_000, 300_000), 1_000),
+    Reason.UNKNOWN_MARKET: lambda world, m: world.trade(
+        world.order(1, 9, False, 10, 300_000), world.order(2, 9, True, 10, 300_000), 5),
+    Reason.BAD_FIELD: lambda world, m: world.trade(m, world.order(2, 0, True, 10, 300_000), 0),
+}
+"""A trade refused for each reason: `m`, account 1's sell of 10 lots at 300,000, against
+an order that breaks one rule (or a pair that does)."""
+
+
+@pytest.mark.parametrize("reason", list(TRADE_REFUSALS), ids=lambda reason: reason.name)
+def test_trade_refusals_are_named(reason: Reason) -> None:
+    world = make_world(deposit=5_000_000)
+    root = world.state.root()
+    tx = TRADE_REFUSALS[reason](world, world.order(1, 0, False, 10, 300_000))
+    assert world.apply(tx).reason == reason
+    assert world.state.root() == root
+
+
+def test_trade_signatures_are_checked() -> None:
+    """A signature by another key, and a high-s signature, are refused."""
     world = make_world(deposit=5_000_000)
     m = world.order(1, 0, False, 10, 300_000)
-    cases = {
-        Reason.SAME_SIDE: world.trade(m, world.order(2, 0, False, 10, 300_000), 5),
-        Reason.SELF_TRADE: world.trade(m, world.order(1, 0, True, 10, 300_000), 5),
-        Reason.MARKET_MISMATCH: world.trade(m, world.order(2, 1, True, 10, 300_000), 5),
-        Reason.PRICE_NOT_FAIR: world.trade(m, world.order(2, 0, True, 10, 299_999), 5),
-        Reason.FEE_TOO_HIGH: world.trade(m, world.order(2, 0, True, 10, 300_000, max_fee_ppm=100), 5, 200, 101),
-        Reason.EXPIRED: world.trade(m, world.order(2, 0, True, 10, 300_000, expiry=999), 5),
-        Reason.UNDER_MARGIN: world.trade(world.order(1, 0, False, 1_000, 300_000),
-                                         world.order(2, 0, True, 1_000, 300_000), 1_000),
-        Reason.UNKNOWN_MARKET: world.trade(world.order(1, 9, False, 10, 300_000),
-                                           world.order(2, 9, True, 10, 300_000), 5),
-        Reason.BAD_FIELD: world.trade(m, world.order(2, 0, True, 10, 300_000), 0),
-    }
-    root = world.state.root()
-    for reason, tx in cases.items():
-        assert world.apply(tx).reason == reason, reason
-    assert world.state.root() == root
-    # a signature by another key, and a high-s signature, are refused
     good = world.trade(m, world.order(2, 0, True, 10, 300_000), 5)
     trade = decode(good)
     assert isinstance(trade, Trade)
@@ -106,12 +118,9 @@ def test_fill_names_a_posted_order() -> None:
     assert world.apply(world.fill(maker, world.order(1, 0, True, 5, 300_000), 5)).reason == Reason.SELF_TRADE
     root = world.state.root()
     never = world.order(1, 0, False, 10, 300_000)  # signed, never posted
-    cases = {
-        Reason.NO_ORDER: world.fill(never, world.order(2, 0, True, 5, 300_000), 5),
-        Reason.UNKNOWN_ACCOUNT: world.fill(maker._replace(account=4**10), world.order(2, 0, True, 5, 300_000), 5),
-    }
-    for reason, tx in cases.items():
-        assert world.apply(tx).reason == reason, reason
+    assert world.apply(world.fill(never, world.order(2, 0, True, 5, 300_000), 5)).reason == Reason.NO_ORDER
+    outside = maker._replace(account=4**10)  # an account outside the tree
+    assert world.apply(world.fill(outside, world.order(2, 0, True, 5, 300_000), 5)).reason == Reason.UNKNOWN_ACCOUNT
     # a cancelled order can no longer be named
     assert world.apply(builders.cancel(1, maker.nonce, USER_KEYS[0], world.context)).ok
     assert world.state.root() != root
