@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from rollup.l1 import records
 from rollup.stf import Reason, builders, margin, products
 from rollup.stf.constants import INSURANCE_ACCOUNT
@@ -185,21 +187,6 @@ def test_forced_requests_are_consumed_whatever_their_fate(verifier: EvmVerifier,
     assert world.state.withdrawals[-1].amount == 1_000_000
     expect(verifier, world, second, Reason.INSUFFICIENT_COLLATERAL)  # consumed
     assert world.state.globals.forced_count == 2
-    cases = [
-        (FORCED_WITHDRAW, 40, owner, 0, 1, Reason.UNKNOWN_ACCOUNT),
-        (FORCED_CLOSE, 2**32 - 1, owner, 0, 0, Reason.UNKNOWN_ACCOUNT),
-        (FORCED_WITHDRAW, 1, address_of(USER_KEYS[1]), 0, 1, Reason.WRONG_SIGNER),
-        (FORCED_WITHDRAW, 1, owner, 0, 0, Reason.BAD_FIELD),
-        (FORCED_CLOSE, INSURANCE_ACCOUNT, address_of(INSURANCE_KEY), 0, 0, Reason.UNKNOWN_ACCOUNT),
-        (FORCED_WITHDRAW, INSURANCE_ACCOUNT, address_of(INSURANCE_KEY), 0, 1, Reason.OK),
-        (FORCED_CLOSE, 1, owner, 9, 0, Reason.UNKNOWN_MARKET),
-        (FORCED_CLOSE, 1, owner, 5, 0, Reason.NO_PRICE),
-        (FORCED_CLOSE, 1, owner, 0, 0, Reason.NO_POSITION),
-    ]
-    world.state.set_market(Market(id=5))  # listed, never priced
-    for kind, account, requester, market, amount, reason in cases:
-        expect(verifier, world, force(world, kind, account, requester, market, amount), reason)
-    assert world.state.globals.forced_count == 2 + len(cases)
 
     # with positions: the margin rule on a forced withdrawal, a close at or above
     # maintenance, a close below it (liquidation is that path)
@@ -217,6 +204,33 @@ def test_forced_requests_are_consumed_whatever_their_fate(verifier: EvmVerifier,
     expect(verifier, world, force(world, FORCED_CLOSE, 3, address_of(USER_KEYS[2]), market=0), Reason.OK)
     assert world.state.account(INSURANCE_ACCOUNT).size(0) == -500
     assert world.conserved()
+
+
+OWNER = address_of(USER_KEYS[0])
+FORCED_ACTIONS = {
+    "UNKNOWN_ACCOUNT-withdraw": (FORCED_WITHDRAW, 40, OWNER, 0, 1, Reason.UNKNOWN_ACCOUNT),
+    "UNKNOWN_ACCOUNT-close": (FORCED_CLOSE, 2**32 - 1, OWNER, 0, 0, Reason.UNKNOWN_ACCOUNT),
+    "WRONG_SIGNER": (FORCED_WITHDRAW, 1, address_of(USER_KEYS[1]), 0, 1, Reason.WRONG_SIGNER),
+    "BAD_FIELD": (FORCED_WITHDRAW, 1, OWNER, 0, 0, Reason.BAD_FIELD),
+    "UNKNOWN_ACCOUNT-close-the-fund": (FORCED_CLOSE, INSURANCE_ACCOUNT, address_of(INSURANCE_KEY), 0, 0,
+                                       Reason.UNKNOWN_ACCOUNT),
+    "OK-the-fund-withdraws": (FORCED_WITHDRAW, INSURANCE_ACCOUNT, address_of(INSURANCE_KEY), 0, 1, Reason.OK),
+    "UNKNOWN_MARKET": (FORCED_CLOSE, 1, OWNER, 9, 0, Reason.UNKNOWN_MARKET),
+    "NO_PRICE": (FORCED_CLOSE, 1, OWNER, 5, 0, Reason.NO_PRICE),
+    "NO_POSITION": (FORCED_CLOSE, 1, OWNER, 0, 0, Reason.NO_POSITION),
+}
+"""Forced actions by their outcome (kind, account, requester, market, amount, reason)."""
+
+
+@pytest.mark.parametrize("case", list(FORCED_ACTIONS))
+def test_a_forced_action_is_consumed_whatever_its_fate(verifier: EvmVerifier, fresh_world: Any, case: str) -> None:
+    """Each forced action's refusal (and the fund's own withdrawal), in both executions: the
+    request is consumed all the same."""
+    kind, account, requester, market, amount, reason = FORCED_ACTIONS[case]
+    world = fresh_world()
+    world.state.set_market(Market(id=5))  # listed, never priced
+    expect(verifier, world, force(world, kind, account, requester, market, amount), reason)
+    assert world.state.globals.forced_count == 1
 
 
 # ---------------------------------------------------------------------- Liquidate and Deleverage
