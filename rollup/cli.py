@@ -201,6 +201,9 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         if args.fraud:
             operator += ["--fraud", args.fraud]
         start("operator", operator)
+        # the explorer needs only L1 and the deployment file: it starts beside the operator
+        start("explorer", ["explorer", "--deployment", str(deployment_file), "--operator-url", operator_url,
+                           "--port", str(args.explorer_port)], DEVNET_NICENESS["explorer"])
         if not wait_for_rpc(operator_url, 60, children["operator"], method="status"):
             print(f"error: the operator did not start (see {logs}/operator.log)", file=sys.stderr)
             return 1
@@ -212,16 +215,14 @@ def cmd_devnet(args: argparse.Namespace) -> int:
                              "--store", str(state_dir / f"{name}.db")], DEVNET_NICENESS["watcher"])
         else:
             watchers = []
-        start("explorer", ["explorer", "--deployment", str(deployment_file), "--operator-url", operator_url,
-                           "--port", str(args.explorer_port)], DEVNET_NICENESS["explorer"])
-        if not wait_for_http(explorer_url + "/api/deployment", 30, children["explorer"]):
-            print(f"error: the explorer did not start (see {logs}/explorer.log)", file=sys.stderr)
-            return 1
         time.sleep(0.5)
         for name, child in children.items():
             if child.poll() is not None:
                 print(f"error: {name} exited at start (see {logs}/{name}.log)", file=sys.stderr)
                 return 1
+        if not wait_for_http(explorer_url + "/api/deployment", 30, children["explorer"]):
+            print(f"error: the explorer did not start (see {logs}/explorer.log)", file=sys.stderr)
+            return 1
         print(f"Operator JSON-RPC: {operator_url}" + (f"  (FRAUD MODE: {args.fraud})" if args.fraud else ""))
         print(f"Explorer:          {explorer_url}  (open it in a browser)")
         for name, address in deployment.contracts.items():
