@@ -1,5 +1,6 @@
 """The node survives bad input: 1,000 malformed requests each get a JSON-RPC error object,
-nothing changes, and correct requests are answered correctly afterwards."""
+nothing changes (the transaction pool included), and correct requests are answered
+correctly afterwards."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def malformed_requests(rng: random.Random, nonce: int) -> list[bytes]:
     methods = ["eth_getBalance", "eth_call", "eth_getBlockByNumber", "eth_getLogs",
                "eth_sendRawTransaction", "eth_getStorageAt", "eth_estimateGas",
                "eth_getTransactionReceipt", "eth_feeHistory", "evm_increaseTime",
-               "eth_getCode", "eth_getTransactionCount", "eth_sendTransaction", "evm_revert"]
+               "eth_getCode", "eth_getTransactionCount", "eth_sendTransaction", "evm_revert",
+               "txpool_status", "txpool_content", "anvil_removePoolTransactions"]
     junk_values: list[Any] = [
         None, True, -1, 1.5, 2**300, "0x", "0xzz", "latest?", "0x" + "f" * 65, "0x" + "1" * 41,
         [], {}, {"to": 5}, {"from": "0x12"}, "0x" + "f" * 64, {"fromBlock": "0x999999999"},
@@ -92,12 +94,16 @@ def malformed_requests(rng: random.Random, nonce: int) -> list[bytes]:
             corrupted = bytearray(valid_raw)
             corrupted[-rng.randrange(1, 33)] ^= 1 << rng.randrange(8)
             kinds.append(rpc("eth_sendRawTransaction", ["0x" + bytes(corrupted).hex()]))
-        elif kind == 7:  # the high-s twin, a wrong chain id, or truncated bytes
-            choice = rng.randrange(3)
+        elif kind == 7:  # the high-s twin, a wrong chain id, truncated bytes, or a future
+            choice = rng.randrange(4)  # nonce that no check lets into the queue
             if choice == 0:
                 raw = high_s(valid_raw)
             elif choice == 1:
                 raw = signed_transfer(nonce, chainId=1)
+            elif choice == 2:
+                raw = signed_transfer(nonce + rng.randrange(1, 10), **rng.choice([
+                    {"chainId": 1}, {"gas": 20_000}, {"value": 10**30}, {"maxFeePerGas": 1,
+                     "maxPriorityFeePerGas": 1}]))
             else:
                 raw = valid_raw[: rng.randrange(1, len(valid_raw) - 1)]
             kinds.append(rpc("eth_sendRawTransaction", ["0x" + raw.hex()]))
@@ -113,6 +119,7 @@ def test_thousand_malformed_requests_each_get_an_error(l1_url: str) -> None:
     snapshot = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
     try:
         block_before = w3.eth.block_number
+        pool_before = w3.provider.make_request(RPCEndpoint("txpool_content"), [])["result"]
         nonce = w3.eth.get_transaction_count(ADDRESS)
         balance_before = w3.eth.get_balance(ADDRESS)
         rng = random.Random(20261124)
@@ -135,6 +142,7 @@ def test_thousand_malformed_requests_each_get_an_error(l1_url: str) -> None:
         assert w3.eth.block_number == block_before
         assert w3.eth.get_transaction_count(ADDRESS) == nonce
         assert w3.eth.get_balance(ADDRESS) == balance_before
+        assert w3.provider.make_request(RPCEndpoint("txpool_content"), [])["result"] == pool_before
         # ... and the node still serves correct answers
         tx_hash = w3.eth.send_raw_transaction(signed_transfer(nonce))
         assert w3.eth.wait_for_transaction_receipt(tx_hash)["status"] == 1

@@ -462,3 +462,267 @@ def test_create_access_list(any_l1: str) -> None:
     assert with_given["result"]["accessList"] == given + reply["accessList"]
     created = raw_rpc(any_l1, "eth_createAccessList", [{"from": sender, "data": "0x00"}])["result"]
     assert created["accessList"] == []
+
+
+# ---------------------------------------------------------------------- the transaction pool
+# A transaction whose nonce is ahead of its sender's waits in the pool ("queued") until the
+# gap fills, on our node as on anvil. Each test's sender is a fresh account, funded with
+# anvil_setBalance, so that a test never meets another's queued transactions.
+
+
+def funded_account(url: str, wei: int = 10**18) -> Any:
+    account = Account.create()
+    assert raw_rpc(url, "anvil_setBalance", [account.address, hex(wei)])["result"] is None
+    return account
+
+
+def signed(url: str, account: Any, nonce: int, **fields: Any) -> str:
+    """A raw EIP-1559 transfer of 1 wei (fee cap 10 gwei, tip 1 gwei unless given)."""
+    tx = {"chainId": 31337, "nonce": nonce, "to": "0x" + "11" * 20, "value": 1, "gas": 21_000,
+          "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, **fields}
+    return "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
+
+
+def send(url: str, raw: str) -> dict[str, Any]:
+    return raw_rpc(url, "eth_sendRawTransaction", [raw])
+
+
+def queued_of(url: str, address: str) -> dict[str, Any]:
+    """The sender's queued transactions in txpool_content, by nonce (decimal)."""
+    queued: dict[str, Any] = raw_rpc(url, "txpool_content", [])["result"]["queued"]
+    return queued.get(address.lower(), {})
+
+
+def receipt_of(url: str, tx_hash: str) -> dict[str, Any]:
+    """The receipt, once mined (anvil's miner runs in the background: allow it a moment)."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while (receipt := raw_rpc(url, "eth_getTransactionReceipt", [tx_hash])["result"]) is None:
+        assert time.monotonic() < deadline, f"{tx_hash} not mined"
+        time.sleep(0.05)
+    return dict(receipt)
+
+
+def test_a_future_nonce_is_queued_until_its_gap_fills(any_l1: str) -> None:
+    sender = funded_account(any_l1)
+    later = send(any_l1, signed(any_l1, sender, 1))["result"]
+    # queued: visible by hash with no block, no receipt, no nonce taken, in txpool_*
+    tx = raw_rpc(any_l1, "eth_getTransactionByHash", [later])["result"]
+    assert (tx["hash"], tx["nonce"], tx["from"]) == (later, "0x1", sender.address.lower())
+    assert tx["blockHash"] is None and tx["blockNumber"] is None and tx["transactionIndex"] is None
+    assert raw_rpc(any_l1, "eth_getTransactionReceipt", [later])["result"] is None
+    for tag in ("latest", "pending"):
+        assert raw_rpc(any_l1, "eth_getTransactionCount", [sender.address, tag])["result"] == "0x0"
+    assert list(queued_of(any_l1, sender.address)) == ["1"]
+    assert queued_of(any_l1, sender.address)["1"]["hash"] == later
+    assert int(raw_rpc(any_l1, "txpool_status", [])["result"]["queued"], 16) >= 1
+    inspect = raw_rpc(any_l1, "txpool_inspect", [])["result"]["queued"][sender.address.lower()]
+    assert inspect == {"1": "0x" + "11" * 20 + ": 1 wei + 21000 gas × 10000000000 wei"}
+    # the gap filled: both mined, in nonce order, in the same block
+    first = send(any_l1, signed(any_l1, sender, 0))["result"]
+    mined = [receipt_of(any_l1, first), receipt_of(any_l1, later)]
+    assert [r["status"] for r in mined] == ["0x1", "0x1"]
+    assert mined[0]["blockNumber"] == mined[1]["blockNumber"]
+    assert [r["transactionIndex"] for r in mined] == ["0x0", "0x1"]
+    assert raw_rpc(any_l1, "eth_getTransactionCount", [sender.address, "latest"])["result"] == "0x2"
+    assert queued_of(any_l1, sender.address) == {}
+
+
+def test_queued_transactions_fill_in_nonce_order_whatever_the_arrival(any_l1: str) -> None:
+    sender = funded_account(any_l1)
+    hashes = {nonce: send(any_l1, signed(any_l1, sender, nonce))["result"] for nonce in (3, 1, 2)}
+    assert sorted(queued_of(any_l1, sender.address)) == ["1", "2", "3"]
+    hashes[0] = send(any_l1, signed(any_l1, sender, 0))["result"]
+    mined = {nonce: receipt_of(any_l1, tx_hash) for nonce, tx_hash in hashes.items()}
+    assert len({r["blockNumber"] for r in mined.values()}) == 1
+    assert [mined[n]["transactionIndex"] for n in range(4)] == ["0x0", "0x1", "0x2", "0x3"]
+
+
+def test_a_queued_transaction_is_checked_as_any_other(any_l1: str) -> None:
+    """Every refusal but the nonce's applies to a future nonce too; nothing is queued."""
+    import re
+
+    sender = funded_account(any_l1)
+    for fields, words in (({"value": 10**30}, r"insufficient funds"),
+                          ({"gas": 20_000}, r"intrinsic gas too low"),
+                          ({"gas": 10**9}, r"intrinsic gas too high"),
+                          ({"maxFeePerGas": 1, "maxPriorityFeePerGas": 1}, r"max fee per gas less than block base fee"),
+                          ({"maxFeePerGas": 10**9, "maxPriorityFeePerGas": 10**10},
+                           r"max priority fee per gas higher than max fee per gas")):
+        error = send(any_l1, signed(any_l1, sender, 5, **fields))["error"]
+        assert re.search(words, error["message"].lower()), (fields, error)
+    assert queued_of(any_l1, sender.address) == {}
+
+
+def test_queued_replacement_rules(any_l1: str) -> None:
+    """The same transaction again is "already imported"; another for the same nonce must
+    offer a strictly higher price (the fee cap of an EIP-1559 transaction; a higher tip
+    alone does not count) to replace it; the replacement is what the gap's filling mines."""
+    sender = funded_account(any_l1)
+    queued = signed(any_l1, sender, 1)
+    send(any_l1, queued)
+
+    def refusal(raw: str) -> tuple[int, str]:
+        error = send(any_l1, raw)["error"]
+        return error["code"], error["message"]
+
+    assert refusal(queued) == (-32003, "transaction already imported")
+    underpriced = (-32003, "replacement transaction underpriced")
+    assert refusal(signed(any_l1, sender, 1, value=2)) == underpriced  # the same price
+    assert refusal(signed(any_l1, sender, 1, value=2, maxPriorityFeePerGas=2 * 10**9)) == underpriced
+    assert refusal(signed(any_l1, sender, 1, value=2, maxFeePerGas=10**10 - 1)) == underpriced
+    better = send(any_l1, signed(any_l1, sender, 1, value=2, maxFeePerGas=10**10 + 1))["result"]
+    # (our node drops the replaced transaction at once; anvil keeps it, by hash and in
+    # txpool_content, until the gap fills, then mines the better one as well)
+    first = send(any_l1, signed(any_l1, sender, 0))["result"]
+    assert receipt_of(any_l1, first)["status"] == "0x1"
+    mined = raw_rpc(any_l1, "eth_getTransactionByHash", [better])["result"]
+    assert mined["blockNumber"] is not None and mined["value"] == "0x2"
+
+
+def test_a_queued_transaction_no_longer_affordable_is_dropped(any_l1: str) -> None:
+    """Checked again when its gap fills: one the sender can no longer pay for is dropped
+    (our node logs it), the transaction that filled the gap is mined."""
+    sender = funded_account(any_l1, 10**18)
+    queued = send(any_l1, signed(any_l1, sender, 1, value=5 * 10**17))["result"]
+    first = send(any_l1, signed(any_l1, sender, 0, value=9 * 10**17))["result"]
+    assert receipt_of(any_l1, first)["status"] == "0x1"
+    assert raw_rpc(any_l1, "eth_getTransactionByHash", [queued])["result"] is None
+    assert queued_of(any_l1, sender.address) == {}
+    assert raw_rpc(any_l1, "eth_getTransactionCount", [sender.address, "latest"])["result"] == "0x1"
+
+
+def test_the_queue_survives_evm_revert(any_l1: str) -> None:
+    """evm_revert leaves the queue as it is (anvil's rule); what was mined after the
+    snapshot is gone, not put back into the pool."""
+    sender = funded_account(any_l1)
+    snapshot = raw_rpc(any_l1, "evm_snapshot", [])["result"]
+    queued = send(any_l1, signed(any_l1, sender, 1))["result"]
+    assert raw_rpc(any_l1, "evm_revert", [snapshot])["result"] is True
+    assert queued_of(any_l1, sender.address)["1"]["hash"] == queued
+    snapshot = raw_rpc(any_l1, "evm_snapshot", [])["result"]
+    first = send(any_l1, signed(any_l1, sender, 0))["result"]
+    assert receipt_of(any_l1, queued)["blockNumber"] == receipt_of(any_l1, first)["blockNumber"]
+    assert raw_rpc(any_l1, "evm_revert", [snapshot])["result"] is True
+    for tx_hash in (first, queued):
+        assert raw_rpc(any_l1, "eth_getTransactionByHash", [tx_hash])["result"] is None
+    assert queued_of(any_l1, sender.address) == {}
+    assert raw_rpc(any_l1, "eth_getTransactionCount", [sender.address, "latest"])["result"] == "0x0"
+
+
+def test_remove_pool_transactions_of_a_sender(any_l1: str) -> None:
+    sender, other = funded_account(any_l1), funded_account(any_l1)
+    for nonce in (1, 2):
+        send(any_l1, signed(any_l1, sender, nonce))
+    kept = send(any_l1, signed(any_l1, other, 1))["result"]
+    assert raw_rpc(any_l1, "anvil_removePoolTransactions", [sender.address])["result"] is None
+    assert queued_of(any_l1, sender.address) == {}
+    assert queued_of(any_l1, other.address)["1"]["hash"] == kept
+    assert raw_rpc(any_l1, "anvil_removePoolTransactions", [other.address])["result"] is None
+    assert raw_rpc(any_l1, "anvil_removePoolTransactions", ["0x12"])["error"]["code"] == -32602
+
+
+def test_pool_with_automine_off(any_l1: str) -> None:
+    """A filled gap moves the queued transaction next to the one that filled it: both
+    pending (txpool_status, the pending nonce), both mined by the next block."""
+    sender = funded_account(any_l1)
+    raw_rpc(any_l1, "evm_setAutomine", [False])
+    try:
+        queued = send(any_l1, signed(any_l1, sender, 1))["result"]
+        first = send(any_l1, signed(any_l1, sender, 0))["result"]
+        assert raw_rpc(any_l1, "txpool_status", [])["result"] == {"pending": "0x2", "queued": "0x0"}
+        assert raw_rpc(any_l1, "eth_getTransactionCount", [sender.address, "pending"])["result"] == "0x2"
+        assert sorted(raw_rpc(any_l1, "txpool_content", [])["result"]["pending"][sender.address.lower()]) == ["0", "1"]
+        assert raw_rpc(any_l1, "eth_getTransactionByHash", [queued])["result"]["blockNumber"] is None
+        assert raw_rpc(any_l1, "evm_mine", [])["result"] == "0x0"
+    finally:
+        raw_rpc(any_l1, "evm_setAutomine", [True])
+    assert receipt_of(any_l1, first)["blockNumber"] == receipt_of(any_l1, queued)["blockNumber"]
+
+
+def test_interval_mining_mines_a_filled_gap(tmp_path: Any) -> None:
+    import time
+
+    url, proc = start_rollup_l1(tmp_path, "--block-time", "0.5")
+    try:
+        sender = funded_account(url)
+        while raw_rpc(url, "eth_getBalance", [sender.address, "latest"])["result"] == "0x0":
+            time.sleep(0.05)  # the balance is set by the next block
+        queued = send(url, signed(url, sender, 1))["result"]
+        first = send(url, signed(url, sender, 0))["result"]
+        assert receipt_of(url, first)["blockNumber"] == receipt_of(url, queued)["blockNumber"]
+    finally:
+        proc.stop()
+
+
+# ------------------------------------------------------------ the pool on our node only
+
+
+def test_drop_a_queued_transaction(l1_url: str) -> None:
+    """anvil_dropTransaction takes a queued transaction out (anvil 1.7 drops only
+    transactions ready to mine, and leaves a queued one where it is)."""
+    sender = funded_account(l1_url)
+    dropped = send(l1_url, signed(l1_url, sender, 1))["result"]
+    kept = send(l1_url, signed(l1_url, sender, 2))["result"]
+    assert raw_rpc(l1_url, "anvil_dropTransaction", [dropped])["result"] is None
+    assert raw_rpc(l1_url, "eth_getTransactionByHash", [dropped])["result"] is None
+    assert list(queued_of(l1_url, sender.address)) == ["2"]
+    assert raw_rpc(l1_url, "anvil_dropTransaction", [dropped])["result"] is None  # gone already
+    assert raw_rpc(l1_url, "anvil_dropTransaction", ["0x12"])["error"]["code"] == -32602
+    # nonce 1 is missing again: filling 0 mines 0 alone, 2 waits for a new 1
+    first = send(l1_url, signed(l1_url, sender, 0))["result"]
+    assert receipt_of(l1_url, first)["status"] == "0x1"
+    assert queued_of(l1_url, sender.address)["2"]["hash"] == kept
+    second = send(l1_url, signed(l1_url, sender, 1))["result"]
+    assert receipt_of(l1_url, second)["blockNumber"] == receipt_of(l1_url, kept)["blockNumber"]
+
+
+def test_drop_pending_transactions(l1_url: str) -> None:
+    """With mining off, dropping a pending transaction takes its sender's later ones with
+    it; the rest of the pending block is kept. anvil_dropAllTransactions empties the pool."""
+    alice, bob = funded_account(l1_url), funded_account(l1_url)
+    raw_rpc(l1_url, "evm_setAutomine", [False])
+    try:
+        a0, a1 = (send(l1_url, signed(l1_url, alice, n))["result"] for n in (0, 1))
+        b0 = send(l1_url, signed(l1_url, bob, 0))["result"]
+        queued = send(l1_url, signed(l1_url, bob, 2))["result"]
+        assert raw_rpc(l1_url, "anvil_dropTransaction", [a0])["result"] is None
+        assert raw_rpc(l1_url, "txpool_status", [])["result"] == {"pending": "0x1", "queued": "0x1"}
+        assert raw_rpc(l1_url, "eth_getTransactionByHash", [a1])["result"] is None
+        assert raw_rpc(l1_url, "eth_getTransactionCount", [alice.address, "pending"])["result"] == "0x0"
+        assert raw_rpc(l1_url, "anvil_dropAllTransactions", [])["result"] is None
+        assert raw_rpc(l1_url, "txpool_status", [])["result"] == {"pending": "0x0", "queued": "0x0"}
+        for tx_hash in (b0, queued):
+            assert raw_rpc(l1_url, "eth_getTransactionByHash", [tx_hash])["result"] is None
+    finally:
+        raw_rpc(l1_url, "evm_setAutomine", [True])
+
+
+def test_queue_caps(tmp_path: Any) -> None:
+    """At most 64 queued transactions per sender and 1,024 in all (geth's defaults):
+    beyond, "account limit exceeded" and "txpool is full" (-32003), nothing queued; a
+    replacement needs no new room."""
+    from rollup.l1.txpool import MAX_QUEUED, MAX_QUEUED_PER_SENDER
+
+    url, proc = start_rollup_l1(tmp_path)
+    try:
+        senders = [funded_account(url) for _ in range(MAX_QUEUED // MAX_QUEUED_PER_SENDER + 1)]
+        for sender in senders[:-1]:
+            for nonce in range(1, MAX_QUEUED_PER_SENDER + 1):
+                assert "result" in send(url, signed(url, sender, nonce))
+        first = senders[0]
+        error = send(url, signed(url, first, MAX_QUEUED_PER_SENDER + 1))["error"]
+        assert error["code"] == -32003 and error["message"].startswith("account limit exceeded")
+        error = send(url, signed(url, senders[-1], 1))["error"]
+        assert error["code"] == -32003 and error["message"].startswith("txpool is full")
+        status = raw_rpc(url, "txpool_status", [])["result"]
+        assert status == {"pending": "0x0", "queued": hex(MAX_QUEUED)}
+        assert "result" in send(url, signed(url, first, 5, maxFeePerGas=2 * 10**10))
+        # the gap filled: the sender's 64 are mined, and there is room again
+        filler = send(url, signed(url, first, 0))["result"]
+        assert receipt_of(url, filler)["status"] == "0x1"
+        assert raw_rpc(url, "eth_getTransactionCount", [first.address, "latest"])["result"] == hex(65)
+        assert "result" in send(url, signed(url, senders[-1], 1))
+    finally:
+        proc.stop()

@@ -3,8 +3,7 @@ drives a fresh node of each with ethers v6 and viem (versions pinned by
 tests/js/package-lock.json) and prints what the libraries saw; the two documents must be
 equal, and hold the values a wallet expects (signatures that recover to the signer, each
 refusal classified as what it is, anvil_mine with interval 0, getLogs edge cases,
-eth_createAccessList). The one deliberate difference, a transaction with a future nonce
-(anvil queues it, our node refuses it), is checked on each side."""
+eth_createAccessList, a transaction with a future nonce queued until its gap fills)."""
 
 from __future__ import annotations
 
@@ -84,8 +83,7 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
 
 
 def test_libraries_see_our_node_as_they_see_anvil(documents: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    ours, theirs = (dict(document) for document in documents)
-    del ours["nonceTooHigh"], theirs["nonceTooHigh"]  # the deliberate difference, below
+    ours, theirs = documents
     assert ours == theirs
 
 
@@ -145,11 +143,35 @@ def test_what_wallets_expect(documents: tuple[dict[str, Any], dict[str, Any]]) -
 
 
 def test_a_future_nonce(documents: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    """anvil (like geth) queues a transaction whose nonce is ahead of the sender's, and it
-    waits there; our node refuses it (as hardhat does while auto-mining) with "nonce too
-    high", which viem classifies as NonceTooHighError (ethers v6 has no code for it)."""
-    ours, theirs = documents
-    assert theirs["nonceTooHigh"] == {"ethers": {"outcome": "accepted", "mined": False},
-                                      "viem": {"outcome": "accepted", "mined": False}}
-    assert ours["nonceTooHigh"] == {"ethers": {"outcome": "refused", "classified": "UNKNOWN_ERROR"},
-                                    "viem": {"outcome": "refused", "classified": "NonceTooHighError"}}
+    """A transaction whose nonce is ahead of its sender's is queued, as anvil and geth do:
+    both libraries get its hash and see it unmined (ethers' JsonRpcSigner.sendTransaction
+    waits until the node shows it); once the sender fills the gap, both are mined in one
+    block, in nonce order. The same transaction again and a same-nonce one at the same
+    price are refused with -32003 (ethers: REPLACEMENT_UNDERPRICED for the latter; viem:
+    TransactionRejectedRpcError, its class for -32003); a higher fee cap replaces it, and
+    the replacement is what gets mined."""
+    ours, _ = documents
+    future = ours["futureNonce"]
+    assert future["ethers"]["waiting"] == {
+        "nonce": 1, "blockNumber": None,
+        "seen": {"nonce": 1, "blockNumber": None, "from": DEV[6], "hash": True},
+        "receipt": None, "latest": 0, "pending": 0,
+        "status": {"pending": "0x0", "queued": "0x1"}, "queued": ["1"],
+    }
+    mined = {"status": [1, 1], "sameBlock": True, "index": [0, 1], "latest": 2}
+    assert future["ethers"]["mined"] == mined
+    assert future["ethers"]["after"] == {"status": {"pending": "0x0", "queued": "0x0"}, "queued": []}
+    assert future["viem"] == {
+        "waiting": {"seen": {"nonce": 1, "blockNumber": None, "from": DEV[7]},
+                    "receipt": "TransactionReceiptNotFoundError", "pending": 0,
+                    "status": {"pending": 0, "queued": 1}, "queued": ["1"], "inspect": {"1": True}},
+        "mined": {"status": ["success", "success"], "sameBlock": True, "index": [0, 1]},
+        "after": {"pending": 0, "queued": 0},
+    }
+    assert future["replacement"] == {
+        "again": -32003, "ethersAgain": "UNKNOWN_ERROR", "viemAgain": "TransactionRejectedRpcError",
+        "samePrice": "REPLACEMENT_UNDERPRICED",  # ethers' provider.send classifies it too
+        "ethersSamePrice": "REPLACEMENT_UNDERPRICED", "viemSamePrice": "TransactionRejectedRpcError",
+        "ethersHigherTipOnly": "REPLACEMENT_UNDERPRICED",
+        "mined": {"status": 1, "value": "3", "latest": 2},
+    }

@@ -3,13 +3,15 @@
 `DevChain` owns one in-memory py-evm chain and everything a JSON-RPC node needs on
 top of it: an index of mined blocks, transactions, receipts and logs; dev accounts
 that can sign; time control (`increase_time`, `set_next_timestamp`, `mine`);
-snapshots; and read-only execution (`call`, `estimate_gas`).
+snapshots; read-only execution (`call`, `estimate_gas`); and the queue of transactions
+whose nonce is ahead of their sender's (`rollup/l1/txpool.py`).
 
 It is not thread-safe by itself: the RPC layer serialises access with one lock.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,6 +29,10 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError, to_checksum_address
+
+from .txpool import PoolRefusal, TxQueue
+
+log = logging.getLogger("rollup.l1")
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 """The well-known development mnemonic of anvil and hardhat: same accounts, same keys."""
@@ -241,6 +247,8 @@ class DevChain:
         self.tx_locations: dict[bytes, tuple[int, int]] = {}
         self._pending_txs: list[SignedTransactionAPI] = []
         self._pending_receipts: list[ReceiptAPI] = []
+        self.queue = TxQueue()
+        """Transactions with a future nonce, waiting for their gap to fill (see `_promote`)."""
         self._snapshots: dict[int, tuple[dict[bytes, bytes], int, int, int | None]] = {}
         self._snapshot_counter = 0
         genesis = self.chain.get_canonical_head()
@@ -303,7 +311,20 @@ class DevChain:
         return self.chain.header
 
     def mine(self, timestamp: int | None = None) -> MinedBlock:
-        """Seal the pending block (with whatever transactions it holds) and start the next."""
+        """Seal the pending block (with whatever transactions it holds) and start the next;
+        return the block sealed.
+
+        The next pending block then takes the queued transactions that have become their
+        senders' next (`_promote`); while auto-mining, they are mined at once, in blocks
+        of their own after the one returned (only queued transactions that did not fit
+        the pending block's gas are left for them)."""
+        mined = self._seal(timestamp)
+        while self._promote() and self.auto_mine:
+            self._seal()
+        return mined
+
+    def _seal(self, timestamp: int | None = None) -> MinedBlock:
+        """Seal the pending block and start the next (nothing is promoted into it)."""
         if timestamp is not None and timestamp != self.chain.header.timestamp:
             self.set_next_timestamp(timestamp)
         header_ts = self.chain.header.timestamp
@@ -369,12 +390,25 @@ class DevChain:
 
     def send_transaction(self, tx: SignedTransactionAPI) -> bytes:
         """Execute a signed transaction into the pending block; auto-mine it if enabled.
+        Return its hash.
 
         A transaction the chain cannot include is refused (`ChainError`, nothing changes)
-        with geth's words, which ethers v6 and viem classify: see `check_admission`."""
+        with geth's words, which ethers v6 and viem classify: see `check_admission`. One
+        whose nonce is ahead of its sender's next nonce, but that passes every other check,
+        is queued instead (`TxQueue`'s rules; its refusals are -32003 as on anvil): it is
+        executed once the sender's transactions fill the gap, in the same block as the
+        one that fills it (see `_promote`)."""
         if not self._pending_txs:
             self._new_pending_block()
-        self.check_admission(tx)
+        if self.check_admission(tx):
+            try:
+                replaced = self.queue.add(tx)
+            except PoolRefusal as exc:
+                raise ChainError(exc.message, exc.code) from None
+            if replaced is not None:
+                log.info("queued transaction 0x%s replaced by 0x%s", bytes(replaced.hash).hex(),
+                         bytes(tx.hash).hex())
+            return bytes(tx.hash)
         try:
             _block, receipt, _computation = self.chain.apply_transaction(tx)
         except ValidationError as exc:
@@ -385,17 +419,19 @@ class DevChain:
             raise
         self._pending_txs.append(tx)
         self._pending_receipts.append(receipt)
+        self._promote([bytes(tx.sender)])
         if self.auto_mine:
             self.mine()
         return bytes(tx.hash)
 
-    def check_admission(self, tx: SignedTransactionAPI) -> None:
-        """Refuse a transaction the pending block cannot take, in this order and wording:
+    def check_admission(self, tx: SignedTransactionAPI) -> bool:
+        """Refuse a transaction the pending block cannot take, in this order and wording;
+        return True when its nonce is ahead of the sender's next one (it is for the queue):
 
         - "intrinsic gas too high": its gas limit exceeds the block gas limit ("gas limit
-          reached" when only the pending block's remaining gas is too small);
-        - "nonce too low" / "nonce too high": its nonce is not the sender's next one (a
-          future nonce is refused, not queued: with auto-mining it would never be mined);
+          reached" when only the pending block's remaining gas is too small; not checked
+          for a future nonce, which waits for a later block anyway);
+        - "nonce too low": its nonce is below the sender's next one;
         - "max priority fee per gas higher than max fee per gas";
         - "max fee per gas less than block base fee";
         - "intrinsic gas too low": its gas limit is below its intrinsic gas;
@@ -412,16 +448,15 @@ class DevChain:
                 f"intrinsic gas too high: gas limit {tx.gas} exceeds the block gas limit "
                 f"{header.gas_limit}"
             )
-        if tx.gas > header.gas_limit - header.gas_used:
+        expected_nonce = state.get_nonce(sender)
+        future = tx.nonce > expected_nonce
+        if not future and tx.gas > header.gas_limit - header.gas_used:
             raise ChainError(
                 f"gas limit reached: {tx.gas} gas does not fit the pending block "
                 f"({header.gas_limit - header.gas_used} left)"
             )
-        expected_nonce = state.get_nonce(sender)
         if tx.nonce < expected_nonce:
             raise ChainError(f"nonce too low: {who}, tx: {tx.nonce} state: {expected_nonce}")
-        if tx.nonce > expected_nonce:
-            raise ChainError(f"nonce too high: {who}, tx: {tx.nonce} state: {expected_nonce}")
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
             raise ChainError(
                 f"max priority fee per gas higher than max fee per gas: {who}, "
@@ -446,6 +481,100 @@ class DevChain:
         cost = tx.gas * tx.max_fee_per_gas + tx.value
         if balance < cost:
             raise insufficient_funds(sender, balance, cost)
+        return future
+
+    def _promote(self, senders: list[bytes] | None = None) -> bool:
+        """Move into the pending block, in nonce order, each queued transaction of
+        `senders` (all senders by default) whose nonce has become its sender's next one;
+        return whether any moved.
+
+        A queued transaction is checked again as it moves (`check_admission`): one the
+        chain now refuses (the sender's balance no longer covers it, its fee cap is below
+        the base fee, ...) is dropped from the queue and the drop logged, as is one whose
+        nonce a mined transaction has used meanwhile; the sender's later ones then wait
+        for that nonce again. One that does not fit the gas the pending block has left
+        stays queued for the next block."""
+        moved = False
+        for sender in self.queue.senders() if senders is None else senders:
+            while True:
+                next_nonce = self.chain.get_vm().state.get_nonce(Address(sender))
+                for stale in self.queue.remove_below(sender, next_nonce):
+                    log.warning("dropped queued transaction 0x%s: nonce %d already used",
+                                bytes(stale.hash).hex(), stale.nonce)
+                tx = self.queue.at(sender, next_nonce)
+                if tx is None or tx.gas > self.chain.header.gas_limit - self.chain.header.gas_used:
+                    break
+                self.queue.remove(bytes(tx.hash))
+                try:
+                    self.check_admission(tx)
+                except ChainError as exc:
+                    log.warning("dropped queued transaction 0x%s: %s", bytes(tx.hash).hex(), exc)
+                    continue
+                try:
+                    _block, receipt, _computation = self.chain.apply_transaction(tx)
+                except Exception as exc:  # py-evm raises many types; the node must go on
+                    self._reset_pending()
+                    log.warning("dropped queued transaction 0x%s: %s", bytes(tx.hash).hex(), exc)
+                    continue
+                self._pending_txs.append(tx)
+                self._pending_receipts.append(receipt)
+                moved = True
+        return moved
+
+    def pool_transaction(self, tx_hash: bytes) -> tuple[SignedTransactionAPI, bool] | None:
+        """A transaction not yet mined: (it, True) when it waits in the pending block,
+        (it, False) when it is queued; None for any other hash."""
+        for tx in self._pending_txs:
+            if bytes(tx.hash) == tx_hash:
+                return tx, True
+        queued = self.queue.get(tx_hash)
+        return None if queued is None else (queued, False)
+
+    @property
+    def pending_transactions(self) -> tuple[SignedTransactionAPI, ...]:
+        """The transactions the pending block holds (none while auto-mining), in order."""
+        return tuple(self._pending_txs)
+
+    def drop_transactions(self, tx_hash: bytes | None = None, sender: bytes | None = None) -> int:
+        """anvil_dropTransaction / anvil_removePoolTransactions / anvil_dropAllTransactions:
+        take out of the pool, unmined, the transaction `tx_hash`, or every transaction of
+        `sender`, or (neither given) every transaction; return how many went.
+
+        From the pending block, a dropped transaction takes its sender's later ones with
+        it (their nonces would no longer follow, anvil's rule), and the block is rebuilt
+        from what remains (a remaining transaction the chain then refuses is dropped too,
+        and logged). From the queue, only the transactions named go: the sender's later
+        ones wait for the gap as any queued transaction does."""
+        if tx_hash is not None:
+            gone = [] if self.queue.remove(tx_hash) is None else [tx_hash]
+        elif sender is not None:
+            gone = [bytes(tx.hash) for tx in self.queue.remove_sender(sender)]
+        else:
+            gone = [bytes(tx.hash) for _sender, txs in self.queue for tx in txs]
+            self.queue.clear()
+        everything = tx_hash is None and sender is None
+        keep: list[SignedTransactionAPI] = []
+        cut: set[bytes] = set()  # senders whose later pending transactions go as well
+        for tx in self._pending_txs:
+            from_ = bytes(tx.sender)
+            if everything or from_ in cut or from_ == sender or bytes(tx.hash) == tx_hash:
+                cut.add(from_)
+                gone.append(bytes(tx.hash))
+            else:
+                keep.append(tx)
+        if len(keep) < len(self._pending_txs):
+            self._new_pending_block()
+            for tx in keep:
+                try:
+                    _block, receipt, _computation = self.chain.apply_transaction(tx)
+                except Exception as exc:  # py-evm raises many types; the node must go on
+                    self._reset_pending()
+                    log.warning("dropped pending transaction 0x%s: %s", bytes(tx.hash).hex(), exc)
+                    gone.append(bytes(tx.hash))
+                    continue
+                self._pending_txs.append(tx)
+                self._pending_receipts.append(receipt)
+        return len(gone)
 
     def set_auto_mine(self, enabled: bool) -> None:
         """Turn automatic mining on or off. Turning it on mines the transactions waiting in
@@ -704,7 +833,11 @@ class DevChain:
         return self._snapshot_counter
 
     def revert(self, snapshot_id: int) -> bool:
-        """Return to a snapshot; it and every later snapshot are consumed (anvil's rule)."""
+        """Return to a snapshot; it and every later snapshot are consumed (anvil's rule).
+
+        The queue is kept as it is (anvil's rule too): going back only lowers nonces, so
+        what was queued is still ahead of its sender. Transactions that were mined after
+        the snapshot are gone with their blocks, not put back into the pool."""
         saved = self._snapshots.get(snapshot_id)
         if saved is None:
             return False

@@ -13,6 +13,8 @@ import logging
 import threading
 from typing import Any
 
+from eth.abc import SignedTransactionAPI
+
 from .. import jsonrpc
 from ..jsonrpc import RpcError, Server, hex_data, invalid, param, quantity
 from .chain import (
@@ -24,6 +26,7 @@ from .chain import (
     MinedBlock,
     effective_gas_price,
 )
+from .txpool import pool_price
 
 log = logging.getLogger("rollup.l1")
 
@@ -144,6 +147,7 @@ ARITY = {
     "evm_mine": 1, "anvil_mine": 2, "hardhat_mine": 2, "evm_revert": 1, "evm_setAutomine": 1,
     "anvil_setBalance": 2, "hardhat_setBalance": 2, "personal_sign": 2, "eth_sign": 2,
     "eth_signTypedData_v4": 2, "eth_signTransaction": 1, "eth_createAccessList": 2,
+    "anvil_dropTransaction": 1, "anvil_removePoolTransactions": 1,
 }
 """Most positional parameters each method takes (methods not listed take none)."""
 
@@ -305,21 +309,36 @@ class Node(jsonrpc.Service):
     # --- transactions
 
     def format_tx(self, block: MinedBlock, index: int) -> dict[str, Any]:
+        """A mined transaction as eth_getTransactionByHash shows it."""
         tx = block.transactions[index]
-        base_fee = block.header.base_fee_per_gas
+        out = self.tx_fields(tx, block.senders[index],
+                             effective_gas_price(tx, block.header.base_fee_per_gas))
+        out.update(blockHash=hexb(block.hash), blockNumber=hexq(block.number),
+                   transactionIndex=hexq(index))
+        return out
+
+    def format_pool_tx(self, tx: SignedTransactionAPI, gas_price: int | None = None) -> dict[str, Any]:
+        """A transaction not mined yet (pending or queued), as anvil shows one: block hash,
+        number and index null; `gasPrice` what it would pay in the pending block unless
+        `gas_price` is given."""
+        if gas_price is None:
+            gas_price = effective_gas_price(tx, self.chain.pending_header.base_fee_per_gas)
+        out = self.tx_fields(tx, bytes(tx.sender), gas_price)
+        out.update(blockHash=None, blockNumber=None, transactionIndex=None)
+        return out
+
+    def tx_fields(self, tx: SignedTransactionAPI, sender: bytes, gas_price: int) -> dict[str, Any]:
+        """The fields of a transaction that do not depend on where it is mined."""
         type_id = tx.type_id or 0
         out: dict[str, Any] = {
             "hash": hexb(tx.hash),
             "type": hexq(type_id),
             "nonce": hexq(tx.nonce),
-            "blockHash": hexb(block.hash),
-            "blockNumber": hexq(block.number),
-            "transactionIndex": hexq(index),
-            "from": hexa(block.senders[index]),
+            "from": hexa(sender),
             "to": hexa(tx.to) if tx.to else None,
             "value": hexq(tx.value),
             "gas": hexq(tx.gas),
-            "gasPrice": hexq(effective_gas_price(tx, base_fee)),
+            "gasPrice": hexq(gas_price),
             "input": hexb(tx.data),
             "r": hexq(tx.r),
             "s": hexq(tx.s),
@@ -391,8 +410,14 @@ class Node(jsonrpc.Service):
         return hexb(self.chain.sign_transaction(fields))
 
     def rpc_eth_getTransactionByHash(self, params: list[Any]) -> dict[str, Any] | None:
-        found = self.chain.transaction_location(parse_data(param(params, 0), "tx hash", 32))
-        return None if found is None else self.format_tx(*found)
+        """A mined transaction, or one waiting in the pending block or the queue (block
+        fields null, as on anvil); null for an unknown hash."""
+        tx_hash = parse_data(param(params, 0), "tx hash", 32)
+        found = self.chain.transaction_location(tx_hash)
+        if found is not None:
+            return self.format_tx(*found)
+        waiting = self.chain.pool_transaction(tx_hash)
+        return None if waiting is None else self.format_pool_tx(waiting[0])
 
     def rpc_eth_getTransactionByBlockNumberAndIndex(self, params: list[Any]) -> Any:
         header, _ = self.resolve_block(param(params, 0))
@@ -736,6 +761,64 @@ class Node(jsonrpc.Service):
         return None
 
     rpc_hardhat_setBalance = rpc_anvil_setBalance
+
+    # --- the transaction pool (geth's txpool namespace, anvil's drop methods)
+
+    def pool_by_sender(self) -> tuple[dict[bytes, list[SignedTransactionAPI]],
+                                      dict[bytes, list[SignedTransactionAPI]]]:
+        """(pending, queued): the transactions waiting in the pending block and those
+        queued, by sender, each sender's in nonce order."""
+        pending: dict[bytes, list[SignedTransactionAPI]] = {}
+        for tx in self.chain.pending_transactions:
+            pending.setdefault(bytes(tx.sender), []).append(tx)
+        return pending, dict(self.chain.queue)
+
+    def rpc_txpool_status(self, params: list[Any]) -> dict[str, str]:
+        """{pending, queued}: how many transactions wait in the pending block (none while
+        auto-mining) and how many are queued for a nonce gap to fill."""
+        return {"pending": hexq(len(self.chain.pending_transactions)),
+                "queued": hexq(len(self.chain.queue))}
+
+    def rpc_txpool_content(self, params: list[Any]) -> dict[str, Any]:
+        """{pending, queued}: sender -> nonce (decimal) -> transaction. A queued one's
+        `gasPrice` is its price in the pool (fee cap of an EIP-1559 transaction), as anvil
+        shows it."""
+        pending, queued = self.pool_by_sender()
+        return {
+            "pending": {hexa(sender): {str(tx.nonce): self.format_pool_tx(tx) for tx in txs}
+                        for sender, txs in pending.items()},
+            "queued": {hexa(sender): {str(tx.nonce): self.format_pool_tx(tx, pool_price(tx))
+                                      for tx in txs}
+                       for sender, txs in queued.items()},
+        }
+
+    def rpc_txpool_inspect(self, params: list[Any]) -> dict[str, Any]:
+        """{pending, queued}: sender -> nonce -> "to: value wei + gas gas × price wei"
+        ("contract creation: ..." without a recipient), geth's summary."""
+        def summary(tx: SignedTransactionAPI) -> str:
+            to = hexa(tx.to) if tx.to else "contract creation"
+            return f"{to}: {tx.value} wei + {tx.gas} gas × {pool_price(tx)} wei"
+
+        pending, queued = self.pool_by_sender()
+        return {name: {hexa(sender): {str(tx.nonce): summary(tx) for tx in txs}
+                       for sender, txs in pool.items()}
+                for name, pool in (("pending", pending), ("queued", queued))}
+
+    def rpc_anvil_dropTransaction(self, params: list[Any]) -> None:
+        """[hash]: take that transaction out of the pool unmined (see
+        DevChain.drop_transactions); an unknown hash changes nothing. null, as anvil."""
+        self.chain.drop_transactions(tx_hash=parse_data(param(params, 0), "tx hash", 32))
+        return None
+
+    def rpc_anvil_removePoolTransactions(self, params: list[Any]) -> None:
+        """[address]: take every transaction of that sender out of the pool unmined."""
+        self.chain.drop_transactions(sender=parse_address(param(params, 0)))
+        return None
+
+    def rpc_anvil_dropAllTransactions(self, params: list[Any]) -> None:
+        """Empty the pool: the pending block's transactions and the queue."""
+        self.chain.drop_transactions()
+        return None
 
 
 def topics_match(wanted: list[set[int] | None], topics: Any) -> bool:

@@ -5,9 +5,7 @@
 //
 // Every value printed is one the backend must answer the same way wherever it runs (no
 // hashes, timestamps or fees, which differ from node to node), so the output of two nodes
-// that behave alike is equal. The one deliberate exception is kept apart under
-// "nonceTooHigh": anvil queues a transaction with a future nonce, our node refuses it.
-// The node must be fresh (its dev accounts untouched).
+// that behave alike is equal. The node must be fresh (its dev accounts untouched).
 
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -259,22 +257,84 @@ async function main() {
   };
   out.nothingChanged = (await provider.getTransactionCount(accounts[0])) === nonce0;
 
-  // --- a future nonce: anvil queues it (returns a hash, mines nothing), our node refuses it
-  const future = await provider.getTransactionCount(accounts[6]) + 5;
-  const queued = async (action, classify) => {
-    try {
-      const hash = await action();
-      return { outcome: "accepted", mined: (await provider.getTransactionReceipt(hash)) !== null };
-    } catch (error) {
-      return { outcome: "refused", classified: classify(error) };
-    }
+  // --- a future nonce: queued (visible by hash, no block, no nonce taken) until the sender
+  // fills the gap, then mined in the same block as the transaction that fills it
+  const queuedNonces = async (address) =>
+    Object.keys((await provider.send("txpool_content", [])).queued[address.toLowerCase()] ?? {});
+  const signer6 = await provider.getSigner(6);
+  const n6 = await provider.getTransactionCount(accounts[6]);
+  // JsonRpcSigner.sendTransaction resolves once the node shows the transaction by its hash
+  const ahead = await signer6.sendTransaction({ ...plain, value: 1n, nonce: n6 + 1 });
+  const seen = await provider.getTransaction(ahead.hash);
+  const ethersWaiting = {
+    nonce: ahead.nonce - n6, blockNumber: ahead.blockNumber,
+    seen: { nonce: seen.nonce - n6, blockNumber: seen.blockNumber, from: seen.from, hash: seen.hash === ahead.hash },
+    receipt: await provider.getTransactionReceipt(ahead.hash),
+    latest: (await provider.getTransactionCount(accounts[6], "latest")) - n6,
+    pending: (await provider.getTransactionCount(accounts[6], "pending")) - n6,
+    status: await provider.send("txpool_status", []),
+    queued: await queuedNonces(accounts[6]),
   };
-  const viemNodeError = (error) => [...causes(error)].find((n) => VIEM_NODE_ERRORS.has(n)) ?? null;
-  out.nonceTooHigh = {
-    ethers: await queued(async () => (await provider.getSigner(6)).sendUncheckedTransaction(
-      { ...plain, value: 1n, nonce: future }), (error) => error.code),
-    viem: await queued(() => viem.createWalletClient({ account: accounts[7], chain: foundry, transport })
-      .sendTransaction({ ...viemSend, value: 1n, nonce: future }), viemNodeError),
+  const filled = await (await signer6.sendTransaction({ ...plain, value: 1n, nonce: n6 })).wait();
+  const later = await ahead.wait();
+  out.futureNonce = {
+    ethers: {
+      waiting: ethersWaiting,
+      mined: { status: [filled.status, later.status], sameBlock: filled.blockNumber === later.blockNumber,
+               index: [filled.index, later.index],
+               latest: (await provider.getTransactionCount(accounts[6], "latest")) - n6 },
+      after: { status: await provider.send("txpool_status", []), queued: await queuedNonces(accounts[6]) },
+    },
+  };
+  const wallet7 = viem.createWalletClient({ account: accounts[7], chain: foundry, transport });
+  const n7 = await publicClient.getTransactionCount({ address: accounts[7] });
+  const aheadHash = await wallet7.sendTransaction({ ...viemSend, value: 1n, nonce: n7 + 1 });
+  const viewed = await publicClient.getTransaction({ hash: aheadHash });
+  const inspected = (await testClient.inspectTxpool()).queued[accounts[7].toLowerCase()] ?? {};
+  const viemWaiting = {
+    seen: { nonce: viewed.nonce - n7, blockNumber: viewed.blockNumber, from: viem.getAddress(viewed.from) },
+    receipt: await viemClass(() => publicClient.getTransactionReceipt({ hash: aheadHash })),
+    pending: (await publicClient.getTransactionCount({ address: accounts[7], blockTag: "pending" })) - n7,
+    status: await testClient.getTxpoolStatus(),
+    queued: Object.keys((await testClient.getTxpoolContent()).queued[accounts[7].toLowerCase()] ?? {}),
+    inspect: Object.fromEntries(Object.entries(inspected).map(([nonce, line]) =>
+      [nonce, /^0x[0-9a-f]{40}: 1 wei \+ 21000 gas × [0-9]+ wei$/.test(line)])),
+  };
+  const fillHash = await wallet7.sendTransaction({ ...viemSend, value: 1n, nonce: n7 });
+  const wait = (hash) => publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+  const [r0, r1] = [await wait(fillHash), await wait(aheadHash)];
+  out.futureNonce.viem = {
+    waiting: viemWaiting,
+    mined: { status: [r0.status, r1.status], sameBlock: r0.blockNumber === r1.blockNumber,
+             index: [r0.transactionIndex, r1.transactionIndex] },
+    after: await testClient.getTxpoolStatus(),
+  };
+  // the same transaction again, and replacements: only a higher fee cap replaces
+  const local8 = new ethers.Wallet(key(8), provider);
+  const n8 = await provider.getTransactionCount(local8.address);
+  const rawAt = (nonce, tx) => local8.signTransaction({
+    chainId: 31337, to: accounts[3], value: 1n, gasLimit: 21000n, type: 2,
+    maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n, nonce, ...tx });
+  const queuedRaw = await rawAt(n8 + 1, {});
+  await provider.broadcastTransaction(queuedRaw);
+  const viemRaw = (raw) => () => publicClient.sendRawTransaction({ serializedTransaction: raw });
+  const samePrice = await rawAt(n8 + 1, { value: 2n });
+  const higherTip = await rawAt(n8 + 1, { value: 2n, maxPriorityFeePerGas: 2n * 10n ** 9n });
+  out.futureNonce.replacement = {
+    again: await rpcCode(provider, "eth_sendRawTransaction", [queuedRaw]),
+    ethersAgain: await ethersCode(() => provider.broadcastTransaction(queuedRaw)),
+    viemAgain: await viemClass(viemRaw(queuedRaw)),
+    samePrice: await rpcCode(provider, "eth_sendRawTransaction", [samePrice]),
+    ethersSamePrice: await ethersCode(() => provider.broadcastTransaction(samePrice)),
+    viemSamePrice: await viemClass(viemRaw(samePrice)),
+    ethersHigherTipOnly: await ethersCode(() => provider.broadcastTransaction(higherTip)),
+  };
+  const better = await provider.broadcastTransaction(await rawAt(n8 + 1, { value: 3n, maxFeePerGas: 10n ** 10n + 1n }));
+  await (await provider.broadcastTransaction(await rawAt(n8, {}))).wait();
+  const minedBetter = await better.wait();
+  out.futureNonce.replacement.mined = {
+    status: minedBetter.status, value: (await provider.getTransaction(better.hash)).value.toString(),
+    latest: (await provider.getTransactionCount(local8.address)) - n8,
   };
 
   provider.destroy();
