@@ -147,8 +147,9 @@ def test_devnet_prints_the_explorer_and_it_reads_l1(devnet: Devnet) -> None:
     explorer's L1 view agrees with the Rollup contract."""
     endpoints = json.loads((devnet.state / "endpoints.json").read_text())
     assert endpoints["explorer_url"] == devnet.explorer_url == f"http://127.0.0.1:{devnet.explorer_port}"
-    status, deployment = get(devnet.explorer_url + "/api/deployment")
-    assert status == 200
+    deployment = wait_for("the sequencer's bond read by the explorer",
+                          lambda: (lambda d: d if d["proposers"] else None)(get(devnet.explorer_url + "/api/deployment")[1]),
+                          30)
     assert deployment["contracts"] == json.loads((devnet.state / "deployment.json").read_text())["contracts"]
     sequencer = deployment["params"]["sequencer"]
     assert [p["address"] for p in deployment["proposers"]] == [sequencer]
@@ -194,6 +195,7 @@ def test_the_event_stream_sends_the_summary(devnet: Devnet) -> None:
 
 
 def test_without_the_operator_the_l1_pages_still_answer(devnet: Devnet, tmp_path: Path) -> None:
+    wait_for("a batch on L1", lambda: get(devnet.explorer_url + "/api/batches")[1], 60)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "rollup", "explorer", "--deployment",
                              str(devnet.state / "deployment.json"), "--operator-url",
@@ -305,7 +307,7 @@ def test_event_streams_are_bounded(devnet: Devnet) -> None:
     from rollup.explorer.server import MAX_STREAMS
 
     port = int(devnet.explorer_url.rsplit(":", 1)[1])
-    sockets = []
+    sockets: list[socket.socket] = []
     try:
         while True:
             assert len(sockets) <= MAX_STREAMS, "more streams open than MAX_STREAMS"
