@@ -152,7 +152,7 @@ def withdrawal_fits(r: Withdrawal) -> bool:
 @pure
 def account_leaf(a: Account) -> bytes32:
     """owner 20 | collateral int128 | orders_root 32 | count u8 | (market u8 | size int64 | funding_index int128)*"""
-    assert a.count <= MAX_POSITIONS, "leaves: position count"
+    assert a.count <= MAX_POSITIONS, "state: position count"
     if a.owner == empty(address) and a.collateral == 0 and a.orders_root == empty(bytes32) and a.count == 0:
         return empty(bytes32)
     # Vyper's byte strings cannot grow in a loop: concatenate all 16 position slots at a
@@ -231,13 +231,13 @@ def market_leaf(m: Market) -> bytes32:
     step u64 | vol_shock u32 (94 bytes, laid into three words by arithmetic); an option series
     (product != 0) goes on with underlying u8 | strike u64 | expiry u64 | settlement u64 |
     delta int32 | gamma int64 | vega int64 (139 bytes)."""
-    assert (m.id | m.product) < 256, "leaves: value out of range"
-    assert (m.oracle_price | m.oracle_time | m.funding_time | m.open_interest | m.tick_size | m.step_size) < 1 << 64, "leaves: value out of range"
-    assert m.terms < 1 << 200 and m.risk < 1 << 160, "leaves: value out of range"
+    assert (m.id | m.product) < 256, "state: value out of range"
+    assert (m.oracle_price | m.oracle_time | m.funding_time | m.open_interest | m.tick_size | m.step_size) < 1 << 64, "state: value out of range"
+    assert m.terms < 1 << 200 and m.risk < 1 << 160, "state: value out of range"
     assert (m.initial_margin_ppm | m.maintenance_margin_ppm | m.liquidation_penalty_ppm | m.max_funding_rate_ppm
-            | m.max_price_move_ppm | m.oracle_staleness | m.vol_shock_ppm) < 1 << 32, "leaves: value out of range"
+            | m.max_price_move_ppm | m.oracle_staleness | m.vol_shock_ppm) < 1 << 32, "state: value out of range"
     funding: uint256 = convert(convert(m.funding_index, bytes32), uint256)
-    assert unsafe_add(funding, 1 << 127) >> 128 == 0, "leaves: value out of range"
+    assert unsafe_add(funding, 1 << 127) >> 128 == 0, "state: value out of range"
     funding &= 2**128 - 1
     # bytes 0-31: id, product, oracle_price, oracle_time, the top 14 bytes of funding_index
     w0: uint256 = (m.id << 248) | (m.product << 240) | (m.oracle_price << 176) | (m.oracle_time << 112) | (funding >> 16)
