@@ -108,14 +108,9 @@ class Explorer:
         changed = self.index.refresh()
         if self.index.head["number"] != head:
             self.clock_offset = self.index.head["timestamp"] - int(time.time())
-        state = self._operator_status()
-        key = None if state is None else (state["state_root"], json.dumps(state["batches"], sort_keys=True),
-                                          state["open_batch_txs"])
-        old = self.operator_state
-        old_key = None if old is None else (old["state_root"], json.dumps(old["batches"], sort_keys=True),
-                                            old["open_batch_txs"])
+        state, old = self._operator_status(), self.operator_state
         self.operator_state = state
-        return changed or key != old_key
+        return changed or _status_key(state) != _status_key(old)
 
     def _operator_status(self) -> dict[str, Any] | None:
         try:
@@ -124,12 +119,18 @@ class Explorer:
             return None
 
     def _call(self, method: str, **params: Any) -> Any:
+        return self._reach(lambda operator: operator.call(method, **params))
+
+    def _batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Calls in one round trip: each one's result, or its ApiError (not raised)."""
+        return list(self._reach(lambda operator: operator.batch(calls))) if calls else []
+
+    def _reach(self, request: Callable[[Operator], Any]) -> Any:
+        """A request of the operator's API; OperatorDown when there is none or it does not answer."""
         if self.operator is None:
             raise OperatorDown("no operator URL configured")
         try:
-            return self.operator.call(method, **params)
-        except ApiError:
-            raise
+            return request(self.operator)
         except OSError as exc:
             raise OperatorDown(str(exc)) from None
 
@@ -236,8 +237,7 @@ class Explorer:
 
     def _markets(self) -> list[dict[str, Any]]:
         markets = list(self._call("markets"))
-        assert self.operator is not None
-        last = self.operator.batch([("trades", {"market": m["id"], "limit": 1}) for m in markets])
+        last = self._batch([("trades", {"market": m["id"], "limit": 1}) for m in markets])
         for m, trades in zip(markets, last, strict=True):
             m["last_trade"] = trades[0] if isinstance(trades, list) and trades else None
             m["mark_price"] = mark_price(m)
@@ -263,8 +263,7 @@ class Explorer:
             ref = found
         info = dict(self._call("account", account=ref))
         activity = self.index.account_activity(ref)
-        assert self.operator is not None
-        proofs = self.operator.batch([("withdrawal_proof", {"index": w["index"]}) for w in info["withdrawals"]])
+        proofs = self._batch([("withdrawal_proof", {"index": w["index"]}) for w in info["withdrawals"]])
         for w, proof in zip(info["withdrawals"], proofs, strict=True):
             claim = activity["claims"].get(w["index"])
             if claim is not None:
@@ -297,6 +296,13 @@ def mark_price(market: dict[str, Any]) -> int | None:
     if market.get("last_trade"):
         return int(market["last_trade"]["price"])
     return market.get("price")
+
+
+def _status_key(status: dict[str, Any] | None) -> Any:
+    """What of the operator's status the page shows moving: its root, its batches, its open batch."""
+    if status is None:
+        return None
+    return status["state_root"], json.dumps(status["batches"], sort_keys=True), status["open_batch_txs"]
 
 
 def _int(text: str, name: str, low: int, high: int) -> int:
