@@ -22,7 +22,7 @@ from ..deploy import Deployment
 from ..l1.batches import BatchDataError, batch_calldata
 from ..l1.client import L1
 from ..l1.rollup_client import PENDING, STATUS_NAMES
-from ..l1.wire import Events, NoSuchBlock
+from ..l1.wire import Events
 from ..stf import transactions
 from ..stf.reasons import Reason
 
@@ -96,7 +96,7 @@ class L1Index:
 
     def _reset(self) -> None:
         self.next_block = self.deployment.deploy_block
-        self.last_read: tuple[int, str] | None = None
+        self.last_read: tuple[int, bytes] | None = None
         self.batches: dict[int, dict[str, Any]] = {}
         self.proofs: list[dict[str, Any]] = []
         self.proposers: dict[str, dict[str, Any]] = {}
@@ -118,13 +118,13 @@ class L1Index:
         head_block = self.l1.rpc.block("latest")
         number, timestamp = int(head_block["number"], 16), int(head_block["timestamp"], 16)
         changed = False
-        if self.last_read is not None and self._hash_of(self.last_read[0]) != self.last_read[1]:
+        if self.last_read is not None and self.l1.rpc.block_hash(self.last_read[0]) != self.last_read[1]:
             with self.lock:
                 self._reset()
             changed = True
         while self.next_block <= number:
             start, end = self.next_block, min(number, self.next_block + SCAN_BLOCKS - 1)
-            end_hash = head_block["hash"] if end == number else self.l1.rpc.block(end)["hash"]
+            end_hash = bytes.fromhex((head_block if end == number else self.l1.rpc.block(end))["hash"][2:])
             events = self.rollup_events.logs(ROLLUP_EVENTS, start, end)
             events += self.bridge_events.logs(BRIDGE_EVENTS, start, end)
             events.sort(key=lambda e: (e["blockNumber"], e["logIndex"]))
@@ -141,12 +141,6 @@ class L1Index:
                 self._refresh_bonds()
                 self.version += 1
         return changed
-
-    def _hash_of(self, number: int) -> str | None:
-        try:
-            return str(self.l1.rpc.block(number)["hash"])
-        except NoSuchBlock:
-            return None
 
     def _refresh_bonds(self) -> None:
         for address, proposer in self.proposers.items():

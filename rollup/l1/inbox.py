@@ -23,7 +23,7 @@ from web3.contract import Contract
 from ..stf.fork import deposit_entry, forced_entry
 from ..stf.hashing import ZERO_HASH, keccak
 from ..stf.transactions import Deposit, ForcedRequest
-from .wire import Events, NoSuchBlock, Rpc
+from .wire import Events, Rpc
 
 
 class InboxError(Exception):
@@ -85,16 +85,10 @@ class Inbox:
                     del self.checkpoints[:-self.CHECKPOINTS]
                     self.next_block = end + 1
 
-    def _hash_of(self, number: int) -> bytes | None:
-        try:
-            return bytes.fromhex(self.rpc.block(number)["hash"][2:])
-        except NoSuchBlock:  # the chain is shorter now
-            return None
-
     def _follow_reorg(self) -> None:
-        if not self.checkpoints or self._hash_of(self.checkpoints[-1][0]) == self.checkpoints[-1][1]:
+        if not self.checkpoints or self.rpc.block_hash(self.checkpoints[-1][0]) == self.checkpoints[-1][1]:
             return
-        while self.checkpoints and self._hash_of(self.checkpoints[-1][0]) != self.checkpoints[-1][1]:
+        while self.checkpoints and self.rpc.block_hash(self.checkpoints[-1][0]) != self.checkpoints[-1][1]:
             self.checkpoints.pop()
         ancestor = self.checkpoints[-1][0] if self.checkpoints else self.deploy_block - 1
         self.rewind(ancestor)

@@ -110,6 +110,14 @@ class Rpc:
             raise NoSuchBlock(-32001, f"no block {tag}")
         return dict(block)
 
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block `number`, or None when the chain is shorter (a reader's check
+        that L1 has not reorganised under what it read)."""
+        try:
+            return bytes.fromhex(self.block(number)["hash"][2:])
+        except NoSuchBlock:
+            return None
+
     def block_number(self) -> int:
         return int(self.request("eth_blockNumber", []), 16)
 
