@@ -180,3 +180,40 @@ def test_the_operator_sequences_again_what_a_reorg_undid(node: tuple[str, str], 
     assert seq.state.account(1).owner == bytes.fromhex(bob.l1.address[2:]) and seq.state.account(1).collateral == 2_000_000
     assert seq.posted and seq.state.root() == seq.chain.batch(seq.posted[-1].l1_id).state_root
     assert set(valid_chain(url, deployment, tmp_path / "w.sqlite3").values()) == {st.VALID}
+
+
+def test_the_explorer_forgets_what_a_reorg_undid(node: tuple[str, str]) -> None:
+    """The explorer's index (rollup/explorer/index.py) shows a deposit and the batch that
+    credited it; L1 reorganises them away; the next refresh reads L1 again and shows the
+    new chain's batch and none of the old."""
+    from rollup.explorer.index import L1Index
+
+    url, backend = node
+    deployment = deployment_on(url)
+    world = make_world(url, deployment, SEQUENCER, [ALICE])
+    index = L1Index(deployment, url)
+    index.refresh()
+    reorg = Reorg(world.w3, backend)
+    reorg.mark()
+    state, history, seen = world.state.copy(), list(world.history), world.deposits_seen
+    before = {b["id"] for b in index.batch_list(500)}
+    alice = world.users[0]
+    alice.chain.deposit(alice.address, 7_000_000)
+    world.travel(1)
+    credited = world.post([world.advance(), *world.new_deposits()])
+    assert index.refresh()
+    assert credited.id in {b["id"] for b in index.batch_list(500)}
+    assert (index.deposits[-1]["owner"], index.deposits[-1]["amount"]) == (alice.address, 7_000_000)
+    version = index.version
+    reorg(replace=3)  # the deposit and the batch are gone
+    world.state, world.history, world.deposits_seen = state, history, seen
+    assert index.refresh() and index.version > version
+    assert {b["id"] for b in index.batch_list(500)} == before
+    assert all(d["amount"] != 7_000_000 for d in index.deposits)
+    world.travel(1)
+    again = world.post([world.advance()])
+    assert again.id == credited.id  # the new chain's batch takes the dropped one's id
+    index.refresh()
+    shown = index.batch(again.id)
+    assert shown is not None and shown["steps"] == 1 and [s["type"] for s in shown["step_list"]] == ["AdvanceTime"]
+

@@ -29,6 +29,8 @@ from ..stf.reasons import Reason
 ROLLUP_EVENTS = ["BatchSubmitted", "BatchFinalized", "BatchReverted", "ChallengeCommitted", "FraudProven",
                  "RewardReassigned", "RewardPaid", "Bonded", "Unbonded", "Frozen"]
 BRIDGE_EVENTS = ["Deposited", "Registered", "ForcedRequested", "WithdrawalClaimed", "DepositReclaimed", "Escaped"]
+BOND_EVENTS = {"Bonded", "Unbonded", "FraudProven"}
+"""The events after which a proposer's bond may differ (a proof slashes it)."""
 SCAN_BLOCKS = 5_000
 """Blocks per `eth_getLogs` request (public endpoints cap the range)."""
 
@@ -92,6 +94,8 @@ class L1Index:
         self.rollup_events = Events(self.l1.rpc, deployment.contracts["Rollup"], contracts.load("Rollup").abi)
         self.bridge_events = Events(self.l1.rpc, deployment.contracts["Bridge"], contracts.load("Bridge").abi)
         self.lock = threading.Lock()
+        self.version = 0
+        """Counts the refreshes that changed anything, a reorganisation's reread included."""
         self._reset()
 
     def _reset(self) -> None:
@@ -107,7 +111,6 @@ class L1Index:
         self.owners: dict[int, str] = {}
         self.frozen: dict[str, Any] | None = None
         self.head = {"number": 0, "timestamp": 0}
-        self.version = 0
         self._steps: dict[int, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ reading
@@ -117,7 +120,7 @@ class L1Index:
         reorganisation). True when anything the explorer shows changed."""
         head_block = self.l1.rpc.block("latest")
         number, timestamp = int(head_block["number"], 16), int(head_block["timestamp"], 16)
-        changed = False
+        changed = bonds_moved = False
         if self.last_read is not None and self.l1.rpc.block_hash(self.last_read[0]) != self.last_read[1]:
             with self.lock:
                 self._reset()
@@ -128,23 +131,24 @@ class L1Index:
             events = self.rollup_events.logs(ROLLUP_EVENTS, start, end)
             events += self.bridge_events.logs(BRIDGE_EVENTS, start, end)
             events.sort(key=lambda e: (e["blockNumber"], e["logIndex"]))
+            bonds_moved = bonds_moved or any(e["event"] in BOND_EVENTS for e in events)
             with self.lock:
                 for event in events:
                     self._apply(event)
                     changed = True
                 self.next_block, self.last_read = end + 1, (end, end_hash)
+        if bonds_moved:  # read outside the lock: answers do not wait for L1
+            bonds = {address: int(self.views.call("bonds", address)) for address in list(self.proposers)}
         with self.lock:
+            if bonds_moved:
+                for address, bond in bonds.items():
+                    self.proposers[address]["bond"] = bond
             if self.head["number"] != number:
                 self.head = {"number": number, "timestamp": timestamp}
                 changed = True
             if changed:
-                self._refresh_bonds()
                 self.version += 1
         return changed
-
-    def _refresh_bonds(self) -> None:
-        for address, proposer in self.proposers.items():
-            proposer["bond"] = int(self.views.call("bonds", address))
 
     def _apply(self, event: dict[str, Any]) -> None:
         name, args = event["event"], event["args"]
